@@ -1,0 +1,100 @@
+"""Run archive: one new directory per run, files written atomically, nothing overwritten.
+
+Layout: <root>/<name>/<UTC yyyymmdd-HHMMSS>-<6 hex>/ holding report.html,
+pipeline.yaml, metrics.json, history.csv, model.pt and run.log.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import re
+import secrets
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+MAX_NAME = 80
+
+
+def sanitize_name(name: str) -> str:
+    """A run name safe as one directory name: no separators, no leading dots, no `..`."""
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._-")
+    return safe[:MAX_NAME] or "run"
+
+
+def create_run_dir(root: Path, name: str, started: datetime) -> Path:
+    """Make a fresh run directory; a clash (same name, same second) draws new random hex."""
+    parent = Path(root) / sanitize_name(name)
+    parent.mkdir(parents=True, exist_ok=True)
+    stamp = started.strftime("%Y%m%d-%H%M%S")
+    for _ in range(100):
+        run_dir = parent / f"{stamp}-{secrets.token_hex(3)}"
+        try:
+            run_dir.mkdir()
+        except FileExistsError:
+            continue
+        return run_dir
+    raise RuntimeError(f"could not create a new run directory under {parent}")
+
+
+def write_atomic(path: Path, content: str | bytes) -> None:
+    """Write to a temporary file beside `path`, then rename: readers never see half a file."""
+    data = content.encode("utf-8") if isinstance(content, str) else content
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    try:
+        with open(tmp, "xb") as handle:  # "x": never clobber; plain open keeps the umask's permissions
+            handle.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def history_csv(history: dict[str, list]) -> str:
+    """The history as CSV, one row per epoch."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    keys = list(history)
+    writer.writerow(keys)
+    for i in range(len(history[keys[0]]) if keys else 0):
+        writer.writerow([history[k][i] for k in keys])
+    return out.getvalue()
+
+
+def write_json(path: Path, obj: Any) -> None:
+    # NaN/inf are not JSON; a diverged run records them as null.
+    write_atomic(path, json.dumps(_finite(obj), indent=2) + "\n")
+
+
+def _finite(obj: Any) -> Any:
+    if isinstance(obj, float) and (obj != obj or obj in (float("inf"), float("-inf"))):
+        return None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    return obj
+
+
+def _type_first(obj: Any) -> Any:
+    """Put `type:` first in every mapping, so the dump reads like a hand-written file."""
+    if isinstance(obj, dict):
+        ordered = {"type": obj["type"]} if "type" in obj else {}
+        ordered.update({k: _type_first(v) for k, v in obj.items() if k != "type"})
+        return ordered
+    if isinstance(obj, list):
+        return [_type_first(v) for v in obj]
+    return obj
+
+
+def resolved_yaml(resolved: dict, source: Path, overrides: tuple[str, ...]) -> str:
+    """The resolved pipeline (every default filled in) as YAML that dlpipe reads back."""
+    header = [f"# Resolved by dlpipe from {source}", "# Every default is filled in; `dlpipe run` accepts this file."]
+    header += [f"# override: --set {o}" for o in overrides]
+    body = yaml.safe_dump(_type_first(resolved), sort_keys=False, allow_unicode=True, default_flow_style=None)
+    return "\n".join(header) + "\n" + body

@@ -1,0 +1,99 @@
+"""Command line: `dlpipe run`, `dlpipe validate`, `dlpipe schema`.
+
+Exit codes: 0 success; 2 invalid pipeline or arguments; 1 a run that failed.
+Heavy imports (torch, matplotlib) happen inside the commands that need them.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from dlpipe import __version__
+from dlpipe.errors import PipelineError
+
+SCHEMA_PATH = Path("schemas") / "pipeline.schema.json"
+
+
+def _fail(message: str, code: int = 2) -> None:
+    click.echo(message, err=True)
+    sys.exit(code)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="dlpipe")
+def main() -> None:
+    """dlpipe: a YAML file is the experiment. Validate it, run it, read its report."""
+
+
+@main.command()
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--set", "overrides", multiple=True, metavar="KEY.PATH=VALUE",
+              help="Override a value, e.g. --set optimizer.lr=0.01 (repeatable).")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("reports"), show_default=True,
+              help="Root directory of the run archive.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress output; print only the result.")
+def run(file: Path, overrides: tuple[str, ...], out: Path, quiet: bool) -> None:
+    """Train the pipeline in FILE and archive its report under --out."""
+    from dlpipe.checks import check_pipeline
+    from dlpipe.loader import load_pipeline
+
+    try:
+        loaded = load_pipeline(file, overrides)
+        check_pipeline(loaded)
+    except PipelineError as exc:
+        _fail(str(exc))
+    from dlpipe.progress import Progress
+    from dlpipe.runner import run as run_pipeline
+
+    try:
+        result = run_pipeline(loaded, out, Progress(quiet=quiet))
+    except OSError as exc:
+        _fail(f"--out {out}: cannot write the run archive: {exc.strerror or exc}")
+    for key, value in result.test_metrics.items():
+        click.echo(f"test {key:<8} {value:.6g}")
+    click.echo(f"status: {result.status}")
+    click.echo(f"report: {result.report}")
+    if result.exit_code:
+        _fail(f"{loaded.pipeline.name}: {result.status}: {result.message} (details in {result.run_dir / 'run.log'})",
+              result.exit_code)
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--set", "overrides", multiple=True, metavar="KEY.PATH=VALUE", help="Override a value (repeatable).")
+def validate(files: tuple[Path, ...], overrides: tuple[str, ...]) -> None:
+    """Check each pipeline FILE and build its model, without training."""
+    from dlpipe.checks import check_pipeline
+    from dlpipe.loader import load_pipeline
+
+    failed = 0
+    for file in files:
+        try:
+            summary = check_pipeline(load_pipeline(file, overrides))
+        except PipelineError as exc:
+            click.echo(str(exc), err=True)
+            failed += 1
+            continue
+        click.echo(f"{file}: ok\n{summary.table()}\n")
+    if failed:
+        _fail(f"{failed} of {len(files)} pipeline file(s) invalid")
+
+
+@main.command()
+@click.option("--output", "-o", type=click.Path(path_type=Path), default=SCHEMA_PATH, show_default=True,
+              help="Where to write the JSON Schema ('-' for stdout).")
+def schema(output: Path) -> None:
+    """Write the JSON Schema of pipeline files (for editor autocompletion)."""
+    from dlpipe.schema import pipeline_schema
+
+    text = json.dumps(pipeline_schema(), indent=2) + "\n"
+    if str(output) == "-":
+        click.echo(text, nl=False)
+        return
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(text, encoding="utf-8")
+    click.echo(f"wrote {output}")

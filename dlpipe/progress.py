@@ -1,0 +1,62 @@
+"""Terminal progress: one line per epoch, and a bar inside epochs that take more than ~2 s."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import TextIO
+
+BAR_AFTER_S = 2.0
+BAR_EVERY_S = 0.2
+BAR_WIDTH = 30
+
+
+class Progress:
+    """Prints to `stream` (stderr by default); quiet=True prints nothing."""
+
+    def __init__(self, quiet: bool = False, stream: TextIO | None = None):
+        self.quiet = quiet
+        self.stream = stream or sys.stderr
+        self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
+        self._epoch_start = self._last_draw = time.perf_counter()
+        self._bar_shown = False
+
+    def say(self, text: str) -> None:
+        if not self.quiet:
+            print(text, file=self.stream, flush=True)
+
+    def start_epoch(self) -> None:
+        self._epoch_start = self._last_draw = time.perf_counter()
+
+    def batch(self, done: int, total: int) -> None:
+        """Redraw the in-epoch bar, at most every BAR_EVERY_S, once the epoch is slow."""
+        if self.quiet or not self.tty:
+            return
+        now = time.perf_counter()
+        if now - self._epoch_start < BAR_AFTER_S or now - self._last_draw < BAR_EVERY_S:
+            return
+        self._last_draw = now
+        filled = BAR_WIDTH * done // total
+        bar = "#" * filled + "." * (BAR_WIDTH - filled)
+        self.stream.write(f"\r  [{bar}] {done}/{total} batches {now - self._epoch_start:.1f}s")
+        self.stream.flush()
+        self._bar_shown = True
+
+    def end_epoch(self, epoch: int, epochs: int, values: dict[str, float]) -> None:
+        """One line: epoch counter, then every recorded value of this epoch."""
+        if self.quiet:
+            return
+        if self._bar_shown:
+            self.stream.write("\r" + " " * (BAR_WIDTH + 40) + "\r")
+            self._bar_shown = False
+        width = len(str(epochs))
+        seconds = values.pop("time", 0.0)
+        fields = "  ".join(f"{key} {_fmt(value)}" for key, value in values.items())
+        self.say(f"epoch {epoch:>{width}}/{epochs}  {fields}  {seconds:.1f}s")
+
+
+def _fmt(value: float) -> str:
+    """Short, aligned numbers: 4 significant digits, scientific when tiny or huge."""
+    if value == 0 or 1.0e-3 <= abs(value) < 1.0e4:
+        return f"{value:.4f}"
+    return f"{value:.3e}"

@@ -1,0 +1,81 @@
+"""Report stage: one self-contained HTML file per run (figures inlined, no external URL).
+
+The page is rendered by Jinja2 with autoescaping on, so every string that came
+from the YAML (name, description, the resolved file) is HTML-escaped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import jinja2
+
+from dlpipe import __version__, plots
+from dlpipe.archive import write_atomic
+from dlpipe.model import Summary
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """Everything a report shows, as plain values (no torch objects)."""
+
+    name: str
+    description: str
+    status: str
+    message: str
+    started: datetime
+    duration_s: float
+    device: str
+    seed: int
+    source: str
+    resolved_yaml: str
+    history: dict[str, list[float]]
+    loss_name: str = "loss"
+    test_metrics: dict[str, float] = field(default_factory=dict)
+    summary: Summary | None = None
+    fit_curve: plots.FitCurve | None = None
+    learned: list[dict] = field(default_factory=list)
+
+
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("dlpipe", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def _figures(record: RunRecord) -> list[tuple[str, str]]:
+    """(title, base64 PNG) for every figure this run can show."""
+    figures = []
+    if record.history.get("epoch"):
+        figures.append(("Learning curves", plots.learning_curves(record.history)))
+        metrics = plots.metric_curves(record.history)
+        if metrics:
+            figures.append(("Validation metrics by epoch", metrics))
+    if record.fit_curve is not None:
+        figures.append(("Data, true function and model prediction", plots.regression_fit(record.fit_curve)))
+    return figures
+
+
+def render(record: RunRecord) -> str:
+    """The report's HTML text."""
+    template = _environment().get_template("report.html")
+    return template.render(r=record, figures=_figures(record), version=__version__,
+                           duration=_duration(record.duration_s), started=record.started.strftime("%Y-%m-%d %H:%M:%S UTC"))
+
+
+def write_report(record: RunRecord, run_dir: Path) -> Path:
+    """Render and write report.html atomically; returns its path."""
+    path = run_dir / "report.html"
+    write_atomic(path, render(record))
+    return path
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(seconds, 60)
+    return f"{int(minutes)} min {secs:.1f} s" if minutes else f"{secs:.1f} s"

@@ -1,0 +1,67 @@
+"""The command line: run, validate, schema, python -m, exit codes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from dlpipe.schema import pipeline_schema
+
+from conftest import PIPELINES, ROOT, TINY_SINE
+
+
+def test_run_prints_metrics_and_report_path(cli, write_yaml, tmp_path):
+    result = cli("run", write_yaml(TINY_SINE), "--out", tmp_path)
+    assert result.exit_code == 0
+    assert "test r2" in result.stdout and "status: completed" in result.stdout
+    report = result.stdout.strip().splitlines()[-1].removeprefix("report: ")
+    assert report.endswith("report.html") and (tmp_path / "tiny").exists()
+    assert "epoch 5/5" in result.stderr  # progress goes to stderr, one line per epoch
+    assert result.stderr.count("epoch ") == 5
+
+
+def test_quiet_prints_no_progress(cli, write_yaml, tmp_path):
+    result = cli("run", write_yaml(TINY_SINE), "--out", tmp_path, "--quiet")
+    assert result.exit_code == 0 and result.stderr == ""
+
+
+def test_validate_prints_summary_for_every_file(cli):
+    result = cli("validate", *PIPELINES)
+    assert result.exit_code == 0
+    assert result.stdout.count(": ok") == len(PIPELINES) and "total parameters" in result.stdout
+
+
+def test_validate_reports_each_bad_file_and_exits_2(cli, write_yaml):
+    bad = write_yaml("data: {type: sine}\n", "bad.yaml")
+    result = cli("validate", ROOT / "pipelines/sine.yaml", bad)
+    assert result.exit_code == 2 and "1 of 2 pipeline file(s) invalid" in result.stderr
+
+
+def test_unwritable_out_is_a_clear_error(cli, write_yaml, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    result = cli("run", write_yaml(TINY_SINE), "--out", blocker, "-q")
+    assert result.exit_code == 2 and "cannot write the run archive" in result.stderr
+
+
+def test_python_dash_m_works_like_dlpipe(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "dlpipe", "validate", str(ROOT / "pipelines/sine.yaml")],
+                         capture_output=True, text=True)
+    assert out.returncode == 0 and "ok" in out.stdout
+    bad = subprocess.run([sys.executable, "-m", "dlpipe", "run", str(tmp_path / "missing.yaml")],
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and "no such file" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_committed_schema_is_up_to_date():
+    committed = json.loads((ROOT / "schemas/pipeline.schema.json").read_text())
+    assert committed == pipeline_schema(), "schemas/ is stale: run `dlpipe schema`"
+
+
+def test_schema_describes_every_field():
+    schema = pipeline_schema()
+    models = [schema, *schema["$defs"].values()]
+    missing = [(m.get("title"), name) for m in models for name, field in m.get("properties", {}).items()
+               if "description" not in field]
+    assert missing == []

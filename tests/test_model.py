@@ -1,0 +1,75 @@
+"""Every layer type builds with the right output shape; sizes are inferred; summary is right."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from pydantic import TypeAdapter
+from torch import nn
+
+from dlpipe.config import LayerConfig, ModelConfig
+from dlpipe.model import ShapeError, build_layer, build_model, check_output
+
+LAYER = TypeAdapter(LayerConfig)
+
+# (layer config, input shape without batch, expected output shape, expected params, torch module type)
+CASES = [
+    ({"type": "linear", "units": 5}, (3,), (5,), 3 * 5 + 5, nn.Linear),
+    ({"type": "linear", "units": 5, "bias": False}, (3,), (5,), 15, nn.Linear),
+    ({"type": "linear", "units": 4, "activation": "tanh"}, (2,), (4,), 12, nn.Sequential),
+    ({"type": "relu"}, (7,), (7,), 0, nn.ReLU),
+    ({"type": "tanh"}, (7,), (7,), 0, nn.Tanh),
+    ({"type": "sigmoid"}, (7,), (7,), 0, nn.Sigmoid),
+    ({"type": "gelu"}, (7,), (7,), 0, nn.GELU),
+    ({"type": "leaky_relu", "negative_slope": 0.2}, (7,), (7,), 0, nn.LeakyReLU),
+    ({"type": "elu", "alpha": 0.5}, (7,), (7,), 0, nn.ELU),
+    ({"type": "softmax"}, (7,), (7,), 0, nn.Softmax),
+    ({"type": "dropout", "rate": 0.3}, (7,), (7,), 0, nn.Dropout),
+    ({"type": "flatten"}, (1, 28, 28), (784,), 0, nn.Flatten),
+]
+
+
+@pytest.mark.parametrize("raw, in_shape, out_shape, params, module_type", CASES, ids=[str(c[0]) for c in CASES])
+def test_each_layer_builds_with_the_right_output_shape(raw, in_shape, out_shape, params, module_type):
+    module, shape, _ = build_layer(LAYER.validate_python(raw), in_shape, 0)
+    assert isinstance(module, module_type)
+    assert shape == out_shape
+    assert sum(p.numel() for p in module.parameters()) == params
+    module.eval()
+    out = module(torch.randn(4, *in_shape))  # the real module agrees with the inferred shape
+    assert tuple(out.shape) == (4, *out_shape)
+
+
+def test_every_layer_type_has_a_case():
+    from dlpipe.errors import _union_tags
+
+    assert {c[0]["type"] for c in CASES} == set(_union_tags(LayerConfig))
+
+
+def test_activation_parameters_reach_torch():
+    module, _, _ = build_layer(LAYER.validate_python({"type": "leaky_relu", "negative_slope": 0.2}), (3,), 0)
+    assert torch.allclose(module(torch.tensor([[-1.0, 0.0, 1.0]])), torch.tensor([[-0.2, 0.0, 1.0]]))
+
+
+def test_sizes_are_inferred_through_the_stack():
+    config = ModelConfig.model_validate({"layers": [
+        {"type": "flatten"}, {"type": "linear", "units": 32, "activation": "relu"},
+        {"type": "dropout", "rate": 0.1}, {"type": "linear", "units": 10}]})
+    model, summary = build_model(config, (1, 28, 28))
+    assert [r.output_shape for r in summary.rows] == [(784,), (32,), (32,), (10,)]
+    assert summary.total_params == 784 * 32 + 32 + 32 * 10 + 10 == sum(p.numel() for p in model.parameters())
+    table = summary.table()
+    assert "(N, 784)" in table and "total parameters: 25,450" in table
+
+
+def test_linear_after_image_input_suggests_flatten():
+    config = ModelConfig.model_validate({"layers": [{"type": "relu"}, {"type": "linear", "units": 3}]})
+    with pytest.raises(ShapeError, match=r"add \{type: flatten\} before it") as info:
+        build_model(config, (1, 28, 28))
+    assert info.value.index == 1
+
+
+def test_output_width_must_match_targets():
+    _, summary = build_model(ModelConfig.model_validate({"layers": [{"type": "linear", "units": 3}]}), (1,))
+    with pytest.raises(ShapeError, match=r"output is \(N, 3\)"):
+        check_output(summary, 1)

@@ -1,0 +1,138 @@
+"""Training really learns: our loop equals a plain torch loop, and the shipped pipelines hit their targets."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from dlpipe.build import build_loss, build_optimizer
+from dlpipe.data import load_data
+from dlpipe.loader import load_pipeline
+from dlpipe.metrics import regression_metrics
+from dlpipe.model import build_model
+from dlpipe.progress import Progress
+from dlpipe.train import fit
+
+from conftest import ROOT, TINY_SINE
+
+
+def run_metrics(cli, path, out: Path, *args) -> dict:
+    result = cli("run", path, "--out", out, "--quiet", *args)
+    assert result.exit_code == 0, result.output
+    report = Path(result.stdout.strip().splitlines()[-1].removeprefix("report: "))
+    return json.loads((report.parent / "metrics.json").read_text())
+
+
+def test_regression_metrics_match_hand_computation():
+    pred, target = torch.tensor([[1.0], [2.0], [4.0]]), torch.tensor([[1.0], [3.0], [3.0]])
+    got = regression_metrics(pred, target, ["mse", "rmse", "mae", "r2"])
+    # errors 0, -1, 1: mse 2/3, mae 2/3; target mean 7/3, ss_tot = 16/9 + 4/9 + 4/9 = 8/3
+    assert got == pytest.approx({"mse": 2 / 3, "rmse": (2 / 3) ** 0.5, "mae": 2 / 3, "r2": 1 - 2 / (8 / 3)})
+
+
+def test_our_loop_equals_a_plain_torch_loop(write_yaml):
+    pipeline = load_pipeline(write_yaml(TINY_SINE)).pipeline
+    data = load_data(pipeline.data, pipeline.seed)
+
+    torch.manual_seed(pipeline.seed)
+    model, _ = build_model(pipeline.model, data.sample_shape)
+    optimizer = build_optimizer(pipeline.optimizer, model.parameters())
+    ours = fit(model, data, build_loss(pipeline.loss), optimizer, pipeline.training, [],
+               torch.Generator().manual_seed(pipeline.seed), Progress(quiet=True))
+
+    torch.manual_seed(pipeline.seed)
+    plain = nn.Sequential(nn.Sequential(nn.Linear(1, 16), nn.Tanh()), nn.Linear(16, 1))
+    opt = torch.optim.Adam(plain.parameters(), lr=1.0e-2)
+    gen = torch.Generator().manual_seed(pipeline.seed)
+    x, y = data.train.x, data.train.y
+    losses = []
+    for _ in range(5):
+        perm, total = torch.randperm(len(x), generator=gen), 0.0
+        for i in range(0, len(x), 32):
+            idx = perm[i:i + 32]
+            loss = nn.functional.mse_loss(plain(x[idx]), y[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            total += loss.item() * len(idx)
+        losses.append(total / len(x))
+
+    assert ours.history["train_loss"] == pytest.approx(losses, rel=1e-5)
+    for a, b in zip(model.parameters(), plain.parameters()):
+        assert torch.allclose(a, b)
+
+
+def test_training_on_tiny_data_lowers_the_loss(write_yaml):
+    pipeline = load_pipeline(write_yaml(TINY_SINE), ("training.epochs=20",)).pipeline
+    data = load_data(pipeline.data, pipeline.seed)
+    torch.manual_seed(0)
+    model, _ = build_model(pipeline.model, data.sample_shape)
+    result = fit(model, data, nn.MSELoss(), build_optimizer(pipeline.optimizer, model.parameters()),
+                 pipeline.training, ["r2"], torch.Generator().manual_seed(0), Progress(quiet=True))
+    history = result.history
+    assert result.status == "completed" and len(history["epoch"]) == 20
+    assert history["train_loss"][-1] < 0.5 * history["train_loss"][0]
+    assert history["val_loss"][-1] < 0.5 * history["val_loss"][0]
+    assert history["time"] == sorted(history["time"]) and history["lr"] == [1.0e-2] * 20
+
+
+def test_sine_pipeline_fits(cli, tmp_path):
+    assert run_metrics(cli, ROOT / "pipelines/sine.yaml", tmp_path)["test"]["r2"] >= 0.99
+
+
+def test_cubic_pipeline_fits(cli, tmp_path):
+    assert run_metrics(cli, ROOT / "pipelines/cubic.yaml", tmp_path)["test"]["r2"] >= 0.99
+
+
+def test_linear_pipeline_recovers_w_and_b(cli, tmp_path):
+    learned = {p["name"]: p for p in run_metrics(cli, ROOT / "pipelines/linear.yaml", tmp_path)["learned"]}
+    assert learned["w"]["value"] == pytest.approx(2.0, rel=0.02)
+    assert learned["b"]["value"] == pytest.approx(1.0, rel=0.02)
+
+
+def test_same_pipeline_and_seed_give_identical_results(cli, write_yaml, tmp_path):
+    path = write_yaml(TINY_SINE)
+    first, second = (run_metrics(cli, path, tmp_path / name) for name in ("a", "b"))
+    assert first["test"] == second["test"]
+    histories = [(tmp_path / n).glob("tiny/*/history.csv") for n in ("a", "b")]
+    a, b = (np.genfromtxt(next(h), delimiter=",", names=True) for h in histories)
+    for column in ("train_loss", "val_loss", "val_r2"):
+        assert np.array_equal(a[column], b[column])
+
+
+def test_different_seed_gives_different_results(cli, write_yaml, tmp_path):
+    path = write_yaml(TINY_SINE)
+    first = run_metrics(cli, path, tmp_path / "a")
+    second = run_metrics(cli, path, tmp_path / "b", "--set", "seed=2")
+    assert first["test"] != second["test"]
+
+
+def test_divergence_stops_the_run_and_still_reports(cli, write_yaml, tmp_path):
+    path = write_yaml(TINY_SINE)
+    result = cli("run", path, "--out", tmp_path, "-q", "--set", "optimizer={type: sgd, lr: 10}",
+                 "--set", "data={type: polynomial, coefficients: [0, 0, 0, 0, 0, 50], x_range: [-5, 5]}")
+    assert result.exit_code == 1
+    assert "diverged" in result.stderr and "lower the learning rate" in result.stderr
+    run_dir = next(tmp_path.glob("tiny/*"))
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["status"] == "diverged" and metrics["epochs_run"] < 5
+    assert "diverged" in (run_dir / "report.html").read_text()
+
+
+def test_a_crash_is_marked_failed_with_traceback_in_run_log(cli, write_yaml, tmp_path, monkeypatch):
+    def broken_fit(*args, **kwargs):
+        raise RuntimeError("simulated crash")
+
+    monkeypatch.setattr("dlpipe.runner.fit", broken_fit)
+    result = cli("run", write_yaml(TINY_SINE), "--out", tmp_path, "-q")
+    assert result.exit_code == 1 and "simulated crash" in result.stderr
+    assert "Traceback" not in result.output
+    run_dir = next(tmp_path.glob("tiny/*"))
+    assert "Traceback" in (run_dir / "run.log").read_text()
+    assert "failed" in (run_dir / "report.html").read_text()
+    assert json.loads((run_dir / "metrics.json").read_text())["status"] == "failed"
