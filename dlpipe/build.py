@@ -7,7 +7,7 @@ from typing import Iterable
 import torch
 from torch import nn
 
-from dlpipe.config import (
+from dlpipe.config_optim import (
     SGD,
     Adam,
     AdamW,

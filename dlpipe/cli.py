@@ -46,11 +46,16 @@ def run(file: Path, overrides: tuple[str, ...], out: Path, quiet: bool) -> None:
         check_pipeline(loaded)
     except PipelineError as exc:
         _fail(str(exc))
+    from dlpipe.idx import DataUnavailable
     from dlpipe.progress import Progress
     from dlpipe.runner import run as run_pipeline
+    from dlpipe.speed import tune_allocator
 
+    tune_allocator()
     try:
         result = run_pipeline(loaded, out, Progress(quiet=quiet))
+    except DataUnavailable as exc:
+        _fail(f"{file}: data.type {loaded.pipeline.data.type}: {exc}")
     except OSError as exc:
         _fail(f"--out {out}: cannot write the run archive: {exc.strerror or exc}")
     for key, value in result.test_metrics.items():

@@ -9,17 +9,15 @@ from __future__ import annotations
 import math
 from typing import Annotated, Any, ClassVar, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-ActivationName = Literal["relu", "tanh", "sigmoid", "gelu", "leaky_relu", "elu", "softmax"]
+from dlpipe.config_layers import ModelConfig, Section
+from dlpipe.config_optim import Adam, LossConfig, OptimizerConfig, SchedulerConfig
+
 RegressionMetric = Literal["mse", "rmse", "mae", "r2"]
-MetricName = RegressionMetric
-
-
-class Section(BaseModel):
-    """Base of every config model: immutable, and unknown keys are errors."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
+ClassificationMetric = Literal["accuracy", "top_k_accuracy", "precision", "recall", "f1", "confusion_matrix"]
+REGRESSION_METRICS = RegressionMetric.__args__
+CLASSIFICATION_METRICS = ClassificationMetric.__args__
 
 
 # --- data ------------------------------------------------------------------
@@ -85,141 +83,63 @@ class LinearData(SyntheticData):
     b: float = Field(1.0, description="True intercept.")
 
 
-DataConfig = Annotated[Union[SineData, PolynomialData, LinearData], Field(discriminator="type")]
+class ImageData(Section):
+    """Fields shared by the IDX image datasets (MNIST and Fashion-MNIST)."""
 
-# --- model -----------------------------------------------------------------
+    TASK: ClassVar[str] = "classification"
+    root: str | None = Field(None, description="Folder holding the four IDX files; searched first.")
+    validation: Union[int, float] = Field(
+        5000, gt=0, description="Validation images carved from the training set: a count, or a fraction < 1.")
+    limit: int | None = Field(
+        None, ge=10, description="Train on this many training images only (class-balanced), for quick runs.")
+    normalize: bool = Field(True, description="Scale pixels to zero mean, unit std (the training set's).")
+    download: bool = Field(True, description="Download missing files (checksums verified) when online.")
 
-
-class LinearLayer(Section):
-    """Fully connected layer; its input size is inferred from the previous layer."""
-
-    type: Literal["linear"] = Field(description="Fully connected layer (torch.nn.Linear).")
-    units: int = Field(ge=1, le=1_000_000, description="Number of output features.")
-    activation: ActivationName | None = Field(None, description="Activation applied after the layer.")
-    bias: bool = Field(True, description="Learn an additive bias.")
-
-
-class ActivationLayer(Section):
-    """An element-wise activation with no parameters."""
-
-    type: Literal["relu", "tanh", "sigmoid", "gelu"] = Field(description="Activation function.")
-
-
-class LeakyReLULayer(Section):
-    """max(0, x) + negative_slope * min(0, x)."""
-
-    type: Literal["leaky_relu"] = Field(description="Leaky ReLU activation.")
-    negative_slope: float = Field(0.01, ge=0, description="Slope for negative inputs.")
+    @field_validator("validation")
+    @classmethod
+    def _count_or_fraction(cls, value: Union[int, float]) -> Union[int, float]:
+        if isinstance(value, float) and not value < 1:
+            raise ValueError(f"validation is a count (an integer) or a fraction below 1 (got {value})")
+        return value
 
 
-class ELULayer(Section):
-    """Exponential linear unit."""
+class MNISTData(ImageData):
+    """MNIST handwritten digits: 60,000 training and 10,000 test images, 28x28, 10 classes."""
 
-    type: Literal["elu"] = Field(description="ELU activation.")
-    alpha: float = Field(1.0, gt=0, description="Value the ELU approaches for large negative inputs.")
-
-
-class SoftmaxLayer(Section):
-    """Softmax over the feature dimension (not before cross_entropy, which applies its own)."""
-
-    type: Literal["softmax"] = Field(description="Softmax over features.")
+    type: Literal["mnist"] = Field(description="MNIST digits.")
 
 
-class DropoutLayer(Section):
-    """Zeroes each input with probability `rate` during training only."""
+class FashionMNISTData(ImageData):
+    """Fashion-MNIST clothing: same format as MNIST, 10 kinds of garment."""
 
-    type: Literal["dropout"] = Field(description="Dropout regularisation.")
-    rate: float = Field(0.5, ge=0, lt=1, description="Probability of zeroing an input, in [0, 1).")
-
-
-class FlattenLayer(Section):
-    """Flattens every sample to one feature vector (keeps the batch dimension)."""
-
-    type: Literal["flatten"] = Field(description="Flatten to (N, features).")
+    type: Literal["fashion_mnist"] = Field(description="Fashion-MNIST clothing images.")
 
 
-LayerConfig = Annotated[
-    Union[
-        LinearLayer, ActivationLayer, LeakyReLULayer, ELULayer, SoftmaxLayer, DropoutLayer, FlattenLayer
-    ],
-    Field(discriminator="type"),
+DataConfig = Annotated[
+    Union[SineData, PolynomialData, LinearData, MNISTData, FashionMNISTData], Field(discriminator="type")
 ]
 
-
-class ModelConfig(Section):
-    """The network: a stack of layers applied in order."""
-
-    layers: list[LayerConfig] = Field(min_length=1, description="Layers, first to last.")
+# --- model: layers live in config_layers.py ------------------------------------
 
 
-# --- loss and optimizer ------------------------------------------------------
+# --- loss, optimizer and schedule live in config_optim.py ----------------------
 
 
-class MSELoss(Section):
-    type: Literal["mse"] = Field(description="Mean squared error (regression).")
+class TopKAccuracy(Section):
+    """Fraction of samples whose true class is among the k highest scores."""
+
+    type: Literal["top_k_accuracy"] = Field(description="Top-k accuracy.")
+    k: int = Field(5, ge=1, description="How many of the highest scores count as a hit.")
 
 
-class L1Loss(Section):
-    type: Literal["l1"] = Field(description="Mean absolute error (regression).")
+MetricConfig = Union[RegressionMetric, ClassificationMetric, TopKAccuracy]
 
 
-class HuberLoss(Section):
-    type: Literal["huber"] = Field(description="Huber loss: squared near zero, absolute beyond delta.")
-    delta: float = Field(1.0, gt=0, description="Where the loss turns from squared to linear.")
-
-
-class CrossEntropyLoss(Section):
-    type: Literal["cross_entropy"] = Field(description="Cross-entropy on logits (classification).")
-    label_smoothing: float = Field(0.0, ge=0, lt=1, description="Label smoothing in [0, 1).")
-
-
-LossConfig = Annotated[Union[MSELoss, L1Loss, HuberLoss, CrossEntropyLoss], Field(discriminator="type")]
-
-
-
-def _weight_decay() -> Any:
-    return Field(0.0, ge=0, description="L2 penalty added by the optimizer.")
-
-
-class SGD(Section):
-    type: Literal["sgd"] = Field(description="Stochastic gradient descent.")
-    lr: float = Field(1.0e-2, gt=0, le=10, description="Learning rate.")
-    momentum: float = Field(0.0, ge=0, lt=1, description="Momentum factor in [0, 1).")
-    nesterov: bool = Field(False, description="Nesterov momentum (needs momentum > 0).")
-    weight_decay: float = _weight_decay()
-
-    @model_validator(mode="after")
-    def _nesterov_needs_momentum(self) -> SGD:
-        if self.nesterov and self.momentum == 0:
-            raise ValueError("nesterov: true needs momentum > 0 (for example momentum: 0.9)")
-        return self
-
-
-class Adam(Section):
-    type: Literal["adam"] = Field(description="Adam.")
-    lr: float = Field(1.0e-3, gt=0, le=10, description="Learning rate.")
-    betas: tuple[float, float] = Field((0.9, 0.999), description="Decay rates of the moment estimates.")
-    weight_decay: float = _weight_decay()
-
-
-class AdamW(Section):
-    type: Literal["adamw"] = Field(description="Adam with decoupled weight decay.")
-    lr: float = Field(1.0e-3, gt=0, le=10, description="Learning rate.")
-    betas: tuple[float, float] = Field((0.9, 0.999), description="Decay rates of the moment estimates.")
-    weight_decay: float = Field(1.0e-2, ge=0, description="Decoupled weight decay.")
-
-
-class RMSprop(Section):
-    type: Literal["rmsprop"] = Field(description="RMSprop.")
-    lr: float = Field(1.0e-3, gt=0, le=10, description="Learning rate.")
-    alpha: float = Field(0.99, gt=0, lt=1, description="Smoothing constant of the squared-gradient average.")
-    momentum: float = Field(0.0, ge=0, lt=1, description="Momentum factor in [0, 1).")
-    weight_decay: float = _weight_decay()
-
-
-OptimizerConfig = Annotated[Union[SGD, Adam, AdamW, RMSprop], Field(discriminator="type")]
-
-# --- training and the whole pipeline -----------------------------------------
+def metric_key(metric: MetricConfig) -> str:
+    """The name a metric has in the history and in metrics.json (top_k_accuracy -> top5_accuracy)."""
+    if isinstance(metric, TopKAccuracy):
+        return f"top{metric.k}_accuracy"
+    return "top5_accuracy" if metric == "top_k_accuracy" else metric
 
 
 class Training(Section):
@@ -231,10 +151,11 @@ class Training(Section):
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: cuda when available, else cpu.")
 
 
-DEFAULT_LOSS = {"regression": "mse"}
-DEFAULT_METRICS = {"regression": ["mse", "rmse", "mae", "r2"]}
-DATA_TASKS = {"sine": "regression", "polynomial": "regression", "linear": "regression"}
-SECTIONS_WITH_SHORTHAND = ("loss", "optimizer")
+DEFAULT_LOSS = {"regression": "mse", "classification": "cross_entropy"}
+DEFAULT_METRICS = {"regression": ["mse", "rmse", "mae", "r2"], "classification": ["accuracy", "f1"]}
+DATA_TASKS = {"sine": "regression", "polynomial": "regression", "linear": "regression",
+              "mnist": "classification", "fashion_mnist": "classification"}
+SECTIONS_WITH_SHORTHAND = ("loss", "optimizer", "scheduler")
 
 
 def _expand_shorthand(value: Any) -> Any:
@@ -250,12 +171,15 @@ class Pipeline(Section):
     seed: int = Field(0, ge=0, le=2**32 - 1, description="Seed for data, initial weights and batch order.")
     data: DataConfig = Field(description="Where the samples come from.")
     model: ModelConfig = Field(description="The network.")
-    loss: LossConfig = Field(description="Loss to minimise (default: mse for regression).")
+    loss: LossConfig = Field(description="Loss to minimise (default: mse for regression, cross_entropy for classification).")
     optimizer: OptimizerConfig = Field(
         default_factory=lambda: Adam(type="adam"), description="Optimizer (default: adam, lr 1.0e-3)."
     )
+    scheduler: SchedulerConfig | None = Field(None, description="Learning-rate schedule (default: constant lr).")
     training: Training = Field(default_factory=Training, description="Epochs, batch size, device.")
-    metrics: list[MetricName] = Field(description="Metrics on validation every epoch and on test at the end.")
+    metrics: list[MetricConfig] = Field(
+        description="Metrics on validation every epoch and on test at the end (regression: mse, rmse, mae, r2; "
+                    "classification: accuracy, top_k_accuracy, precision, recall, f1, confusion_matrix).")
 
     @model_validator(mode="before")
     @classmethod
@@ -275,6 +199,11 @@ class Pipeline(Section):
             raw.setdefault("loss", {"type": DEFAULT_LOSS[task]})
             raw.setdefault("metrics", list(DEFAULT_METRICS[task]))
         return raw
+
+    @property
+    def metric_keys(self) -> list[str]:
+        """History names of the configured metrics, in order, without duplicates."""
+        return list(dict.fromkeys(metric_key(m) for m in self.metrics))
 
     @property
     def task(self) -> str:

@@ -30,9 +30,9 @@ class Loaded:
     node: yaml.Node
     overrides: tuple[str, ...]
 
-    def error_at(self, path: tuple, message: str) -> PipelineError:
-        """A PipelineError pointing at `path` in this file (or at the --set that set it)."""
-        return PipelineError.from_problems(self.path, self.text, self.node, [Problem(path, message)], self.overrides)
+    def errors(self, problems: list[Problem]) -> PipelineError:
+        """A PipelineError pointing each problem at its place in this file (or at the --set that set it)."""
+        return PipelineError.from_problems(self.path, self.text, self.node, problems, self.overrides)
 
 
 def read_source(path: Path) -> str:

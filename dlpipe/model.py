@@ -11,8 +11,12 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from dlpipe.config import (
+from dlpipe.config_layers import (
     ActivationLayer,
+    BatchNormLayer,
+    Conv2dLayer,
+    Pool2dLayer,
+    ReshapeLayer,
     DropoutLayer,
     ELULayer,
     FlattenLayer,
@@ -93,8 +97,7 @@ def build_layer(config: LayerConfig, shape: tuple[int, ...], index: int) -> tupl
     match config:
         case LinearLayer(units=units, activation=act, bias=bias):
             if len(shape) != 1:
-                got = "(" + ", ".join(["N", *map(str, shape)]) + ")"
-                raise ShapeError(index, f"linear needs input (N, features) but receives {got}; "
+                raise ShapeError(index, f"linear needs input (N, features) but receives {_shape(shape)}; "
                                         "add {type: flatten} before it")
             layer = nn.Linear(shape[0], units, bias=bias)
             if act is None:
@@ -110,7 +113,79 @@ def build_layer(config: LayerConfig, shape: tuple[int, ...], index: int) -> tupl
             return nn.Dropout(rate), shape, f"dropout({rate:g})"
         case FlattenLayer():
             return nn.Flatten(), (math.prod(shape),), "flatten"
+        case Conv2dLayer():
+            return _conv2d(config, shape, index)
+        case Pool2dLayer(type=kind, kernel_size=k, stride=stride, padding=p):
+            _need_image(shape, index, kind)
+            module = (nn.MaxPool2d if kind == "maxpool2d" else nn.AvgPool2d)(k, stride=stride, padding=p)
+            out = _spatial(shape, _pair(k), _pair(stride if stride is not None else k), _pair(p), index, kind)
+            return module, out, f"{kind}({_text(k)})"
+        case BatchNormLayer(momentum=momentum, eps=eps):
+            if len(shape) not in (1, 2, 3):
+                raise ShapeError(index, f"batchnorm needs (N, features) or (N, C, H, W); receives {_shape(shape)}")
+            norm = nn.BatchNorm2d if len(shape) == 3 else nn.BatchNorm1d
+            return norm(shape[0], eps=eps, momentum=momentum), shape, f"batchnorm{'2d' if len(shape) == 3 else '1d'}"
+        case ReshapeLayer(shape=target):
+            return _reshape(tuple(target), shape, index)
     raise ValueError(f"unknown layer {config!r}")
+
+
+def _shape(shape: tuple[int, ...]) -> str:
+    return "(" + ", ".join(["N", *map(str, shape)]) + ")"
+
+
+def _pair(value) -> tuple[int, int]:
+    return (value, value) if isinstance(value, int) else tuple(value)
+
+
+def _text(value) -> str:
+    return str(value) if isinstance(value, (int, str)) else "x".join(map(str, value))
+
+
+def _need_image(shape: tuple[int, ...], index: int, kind: str) -> None:
+    if len(shape) != 3:
+        hint = "add {type: reshape, shape: [1, 28, 28]} before it" if len(shape) == 1 else "check the layers before it"
+        raise ShapeError(index, f"{kind} needs input (N, channels, height, width) but receives {_shape(shape)}; {hint}")
+
+
+def _spatial(shape, kernel, stride, padding, index: int, kind: str) -> tuple[int, int, int]:
+    """Output (C, H, W) of a window sliding over (H, W); an empty output is an error."""
+    size = [(n + 2 * p - k) // s + 1 for n, k, s, p in zip(shape[1:], kernel, stride, padding)]
+    if min(size) < 1:
+        raise ShapeError(index, f"{kind} window {kernel[0]}x{kernel[1]} does not fit input {_shape(shape)}; "
+                                "use a smaller kernel_size or padding, or fewer pooling layers before it")
+    return (shape[0], *size)
+
+
+def _conv2d(config: Conv2dLayer, shape: tuple[int, ...], index: int) -> tuple[nn.Module, tuple[int, ...], str]:
+    """A Conv2d (plus activation) for input (C, H, W); input channels come from the shape."""
+    _need_image(shape, index, "conv2d")
+    kernel, stride = _pair(config.kernel_size), _pair(config.stride)
+    padding = config.padding
+    if padding == "same" and stride != (1, 1):
+        raise ShapeError(index, "conv2d padding 'same' needs stride 1; give padding as a number instead")
+    conv = nn.Conv2d(shape[0], config.filters, kernel, stride=stride, padding=padding, bias=config.bias)
+    if padding == "same":
+        out = (config.filters, *shape[1:])
+    else:
+        out = _spatial((config.filters, *shape[1:]), kernel, stride, _pair(0 if padding == "valid" else padding),
+                       index, "conv2d")
+    kind = f"conv2d {_text(config.kernel_size)}"
+    if config.activation is None:
+        return conv, out, kind
+    return nn.Sequential(conv, activation(config.activation)), out, f"{kind} + {config.activation}"
+
+
+def _reshape(target: tuple[int, ...], shape: tuple[int, ...], index: int) -> tuple[nn.Module, tuple[int, ...], str]:
+    total, known = math.prod(shape), math.prod(d for d in target if d != -1)
+    free = target.count(-1)
+    bad = free > 1 or any(d == 0 or d < -1 for d in target) or (total % known if free else total != known)
+    if bad:
+        raise ShapeError(index, f"reshape to {list(target)} cannot hold the {total} values of {_shape(shape)} "
+                                "(the sizes must multiply to the same total; at most one -1)")
+    out = tuple(total // known if d == -1 else d for d in target)
+    return nn.Unflatten(1, out) if len(shape) == 1 else nn.Sequential(nn.Flatten(), nn.Unflatten(1, out)), out, \
+        f"reshape{list(out)}"
 
 
 def build_model(config: ModelConfig, input_shape: tuple[int, ...]) -> tuple[nn.Sequential, Summary]:
@@ -124,9 +199,10 @@ def build_model(config: ModelConfig, input_shape: tuple[int, ...]) -> tuple[nn.S
     return nn.Sequential(*modules), Summary(tuple(input_shape), tuple(rows))
 
 
-def check_output(summary: Summary, target_size: int) -> None:
-    """The last layer must produce one value per target, or the loss would broadcast silently."""
+def check_output(summary: Summary, target_size: int, task: str) -> None:
+    """The last layer must give one value per target (regression) or one score per class."""
     last = summary.rows[-1]
     if last.output_shape != (target_size,):
-        raise ShapeError(last.index, f"the model's output is {last.shape_text} but each target has "
-                                     f"{target_size} value(s); end with {{type: linear, units: {target_size}}}")
+        needs = f"{target_size} classes" if task == "classification" else f"{target_size} value(s) per target"
+        raise ShapeError(last.index, f"the model's output is {last.shape_text} but the data has {needs}; "
+                                     f"end with {{type: linear, units: {target_size}}}")

@@ -26,6 +26,17 @@ class FitCurve:
     prediction: np.ndarray
 
 
+@dataclass(frozen=True)
+class ClassReport:
+    """Test-set view of a classifier: confusion matrix, per-class scores, worst confusions, mistakes."""
+
+    classes: tuple[str, ...]
+    matrix: np.ndarray  # counts, rows = true class, columns = predicted
+    per_class: list[dict]  # name, precision, recall, f1, support
+    confusions: list[tuple[str, str, int]]  # (true, predicted, count), most frequent first
+    examples: list[tuple[np.ndarray, str, str, float]]  # (28x28 uint8 image, true, predicted, confidence)
+
+
 def to_png(fig) -> str:
     """Render and close a figure; base64 PNG text for a data: URL."""
     buffer = io.BytesIO()
@@ -41,28 +52,31 @@ def _wants_log(*series: list[float]) -> bool:
 
 
 def learning_curves(history: dict[str, list[float]]) -> str:
-    """Train and validation loss against epoch and against wall-clock seconds."""
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
-    log = _wants_log(history["train_loss"], history["val_loss"])
-    for ax, key, label in ((axes[0], "epoch", "epoch"), (axes[1], "time", "wall time (s)")):
-        marker = "o" if len(history[key]) <= 30 else None
-        ax.plot(history[key], history["train_loss"], color=TRAIN, marker=marker, ms=3, label="train loss")
-        ax.plot(history[key], history["val_loss"], color=VAL, marker=marker, ms=3, label="validation loss")
-        ax.set_xlabel(label)
-        ax.set_ylabel("loss" + (" (log scale)" if log else ""))
-        if log:
-            ax.set_yscale("log")
-        ax.grid(alpha=0.3)
-        ax.legend()
-    axes[0].set_title("Loss by epoch")
-    axes[1].set_title("Loss by wall time")
+    """Loss (and accuracy, for classifiers) against epoch and against wall-clock seconds."""
+    rows = [("loss", "train_loss", "val_loss")]
+    if "train_accuracy" in history and "val_accuracy" in history:
+        rows.append(("accuracy", "train_accuracy", "val_accuracy"))
+    fig, axes = plt.subplots(len(rows), 2, figsize=(11, 3.8 * len(rows)), squeeze=False)
+    for (label, train_key, val_key), pair in zip(rows, axes):
+        log = label == "loss" and _wants_log(history[train_key], history[val_key])
+        for ax, x_key, x_label in ((pair[0], "epoch", "epoch"), (pair[1], "time", "wall time (s)")):
+            marker = "o" if len(history[x_key]) <= 30 else None
+            ax.plot(history[x_key], history[train_key], color=TRAIN, marker=marker, ms=3, label=f"train {label}")
+            ax.plot(history[x_key], history[val_key], color=VAL, marker=marker, ms=3, label=f"validation {label}")
+            ax.set_xlabel(x_label)
+            ax.set_ylabel(label + (" (log scale)" if log else ""))
+            if log:
+                ax.set_yscale("log")
+            ax.grid(alpha=0.3)
+            ax.legend()
+            ax.set_title(f"{label.capitalize()} by {'epoch' if x_key == 'epoch' else 'wall time'}")
     fig.tight_layout()
     return to_png(fig)
 
 
 def metric_curves(history: dict[str, list[float]]) -> str | None:
     """One small panel per validation metric against epoch."""
-    keys = [k for k in history if k.startswith("val_") and k != "val_loss"]
+    keys = [k for k in history if k.startswith("val_") and k not in ("val_loss", "val_accuracy")]
     if not keys:
         return None
     fig, axes = plt.subplots(1, len(keys), figsize=(2.9 * len(keys) + 0.5, 2.8), squeeze=False)
@@ -91,5 +105,46 @@ def regression_fit(curve: FitCurve) -> str:
     ax.grid(alpha=0.3)
     ax.legend(loc="best", fontsize=9)
     ax.set_title("Regression fit")
+    fig.tight_layout()
+    return to_png(fig)
+
+
+def confusion_heatmaps(report: ClassReport) -> str:
+    """The confusion matrix twice: counts, and each row divided by its total (recall on the diagonal)."""
+    counts = report.matrix
+    rates = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
+    n = len(report.classes)
+    size = max(5.0, 0.5 * n + 1.5)
+    fig, axes = plt.subplots(1, 2, figsize=(2 * size + 1, size))
+    labels = [c if len(c) <= 10 else c[:9] + "." for c in report.classes]
+    for ax, values, title, fmt in ((axes[0], counts, "Counts", "d"), (axes[1], rates, "Share of each true class", ".2f")):
+        image = ax.imshow(values, cmap="Blues")
+        ax.set_title(title)
+        ax.set_xlabel("predicted")
+        ax.set_ylabel("true")
+        ax.set_xticks(range(n), labels, rotation=45, ha="right")
+        ax.set_yticks(range(n), labels)
+        if n <= 20:
+            threshold = values.max() / 2
+            for (i, j), value in np.ndenumerate(values):
+                if value >= 0.005:  # blank zeros: the few real confusions stand out
+                    ax.text(j, i, format(value, fmt), ha="center", va="center", fontsize=7,
+                            color="white" if value > threshold else "black")
+        fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    fig.tight_layout()
+    return to_png(fig)
+
+
+def misclassified_grid(report: ClassReport, columns: int = 8) -> str | None:
+    """The most confidently wrong test images, each titled with truth, prediction and confidence."""
+    if not report.examples:
+        return None
+    rows = -(-len(report.examples) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(1.45 * columns, 1.75 * rows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, (image, true, predicted, confidence) in zip(axes.flat, report.examples):
+        ax.imshow(image, cmap="gray_r", vmin=0, vmax=255)
+        ax.set_title(f"true {true}\npred {predicted} {confidence:.1%}", fontsize=7.5, color="#b71c1c")
     fig.tight_layout()
     return to_png(fig)

@@ -37,6 +37,7 @@ class RunRecord:
     summary: Summary | None = None
     fit_curve: plots.FitCurve | None = None
     learned: list[dict] = field(default_factory=list)
+    classes: plots.ClassReport | None = None
 
 
 def _environment() -> jinja2.Environment:
@@ -57,6 +58,8 @@ def _figures(record: RunRecord) -> list[tuple[str, str]]:
         metrics = plots.metric_curves(record.history)
         if metrics:
             figures.append(("Validation metrics by epoch", metrics))
+    if record.classes is not None:
+        figures.append(("Confusion matrix (test)", plots.confusion_heatmaps(record.classes)))
     if record.fit_curve is not None:
         figures.append(("Data, true function and model prediction", plots.regression_fit(record.fit_curve)))
     return figures
@@ -65,7 +68,8 @@ def _figures(record: RunRecord) -> list[tuple[str, str]]:
 def render(record: RunRecord) -> str:
     """The report's HTML text."""
     template = _environment().get_template("report.html")
-    return template.render(r=record, figures=_figures(record), version=__version__,
+    grid = plots.misclassified_grid(record.classes) if record.classes else None
+    return template.render(r=record, figures=_figures(record), mistakes=grid, version=__version__,
                            duration=_duration(record.duration_s), started=record.started.strftime("%Y-%m-%d %H:%M:%S UTC"))
 
 

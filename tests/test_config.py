@@ -6,7 +6,8 @@ import pydantic
 import pytest
 
 from dlpipe.checks import check_pipeline
-from dlpipe.config import Adam, MSELoss, Pipeline, SineData
+from dlpipe.config import Pipeline, SineData
+from dlpipe.config_optim import Adam, MSELoss
 from dlpipe.loader import load_pipeline
 
 from conftest import PIPELINES

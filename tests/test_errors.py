@@ -127,3 +127,41 @@ def test_cross_entropy_on_regression_is_explained(cli, write_yaml):
     path = write_yaml("data: {type: sine}\nmodel: {layers: [{type: linear, units: 1}]}\nloss: cross_entropy\n")
     result = cli("validate", path)
     assert result.exit_code == 2 and "cross_entropy is for classification" in result.stderr
+
+
+CLASSIFIER = """\
+data: {type: mnist}
+model:
+  layers:
+    - {type: flatten}
+    - {type: linear, units: 10}
+"""
+
+
+@pytest.mark.parametrize("extra, line, fragment", [
+    ("model:\n  layers:\n    - {type: flatten}\n    - {type: linear, units: 10, activation: softmax}\n", 5,
+     "softmax before cross_entropy: the loss applies log-softmax"),
+    ("model:\n  layers:\n    - {type: flatten}\n    - {type: linear, units: 10}\n    - {type: softmax}\n", 6,
+     "softmax before cross_entropy"),
+    ("model:\n  layers:\n    - {type: flatten}\n    - {type: linear, units: 12}\n", 5,
+     "the data has 10 classes; end with {type: linear, units: 10}"),
+    ("loss: mse\n", 1, "mse is a regression loss, but data source 'mnist' is a classification; use cross_entropy"),
+    ("metrics: [accuracy, r2]\n", 1, "r2 does not apply: data source 'mnist' is a classification"),
+    ("scheduler: {type: reduce_on_plateau, monitor: val_acc}\n", 1,
+     "'val_acc' is not recorded by this pipeline (recorded: train_loss, train_accuracy, val_loss, val_accuracy"),
+    ("model:\n  layers:\n    - {type: linear, units: 10}\n", 4, "add {type: flatten} before it"),
+])
+def test_classification_pitfalls_are_errors_before_any_download(cli, write_yaml, tmp_path, extra, line, fragment):
+    text = "data: {type: mnist}\n" + extra if extra.startswith("model:") else extra + CLASSIFIER
+    path = write_yaml(text)
+    result = cli("validate", path)
+    assert result.exit_code == 2, result.output
+    assert fragment in result.stderr
+    assert f"{path}:{line}:" in result.stderr
+
+
+def test_regression_metric_on_classification_and_accuracy_on_regression(cli, write_yaml):
+    path = write_yaml("data: {type: sine}\nmodel: {layers: [{type: linear, units: 1}]}\nmetrics: [r2, accuracy]\n")
+    result = cli("validate", path)
+    assert result.exit_code == 2 and f"{path}:3:" in result.stderr
+    assert "metrics.1: accuracy does not apply: data source 'sine' is a regression" in result.stderr

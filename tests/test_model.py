@@ -7,7 +7,7 @@ import torch
 from pydantic import TypeAdapter
 from torch import nn
 
-from dlpipe.config import LayerConfig, ModelConfig
+from dlpipe.config_layers import LayerConfig, ModelConfig
 from dlpipe.model import ShapeError, build_layer, build_model, check_output
 
 LAYER = TypeAdapter(LayerConfig)
@@ -26,6 +26,17 @@ CASES = [
     ({"type": "softmax"}, (7,), (7,), 0, nn.Softmax),
     ({"type": "dropout", "rate": 0.3}, (7,), (7,), 0, nn.Dropout),
     ({"type": "flatten"}, (1, 28, 28), (784,), 0, nn.Flatten),
+    ({"type": "conv2d", "filters": 8, "kernel_size": 3}, (1, 28, 28), (8, 26, 26), 1 * 8 * 9 + 8, nn.Conv2d),
+    ({"type": "conv2d", "filters": 4, "kernel_size": 5, "padding": "same", "activation": "relu"}, (3, 10, 10),
+     (4, 10, 10), 3 * 4 * 25 + 4, nn.Sequential),
+    ({"type": "conv2d", "filters": 2, "kernel_size": [3, 1], "stride": 2, "padding": 1}, (1, 9, 9), (2, 5, 6), 8,
+     nn.Conv2d),
+    ({"type": "maxpool2d", "kernel_size": 2}, (4, 28, 28), (4, 14, 14), 0, nn.MaxPool2d),
+    ({"type": "avgpool2d", "kernel_size": 3, "stride": 1}, (4, 7, 7), (4, 5, 5), 0, nn.AvgPool2d),
+    ({"type": "batchnorm"}, (6,), (6,), 12, nn.BatchNorm1d),
+    ({"type": "batchnorm"}, (3, 8, 8), (3, 8, 8), 6, nn.BatchNorm2d),
+    ({"type": "reshape", "shape": [1, 28, 28]}, (784,), (1, 28, 28), 0, nn.Unflatten),
+    ({"type": "reshape", "shape": [-1, 4]}, (2, 4, 4), (8, 4), 0, nn.Sequential),
 ]
 
 
@@ -69,7 +80,19 @@ def test_linear_after_image_input_suggests_flatten():
     assert info.value.index == 1
 
 
+@pytest.mark.parametrize("layers, shape, fragment", [
+    ([{"type": "conv2d", "filters": 4}], (784,), r"add \{type: reshape, shape: \[1, 28, 28\]\} before it"),
+    ([{"type": "conv2d", "filters": 4, "kernel_size": 9}], (1, 5, 5), "does not fit input"),
+    ([{"type": "maxpool2d"}] * 6, (1, 28, 28), "fewer pooling layers"),
+    ([{"type": "conv2d", "filters": 4, "stride": 2, "padding": "same"}], (1, 8, 8), "'same' needs stride 1"),
+    ([{"type": "reshape", "shape": [5, 5]}], (784,), "cannot hold the 784 values"),
+])
+def test_shape_mistakes_are_caught_before_training(layers, shape, fragment):
+    with pytest.raises(ShapeError, match=fragment):
+        build_model(ModelConfig.model_validate({"layers": layers}), shape)
+
+
 def test_output_width_must_match_targets():
     _, summary = build_model(ModelConfig.model_validate({"layers": [{"type": "linear", "units": 3}]}), (1,))
     with pytest.raises(ShapeError, match=r"output is \(N, 3\)"):
-        check_output(summary, 1)
+        check_output(summary, 1, "regression")

@@ -1,0 +1,170 @@
+"""MNIST-format data: reading IDX, checksums, search order, downloads (mocked), splits."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+
+import numpy as np
+import pytest
+
+from dlpipe.config import MNISTData
+from dlpipe.data import load_data
+from dlpipe.download import fetch, locate
+from dlpipe.idx import FASHION_MNIST, MNIST, DataUnavailable, read_arrays, read_idx, search_dirs, verified_bytes
+
+from conftest import TOY_CLASSIFIER, idx_bytes
+
+
+def test_read_idx_round_trips_and_checks_the_header():
+    array = np.arange(2 * 3 * 4, dtype=np.uint8).reshape(2, 3, 4)
+    assert np.array_equal(read_idx(idx_bytes(array), 3, "x"), array)
+    with pytest.raises(DataUnavailable, match="magic number 00000801; expected 00000803"):
+        read_idx(idx_bytes(np.zeros(5, np.uint8)), 3, "labels-as-images")
+    with pytest.raises(DataUnavailable, match=r"header says \(2, 3, 4\) but holds 23 bytes"):
+        read_idx(idx_bytes(array)[:-1], 3, "truncated")
+
+
+def test_search_order(tmp_path):
+    env = {"DLPIPE_DATA": "/data", "XDG_CACHE_HOME": "/xdg"}
+    assert [str(p) for p in search_dirs(FASHION_MNIST, "/mine", env)] == [
+        "/mine", "/data/fashion-mnist", "/xdg/dlpipe/fashion-mnist", "/usr/share/datasets/fashion-mnist"]
+    home = search_dirs(MNIST, None, {})
+    assert len(home) == 1 and home[0].parts[-3:] == (".cache", "dlpipe", "mnist")
+
+
+def test_verification_accepts_same_content_in_any_compression(toy_mnist):
+    folder, written = toy_mnist
+    f = MNIST.files["train_labels"]
+    path = folder / f.name
+    raw = gzip.decompress(written["train_labels"])
+    assert verified_bytes(path, f) == raw  # the published .gz
+    path.write_bytes(gzip.compress(raw, compresslevel=1, mtime=123))
+    assert verified_bytes(path, f) == raw  # re-compressed, same content (as Debian ships Fashion-MNIST)
+    path.write_bytes(raw)
+    assert verified_bytes(path, f) == raw  # uncompressed
+
+
+def test_checksum_mismatch_is_refused_and_moved_aside(toy_mnist):
+    folder, written = toy_mnist
+    f = MNIST.files["train_labels"]
+    path = folder / f.name
+    raw = bytearray(gzip.decompress(written["train_labels"]))
+    raw[-1] ^= 1  # one flipped label
+    path.write_bytes(gzip.compress(bytes(raw)))
+    with pytest.raises(DataUnavailable, match="checksum does not match.*moved to .*corrupt"):
+        verified_bytes(path, f)
+    assert not path.exists() and path.with_name(path.name + ".corrupt").exists()
+
+
+def test_missing_files_and_no_download_say_where_to_put_them(tmp_path):
+    with pytest.raises(DataUnavailable) as info:
+        locate(MNIST, str(tmp_path / "mine"), allow_download=False, env={"XDG_CACHE_HOME": str(tmp_path)})
+    message = str(info.value)
+    for name in ("train-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz", str(tmp_path / "mine"),
+                 str(tmp_path / "dlpipe" / "mnist"), "DLPIPE_DATA", "data.root", "mkdir -p"):
+        assert name in message
+
+
+class FakeResponse(io.BytesIO):
+    def __init__(self, data: bytes, length: int | None = None, fail_after: int | None = None):
+        super().__init__(data)
+        self.headers = {"Content-Length": str(len(data) if length is None else length)}
+        self.fail_after = fail_after
+
+    def read(self, n=-1):
+        if self.fail_after is not None and self.tell() >= self.fail_after:
+            raise ConnectionResetError("connection reset by peer")
+        return super().read(min(n, 1000) if n > 0 else n)
+
+
+def fake_opener(files: dict[str, bytes], broken_hosts: dict[str, str]):
+    """Serve `files` by name; hosts in broken_hosts misbehave in the named way."""
+    calls = []
+
+    def opener(url, timeout=None):
+        calls.append(url)
+        name = url.rsplit("/", 1)[-1]
+        for host, fault in broken_hosts.items():
+            if host in url:
+                if fault == "offline":
+                    raise OSError("name resolution failed")
+                if fault == "corrupt":
+                    return FakeResponse(b"garbage" * 100)
+                if fault == "interrupted":
+                    return FakeResponse(files[name], fail_after=len(files[name]) // 2)
+        return FakeResponse(files[name])
+
+    return opener, calls
+
+
+@pytest.mark.parametrize("fault", ["offline", "corrupt", "interrupted"])
+def test_download_falls_back_to_the_next_mirror(toy_mnist, tmp_path, fault):
+    _, written = toy_mnist
+    served = {MNIST.files[role].name: data for role, data in written.items()}
+    opener, calls = fake_opener(served, {MNIST.mirrors[0]: fault})
+    target = tmp_path / "cache" / "dlpipe" / "mnist"
+    found = locate(MNIST, None, env={"XDG_CACHE_HOME": str(tmp_path / "cache")}, opener=opener, say=lambda s: None)
+    assert set(found) == set(MNIST.files) and all(p.parent == target for p in found.values())
+    assert sorted(p.name for p in target.iterdir()) == sorted(served)  # no .part files left behind
+    assert len(calls) == 8 and calls[0].startswith(MNIST.mirrors[0]) and calls[1].startswith(MNIST.mirrors[1])
+    read_arrays(found, MNIST)  # and what landed verifies
+
+
+def test_every_mirror_failing_is_a_clear_error(toy_mnist, tmp_path):
+    _, written = toy_mnist
+    served = {MNIST.files[role].name: data for role, data in written.items()}
+    opener, _ = fake_opener(served, {m: "corrupt" for m in MNIST.mirrors})
+    with pytest.raises(DataUnavailable) as info:
+        locate(MNIST, None, env={"XDG_CACHE_HOME": str(tmp_path / "c")}, opener=opener, say=lambda s: None)
+    assert "Downloading failed" in str(info.value) and "checksum mismatch" in str(info.value)
+    assert list((tmp_path / "c" / "dlpipe" / "mnist").iterdir()) == []
+
+
+def test_truncated_download_with_content_length_is_discarded(tmp_path):
+    opener = lambda url, timeout=None: FakeResponse(b"abc", length=10)  # noqa: E731
+    with pytest.raises(ValueError, match="interrupted at 3 of 10 bytes"):
+        fetch("http://x/f.gz", tmp_path / "f.gz", "0" * 64, opener=opener, say=lambda s: None)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_splits_limit_and_normalisation(toy_mnist):
+    folder, _ = toy_mnist
+    files = locate(MNIST, str(folder), allow_download=False)
+    data = load_data(MNISTData(type="mnist", validation=100), 0, files)
+    assert (len(data.train), len(data.validation), len(data.test)) == (500, 100, 200)
+    assert data.train.x.shape == (500, 1, 28, 28) and data.train.y.dtype.is_floating_point is False
+    assert abs(data.train.x.mean().item()) < 1e-4 and abs(data.train.x.std().item() - 1) < 1e-3
+    fraction = load_data(MNISTData(type="mnist", validation=0.25), 0, files)
+    assert len(fraction.validation) == 150
+    limited = load_data(MNISTData(type="mnist", validation=100, limit=43), 0, files)
+    counts = limited.train.y.bincount(minlength=10).tolist()
+    assert sum(counts) == 43 and max(counts) - min(counts) <= 1
+    raw = load_data(MNISTData(type="mnist", validation=100, normalize=False), 0, files)
+    assert 0 <= raw.train.x.min() and raw.train.x.max() <= 1
+
+
+def test_toy_classifier_end_to_end(cli, toy_mnist, write_yaml, tmp_path):
+    folder, _ = toy_mnist
+    result = cli("run", write_yaml(TOY_CLASSIFIER.format(root=folder)), "--out", tmp_path / "out", "-q")
+    assert result.exit_code == 0, result.output
+    run_dir = next((tmp_path / "out").glob("toy/*"))
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["test"]["accuracy"] >= 0.9 and metrics["test"]["top3_accuracy"] >= metrics["test"]["accuracy"]
+    assert len(metrics["confusion_matrix"]) == 10 and sum(map(sum, metrics["confusion_matrix"])) == 200
+    assert [row["name"] for row in metrics["per_class"]] == list("0123456789")
+    html = (run_dir / "report.html").read_text()
+    for fragment in ("Confusion matrix (test)", "Per class (test)", "Most confused (test)"):
+        assert fragment in html
+    assert "train_accuracy" in (run_dir / "history.csv").read_text().splitlines()[0]
+
+
+def test_missing_data_exits_2_before_any_run_directory(cli, write_yaml, tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv("DLPIPE_DATA", raising=False)
+    path = write_yaml(TOY_CLASSIFIER.format(root=tmp_path / "nothing"))
+    result = cli("run", path, "--out", tmp_path / "out")
+    assert result.exit_code == 2
+    assert "MNIST: the data files are missing" in result.stderr and "network disabled" in result.stderr
+    assert "Traceback" not in result.output and not (tmp_path / "out").exists()

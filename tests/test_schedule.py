@@ -1,0 +1,65 @@
+"""Learning-rate schedules: the lr each epoch runs at, checked against torch's own schedulers."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from pydantic import TypeAdapter
+
+from dlpipe.config_optim import SchedulerConfig
+from dlpipe.schedule import LRSchedule
+
+SCHEDULE = TypeAdapter(SchedulerConfig)
+
+
+def lrs(raw: dict | None, epochs: int = 6, steps: int = 4, metric=lambda epoch: 1.0) -> list[float]:
+    """The lr at the start of each epoch when driven like the training loop drives it."""
+    optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
+    schedule = LRSchedule(SCHEDULE.validate_python(raw) if raw else None, optimizer, epochs, steps)
+    seen = []
+    for epoch in range(1, epochs + 1):
+        schedule.start_epoch(epoch)
+        seen.append(optimizer.param_groups[0]["lr"])
+        for _ in range(steps):
+            optimizer.step()
+            schedule.after_batch()
+        schedule.end_epoch(epoch, {"val_loss": metric(epoch)})
+    return seen
+
+
+@pytest.mark.parametrize("raw, expected", [
+    (None, [1, 1, 1, 1, 1, 1]),
+    ({"type": "step", "step_size": 2, "gamma": 0.5}, [1, 1, 0.5, 0.5, 0.25, 0.25]),
+    ({"type": "multistep", "milestones": [1, 4], "gamma": 0.1}, [1, 0.1, 0.1, 0.1, 0.01, 0.01]),
+    ({"type": "exponential", "gamma": 0.5}, [1, 0.5, 0.25, 0.125, 0.0625, 0.03125]),
+    ({"type": "step", "step_size": 1, "gamma": 0.5, "warmup_epochs": 3}, [0.25, 0.5, 0.75, 1, 0.5, 0.25]),
+])
+def test_epoch_schedules(raw, expected):
+    assert lrs(raw) == pytest.approx(expected)
+
+
+def test_cosine_reaches_min_lr_at_the_end():
+    seen = lrs({"type": "cosine", "min_lr": 0.1}, epochs=5)
+    assert seen[0] == 1 and seen == sorted(seen, reverse=True)
+    expected = [0.1 + 0.9 * (1 + torch.cos(torch.tensor(torch.pi * e / 5)).item()) / 2 for e in range(5)]
+    assert seen == pytest.approx(expected)
+
+
+def test_onecycle_steps_every_batch_and_matches_torch():
+    seen = lrs({"type": "onecycle", "max_lr": 2.0, "pct_start": 0.5}, epochs=4, steps=5)
+    optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
+    reference = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=2.0, total_steps=20, pct_start=0.5)
+    expected = []
+    for step in range(20):
+        if step % 5 == 0:
+            expected.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        reference.step()
+    assert seen == pytest.approx(expected) and max(seen) > 1.0
+
+
+def test_plateau_cuts_after_patience():
+    # the monitored value improves twice, then stalls: with patience 1 the lr is cut after 2 stalled epochs
+    values = {1: 3.0, 2: 2.0, 3: 2.0, 4: 2.0, 5: 2.0, 6: 2.0}
+    seen = lrs({"type": "reduce_on_plateau", "patience": 1, "factor": 0.5}, metric=values.get)
+    assert seen == pytest.approx([1, 1, 1, 1, 0.5, 0.5])
