@@ -14,7 +14,7 @@ import re
 import secrets
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import yaml
 
@@ -92,9 +92,39 @@ def _type_first(obj: Any) -> Any:
     return obj
 
 
-def resolved_yaml(resolved: dict, source: Path, overrides: tuple[str, ...]) -> str:
-    """The resolved pipeline (every default filled in) as YAML that dlpipe reads back."""
-    header = [f"# Resolved by dlpipe from {source}", "# Every default is filled in; `dlpipe run` accepts this file."]
+def _flow(value: Any) -> str:
+    """One value in YAML flow style, quoted where YAML needs it."""
+    return yaml.safe_dump([value], default_flow_style=True, allow_unicode=True, width=10**9)[1:-2]
+
+
+def _lines(obj: dict, origin: Callable[[tuple], str], path: tuple = (), indent: int = 0) -> list[str]:
+    """Block-style YAML for `obj`, each leaf value followed by `# where it came from`."""
+    pad, lines = " " * indent, []
+    for key, value in obj.items():
+        here = path + (key,)
+        if isinstance(value, dict) and value:
+            lines.append(f"{pad}{key}:")
+            lines += _lines(value, origin, here, indent + 2)
+        elif isinstance(value, list) and value and all(isinstance(item, dict) for item in value):
+            lines.append(f"{pad}{key}:")
+            for index, item in enumerate(value):
+                block = _lines(item, origin, here + (index,), indent + 4)
+                block[0] = f"{pad}  - {block[0].lstrip()}"
+                lines += block
+        else:
+            text = f"{pad}{key}: {_flow(value)}"
+            lines.append(f"{text:<44} # {origin(here)}")
+    return lines
+
+
+def resolved_yaml(resolved: dict, source: Path, overrides: tuple[str, ...],
+                  origin: Callable[[tuple], str] = lambda path: "") -> str:
+    """The resolved pipeline (every default filled in) as YAML that dlpipe reads back.
+
+    Each value carries a comment saying where it came from: its line in the
+    source file, a --set override, or the default.
+    """
+    header = [f"# Resolved by dlpipe from {source}", "# Every default is filled in; `dlpipe run` accepts this file.",
+              "# Comments say where each value came from: a line of the file, a --set override, or a default."]
     header += [f"# override: --set {o}" for o in overrides]
-    body = yaml.safe_dump(_type_first(resolved), sort_keys=False, allow_unicode=True, default_flow_style=None)
-    return "\n".join(header) + "\n" + body
+    return "\n".join(header + _lines(_type_first(resolved), origin)) + "\n"

@@ -7,6 +7,7 @@ Heavy imports (torch, matplotlib) happen inside the commands that need them.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -43,9 +44,11 @@ def run(file: Path, overrides: tuple[str, ...], out: Path, quiet: bool) -> None:
 
     try:
         loaded = load_pipeline(file, overrides)
-        check_pipeline(loaded)
+        checked = check_pipeline(loaded)
     except PipelineError as exc:
         _fail(str(exc))
+    if checked.warnings:
+        click.echo(checked.warnings, err=True)
     from dlpipe.idx import DataUnavailable
     from dlpipe.progress import Progress
     from dlpipe.runner import run as run_pipeline
@@ -78,14 +81,40 @@ def validate(files: tuple[Path, ...], overrides: tuple[str, ...]) -> None:
     failed = 0
     for file in files:
         try:
-            summary = check_pipeline(load_pipeline(file, overrides))
+            loaded = load_pipeline(file, overrides)
+            checked = check_pipeline(loaded)
         except PipelineError as exc:
             click.echo(str(exc), err=True)
             failed += 1
             continue
-        click.echo(f"{file}: ok\n{summary.table()}\n")
+        if checked.warnings:
+            click.echo(checked.warnings, err=True)
+        lines = [loaded.line_of(("model", "layers", i)) for i in range(len(checked.summary.rows))]
+        click.echo(f"{file}: ok\n{checked.summary.table(lines)}\n")
     if failed:
         _fail(f"{failed} of {len(files)} pipeline file(s) invalid")
+
+
+@main.command()
+@click.argument("kind", type=click.Choice(["regression", "classification"]), default="regression")
+@click.argument("file", type=click.Path(path_type=Path), default=Path("pipeline.yaml"))
+def init(kind: str, file: Path) -> None:
+    """Write a commented starter pipeline to FILE (default pipeline.yaml); never overwrites."""
+    from importlib.resources import files
+
+    text = (files("dlpipe") / "templates" / f"init_{kind}.yaml").read_text(encoding="utf-8")
+    schema = Path.cwd() / SCHEMA_PATH
+    if schema.exists():  # the editor modeline is relative to the new file
+        text = f"# yaml-language-server: $schema={os.path.relpath(schema, file.resolve().parent)}\n" + text
+    try:
+        file.parent.mkdir(parents=True, exist_ok=True)
+        with open(file, "x", encoding="utf-8") as handle:
+            handle.write(text)
+    except FileExistsError:
+        _fail(f"{file}: already exists; choose another name (dlpipe init {kind} OTHER.yaml)")
+    except OSError as exc:
+        _fail(f"{file}: cannot write: {exc.strerror or exc}")
+    click.echo(f"wrote {file}: check it with `dlpipe validate {file}`, run it with `dlpipe run {file}`")
 
 
 @main.command()

@@ -36,20 +36,22 @@ class Problem:
     path: tuple
     message: str
     node: yaml.Node | None = None
+    warning: bool = False
 
     def render(self, file: Path, text: str, root: yaml.Node, overrides=()) -> str:
         dotted = ".".join(str(part) for part in self.path) or "(top level)"
-        override = _override_for(self.path, overrides)
+        kind = "warning: " if self.warning else ""
+        override = override_for(self.path, overrides)
         if override:
-            return f"--set {override}: {dotted}: {self.message}"
+            return f"--set {override}: {kind}{dotted}: {self.message}"
         node = self.node or _node_at(root, self.path)
         mark = node.start_mark
         source = text.splitlines()[mark.line] if mark.line < len(text.splitlines()) else ""
         caret = " " * mark.column + "^"
-        return f"{file}:{mark.line + 1}:{mark.column + 1}: {dotted}: {self.message}\n    {source}\n    {caret}"
+        return f"{file}:{mark.line + 1}:{mark.column + 1}: {kind}{dotted}: {self.message}\n    {source}\n    {caret}"
 
 
-def _override_for(path: tuple, overrides) -> str | None:
+def override_for(path: tuple, overrides) -> str | None:
     """The --set that produced the value at `path`, if any (the latest wins)."""
     dotted = [str(p) for p in path]
     for override in reversed(tuple(overrides)):
@@ -57,6 +59,22 @@ def _override_for(path: tuple, overrides) -> str | None:
         if dotted[: len(key)] == key or key[: len(dotted)] == dotted:
             return override
     return None
+
+
+def find_node(root: yaml.Node, path: tuple) -> yaml.Node | None:
+    """The node at exactly `path` (the key node for a mapping entry), or None if the file lacks it."""
+    node, found = root, None
+    for part in path:
+        if isinstance(node, yaml.MappingNode):
+            match = [(k, v) for k, v in node.value if isinstance(k, yaml.ScalarNode) and k.value == str(part)]
+            if not match:
+                return None
+            found, node = match[-1]
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            found = node = node.value[part]
+        else:
+            return None
+    return found
 
 
 def _node_at(root: yaml.Node, path: tuple) -> yaml.Node:
@@ -79,8 +97,38 @@ def _node_at(root: yaml.Node, path: tuple) -> yaml.Node:
 
 
 def problems_from_validation(exc: ValidationError, data: dict) -> list[Problem]:
-    """One Problem per pydantic error, with the union tags dropped from its path."""
-    return [_problem(error, data) for error in exc.errors(include_url=False)]
+    """One Problem per pydantic error, with union tags dropped; a value no union member takes is one Problem."""
+    problems, unions = [], {}
+    for error in exc.errors(include_url=False):
+        loc = tuple(error["loc"])
+        labels = [i for i, part in enumerate(loc) if isinstance(part, str) and _is_member_label(part)]
+        if labels:  # an untagged union (metrics: a name or a mapping): pydantic reports every member
+            unions.setdefault(loc[:labels[0]], []).append(error)
+        else:
+            problems.append(_problem(error, data))
+    for loc, errors in unions.items():
+        problems.append(_union_problem(loc, errors, data))
+    return problems
+
+
+def _is_member_label(part: str) -> bool:
+    return part.startswith(("literal[", "function-")) or part[:1].isupper()
+
+
+def _union_problem(loc: tuple, errors: list[dict], data: dict) -> Problem:
+    """`got` matched no alternative: list the names accepted, with a did-you-mean."""
+    got = errors[0].get("input")
+    names = [n.strip(" '") for e in errors if e["type"] == "literal_error"
+             for n in e["ctx"]["expected"].replace(" or ", ", ").split(",")]
+    if not isinstance(got, str):
+        nested = [e for e in errors if e["type"] != "literal_error"]
+        if nested:
+            error = dict(nested[0], loc=loc + tuple(p for p in nested[0]["loc"][len(loc):]
+                                                     if not (isinstance(p, str) and _is_member_label(p))))
+            return _problem(error, data)
+    close = difflib.get_close_matches(str(got), names, n=1, cutoff=0.5)
+    hint = f"; did you mean '{close[0]}'?" if close else ""
+    return Problem(_data_path(loc, data), f"unknown value {got!r}{hint} (valid: {', '.join(names)})")
 
 
 def _problem(error: dict, data: dict) -> Problem:
@@ -99,12 +147,37 @@ def _problem(error: dict, data: dict) -> Problem:
         hint = f"; did you mean '{close[0]}'?" if close else ""
         what = f"unknown type '{ctx['tag']}'" if kind == "union_tag_invalid" else "missing 'type:'"
         return Problem(path, f"{what}{hint} (valid types: {', '.join(tags)})")
+    if kind == "missing" and isinstance(loc[-1], int):
+        return Problem(path[:-1], f"too few items: item {loc[-1]} is missing")
     if kind == "missing":
         return Problem(path, "required key is missing")
+    if kind in RANGE_ERRORS and (bounds := _range_text(loc)):
+        return Problem(path, f"out of range (got {got!r}; expected {bounds})")
     message = error["msg"].removeprefix("Value error, ")
     if kind != "value_error" and not isinstance(got, (dict, list)):
         message += f" (got {got!r})"
     return Problem(path, message)
+
+
+RANGE_ERRORS = ("greater_than", "greater_than_equal", "less_than", "less_than_equal")
+
+
+def _range_text(loc: tuple) -> str:
+    """A field's bounds as `low <= name < high`, from its pydantic constraints."""
+    model = _unwrap(_annotation_at(loc[:-1]))
+    if _is_union(model):  # e.g. a metric: a name or a {type: top_k_accuracy, k: ...} mapping
+        model = next((m for m in _members(model) if _allowed_keys(m) and str(loc[-1]) in _allowed_keys(m)), None)
+    if not (isinstance(model, type) and issubclass(model, BaseModel)) or str(loc[-1]) not in model.model_fields:
+        return ""
+    low = high = ""
+    for constraint in model.model_fields[str(loc[-1])].metadata:
+        for attr, side, sign in (("ge", "low", "<="), ("gt", "low", "<"), ("le", "high", "<="), ("lt", "high", "<")):
+            value = getattr(constraint, attr, None)
+            if value is not None and side == "low":
+                low = f"{value} {sign} "
+            elif value is not None:
+                high = f" {sign} {value}"
+    return f"{low}{loc[-1]}{high}" if low or high else ""
 
 
 def _data_path(loc: tuple, data: Any) -> tuple:
@@ -139,9 +212,15 @@ def _annotation_at(loc: tuple) -> Any:
 
 
 def _unwrap(annotation: Any) -> Any:
-    while typing.get_origin(annotation) is typing.Annotated:
-        annotation = typing.get_args(annotation)[0]
-    return annotation
+    """Strip Annotated[...] and Optional[...] down to the type that matters."""
+    while True:
+        if typing.get_origin(annotation) is typing.Annotated:
+            annotation = typing.get_args(annotation)[0]
+        elif _is_union(annotation) and len(members := [m for m in typing.get_args(annotation)
+                                                        if m is not type(None)]) == 1:
+            annotation = members[0]
+        else:
+            return annotation
 
 
 def _is_union(annotation: Any) -> bool:
@@ -149,7 +228,14 @@ def _is_union(annotation: Any) -> bool:
 
 
 def _members(annotation: Any) -> list:
-    return [_unwrap(m) for m in typing.get_args(annotation) if m is not type(None)]
+    """The alternatives of a union, nested unions (Optional[Annotated[Union]]) flattened."""
+    members = []
+    for member in typing.get_args(annotation):
+        member = _unwrap(member)
+        if member is type(None):
+            continue
+        members += _members(member) if _is_union(member) else [member]
+    return members
 
 
 def _tags(model: Any) -> list[str]:

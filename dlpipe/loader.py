@@ -14,7 +14,7 @@ import yaml
 from pydantic import ValidationError
 
 from dlpipe.config import Pipeline
-from dlpipe.errors import Problem, PipelineError, problems_from_validation
+from dlpipe.errors import PipelineError, Problem, find_node, override_for, problems_from_validation
 
 MAX_FILE_BYTES = 1_000_000
 MAX_EXPANDED_NODES = 100_000  # an alias bomb expands far beyond this
@@ -29,6 +29,27 @@ class Loaded:
     text: str
     node: yaml.Node
     overrides: tuple[str, ...]
+
+    def line_of(self, path: tuple) -> int | None:
+        """The 1-based line of the key at `path`, or None when it comes from a --set or a default."""
+        node = find_node(self.node, path)
+        return node.start_mark.line + 1 if node is not None else None
+
+    def origin(self, path: tuple) -> str:
+        """Where the value at `path` came from: a --set, a line of the file, or a default."""
+        override = override_for(path, self.overrides)
+        if override:
+            return f"--set {override}"
+        line = self.line_of(path)
+        if line is None and path[-1:] == ("type",):
+            line = self.line_of(path[:-1])  # a shorthand such as `loss: mse` gave the type
+        if line is not None:
+            return f"line {line}"
+        return "from the file name" if path == ("name",) else "default"
+
+    def render(self, problems: list[Problem]) -> str:
+        """Problems as text (used for warnings, which do not stop anything)."""
+        return "\n".join(p.render(self.path, self.text, self.node, self.overrides) for p in problems)
 
     def errors(self, problems: list[Problem]) -> PipelineError:
         """A PipelineError pointing each problem at its place in this file (or at the --set that set it)."""
@@ -66,12 +87,17 @@ def parse_yaml(path: Path, text: str) -> tuple[dict, yaml.Node, list[Problem]]:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        if isinstance(exc, yaml.constructor.ConstructorError) and "tag" in str(exc.problem):
+            tag = str(exc.problem).split("'")[1].replace("tag:yaml.org,2002:", "!!") if "'" in exc.problem else "?"
+            raise PipelineError(f"{where}: the YAML tag {tag} is not allowed: a pipeline file holds plain "
+                                "data (mappings, lists, strings, numbers, booleans), never Python objects") from None
         raise PipelineError(f"{where}: invalid YAML: {exc.problem or exc.context}") from None
     except yaml.YAMLError as exc:
         raise PipelineError(f"{path}: invalid YAML: {exc}") from None
     if not isinstance(data, dict):
-        got = type(data).__name__
-        raise PipelineError(f"{path}:1:1: the top level is a {got}; expected a mapping (name:, data:, model:, ...)")
+        got, mark = type(data).__name__, node.start_mark
+        raise PipelineError(f"{path}:{mark.line + 1}:{mark.column + 1}: the top level is a {got}; "
+                            "expected a mapping (name:, data:, model:, ...)")
     return data, node, list(_duplicate_keys(node))
 
 

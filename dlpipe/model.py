@@ -61,12 +61,15 @@ class Summary:
     def total_params(self) -> int:
         return sum(row.params for row in self.rows)
 
-    def table(self) -> str:
-        head = ("#", "layer", "output shape", "params")
-        body = [(str(r.index), r.kind, r.shape_text, f"{r.params:,}") for r in self.rows]
-        widths = [max(len(line[i]) for line in [head, *body]) for i in range(4)]
-        fmt = "  ".join(f"{{:{'>' if i in (0, 3) else '<'}{w}}}" for i, w in enumerate(widths))
-        rule = "-" * (sum(widths) + 6)
+    def table(self, lines: list[int | None] | None = None) -> str:
+        """The summary as text; `lines` (the YAML line of each layer) adds a line column."""
+        head = ("#", "line", "layer", "output shape", "params")
+        lines = lines or [None] * len(self.rows)
+        body = [(str(r.index), str(line or "-"), r.kind, r.shape_text, f"{r.params:,}")
+                for r, line in zip(self.rows, lines)]
+        widths = [max(len(row[i]) for row in [head, *body]) for i in range(5)]
+        fmt = "  ".join(f"{{:{'>' if i in (0, 1, 4) else '<'}{w}}}" for i, w in enumerate(widths))
+        rule = "-" * (sum(widths) + 8)
         shape = "(" + ", ".join(["N", *map(str, self.input_shape)]) + ")"
         lines = [f"input {shape}", fmt.format(*head), rule, *(fmt.format(*row) for row in body), rule]
         return "\n".join(lines + [f"total parameters: {self.total_params:,}"])
@@ -148,13 +151,13 @@ def _need_image(shape: tuple[int, ...], index: int, kind: str) -> None:
         raise ShapeError(index, f"{kind} needs input (N, channels, height, width) but receives {_shape(shape)}; {hint}")
 
 
-def _spatial(shape, kernel, stride, padding, index: int, kind: str) -> tuple[int, int, int]:
-    """Output (C, H, W) of a window sliding over (H, W); an empty output is an error."""
+def _spatial(shape, kernel, stride, padding, index: int, kind: str, channels: int | None = None) -> tuple[int, ...]:
+    """Output (C, H, W) of a window sliding over input (C, H, W); an empty output is an error."""
     size = [(n + 2 * p - k) // s + 1 for n, k, s, p in zip(shape[1:], kernel, stride, padding)]
     if min(size) < 1:
         raise ShapeError(index, f"{kind} window {kernel[0]}x{kernel[1]} does not fit input {_shape(shape)}; "
                                 "use a smaller kernel_size or padding, or fewer pooling layers before it")
-    return (shape[0], *size)
+    return (channels or shape[0], *size)
 
 
 def _conv2d(config: Conv2dLayer, shape: tuple[int, ...], index: int) -> tuple[nn.Module, tuple[int, ...], str]:
@@ -168,8 +171,8 @@ def _conv2d(config: Conv2dLayer, shape: tuple[int, ...], index: int) -> tuple[nn
     if padding == "same":
         out = (config.filters, *shape[1:])
     else:
-        out = _spatial((config.filters, *shape[1:]), kernel, stride, _pair(0 if padding == "valid" else padding),
-                       index, "conv2d")
+        out = _spatial(shape, kernel, stride, _pair(0 if padding == "valid" else padding), index, "conv2d",
+                       channels=config.filters)
     kind = f"conv2d {_text(config.kernel_size)}"
     if config.activation is None:
         return conv, out, kind

@@ -130,7 +130,8 @@ def run(loaded: Loaded, out_root: Path, progress: Progress) -> RunResult:
 
 
 def _resolved(loaded: Loaded) -> str:
-    return archive.resolved_yaml(loaded.pipeline.model_dump(mode="json"), loaded.path, loaded.overrides)
+    return archive.resolved_yaml(loaded.pipeline.model_dump(mode="json"), loaded.path, loaded.overrides,
+                                 loaded.origin)
 
 
 def _write_artefacts(run_dir: Path, loaded: Loaded, record: RunRecord) -> None:

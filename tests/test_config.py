@@ -18,7 +18,7 @@ MINIMAL = {"data": {"type": "sine"}, "model": {"layers": [{"type": "linear", "un
 @pytest.mark.parametrize("path", PIPELINES, ids=[p.name for p in PIPELINES])
 def test_every_example_pipeline_validates_and_builds(path):
     loaded = load_pipeline(path)
-    summary = check_pipeline(loaded)
+    summary = check_pipeline(loaded).summary
     assert loaded.pipeline.name == path.stem
     assert summary.total_params > 0
     assert path.read_text().startswith("# yaml-language-server: $schema=../schemas/pipeline.schema.json")

@@ -1,0 +1,34 @@
+"""A catalogue of broken pipelines (tests/broken/): each must fail with its message at its line.
+
+Each file's first line says what it must produce: `# expect: LINE: fragment`
+(LINE 0 when the message has no line, as for an alias bomb).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+CATALOGUE = sorted((Path(__file__).parent / "broken").glob("*.yaml"))
+
+
+def expectation(path: Path) -> tuple[int, str]:
+    first = path.read_text().splitlines()[0]
+    line, _, fragment = first.removeprefix("# expect: ").partition(": ")
+    return int(line), fragment
+
+
+def test_the_catalogue_is_large():
+    assert len(CATALOGUE) >= 40
+
+
+@pytest.mark.parametrize("path", CATALOGUE, ids=[p.stem for p in CATALOGUE])
+def test_broken_pipeline_gives_its_message(cli, path):
+    line, fragment = expectation(path)
+    result = cli("validate", path)
+    assert result.exit_code == 2
+    assert "Traceback" not in result.output
+    assert fragment in result.stderr, result.stderr
+    if line:
+        assert f"{path}:{line}:" in result.stderr, result.stderr
