@@ -194,7 +194,8 @@ class Pipeline(Section):
         if isinstance(model, dict) and isinstance(model.get("layers"), list):
             raw["model"] = {**model, "layers": [_expand_shorthand(layer) for layer in model["layers"]]}
         data = raw.get("data")
-        task = DATA_TASKS.get(data.get("type")) if isinstance(data, dict) else None
+        kind = data.get("type") if isinstance(data, dict) else None
+        task = DATA_TASKS.get(kind) if isinstance(kind, str) else None
         if task:
             raw.setdefault("loss", {"type": DEFAULT_LOSS[task]})
             raw.setdefault("metrics", list(DEFAULT_METRICS[task]))

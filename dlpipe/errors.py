@@ -101,34 +101,48 @@ def problems_from_validation(exc: ValidationError, data: dict) -> list[Problem]:
     problems, unions = [], {}
     for error in exc.errors(include_url=False):
         loc = tuple(error["loc"])
-        labels = [i for i, part in enumerate(loc) if isinstance(part, str) and _is_member_label(part)]
+        labels = _member_labels(loc, data)
         if labels:  # an untagged union (metrics: a name or a mapping): pydantic reports every member
             unions.setdefault(loc[:labels[0]], []).append(error)
         else:
             problems.append(_problem(error, data))
     for loc, errors in unions.items():
-        problems.append(_union_problem(loc, errors, data))
+        problems += _union_problems(loc, errors, data)
     return problems
 
 
-def _is_member_label(part: str) -> bool:
-    return part.startswith(("literal[", "function-")) or part[:1].isupper()
+def _member_labels(loc: tuple, data: Any) -> list[int]:
+    """Positions in `loc` that name an alternative of an untagged union (e.g. 'literal[...]'), not data."""
+    labels, node = [], data
+    for i, part in enumerate(loc):
+        if isinstance(part, str) and part.startswith(("literal[", "function-")):
+            labels.append(i)
+        elif isinstance(node, dict) and (part in node or node.get("type") == part or i == len(loc) - 1):
+            node = node.get(part, node) if part in node else node  # a key, a tag, or a missing last key
+        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+            node = node[part]
+        elif isinstance(part, str):
+            labels.append(i)
+    return labels
 
 
-def _union_problem(loc: tuple, errors: list[dict], data: dict) -> Problem:
-    """`got` matched no alternative: list the names accepted, with a did-you-mean."""
+def _union_problems(loc: tuple, errors: list[dict], data: dict) -> list[Problem]:
+    """`got` matched no alternative: list the names accepted (did-you-mean), or what is wrong inside it."""
     got = errors[0].get("input")
     names = [n.strip(" '") for e in errors if e["type"] == "literal_error"
              for n in e["ctx"]["expected"].replace(" or ", ", ").split(",")]
     if not isinstance(got, str):
-        nested = [e for e in errors if e["type"] != "literal_error"]
+        nested = [e for e in errors if len(e["loc"]) > len(loc) + 1]  # inside a member model, e.g. TopKAccuracy
         if nested:
-            error = dict(nested[0], loc=loc + tuple(p for p in nested[0]["loc"][len(loc):]
-                                                     if not (isinstance(p, str) and _is_member_label(p))))
-            return _problem(error, data)
+            cleaned = []
+            for error in nested:
+                inner = tuple(error["loc"])
+                drop = set(_member_labels(inner, data))
+                cleaned.append(_problem(dict(error, loc=tuple(p for i, p in enumerate(inner) if i not in drop)), data))
+            return cleaned
     close = difflib.get_close_matches(str(got), names, n=1, cutoff=0.5)
     hint = f"; did you mean '{close[0]}'?" if close else ""
-    return Problem(_data_path(loc, data), f"unknown value {got!r}{hint} (valid: {', '.join(names)})")
+    return [Problem(_data_path(loc, data), f"unknown value {got!r}{hint} (valid: {', '.join(names)})")]
 
 
 def _problem(error: dict, data: dict) -> Problem:

@@ -94,6 +94,8 @@ def parse_yaml(path: Path, text: str) -> tuple[dict, yaml.Node, list[Problem]]:
         raise PipelineError(f"{where}: invalid YAML: {exc.problem or exc.context}") from None
     except yaml.YAMLError as exc:
         raise PipelineError(f"{path}: invalid YAML: {exc}") from None
+    except RecursionError:
+        raise PipelineError(f"{path}: the YAML is nested too deeply to be a pipeline; refused") from None
     if not isinstance(data, dict):
         got, mark = type(data).__name__, node.start_mark
         raise PipelineError(f"{path}:{mark.line + 1}:{mark.column + 1}: the top level is a {got}; "
@@ -180,6 +182,8 @@ def load_pipeline(path: str | Path, overrides: tuple[str, ...] = ()) -> Loaded:
         pipeline = Pipeline.model_validate(data)
     except ValidationError as exc:
         problems += problems_from_validation(exc, data)
+    except RecursionError:
+        raise PipelineError(f"{path}: the YAML is nested too deeply to be a pipeline; refused") from None
     if problems:
         raise PipelineError.from_problems(path, text, node, problems, overrides)
     return Loaded(pipeline, path, text, node, tuple(overrides))
