@@ -23,11 +23,13 @@ def test_the_catalogue_is_large():
     assert len(CATALOGUE) >= 40
 
 
+@pytest.mark.parametrize("command", ["validate", "run"])
 @pytest.mark.parametrize("path", CATALOGUE, ids=[p.stem for p in CATALOGUE])
-def test_broken_pipeline_gives_its_message(cli, path):
+def test_broken_pipeline_gives_its_message(cli, tmp_path, path, command):
     line, fragment = expectation(path)
-    result = cli("validate", path)
+    result = cli(command, path, *(["--out", tmp_path / "out"] if command == "run" else []))
     assert result.exit_code == 2
+    assert not (tmp_path / "out").exists()  # nothing ran, nothing was archived
     assert "Traceback" not in result.output
     assert fragment in result.stderr, result.stderr
     if line:
