@@ -84,10 +84,13 @@ def recorded_keys(pipeline: Pipeline) -> list[str]:
 
 
 def _monitor_problems(pipeline: Pipeline):
-    monitor = getattr(pipeline.scheduler, "monitor", None)
-    if monitor is not None and monitor not in recorded_keys(pipeline):
-        yield Problem(("scheduler", "monitor"), f"'{monitor}' is not recorded by this pipeline "
-                                                f"(recorded: {', '.join(recorded_keys(pipeline))})")
+    """A schedule or early stopping that watches a value the run does not record."""
+    watched = [(("scheduler", "monitor"), getattr(pipeline.scheduler, "monitor", None)),
+               (("training", "early_stopping", "monitor"), getattr(pipeline.training.early_stopping, "monitor", None))]
+    for path, monitor in watched:
+        if monitor is not None and monitor not in recorded_keys(pipeline):
+            yield Problem(path, f"'{monitor}' is not recorded by this pipeline "
+                                f"(recorded: {', '.join(recorded_keys(pipeline))})")
 
 
 def _range_warnings(pipeline: Pipeline):

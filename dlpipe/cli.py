@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 
 import click
@@ -31,36 +33,24 @@ def main() -> None:
 
 
 @main.command()
-@click.argument("file", type=click.Path(path_type=Path))
+@click.argument("file", type=click.Path(path_type=Path), required=False)
 @click.option("--set", "overrides", multiple=True, metavar="KEY.PATH=VALUE",
               help="Override a value, e.g. --set optimizer.lr=0.01 (repeatable).")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("reports"), show_default=True,
               help="Root directory of the run archive.")
+@click.option("--resume", type=click.Path(path_type=Path), metavar="RUN_DIR",
+              help="Continue an interrupted run in its own directory, from its last checkpoint.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress output; print only the result.")
-def run(file: Path, overrides: tuple[str, ...], out: Path, quiet: bool) -> None:
-    """Train the pipeline in FILE and archive its report under --out."""
-    from dlpipe.checks import check_pipeline
-    from dlpipe.loader import load_pipeline
-
+def run(file: Path | None, overrides: tuple[str, ...], out: Path, resume: Path | None, quiet: bool) -> None:
+    """Train the pipeline in FILE and archive its report under --out (or continue one with --resume)."""
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, _stopper(stop)) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        loaded = load_pipeline(file, overrides)
-        checked = check_pipeline(loaded)
-    except PipelineError as exc:
-        _fail(str(exc))
-    if checked.warnings:
-        click.echo(checked.warnings, err=True)
-    from dlpipe.idx import DataUnavailable
-    from dlpipe.progress import Progress
-    from dlpipe.runner import run as run_pipeline
-    from dlpipe.speed import tune_allocator
-
-    tune_allocator()
-    try:
-        result = run_pipeline(loaded, out, Progress(quiet=quiet))
-    except DataUnavailable as exc:
-        _fail(f"{file}: data.type {loaded.pipeline.data.type}: {exc}")
-    except OSError as exc:
-        _fail(f"--out {out}: cannot write the run archive: {exc.strerror or exc}")
+        loaded = _load_for_run(file, overrides, resume)
+        result = _execute(loaded, out, resume, quiet, stop)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     for key, value in result.test_metrics.items():
         click.echo(f"test {key:<8} {value:.6g}")
     click.echo(f"status: {result.status}")
@@ -68,6 +58,60 @@ def run(file: Path, overrides: tuple[str, ...], out: Path, quiet: bool) -> None:
     if result.exit_code:
         _fail(f"{loaded.pipeline.name}: {result.status}: {result.message} (details in {result.run_dir / 'run.log'})",
               result.exit_code)
+
+
+def _stopper(stop: threading.Event):
+    """A signal handler: the first Ctrl-C (or SIGTERM) stops after the current batch, a second one at once."""
+
+    def handle(signum, frame) -> None:
+        if stop.is_set():
+            os._exit(130)
+        stop.set()
+        click.echo(f"\n{signal.Signals(signum).name}: stopping after the current batch, then writing the "
+                   "checkpoint and the report (press Ctrl-C again to quit at once)", err=True)
+
+    return handle
+
+
+def _load_for_run(file: Path | None, overrides: tuple[str, ...], resume: Path | None):
+    """The checked pipeline to run: FILE, or the resolved pipeline.yaml of the run to resume."""
+    from dlpipe.checks import check_pipeline
+    from dlpipe.loader import load_pipeline
+
+    if (file is None) == (resume is None):
+        _fail("give a pipeline FILE, or --resume RUN_DIR (not both): dlpipe run pipelines/mnist.yaml")
+    if resume is not None:
+        from dlpipe.runner import resumable
+
+        if overrides:
+            _fail("--set cannot be combined with --resume: a resumed run keeps its own pipeline")
+        if reason := resumable(resume):
+            _fail(reason)
+        file = resume / "pipeline.yaml"
+    try:
+        loaded = load_pipeline(file, overrides)
+        checked = check_pipeline(loaded)
+    except PipelineError as exc:
+        _fail(str(exc))
+    if checked.warnings:
+        click.echo(checked.warnings, err=True)
+    return loaded
+
+
+def _execute(loaded, out: Path, resume: Path | None, quiet: bool, stop: threading.Event):
+    """Run (or resume) with the allocator tuned; data and archive problems become exit code 2."""
+    from dlpipe.idx import DataUnavailable
+    from dlpipe.progress import Progress
+    from dlpipe.runner import run as run_pipeline
+    from dlpipe.speed import tune_allocator
+
+    tune_allocator()
+    try:
+        return run_pipeline(loaded, out, Progress(quiet=quiet), stop=stop, resume_dir=resume)
+    except DataUnavailable as exc:
+        _fail(f"{loaded.path}: data.type {loaded.pipeline.data.type}: {exc}")
+    except OSError as exc:
+        _fail(f"--out {out}: cannot write the run archive: {exc.strerror or exc}")
 
 
 @main.command()

@@ -142,13 +142,30 @@ def metric_key(metric: MetricConfig) -> str:
     return "top5_accuracy" if metric == "top_k_accuracy" else metric
 
 
+class EarlyStopping(Section):
+    """Stop when a recorded value stops improving, and keep the best weights."""
+
+    monitor: str = Field("val_loss", description="History key to watch, e.g. val_loss or val_accuracy.")
+    mode: Literal["auto", "min", "max"] = Field(
+        "auto", description="min: lower is better; max: higher is better; auto: max for accuracy-like keys.")
+    patience: int = Field(10, ge=1, description="Epochs without improvement before stopping.")
+    min_delta: float = Field(0.0, ge=0, description="Smallest change that counts as an improvement.")
+    restore_best: bool = Field(True, description="End with the weights of the best epoch.")
+
+
 class Training(Section):
-    """How long and in what batches to train."""
+    """How long and in what batches to train, and on what."""
 
     epochs: int = Field(10, ge=1, le=100_000, description="Passes over the training split.")
     batch_size: int = Field(32, ge=1, description="Samples per gradient step.")
     shuffle: bool = Field(True, description="Draw a new random order of the training samples every epoch.")
-    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: cuda when available, else cpu.")
+    early_stopping: EarlyStopping | None = Field(None, description="Stop when the monitored value stalls.")
+    clip_grad_norm: float | None = Field(None, gt=0, description="Rescale gradients whose total norm exceeds this.")
+    device: Literal["auto", "cpu", "cuda", "mps"] = Field(
+        "auto", description="auto: cuda when available, else mps (Apple), else cpu.")
+    threads: int | None = Field(None, ge=1, le=1024, description="CPU threads (default: every core this process may use).")
+    precision: Literal["fp32", "bf16"] = Field(
+        "fp32", description="bf16: autocast matrix products to bfloat16 (faster on recent CPUs and GPUs).")
 
 
 DEFAULT_LOSS = {"regression": "mse", "classification": "cross_entropy"}

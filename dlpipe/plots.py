@@ -51,8 +51,8 @@ def _wants_log(*series: list[float]) -> bool:
     return bool(values) and min(values) > 0 and max(values) / min(values) > 10
 
 
-def learning_curves(history: dict[str, list[float]]) -> str:
-    """Loss (and accuracy, for classifiers) against epoch and against wall-clock seconds."""
+def learning_curves(history: dict[str, list[float]], best_epoch: int | None = None) -> str:
+    """Loss (and accuracy, for classifiers) against epoch and against wall-clock seconds; the best epoch marked."""
     rows = [("loss", "train_loss", "val_loss")]
     if "train_accuracy" in history and "val_accuracy" in history:
         rows.append(("accuracy", "train_accuracy", "val_accuracy"))
@@ -63,6 +63,9 @@ def learning_curves(history: dict[str, list[float]]) -> str:
             marker = "o" if len(history[x_key]) <= 30 else None
             ax.plot(history[x_key], history[train_key], color=TRAIN, marker=marker, ms=3, label=f"train {label}")
             ax.plot(history[x_key], history[val_key], color=VAL, marker=marker, ms=3, label=f"validation {label}")
+            if best_epoch is not None and best_epoch <= len(history[x_key]):
+                ax.axvline(history[x_key][best_epoch - 1], color="#2e7d32", ls="--", lw=1,
+                           label=f"best epoch ({best_epoch})")
             ax.set_xlabel(x_label)
             ax.set_ylabel(label + (" (log scale)" if log else ""))
             if log:
@@ -70,6 +73,21 @@ def learning_curves(history: dict[str, list[float]]) -> str:
             ax.grid(alpha=0.3)
             ax.legend()
             ax.set_title(f"{label.capitalize()} by {'epoch' if x_key == 'epoch' else 'wall time'}")
+    fig.tight_layout()
+    return to_png(fig)
+
+
+def lr_curve(history: dict[str, list[float]]) -> str | None:
+    """The learning rate each epoch started with; None when it never changed."""
+    if len(set(history.get("lr", []))) <= 1:
+        return None
+    fig, ax = plt.subplots(figsize=(5.5, 2.8))
+    ax.plot(history["epoch"], history["lr"], color="#6a1b9a", marker="o" if len(history["lr"]) <= 30 else None, ms=3)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("learning rate")
+    if _wants_log(history["lr"]) and max(history["lr"]) / min(history["lr"]) > 100:
+        ax.set_yscale("log")
+    ax.grid(alpha=0.3)
     fig.tight_layout()
     return to_png(fig)
 

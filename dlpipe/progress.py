@@ -20,8 +20,27 @@ class Progress:
         self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
         self._epoch_start = self._last_draw = time.perf_counter()
         self._bar_shown = False
+        self.transcript: list[str] = []  # everything said, quiet or not, until a log file is attached
+        self._log: TextIO | None = None
+
+    def attach(self, path) -> None:
+        """Append everything said so far, and from now on, to the file at `path` (the run.log)."""
+        self._log = open(path, "a", encoding="utf-8")  # noqa: SIM115 - open for the rest of the run
+        self._log.write("".join(line + "\n" for line in self.transcript))
+        self._log.flush()
+
+    def close(self) -> None:
+        if self._log is not None:
+            self._log.close()
+            self._log = None
 
     def say(self, text: str) -> None:
+        """Print a line (unless quiet) and keep it for run.log."""
+        if self._log is not None:
+            self._log.write(text + "\n")
+            self._log.flush()
+        else:
+            self.transcript.append(text)
         if not self.quiet:
             print(text, file=self.stream, flush=True)
 
@@ -44,8 +63,6 @@ class Progress:
 
     def end_epoch(self, epoch: int, epochs: int, values: dict[str, float]) -> None:
         """One line: epoch counter, then every recorded value of this epoch."""
-        if self.quiet:
-            return
         if self._bar_shown:
             self.stream.write("\r" + " " * (BAR_WIDTH + 40) + "\r")
             self._bar_shown = False

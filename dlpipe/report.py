@@ -38,6 +38,8 @@ class RunRecord:
     fit_curve: plots.FitCurve | None = None
     learned: list[dict] = field(default_factory=list)
     classes: plots.ClassReport | None = None
+    best_epoch: int | None = None
+    resumed_after: int | None = None
 
 
 def _environment() -> jinja2.Environment:
@@ -54,7 +56,10 @@ def _figures(record: RunRecord) -> list[tuple[str, str]]:
     """(title, base64 PNG) for every figure this run can show."""
     figures = []
     if record.history.get("epoch"):
-        figures.append(("Learning curves", plots.learning_curves(record.history)))
+        figures.append(("Learning curves", plots.learning_curves(record.history, record.best_epoch)))
+        lr = plots.lr_curve(record.history)
+        if lr:
+            figures.append(("Learning rate", lr))
         metrics = plots.metric_curves(record.history)
         if metrics:
             figures.append(("Validation metrics by epoch", metrics))

@@ -1,12 +1,16 @@
 """The orchestrator: config -> data -> model -> training -> metrics -> archive -> report.
 
 Read `run` top to bottom. Whatever happens after the run directory exists, the
-directory ends with a report and a run.log that say what happened.
+directory ends with a report and a run.log that say what happened; a checkpoint
+after every epoch lets `dlpipe run --resume RUN_DIR` finish an interrupted run.
 """
 
 from __future__ import annotations
 
 import io
+import json
+import os
+import threading
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -18,6 +22,7 @@ from torch import nn
 
 from dlpipe import archive
 from dlpipe.build import build_loss, build_optimizer
+from dlpipe.checkpoint import CHECKPOINT, load_checkpoint, restore, save_checkpoint
 from dlpipe.config import ImageData, Pipeline
 from dlpipe.data import Dataset, idx_spec, load_data
 from dlpipe.download import locate
@@ -26,9 +31,10 @@ from dlpipe.loader import Loaded
 from dlpipe.model import build_model, check_output
 from dlpipe.progress import Progress
 from dlpipe.report import RunRecord, write_report
+from dlpipe.schedule import LRSchedule
 from dlpipe.train import evaluate, fit
 
-EXIT_CODES = {"completed": 0, "diverged": 1, "failed": 1}
+EXIT_CODES = {"completed": 0, "diverged": 1, "failed": 1, "interrupted": 130}
 
 
 @dataclass
@@ -47,12 +53,18 @@ class RunResult:
 
 
 def resolve_device(name: str) -> torch.device:
-    """auto: cuda when available, else cpu; an explicit cuda that is missing is an error."""
+    """auto: cuda, else mps, else cpu; a named device that is missing is an error."""
+    mps = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("training.device is cuda but torch sees no CUDA device; use device: auto or cpu")
+        return torch.device("cuda" if torch.cuda.is_available() else "mps" if mps else "cpu")
+    if (name == "cuda" and not torch.cuda.is_available()) or (name == "mps" and not mps):
+        raise RuntimeError(f"training.device is {name} but torch sees no {name} device; use device: auto or cpu")
     return torch.device(name)
+
+
+def available_cores() -> int:
+    """Cores this process may run on (its CPU affinity), not all the machine has."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def prepare_data(pipeline: Pipeline, progress: Progress) -> Dataset:
@@ -63,23 +75,30 @@ def prepare_data(pipeline: Pipeline, progress: Progress) -> Dataset:
     return load_data(pipeline.data, pipeline.seed, files)
 
 
-def run(loaded: Loaded, out_root: Path, progress: Progress) -> RunResult:
-    """Train the pipeline and archive everything under a new run directory."""
+def run(loaded: Loaded, out_root: Path, progress: Progress, stop: threading.Event | None = None,
+        resume_dir: Path | None = None) -> RunResult:
+    """Train the pipeline (or continue the run in resume_dir) and archive everything in its run directory."""
     pipeline = loaded.pipeline
     started = datetime.now(timezone.utc)
     clock = time.perf_counter()
     data = prepare_data(pipeline, progress)
     stages = {"load data": time.perf_counter() - clock}
 
-    run_dir = archive.create_run_dir(out_root, pipeline.name, started)
-    progress.say(f"run directory: {run_dir}")
+    run_dir = resume_dir or archive.create_run_dir(out_root, pipeline.name, started)
+    if resume_dir is None:
+        archive.write_atomic(run_dir / "pipeline.yaml", _resolved(loaded))
+        archive.write_json(run_dir / "metrics.json", {"name": pipeline.name, "status": "running",
+                                                      "started": started.isoformat()})
+    progress.attach(run_dir / "run.log")
+    progress.say(f"{'resuming' if resume_dir else 'run directory:'} {run_dir}  ({started.isoformat()})")
     result = RunResult(run_dir, "failed")
     history: dict[str, list[float]] = {}
-    summary = fit_curve = classes = None
+    summary = fit_curve = classes = best_epoch = resumed_after = None
     learned: list[dict] = []
     device, trace = torch.device("cpu"), ""
     try:
         device = resolve_device(pipeline.training.device)
+        torch.set_num_threads(pipeline.training.threads or available_cores())
         data = data.to(device)
         torch.manual_seed(pipeline.seed)  # initial weights and dropout masks
         generator = torch.Generator().manual_seed(pipeline.seed)  # batch order
@@ -90,13 +109,28 @@ def run(loaded: Loaded, out_root: Path, progress: Progress) -> RunResult:
         model.to(device)
         loss_fn = build_loss(pipeline.loss)
         optimizer = build_optimizer(pipeline.optimizer, model.parameters())
+        steps = -(-len(data.train) // min(pipeline.training.batch_size, len(data.train)))
+        schedule = LRSchedule(pipeline.scheduler, optimizer, pipeline.training.epochs, steps)
+        state = None
+        if resume_dir is not None:
+            payload = load_checkpoint(run_dir, device)
+            state = restore(payload, model, optimizer, generator)
+            resumed_after = state.epoch
+            schedule.load_state_dict(payload["scheduler"])
+            progress.say(f"continuing after epoch {state.epoch} of {pipeline.training.epochs}")
         stages["build"] = time.perf_counter() - t
         progress.say(summary.table())
+        progress.say(f"device {device}, {torch.get_num_threads()} CPU threads, precision "
+                     f"{pipeline.training.precision}")
+
+        def checkpoint(state) -> None:
+            save_checkpoint(run_dir, state, model, optimizer, schedule.state_dict(), generator)
 
         t = time.perf_counter()
-        fitted = fit(model, data, loss_fn, optimizer, pipeline.training, pipeline.metric_keys, generator, progress,
-                     pipeline.scheduler)
+        fitted = fit(model, data, loss_fn, optimizer, pipeline.training, pipeline.metric_keys, generator,
+                     progress, schedule, state, checkpoint, stop)
         history, result.status, result.message = fitted.history, fitted.status, fitted.message
+        best_epoch = fitted.state.best_epoch
         stages["train"] = time.perf_counter() - t
 
         t = time.perf_counter()
@@ -115,17 +149,19 @@ def run(loaded: Loaded, out_root: Path, progress: Progress) -> RunResult:
     record = RunRecord(
         name=pipeline.name, description=pipeline.description, status=result.status, message=result.message,
         started=started, duration_s=time.perf_counter() - clock, device=str(device), seed=pipeline.seed,
-        source=str(loaded.path), resolved_yaml=_resolved(loaded), history=history, loss_name=pipeline.loss.type,
-        test_metrics=result.test_metrics, summary=summary, fit_curve=fit_curve, learned=learned, classes=classes,
+        source=str(loaded.path), resolved_yaml=(run_dir / "pipeline.yaml").read_text(), history=history,
+        loss_name=pipeline.loss.type, test_metrics=result.test_metrics, summary=summary, fit_curve=fit_curve,
+        learned=learned, classes=classes, best_epoch=best_epoch, resumed_after=resumed_after,
     )
     try:
-        _write_artefacts(run_dir, loaded, record)
+        _write_artefacts(run_dir, record)
         result.report = write_report(record, run_dir)
     except Exception as exc:  # noqa: BLE001 - keep the traceback in run.log, not on the terminal
         result.status, result.message = "failed", f"writing the report failed: {type(exc).__name__}: {exc}"
         trace += traceback.format_exc()
     stages["report"] = time.perf_counter() - t
-    archive.write_atomic(run_dir / "run.log", _run_log(record, stages, trace))
+    progress.say(_run_log_tail(record, result, stages, trace))
+    progress.close()
     return result
 
 
@@ -134,13 +170,12 @@ def _resolved(loaded: Loaded) -> str:
                                  loaded.origin)
 
 
-def _write_artefacts(run_dir: Path, loaded: Loaded, record: RunRecord) -> None:
-    """pipeline.yaml, metrics.json and history.csv beside the report."""
-    archive.write_atomic(run_dir / "pipeline.yaml", record.resolved_yaml)
+def _write_artefacts(run_dir: Path, record: RunRecord) -> None:
+    """metrics.json and history.csv beside the report."""
     archive.write_json(run_dir / "metrics.json", {
         "name": record.name, "status": record.status, "message": record.message,
         "started": record.started.isoformat(), "duration_s": record.duration_s, "device": record.device,
-        "seed": record.seed, "epochs_run": len(record.history.get("epoch", [])),
+        "seed": record.seed, "epochs_run": len(record.history.get("epoch", [])), "best_epoch": record.best_epoch,
         "test": record.test_metrics, "learned": record.learned,
         "final_validation": {k: v[-1] for k, v in record.history.items() if k.startswith("val_") and v},
         **({"per_class": record.classes.per_class, "classes": list(record.classes.classes),
@@ -150,13 +185,14 @@ def _write_artefacts(run_dir: Path, loaded: Loaded, record: RunRecord) -> None:
         archive.write_atomic(run_dir / "history.csv", archive.history_csv(record.history))
 
 
-def _run_log(record: RunRecord, stages: dict[str, float], trace: str) -> str:
-    """Status, seconds per stage and, for a failed run, the traceback."""
-    lines = [f"{record.name}: {record.status} {record.message}".rstrip(), f"started {record.started.isoformat()}"]
-    lines += [f"{stage:>10}: {seconds:.3f} s" for stage, seconds in stages.items()]
+def _run_log_tail(record: RunRecord, result: RunResult, stages: dict[str, float], trace: str) -> str:
+    """The end of run.log: status, seconds per stage and, for a failed run, the traceback."""
+    lines = [f"status: {result.status} {result.message}".rstrip()]
+    lines += [f"  {stage:>10}: {seconds:.3f} s" for stage, seconds in stages.items()]
+    lines.append(f"  {'total':>10}: {record.duration_s:.3f} s")
     if trace:
-        lines += ["", trace]
-    return "\n".join(lines) + "\n"
+        lines += ["", trace.rstrip()]
+    return "\n".join(lines)
 
 
 def _model_bytes(model: nn.Module, pipeline: Pipeline) -> bytes:
@@ -165,3 +201,18 @@ def _model_bytes(model: nn.Module, pipeline: Pipeline) -> bytes:
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     torch.save({"state_dict": state, "pipeline": pipeline.model_dump(mode="json")}, buffer)
     return buffer.getvalue()
+
+
+def resumable(run_dir: Path) -> str | None:
+    """Why `run_dir` cannot be resumed, or None when it can."""
+    if not (run_dir / "pipeline.yaml").is_file():
+        return f"--resume {run_dir}: not a run directory (no pipeline.yaml)"
+    if not (run_dir / CHECKPOINT).is_file():
+        return f"--resume {run_dir}: no {CHECKPOINT}; the run ended before its first epoch finished"
+    try:
+        status = json.loads((run_dir / "metrics.json").read_text()).get("status")
+    except (OSError, ValueError):
+        status = "running"  # killed before metrics.json was written
+    if status not in ("running", "interrupted", "failed"):
+        return f"--resume {run_dir}: the run is {status}; only a killed, interrupted or failed run is resumed"
+    return None

@@ -69,3 +69,10 @@ class LRSchedule:
             self.inner.step(row[self.config.monitor])
         else:
             self.inner.step()
+
+    def state_dict(self) -> dict:
+        return self.inner.state_dict() if self.inner is not None else {}
+
+    def load_state_dict(self, state: dict) -> None:
+        if self.inner is not None and state:
+            self.inner.load_state_dict(state)

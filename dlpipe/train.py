@@ -1,35 +1,46 @@
 """Training stage: the loop, read top to bottom, and evaluation over whole splits.
 
 Data stays in memory as tensors; each epoch draws one permutation and takes
-batches by indexing it (no DataLoader, no per-sample Python).
+batches by indexing it (no DataLoader, no per-sample Python). After every epoch
+the loop records the history, applies early stopping and the schedule, and hands
+the state to `on_epoch_end` (the checkpoint). A set `stop` event ends training
+after the current batch.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
+import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from typing import Callable
 
 import torch
 from torch import nn
 
-from dlpipe.config import Training
-from dlpipe.config_optim import SchedulerConfig
+from dlpipe.checkpoint import TrainState
+from dlpipe.config import EarlyStopping, Training
 from dlpipe.data import Dataset, Split
 from dlpipe.metrics import compute_metrics
 from dlpipe.progress import Progress
 from dlpipe.schedule import LRSchedule
 
 EVAL_BATCH = 1000  # bounded memory for conv activations (a 4096 batch of 32x28x28 floats is 400 MB)
+HIGHER_IS_BETTER = ("accuracy", "precision", "recall", "f1", "r2")
 
 
 @dataclass
 class FitResult:
-    """Keras-style history (a dict of equal-length lists) and how training ended."""
+    """The final training state and how training ended: completed, stopped early, diverged or interrupted."""
 
-    history: dict[str, list[float]] = field(default_factory=dict)
+    state: TrainState
     status: str = "completed"
     message: str = ""
+
+    @property
+    def history(self) -> dict[str, list[float]]:
+        return self.state.history
 
 
 def predict(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -44,27 +55,46 @@ def predict(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 def evaluate(model: nn.Module, split: Split, loss_fn: nn.Module, task: str, metrics: list[str]) -> dict[str, float]:
     """Loss and every scalar metric over one whole split."""
-    pred = predict(model, split.x)
+    pred = predict(model, split.x).float()
     with torch.inference_mode():
         loss = float(loss_fn(pred, split.y))
     return {"loss": loss, **compute_metrics(task, pred, split.y, metrics)}
 
 
+def empty_history(task: str, metrics: list[str]) -> dict[str, list[float]]:
+    """The history's columns, in order: one list per recorded value."""
+    train = ["train_loss", "train_accuracy"] if task == "classification" else ["train_loss"]
+    return {key: [] for key in ["epoch", *train, "val_loss", *(f"val_{m}" for m in metrics), "lr", "time"]}
+
+
+def improved(rule: EarlyStopping, value: float, best: float | None) -> bool:
+    """Whether `value` beats `best` by more than min_delta in the rule's direction."""
+    if best is None:
+        return math.isfinite(value)
+    higher = rule.mode == "max" or (rule.mode == "auto" and rule.monitor.endswith(HIGHER_IS_BETTER))
+    return value > best + rule.min_delta if higher else value < best - rule.min_delta
+
+
 def fit(model: nn.Module, data: Dataset, loss_fn: nn.Module, optimizer: torch.optim.Optimizer,
         training: Training, metrics: list[str], generator: torch.Generator, progress: Progress,
-        scheduler: SchedulerConfig | None = None) -> FitResult:
-    """Train for training.epochs; stop early only when the loss stops being finite."""
+        schedule: LRSchedule | None = None, state: TrainState | None = None,
+        on_epoch_end: Callable[[TrainState], None] | None = None,
+        stop: threading.Event | None = None) -> FitResult:
+    """Train from `state` (a fresh start when None) up to training.epochs."""
     metrics = [name for name in metrics if name != "confusion_matrix"]  # not a per-epoch scalar
     classify = data.task == "classification"
-    result = FitResult({"epoch": [], "train_loss": [], **({"train_accuracy": []} if classify else {}),
-                        "val_loss": [], **{f"val_{name}": [] for name in metrics}, "lr": [], "time": []})
+    state = state or TrainState(history=empty_history(data.task, metrics))
+    result = FitResult(state)
     x, y = data.train.x, data.train.y
     n = len(x)
     batch_size = min(training.batch_size, n)
     steps = math.ceil(n / batch_size)
-    schedule = LRSchedule(scheduler, optimizer, training.epochs, steps)
-    start = time.perf_counter()
-    for epoch in range(1, training.epochs + 1):
+    schedule = schedule or LRSchedule(None, optimizer, training.epochs, steps)
+    rule = training.early_stopping
+    autocast = (torch.autocast(x.device.type, dtype=torch.bfloat16) if training.precision == "bf16"
+                else contextlib.nullcontext())
+    start = time.perf_counter() - state.elapsed
+    for epoch in range(state.epoch + 1, training.epochs + 1):
         model.train()
         progress.start_epoch()
         schedule.start_epoch(epoch)
@@ -72,36 +102,71 @@ def fit(model: nn.Module, data: Dataset, loss_fn: nn.Module, optimizer: torch.op
         order = torch.randperm(n, generator=generator).to(x.device) if training.shuffle else None
         total = torch.zeros((), device=x.device)
         correct = torch.zeros((), dtype=torch.long, device=x.device)
+        seen = 0
         for step in range(steps):
+            if stop is not None and stop.is_set():
+                result.status = "interrupted"
+                result.message = (f"interrupted in epoch {epoch}, batch {step + 1}/{steps}; "
+                                  f"`dlpipe run --resume RUN_DIR` continues from the end of epoch {epoch - 1}")
+                break
             lo, hi = step * batch_size, min((step + 1) * batch_size, n)
-            if order is None:
-                xb, yb = x[lo:hi], y[lo:hi]
-            else:
-                idx = order[lo:hi]
-                xb, yb = x[idx], y[idx]
-            out = model(xb)
-            loss = loss_fn(out, yb)
+            idx = slice(lo, hi) if order is None else order[lo:hi]
+            xb, yb = x[idx], y[idx]
+            with autocast:
+                out = model(xb)
+            loss = loss_fn(out.float(), yb)
+            if not torch.isfinite(loss):
+                result.status = "diverged"
+                result.message = (f"the loss became {loss.item()} in epoch {epoch}, batch {step + 1}: lower the "
+                                  f"learning rate (optimizer.lr is {optimizer.param_groups[0]['lr']:g}; try a tenth "
+                                  "of it), add training.clip_grad_norm, or check the scale of the data")
+                total += loss.detach() * (hi - lo)
+                seen += hi - lo
+                break
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            if training.clip_grad_norm is not None:
+                nn.utils.clip_grad_norm_(model.parameters(), training.clip_grad_norm)
             optimizer.step()
             schedule.after_batch()
             total += loss.detach() * (hi - lo)
+            seen += hi - lo
             if classify:
                 correct += (out.detach().argmax(dim=1) == yb).sum()
             progress.batch(step + 1, steps)
-        train_loss = float(total) / n
+        if result.status == "interrupted":
+            break
+
         val = evaluate(model, data.validation, loss_fn, data.task, metrics)
-        row = {"epoch": epoch, "train_loss": train_loss,
-               **({"train_accuracy": correct.item() / n} if classify else {}), "val_loss": val.pop("loss"),
-               **{f"val_{k}": v for k, v in val.items()},
+        row = {"epoch": epoch, "train_loss": float(total) / max(seen, 1),
+               **({"train_accuracy": correct.item() / max(seen, 1)} if classify else {}),
+               "val_loss": val.pop("loss"), **{f"val_{k}": v for k, v in val.items()},
                "lr": lr, "time": time.perf_counter() - start}
         for key, value in row.items():
-            result.history[key].append(value)
+            state.history[key].append(value)
         progress.end_epoch(epoch, training.epochs, {k: v for k, v in row.items() if k not in ("epoch", "lr")})
-        schedule.end_epoch(epoch, row)
-        if not (math.isfinite(train_loss) and math.isfinite(row["val_loss"])):
-            result.status = "diverged"
-            result.message = (f"the loss became {train_loss} in epoch {epoch}: lower the learning rate "
-                              "(optimizer.lr) or check the scale of the data")
+        if result.status == "diverged":
             break
+
+        stop_early = False
+        if rule is not None:
+            if improved(rule, row[rule.monitor], state.best_value):
+                state.best_value, state.best_epoch, state.stale = row[rule.monitor], epoch, 0
+                if rule.restore_best:
+                    state.best_weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            else:
+                state.stale += 1
+            stop_early = state.stale >= rule.patience
+        schedule.end_epoch(epoch, row)
+        state.epoch, state.elapsed = epoch, time.perf_counter() - start
+        if on_epoch_end is not None:
+            on_epoch_end(state)
+        if stop_early:
+            result.status = "completed"
+            result.message = (f"stopped early after epoch {epoch}: {rule.monitor} has not improved for "
+                              f"{rule.patience} epochs; best epoch {state.best_epoch} "
+                              f"({rule.monitor} {state.best_value:.6g})")
+            break
+    if rule is not None and rule.restore_best and state.best_weights is not None and result.status != "interrupted":
+        model.load_state_dict(state.best_weights)  # end with the best epoch's weights
     return result

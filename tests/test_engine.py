@@ -1,0 +1,215 @@
+"""The training engine: checkpoints and exact resume, signals, early stopping, clipping, bf16, run.log."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from dlpipe.checks import check_pipeline
+from dlpipe.config import EarlyStopping
+from dlpipe.loader import load_pipeline
+from dlpipe.train import evaluate, improved
+
+from conftest import ROOT, TINY_SINE
+
+# Slow enough per epoch (~0.1 s) to be killed mid-run; dropout and a per-batch schedule make resuming
+# exactly only possible if the random generators and the scheduler state are restored too.
+RESUMABLE = """\
+name: resumable
+seed: 7
+data: {type: sine, samples: 6000, noise: 0.05}
+model:
+  layers:
+    - {type: linear, units: 64, activation: tanh}
+    - {type: dropout, rate: 0.1}
+    - {type: linear, units: 64, activation: tanh}
+    - {type: linear, units: 1}
+optimizer: {type: adam, lr: 1.0e-3}
+scheduler: {type: onecycle, max_lr: 5.0e-3}
+training: {epochs: 30, batch_size: 16, threads: 1}
+"""
+
+
+def dlpipe(*args: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "dlpipe", *map(str, args)], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def wait_for_checkpoint(out: Path, process: subprocess.Popen, timeout: float = 60) -> Path:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = list(out.glob("*/*/checkpoint.pt"))
+        if found:
+            return found[0].parent
+        assert process.poll() is None, process.communicate()
+        time.sleep(0.01)
+    raise AssertionError("no checkpoint appeared")
+
+
+def metrics(run_dir: Path) -> dict:
+    return json.loads((run_dir / "metrics.json").read_text())
+
+
+def history_without_time(run_dir: Path) -> list[str]:
+    lines = (run_dir / "history.csv").read_text().splitlines()
+    return [",".join(line.split(",")[:-1]) for line in lines]  # time is the last column
+
+
+@pytest.fixture(scope="module")
+def straight_run(tmp_path_factory) -> Path:
+    """The reference: the same pipeline run straight through."""
+    root = tmp_path_factory.mktemp("straight")
+    path = root / "resumable.yaml"
+    path.write_text(RESUMABLE)
+    process = dlpipe("run", path, "--out", root / "out", "-q")
+    assert process.wait(timeout=300) == 0, process.communicate()
+    return next((root / "out").glob("resumable/*"))
+
+
+def test_killed_run_resumes_to_exactly_the_same_result(straight_run, tmp_path):
+    path = tmp_path / "resumable.yaml"
+    path.write_text(RESUMABLE)
+    process = dlpipe("run", path, "--out", tmp_path / "out", "-q")
+    run_dir = wait_for_checkpoint(tmp_path / "out", process)
+    time.sleep(0.3)  # a few more epochs, then die mid-epoch with no chance to clean up
+    process.send_signal(signal.SIGKILL)
+    assert process.wait(timeout=30) == -signal.SIGKILL
+    assert not (run_dir / "report.html").exists() and metrics(run_dir)["status"] == "running"
+    done = torch.load(run_dir / "checkpoint.pt", weights_only=True)["epoch"]
+    assert 1 <= done < 30
+
+    resumed = dlpipe("run", "--resume", run_dir, "-q")
+    out, err = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, err
+    assert metrics(run_dir)["test"] == metrics(straight_run)["test"]
+    assert history_without_time(run_dir) == history_without_time(straight_run)
+    assert f"resuming {run_dir}" in (run_dir / "run.log").read_text()
+    assert f"resumed after epoch {done}" in (run_dir / "report.html").read_text()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_signal_stops_cleanly_and_the_run_can_be_finished(straight_run, tmp_path, sig):
+    path = tmp_path / "resumable.yaml"
+    path.write_text(RESUMABLE)
+    process = dlpipe("run", path, "--out", tmp_path / "out")
+    run_dir = wait_for_checkpoint(tmp_path / "out", process)
+    sent = time.monotonic()
+    process.send_signal(sig)
+    out, err = process.communicate(timeout=30)
+    assert process.returncode == 130 and time.monotonic() - sent < 10
+    assert "stopping after the current batch" in err and "Traceback" not in err
+    assert metrics(run_dir)["status"] == "interrupted"
+    assert "interrupted" in (run_dir / "report.html").read_text()
+    assert (run_dir / "checkpoint.pt").exists()
+
+    resumed = dlpipe("run", "--resume", run_dir, "-q")
+    assert resumed.wait(timeout=300) == 0
+    assert metrics(run_dir)["test"] == metrics(straight_run)["test"]
+
+
+def test_resume_refuses_what_it_cannot_continue(cli, straight_run, tmp_path):
+    assert "the run is completed" in cli("run", "--resume", straight_run).stderr
+    assert "not a run directory" in cli("run", "--resume", tmp_path).stderr
+    both = cli("run", ROOT / "pipelines/sine.yaml", "--resume", straight_run)
+    assert both.exit_code == 2 and "not both" in both.stderr
+    assert cli("run", "--resume", straight_run, "--set", "seed=1").exit_code == 2
+
+
+@pytest.mark.parametrize("rule, value, best, expected", [
+    ({"monitor": "val_loss"}, 0.5, 1.0, True),
+    ({"monitor": "val_loss"}, 1.5, 1.0, False),
+    ({"monitor": "val_accuracy"}, 0.9, 0.8, True),  # auto: accuracy is better higher
+    ({"monitor": "val_loss", "mode": "max"}, 1.5, 1.0, True),
+    ({"monitor": "val_loss", "min_delta": 0.1}, 0.95, 1.0, False),
+    ({"monitor": "val_loss"}, float("nan"), None, False),
+])
+def test_improvement_rule(rule, value, best, expected):
+    assert improved(EarlyStopping(**rule), value, best) is expected
+
+
+def test_early_stopping_stops_and_restores_the_best_weights(cli, write_yaml, tmp_path):
+    # A large SGD step makes validation loss bounce, so the last epoch is not the best one.
+    path = write_yaml(TINY_SINE)
+    result = cli("run", path, "--out", tmp_path, "-q", "--set", "training.epochs=200",
+                 "--set", "optimizer={type: sgd, lr: 0.3}",
+                 "--set", "training.early_stopping={monitor: val_loss, patience: 5}")
+    assert result.exit_code == 0, result.output
+    run_dir = next(tmp_path.glob("tiny/*"))
+    m = metrics(run_dir)
+    history = [line.split(",") for line in (run_dir / "history.csv").read_text().splitlines()]
+    val_losses = [float(row[2]) for row in history[1:]]
+    assert m["epochs_run"] < 200 and m["best_epoch"] == val_losses.index(min(val_losses)) + 1
+    assert m["epochs_run"] == m["best_epoch"] + 5
+    # The saved model is the best epoch's: its validation loss is the best one recorded.
+    loaded = load_pipeline(run_dir / "pipeline.yaml")
+    from dlpipe.data import load_data
+    from dlpipe.model import build_model
+
+    model, _ = build_model(loaded.pipeline.model, (1,))
+    model.load_state_dict(torch.load(run_dir / "model.pt", weights_only=True)["state_dict"])
+    data = load_data(loaded.pipeline.data, loaded.pipeline.seed)
+    assert evaluate(model, data.validation, torch.nn.MSELoss(), "regression", [])["loss"] == pytest.approx(
+        min(val_losses), rel=1e-5)
+    assert "stopped early after epoch" in (run_dir / "report.html").read_text()
+
+
+def test_gradient_clipping_bounds_each_step(cli, write_yaml, tmp_path):
+    # SGD with lr 1 and clip 1e-3: no weight can move more than 1e-3 per step (7 steps per epoch here).
+    path = write_yaml(TINY_SINE)
+    result = cli("run", path, "--out", tmp_path, "-q", "--set", "training.epochs=1",
+                 "--set", "optimizer={type: sgd, lr: 1.0}", "--set", "training.clip_grad_norm=1.0e-3")
+    assert result.exit_code == 0
+    run_dir = next(tmp_path.glob("tiny/*"))
+    trained = torch.load(run_dir / "model.pt", weights_only=True)["state_dict"]
+    torch.manual_seed(1)  # the seed in TINY_SINE: the same initial weights
+    from dlpipe.model import build_model
+
+    initial, _ = build_model(load_pipeline(run_dir / "pipeline.yaml").pipeline.model, (1,))
+    moved = torch.cat([(trained[k] - v).flatten() for k, v in initial.state_dict().items()])
+    assert 0 < moved.norm() <= 7 * 1.0e-3 + 1e-6
+
+
+def test_divergence_stops_within_the_batch(cli, write_yaml, tmp_path):
+    result = cli("run", write_yaml(TINY_SINE), "--out", tmp_path, "-q", "--set", "optimizer={type: sgd, lr: 10}",
+                 "--set", "data={type: polynomial, coefficients: [0, 0, 0, 0, 0, 50], x_range: [-5, 5]}")
+    assert result.exit_code == 1
+    assert "in epoch 1, batch" in result.stderr and "try a tenth of it" in result.stderr
+
+
+def test_bf16_autocast_trains(cli, write_yaml, tmp_path):
+    result = cli("run", write_yaml(TINY_SINE), "--out", tmp_path, "-q", "--set", "training.precision=bf16",
+                 "--set", "training.epochs=20")
+    assert result.exit_code == 0
+    history = (next(tmp_path.glob("tiny/*")) / "history.csv").read_text().splitlines()
+    assert float(history[-1].split(",")[1]) < 0.5 * float(history[1].split(",")[1])
+
+
+def test_run_log_holds_the_transcript_and_stage_times(cli, write_yaml, tmp_path):
+    result = cli("run", write_yaml(TINY_SINE), "--out", tmp_path, "-q", "--set", "training.threads=1")
+    assert result.exit_code == 0 and result.stderr == ""  # quiet on the terminal...
+    log = (next(tmp_path.glob("tiny/*")) / "run.log").read_text()
+    for fragment in ("run directory:", "total parameters", "1 CPU threads", "epoch 5/5", "status: completed",
+                     "load data:", "build:", "train:", "evaluate:", "report:", "total:"):
+        assert fragment in log, fragment  # ...but everything is in run.log
+
+
+def test_explicit_missing_device_fails_clearly(cli, write_yaml, tmp_path):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    result = cli("run", write_yaml(TINY_SINE), "--out", tmp_path, "-q", "--set", "training.device=cuda")
+    assert result.exit_code == 1 and "torch sees no cuda device" in result.stderr
+
+
+def test_early_stopping_monitor_must_be_recorded(write_yaml):
+    from dlpipe.errors import PipelineError
+
+    with pytest.raises(PipelineError, match="'val_acc' is not recorded"):
+        check_pipeline(load_pipeline(write_yaml(TINY_SINE), ("training.early_stopping={monitor: val_acc}",)))
