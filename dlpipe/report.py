@@ -39,6 +39,7 @@ class RunRecord:
     learned: list[dict] = field(default_factory=list)
     classes: plots.ClassReport | None = None
     best_epoch: int | None = None
+    evaluated_epoch: int | None = None
     resumed_after: int | None = None
 
 

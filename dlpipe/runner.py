@@ -28,7 +28,8 @@ from dlpipe.data import Dataset, idx_spec, load_data
 from dlpipe.download import locate
 from dlpipe.insights import class_report, learned_parameters, regression_curve
 from dlpipe.loader import Loaded
-from dlpipe.model import build_model, check_output
+from dlpipe.model import Summary, build_model, check_output
+from dlpipe.plots import ClassReport, FitCurve
 from dlpipe.progress import Progress
 from dlpipe.report import RunRecord, write_report
 from dlpipe.schedule import LRSchedule
@@ -75,92 +76,122 @@ def prepare_data(pipeline: Pipeline, progress: Progress) -> Dataset:
     return load_data(pipeline.data, pipeline.seed, files)
 
 
+@dataclass
+class Outcome:
+    """What a run produced so far; filled in stage by stage, so a failure keeps what exists."""
+
+    status: str = "failed"
+    message: str = ""
+    device: str = "cpu"
+    history: dict[str, list[float]] = field(default_factory=dict)
+    test_metrics: dict[str, float] = field(default_factory=dict)
+    summary: Summary | None = None
+    fit_curve: FitCurve | None = None
+    classes: ClassReport | None = None
+    learned: list[dict] = field(default_factory=list)
+    best_epoch: int | None = None
+    evaluated_epoch: int | None = None
+    resumed_after: int | None = None
+    trace: str = ""
+
+
 def run(loaded: Loaded, out_root: Path, progress: Progress, stop: threading.Event | None = None,
         resume_dir: Path | None = None) -> RunResult:
     """Train the pipeline (or continue the run in resume_dir) and archive everything in its run directory."""
-    pipeline = loaded.pipeline
-    started = datetime.now(timezone.utc)
-    clock = time.perf_counter()
-    data = prepare_data(pipeline, progress)
+    started, clock = datetime.now(timezone.utc), time.perf_counter()
+    data = prepare_data(loaded.pipeline, progress)
     stages = {"load data": time.perf_counter() - clock}
+    run_dir = _open_run_dir(loaded, out_root, started, resume_dir, progress)
+    outcome = Outcome()
+    try:
+        _train(loaded.pipeline, data, run_dir, resume_dir is not None, progress, stop, outcome, stages)
+    except Exception as exc:  # noqa: BLE001 - any failure still ends with a report
+        outcome.status, outcome.message = "failed", f"{type(exc).__name__}: {exc}"
+        outcome.trace = traceback.format_exc()
+    return _finish(loaded, run_dir, started, time.perf_counter() - clock, outcome, stages, progress)
 
-    run_dir = resume_dir or archive.create_run_dir(out_root, pipeline.name, started)
+
+def _open_run_dir(loaded: Loaded, out_root: Path, started: datetime, resume_dir: Path | None,
+                  progress: Progress) -> Path:
+    """A new run directory holding the resolved pipeline (or the one being resumed); run.log opened."""
+    run_dir = resume_dir or archive.create_run_dir(out_root, loaded.pipeline.name, started)
     if resume_dir is None:
         archive.write_atomic(run_dir / "pipeline.yaml", _resolved(loaded))
-        archive.write_json(run_dir / "metrics.json", {"name": pipeline.name, "status": "running",
+        archive.write_json(run_dir / "metrics.json", {"name": loaded.pipeline.name, "status": "running",
                                                       "started": started.isoformat()})
     progress.attach(run_dir / "run.log")
     progress.say(f"{'resuming' if resume_dir else 'run directory:'} {run_dir}  ({started.isoformat()})")
-    result = RunResult(run_dir, "failed")
-    history: dict[str, list[float]] = {}
-    summary = fit_curve = classes = best_epoch = resumed_after = None
-    learned: list[dict] = []
-    device, trace = torch.device("cpu"), ""
-    try:
-        device = resolve_device(pipeline.training.device)
-        torch.set_num_threads(pipeline.training.threads or available_cores())
-        data = data.to(device)
-        torch.manual_seed(pipeline.seed)  # initial weights and dropout masks
-        generator = torch.Generator().manual_seed(pipeline.seed)  # batch order
+    return run_dir
 
-        t = time.perf_counter()
-        model, summary = build_model(pipeline.model, data.sample_shape)
-        check_output(summary, data.target_size, data.task)
-        model.to(device)
-        loss_fn = build_loss(pipeline.loss)
-        optimizer = build_optimizer(pipeline.optimizer, model.parameters())
-        steps = -(-len(data.train) // min(pipeline.training.batch_size, len(data.train)))
-        schedule = LRSchedule(pipeline.scheduler, optimizer, pipeline.training.epochs, steps)
-        state = None
-        if resume_dir is not None:
-            payload = load_checkpoint(run_dir, device)
-            state = restore(payload, model, optimizer, generator)
-            resumed_after = state.epoch
-            schedule.load_state_dict(payload["scheduler"])
-            progress.say(f"continuing after epoch {state.epoch} of {pipeline.training.epochs}")
-        stages["build"] = time.perf_counter() - t
-        progress.say(summary.table())
-        progress.say(f"device {device}, {torch.get_num_threads()} CPU threads, precision "
-                     f"{pipeline.training.precision}")
 
-        def checkpoint(state) -> None:
-            save_checkpoint(run_dir, state, model, optimizer, schedule.state_dict(), generator)
-
-        t = time.perf_counter()
-        fitted = fit(model, data, loss_fn, optimizer, pipeline.training, pipeline.metric_keys, generator,
-                     progress, schedule, state, checkpoint, stop)
-        history, result.status, result.message = fitted.history, fitted.status, fitted.message
-        best_epoch = fitted.state.best_epoch
-        stages["train"] = time.perf_counter() - t
-
-        t = time.perf_counter()
-        test = evaluate(model, data.test, loss_fn, data.task, pipeline.metric_keys)
-        result.test_metrics = {"loss": test.pop("loss"), **test}
-        learned = learned_parameters(model, pipeline)
-        fit_curve = regression_curve(model, data)
-        classes = class_report(model, data)
-        archive.write_atomic(run_dir / "model.pt", _model_bytes(model, pipeline))
-        stages["evaluate"] = time.perf_counter() - t
-    except Exception as exc:  # noqa: BLE001 - any failure still ends with a report
-        result.status, result.message = "failed", f"{type(exc).__name__}: {exc}"
-        trace = traceback.format_exc()
+def _train(pipeline: Pipeline, data: Dataset, run_dir: Path, resume: bool, progress: Progress,
+           stop: threading.Event | None, outcome: Outcome, stages: dict[str, float]) -> None:
+    """Build, restore when resuming, fit with a checkpoint per epoch, then evaluate on the test split."""
+    device = resolve_device(pipeline.training.device)
+    outcome.device = str(device)
+    torch.set_num_threads(pipeline.training.threads or available_cores())
+    data = data.to(device)
+    torch.manual_seed(pipeline.seed)  # initial weights and dropout masks
+    generator = torch.Generator().manual_seed(pipeline.seed)  # batch order
 
     t = time.perf_counter()
+    model, outcome.summary = build_model(pipeline.model, data.sample_shape)
+    check_output(outcome.summary, data.target_size, data.task)
+    model.to(device)
+    loss_fn = build_loss(pipeline.loss)
+    optimizer = build_optimizer(pipeline.optimizer, model.parameters())
+    steps = -(-len(data.train) // min(pipeline.training.batch_size, len(data.train)))
+    schedule = LRSchedule(pipeline.scheduler, optimizer, pipeline.training.epochs, steps)
+    state = None
+    if resume:
+        payload = load_checkpoint(run_dir, device)
+        state = restore(payload, model, optimizer, generator)
+        schedule.load_state_dict(payload["scheduler"])
+        outcome.resumed_after = state.epoch
+        progress.say(f"continuing after epoch {state.epoch} of {pipeline.training.epochs}")
+    stages["build"] = time.perf_counter() - t
+    progress.say(outcome.summary.table())
+    progress.say(f"device {device}, {torch.get_num_threads()} CPU threads, precision {pipeline.training.precision}")
+
+    t = time.perf_counter()
+    fitted = fit(model, data, loss_fn, optimizer, pipeline.training, pipeline.metric_keys, generator, progress,
+                 schedule, state, lambda s: save_checkpoint(run_dir, s, model, optimizer, schedule.state_dict(),
+                                                            generator), stop)
+    outcome.history, outcome.status, outcome.message = fitted.history, fitted.status, fitted.message
+    outcome.best_epoch, outcome.evaluated_epoch = fitted.state.best_epoch, fitted.evaluated_epoch
+    stages["train"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    test = evaluate(model, data.test, loss_fn, data.task, pipeline.metric_keys)
+    outcome.test_metrics = {"loss": test.pop("loss"), **test}
+    outcome.learned = learned_parameters(model, pipeline)
+    outcome.fit_curve = regression_curve(model, data)
+    outcome.classes = class_report(model, data)
+    archive.write_atomic(run_dir / "model.pt", _model_bytes(model, pipeline))
+    stages["evaluate"] = time.perf_counter() - t
+
+
+def _finish(loaded: Loaded, run_dir: Path, started: datetime, duration: float, outcome: Outcome,
+            stages: dict[str, float], progress: Progress) -> RunResult:
+    """metrics.json, history.csv, report.html and the end of run.log, whatever the outcome."""
+    pipeline, t = loaded.pipeline, time.perf_counter()
     record = RunRecord(
-        name=pipeline.name, description=pipeline.description, status=result.status, message=result.message,
-        started=started, duration_s=time.perf_counter() - clock, device=str(device), seed=pipeline.seed,
-        source=str(loaded.path), resolved_yaml=(run_dir / "pipeline.yaml").read_text(), history=history,
-        loss_name=pipeline.loss.type, test_metrics=result.test_metrics, summary=summary, fit_curve=fit_curve,
-        learned=learned, classes=classes, best_epoch=best_epoch, resumed_after=resumed_after,
+        name=pipeline.name, description=pipeline.description, status=outcome.status, message=outcome.message,
+        started=started, duration_s=duration, device=outcome.device, seed=pipeline.seed, source=str(loaded.path),
+        resolved_yaml=(run_dir / "pipeline.yaml").read_text(), history=outcome.history,
+        loss_name=pipeline.loss.type, test_metrics=outcome.test_metrics, summary=outcome.summary,
+        fit_curve=outcome.fit_curve, learned=outcome.learned, classes=outcome.classes,
+        best_epoch=outcome.best_epoch, resumed_after=outcome.resumed_after, evaluated_epoch=outcome.evaluated_epoch,
     )
+    result = RunResult(run_dir, outcome.status, outcome.message, outcome.test_metrics)
     try:
         _write_artefacts(run_dir, record)
         result.report = write_report(record, run_dir)
     except Exception as exc:  # noqa: BLE001 - keep the traceback in run.log, not on the terminal
         result.status, result.message = "failed", f"writing the report failed: {type(exc).__name__}: {exc}"
-        trace += traceback.format_exc()
+        outcome.trace += traceback.format_exc()
     stages["report"] = time.perf_counter() - t
-    progress.say(_run_log_tail(record, result, stages, trace))
+    progress.say(_run_log_tail(record, result, stages, outcome.trace))
     progress.close()
     return result
 
@@ -177,7 +208,9 @@ def _write_artefacts(run_dir: Path, record: RunRecord) -> None:
         "started": record.started.isoformat(), "duration_s": record.duration_s, "device": record.device,
         "seed": record.seed, "epochs_run": len(record.history.get("epoch", [])), "best_epoch": record.best_epoch,
         "test": record.test_metrics, "learned": record.learned,
-        "final_validation": {k: v[-1] for k, v in record.history.items() if k.startswith("val_") and v},
+        "evaluated_epoch": record.evaluated_epoch,
+        "validation": {k: v[record.evaluated_epoch - 1] for k, v in record.history.items()
+                       if k.startswith("val_") and record.evaluated_epoch},
         **({"per_class": record.classes.per_class, "classes": list(record.classes.classes),
             "confusion_matrix": record.classes.matrix.tolist()} if record.classes else {}),
     })

@@ -37,6 +37,7 @@ class FitResult:
     state: TrainState
     status: str = "completed"
     message: str = ""
+    evaluated_epoch: int | None = None  # whose weights the model holds at the end (the best, when restored)
 
     @property
     def history(self) -> dict[str, list[float]]:
@@ -167,6 +168,8 @@ def fit(model: nn.Module, data: Dataset, loss_fn: nn.Module, optimizer: torch.op
                               f"{rule.patience} epochs; best epoch {state.best_epoch} "
                               f"({rule.monitor} {state.best_value:.6g})")
             break
+    result.evaluated_epoch = len(state.history["epoch"]) or None
     if rule is not None and rule.restore_best and state.best_weights is not None and result.status != "interrupted":
         model.load_state_dict(state.best_weights)  # end with the best epoch's weights
+        result.evaluated_epoch = state.best_epoch
     return result
