@@ -166,3 +166,28 @@ def misclassified_grid(report: ClassReport, columns: int = 8) -> str | None:
         ax.set_title(f"true {true}\npred {predicted} {confidence:.1%}", fontsize=7.5, color="#b71c1c")
     fig.tight_layout()
     return to_png(fig)
+
+
+def overlay_curves(runs: list[tuple[str, dict[str, list[float]]]]) -> str | None:
+    """Validation (solid) and training (dotted) loss of several runs, by epoch and by wall time."""
+    runs = [(label, h) for label, h in runs if h.get("epoch")]
+    if not runs:
+        return None
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    log = _wants_log(*(h["val_loss"] for _, h in runs), *(h["train_loss"] for _, h in runs))
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for number, (label, history) in enumerate(runs):
+        colour = colours[number % len(colours)]
+        for ax, key in ((axes[0], "epoch"), (axes[1], "time")):
+            ax.plot(history[key], history["val_loss"], color=colour, label=f"{number + 1}: {label}")
+            ax.plot(history[key], history["train_loss"], color=colour, ls=":", alpha=0.8)
+    for ax, title, xlabel in ((axes[0], "Loss by epoch", "epoch"), (axes[1], "Loss by wall time", "wall time (s)")):
+        ax.set_title(title + " (solid: validation, dotted: train)", fontsize=10)
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel("loss")
+        if log:
+            ax.set_yscale("log")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    return to_png(fig)

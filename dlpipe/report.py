@@ -15,6 +15,7 @@ import jinja2
 from dlpipe import __version__, plots
 from dlpipe.archive import write_atomic
 from dlpipe.model import Summary
+from dlpipe.verdict import Verdict
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,9 @@ class RunRecord:
     classes: plots.ClassReport | None = None
     best_epoch: int | None = None
     evaluated_epoch: int | None = None
+    task: str = "regression"
+    verdict: Verdict | None = None
+    environment: dict = field(default_factory=dict)
     resumed_after: int | None = None
 
 

@@ -26,14 +26,17 @@ from dlpipe.checkpoint import CHECKPOINT, load_checkpoint, restore, save_checkpo
 from dlpipe.config import ImageData, Pipeline
 from dlpipe.data import Dataset, idx_spec, load_data
 from dlpipe.download import locate
+from dlpipe.environment import environment
 from dlpipe.insights import class_report, learned_parameters, regression_curve
 from dlpipe.loader import Loaded
 from dlpipe.model import Summary, build_model, check_output
 from dlpipe.plots import ClassReport, FitCurve
 from dlpipe.progress import Progress
 from dlpipe.report import RunRecord, write_report
+from dlpipe.runs import headline, write_index
 from dlpipe.schedule import LRSchedule
 from dlpipe.train import evaluate, fit
+from dlpipe.verdict import judge
 
 EXIT_CODES = {"completed": 0, "diverged": 1, "failed": 1, "interrupted": 130}
 
@@ -92,6 +95,7 @@ class Outcome:
     best_epoch: int | None = None
     evaluated_epoch: int | None = None
     resumed_after: int | None = None
+    environment: dict = field(default_factory=dict)
     trace: str = ""
 
 
@@ -104,7 +108,7 @@ def run(loaded: Loaded, out_root: Path, progress: Progress, stop: threading.Even
     run_dir = _open_run_dir(loaded, out_root, started, resume_dir, progress)
     outcome = Outcome()
     try:
-        _train(loaded.pipeline, data, run_dir, resume_dir is not None, progress, stop, outcome, stages)
+        _train(loaded, data, run_dir, resume_dir is not None, progress, stop, outcome, stages)
     except Exception as exc:  # noqa: BLE001 - any failure still ends with a report
         outcome.status, outcome.message = "failed", f"{type(exc).__name__}: {exc}"
         outcome.trace = traceback.format_exc()
@@ -124,12 +128,14 @@ def _open_run_dir(loaded: Loaded, out_root: Path, started: datetime, resume_dir:
     return run_dir
 
 
-def _train(pipeline: Pipeline, data: Dataset, run_dir: Path, resume: bool, progress: Progress,
+def _train(loaded: Loaded, data: Dataset, run_dir: Path, resume: bool, progress: Progress,
            stop: threading.Event | None, outcome: Outcome, stages: dict[str, float]) -> None:
     """Build, restore when resuming, fit with a checkpoint per epoch, then evaluate on the test split."""
+    pipeline, pipeline_text = loaded.pipeline, loaded.text
     device = resolve_device(pipeline.training.device)
     outcome.device = str(device)
     torch.set_num_threads(pipeline.training.threads or available_cores())
+    outcome.environment = environment(pipeline_text, data.files, str(device))
     data = data.to(device)
     torch.manual_seed(pipeline.seed)  # initial weights and dropout masks
     generator = torch.Generator().manual_seed(pipeline.seed)  # batch order
@@ -182,11 +188,13 @@ def _finish(loaded: Loaded, run_dir: Path, started: datetime, duration: float, o
         loss_name=pipeline.loss.type, test_metrics=outcome.test_metrics, summary=outcome.summary,
         fit_curve=outcome.fit_curve, learned=outcome.learned, classes=outcome.classes,
         best_epoch=outcome.best_epoch, resumed_after=outcome.resumed_after, evaluated_epoch=outcome.evaluated_epoch,
+        task=pipeline.task, verdict=judge(outcome.history), environment=outcome.environment,
     )
     result = RunResult(run_dir, outcome.status, outcome.message, outcome.test_metrics)
     try:
         _write_artefacts(run_dir, record)
         result.report = write_report(record, run_dir)
+        write_index(run_dir.parent.parent)
     except Exception as exc:  # noqa: BLE001 - keep the traceback in run.log, not on the terminal
         result.status, result.message = "failed", f"writing the report failed: {type(exc).__name__}: {exc}"
         outcome.trace += traceback.format_exc()
@@ -204,7 +212,10 @@ def _resolved(loaded: Loaded) -> str:
 def _write_artefacts(run_dir: Path, record: RunRecord) -> None:
     """metrics.json and history.csv beside the report."""
     archive.write_json(run_dir / "metrics.json", {
-        "name": record.name, "status": record.status, "message": record.message,
+        "name": record.name, "task": record.task, "status": record.status, "message": record.message,
+        "verdict": {"kind": record.verdict.kind, "advice": record.verdict.advice, "epoch": record.verdict.epoch}
+        if record.verdict else None,
+        "headline": headline(record.task, record.test_metrics),
         "started": record.started.isoformat(), "duration_s": record.duration_s, "device": record.device,
         "seed": record.seed, "epochs_run": len(record.history.get("epoch", [])), "best_epoch": record.best_epoch,
         "test": record.test_metrics, "learned": record.learned,
@@ -213,6 +224,7 @@ def _write_artefacts(run_dir: Path, record: RunRecord) -> None:
                        if k.startswith("val_") and record.evaluated_epoch},
         **({"per_class": record.classes.per_class, "classes": list(record.classes.classes),
             "confusion_matrix": record.classes.matrix.tolist()} if record.classes else {}),
+        "environment": record.environment,
     })
     if record.history:
         archive.write_atomic(run_dir / "history.csv", archive.history_csv(record.history))

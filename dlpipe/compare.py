@@ -1,0 +1,76 @@
+"""Compare runs: learning curves overlaid, test metrics side by side (best highlighted), config differences."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import secrets
+from datetime import datetime, timezone
+from pathlib import Path
+
+import jinja2
+import yaml
+
+from dlpipe import __version__, plots
+from dlpipe.archive import write_atomic
+
+LOWER_IS_BETTER = ("loss", "mse", "rmse", "mae")
+
+
+def read_history(run_dir: Path) -> dict[str, list[float]]:
+    """history.csv as a dict of float lists (empty when the run recorded no epoch)."""
+    path = run_dir / "history.csv"
+    if not path.exists():
+        return {}
+    rows = list(csv.DictReader(path.read_text().splitlines()))
+    return {key: [float(row[key]) if row[key] not in ("", "None") else float("nan") for row in rows]
+            for key in (rows[0] if rows else {})}
+
+
+def flatten(value, prefix: str = "") -> dict[str, object]:
+    """Nested config as dotted keys: {'optimizer.lr': 0.001, 'model.layers.0.units': 64, ...}."""
+    if isinstance(value, dict):
+        return {k: v for key, item in value.items() for k, v in flatten(item, f"{prefix}{key}.").items()}
+    if isinstance(value, list) and any(isinstance(item, dict) for item in value):
+        return {k: v for i, item in enumerate(value) for k, v in flatten(item, f"{prefix}{i}.").items()}
+    return {prefix.rstrip("."): value}
+
+
+def best_marks(rows: list[list[float | None]], names: list[str]) -> list[int | None]:
+    """For each metric row, the column of the best value (lowest for losses and errors, else highest)."""
+    marks = []
+    for name, values in zip(names, rows):
+        present = [(v, i) for i, v in enumerate(values) if isinstance(v, (int, float))]
+        if len(present) < 2:
+            marks.append(None)
+            continue
+        pick = min if name.endswith(LOWER_IS_BETTER) else max
+        marks.append(pick(present)[1])
+    return marks
+
+
+def write_comparison(run_dirs: list[Path], root: Path) -> Path:
+    """Render the comparison of `run_dirs` to <root>/comparisons/<UTC stamp>-<hex>.html."""
+    folder = Path(root) / "comparisons"
+    runs = []
+    for run_dir in run_dirs:
+        metrics = json.loads((run_dir / "metrics.json").read_text())
+        config = yaml.safe_load((run_dir / "pipeline.yaml").read_text()) or {}
+        runs.append({"label": f"{run_dir.parent.name}/{run_dir.name}", "metrics": metrics,
+                     "history": read_history(run_dir), "config": flatten(config),
+                     "report": os.path.relpath(run_dir.resolve() / "report.html", folder.resolve())})
+    names = list(dict.fromkeys(k for run in runs for k in run["metrics"].get("test", {})))
+    table = [[run["metrics"].get("test", {}).get(name) for run in runs] for name in names]
+    keys = list(dict.fromkeys(k for run in runs for k in run["config"]))
+    differences = [(k, [run["config"].get(k, "—") for run in runs]) for k in keys
+                   if len({json.dumps(run["config"].get(k), sort_keys=True) for run in runs}) > 1]
+    figure = plots.overlay_curves([(run["label"], run["history"]) for run in runs])
+    env = jinja2.Environment(loader=jinja2.PackageLoader("dlpipe", "templates"), autoescape=True)
+    html = env.get_template("compare.html").render(
+        runs=runs, names=names, table=table, marks=best_marks(table, names), differences=differences,
+        figure=figure, version=__version__, written=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"))
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{datetime.now(timezone.utc):%Y%m%d-%H%M%S}-{secrets.token_hex(3)}.html"
+    write_atomic(path, html)
+    return path
