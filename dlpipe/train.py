@@ -9,7 +9,6 @@ after the current batch.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import threading
 import time
@@ -49,9 +48,9 @@ def predict(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     was_training = model.training
     model.eval()
     with torch.inference_mode():
-        out = torch.cat([model(x[i:i + EVAL_BATCH]) for i in range(0, len(x), EVAL_BATCH)])
+        chunks = [model(x[i:i + EVAL_BATCH]) for i in range(0, len(x), EVAL_BATCH)]
     model.train(was_training)
-    return out
+    return chunks[0] if len(chunks) == 1 else torch.cat(chunks)
 
 
 def evaluate(model: nn.Module, split: Split, loss_fn: nn.Module, task: str, metrics: list[str]) -> dict[str, float]:
@@ -76,6 +75,16 @@ def improved(rule: EarlyStopping, value: float, best: float | None) -> bool:
     return value > best + rule.min_delta if higher else value < best - rule.min_delta
 
 
+def _bf16(model: nn.Module, device_type: str) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The model's forward pass under bfloat16 autocast, returning float32 for the loss."""
+
+    def forward(xb: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(device_type, dtype=torch.bfloat16):
+            return model(xb).float()
+
+    return forward
+
+
 def fit(model: nn.Module, data: Dataset, loss_fn: nn.Module, optimizer: torch.optim.Optimizer,
         training: Training, metrics: list[str], generator: torch.Generator, progress: Progress,
         schedule: LRSchedule | None = None, state: TrainState | None = None,
@@ -92,54 +101,54 @@ def fit(model: nn.Module, data: Dataset, loss_fn: nn.Module, optimizer: torch.op
     steps = math.ceil(n / batch_size)
     schedule = schedule or LRSchedule(None, optimizer, training.epochs, steps)
     rule = training.early_stopping
-    autocast = (torch.autocast(x.device.type, dtype=torch.bfloat16) if training.precision == "bf16"
-                else contextlib.nullcontext())
+    forward = _bf16(model, x.device.type) if training.precision == "bf16" else model
+    clip, after_batch, bar = training.clip_grad_norm, schedule.after_batch, progress.batch  # hoisted: hot loop
+    stopping = stop if stop is not None else threading.Event()
     start = time.perf_counter() - state.elapsed
     for epoch in range(state.epoch + 1, training.epochs + 1):
-        model.train()
+        if not model.training:
+            model.train()
         progress.start_epoch()
         schedule.start_epoch(epoch)
         lr = optimizer.param_groups[0]["lr"]
-        order = torch.randperm(n, generator=generator).to(x.device) if training.shuffle else None
-        total = torch.zeros((), device=x.device)
-        correct = torch.zeros((), dtype=torch.long, device=x.device)
-        seen = 0
+        order = torch.randperm(n, generator=generator) if training.shuffle else None
+        if order is not None and x.device.type != "cpu":
+            order = order.to(x.device)
+        total, seen = 0.0, 0
+        correct = torch.zeros((), dtype=torch.long, device=x.device) if classify else None
         for step in range(steps):
-            if stop is not None and stop.is_set():
+            if stopping.is_set():
                 result.status = "interrupted"
-                result.message = (f"interrupted in epoch {epoch}, batch {step + 1}/{steps}; "
-                                  f"`dlpipe run --resume RUN_DIR` continues from the end of epoch {epoch - 1}")
+                result.message = f"interrupted in epoch {epoch}, batch {step + 1}/{steps}"
                 break
             lo, hi = step * batch_size, min((step + 1) * batch_size, n)
             idx = slice(lo, hi) if order is None else order[lo:hi]
             xb, yb = x[idx], y[idx]
-            with autocast:
-                out = model(xb)
-            loss = loss_fn(out.float(), yb)
-            if not torch.isfinite(loss):
+            out = forward(xb)
+            loss = loss_fn(out, yb)
+            value = loss.item()  # one sync per batch: the cheapest way to catch NaN at once (~2 us on CPU)
+            total += value * (hi - lo)
+            seen += hi - lo
+            if not math.isfinite(value):
                 result.status = "diverged"
-                result.message = (f"the loss became {loss.item()} in epoch {epoch}, batch {step + 1}: lower the "
+                result.message = (f"the loss became {value} in epoch {epoch}, batch {step + 1}: lower the "
                                   f"learning rate (optimizer.lr is {optimizer.param_groups[0]['lr']:g}; try a tenth "
                                   "of it), add training.clip_grad_norm, or check the scale of the data")
-                total += loss.detach() * (hi - lo)
-                seen += hi - lo
                 break
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            if training.clip_grad_norm is not None:
-                nn.utils.clip_grad_norm_(model.parameters(), training.clip_grad_norm)
+            if clip is not None:
+                nn.utils.clip_grad_norm_(model.parameters(), clip)
             optimizer.step()
-            schedule.after_batch()
-            total += loss.detach() * (hi - lo)
-            seen += hi - lo
+            after_batch()
             if classify:
                 correct += (out.detach().argmax(dim=1) == yb).sum()
-            progress.batch(step + 1, steps)
+            bar(step + 1, steps)
         if result.status == "interrupted":
             break
 
         val = evaluate(model, data.validation, loss_fn, data.task, metrics)
-        row = {"epoch": epoch, "train_loss": float(total) / max(seen, 1),
+        row = {"epoch": epoch, "train_loss": total / max(seen, 1),
                **({"train_accuracy": correct.item() / max(seen, 1)} if classify else {}),
                "val_loss": val.pop("loss"), **{f"val_{k}": v for k, v in val.items()},
                "lr": lr, "time": time.perf_counter() - start}

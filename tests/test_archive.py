@@ -70,5 +70,5 @@ def test_run_directory_holds_everything_and_reads_back(cli, write_yaml, tmp_path
     # model.pt loads safely and rebuilds the trained model.
     saved = torch.load(run_dir / "model.pt", weights_only=True)
     assert saved["pipeline"]["name"] == "tiny"
-    assert set(saved["state_dict"]) == {"0.0.weight", "0.0.bias", "1.weight", "1.bias"}
+    assert set(saved["state_dict"]) == {"0.weight", "0.bias", "2.weight", "2.bias"}  # linear, tanh, linear
     assert len((run_dir / "history.csv").read_text().splitlines()) == 3

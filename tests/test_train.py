@@ -41,13 +41,13 @@ def test_our_loop_equals_a_plain_torch_loop(write_yaml):
 
     torch.manual_seed(pipeline.seed)
     model, _ = build_model(pipeline.model, data.sample_shape)
-    optimizer = build_optimizer(pipeline.optimizer, model.parameters())
+    optimizer = build_optimizer(pipeline.optimizer, model.parameters(), fused=True)
     ours = fit(model, data, build_loss(pipeline.loss), optimizer, pipeline.training, [],
                torch.Generator().manual_seed(pipeline.seed), Progress(quiet=True))
 
     torch.manual_seed(pipeline.seed)
-    plain = nn.Sequential(nn.Sequential(nn.Linear(1, 16), nn.Tanh()), nn.Linear(16, 1))
-    opt = torch.optim.Adam(plain.parameters(), lr=1.0e-2)
+    plain = nn.Sequential(nn.Linear(1, 16), nn.Tanh(), nn.Linear(16, 1))
+    opt = torch.optim.Adam(plain.parameters(), lr=1.0e-2, fused=True)
     gen = torch.Generator().manual_seed(pipeline.seed)
     x, y = data.train.x, data.train.y
     losses = []
