@@ -40,17 +40,29 @@ def main() -> None:
               help="Root directory of the run archive.")
 @click.option("--resume", type=click.Path(path_type=Path), metavar="RUN_DIR",
               help="Continue an interrupted run in its own directory, from its last checkpoint.")
+@click.option("--nproc", type=click.IntRange(1, 1024), default=1, show_default=True,
+              help="Data-parallel worker processes on this machine (torch.distributed via torchrun).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress output; print only the result.")
-def run(file: Path | None, overrides: tuple[str, ...], out: Path, resume: Path | None, quiet: bool) -> None:
+def run(file: Path | None, overrides: tuple[str, ...], out: Path, resume: Path | None, nproc: int, quiet: bool) -> None:
     """Train the pipeline in FILE and archive its report under --out (or continue one with --resume)."""
+    from dlpipe.distributed import from_env
+
+    world = from_env()
+    if nproc > 1 and world is None:
+        _load_for_run(file, overrides, resume)  # bad input fails here, once, not in every worker
+        from dlpipe.distributed import launch
+
+        sys.exit(launch(nproc, _without_nproc(sys.argv[1:])))
     stop = threading.Event()
     previous = {sig: signal.signal(sig, _stopper(stop)) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         loaded = _load_for_run(file, overrides, resume)
-        result = _execute(loaded, out, resume, quiet, stop)
+        result = _execute(loaded, out, resume, quiet or (world is not None and not world.main), stop, world)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+    if world is not None and not world.main:
+        _quick_exit(result.exit_code)  # rank 0 speaks for the run
     for key, value in result.test_metrics.items():
         click.echo(f"test {key:<8} {value:.6g}")
     click.echo(f"status: {result.status}")
@@ -120,7 +132,20 @@ def _load_for_run(file: Path | None, overrides: tuple[str, ...], resume: Path | 
     return loaded
 
 
-def _execute(loaded, out: Path, resume: Path | None, quiet: bool, stop: threading.Event):
+def _without_nproc(argv: list[str]) -> list[str]:
+    """The command line minus --nproc N / --nproc=N, for the workers."""
+    kept, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--nproc":
+            skip = True
+        elif not arg.startswith("--nproc="):
+            kept.append(arg)
+    return kept
+
+
+def _execute(loaded, out: Path, resume: Path | None, quiet: bool, stop: threading.Event, world=None):
     """Run (or resume) with the allocator tuned; data and archive problems become exit code 2."""
     from dlpipe.idx import DataUnavailable
     from dlpipe.progress import Progress
@@ -129,12 +154,21 @@ def _execute(loaded, out: Path, resume: Path | None, quiet: bool, stop: threadin
 
     tune_allocator()
     preload_torch_compiler()
+    if world is not None:
+        from dlpipe.distributed import start
+
+        start(world)
     try:
-        return run_pipeline(loaded, out, Progress(quiet=quiet), stop=stop, resume_dir=resume)
+        return run_pipeline(loaded, out, Progress(quiet=quiet), stop=stop, resume_dir=resume, world=world)
     except DataUnavailable as exc:
         _fail(f"{loaded.path}: data.type {loaded.pipeline.data.type}: {exc}")
     except OSError as exc:
         _fail(f"--out {out}: cannot write the run archive: {exc.strerror or exc}")
+    finally:
+        if world is not None:
+            from dlpipe.distributed import stop as leave
+
+            leave()
 
 
 @main.command()

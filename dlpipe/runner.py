@@ -10,6 +10,8 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
+import tempfile
 import threading
 import time
 import traceback
@@ -20,11 +22,12 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from dlpipe import archive
+from dlpipe import archive, distributed
 from dlpipe.build import build_loss, build_optimizer
 from dlpipe.checkpoint import CHECKPOINT, TrainState, load_checkpoint, restore, save_checkpoint
 from dlpipe.config import ImageData, Pipeline
 from dlpipe.data import Dataset, idx_spec, load_data
+from dlpipe.distributed import World
 from dlpipe.download import locate
 from dlpipe.environment import environment
 from dlpipe.insights import class_report, learned_parameters, regression_curve
@@ -97,22 +100,34 @@ class Outcome:
     evaluated_epoch: int | None = None
     resumed_after: int | None = None
     environment: dict = field(default_factory=dict)
+    distributed: dict | None = None
     trace: str = ""
 
 
 def run(loaded: Loaded, out_root: Path, progress: Progress, stop: threading.Event | None = None,
-        resume_dir: Path | None = None) -> RunResult:
-    """Train the pipeline (or continue the run in resume_dir) and archive everything in its run directory."""
+        resume_dir: Path | None = None, world: World | None = None) -> RunResult:
+    """Train the pipeline (or continue the run in resume_dir) and archive everything in its run directory.
+
+    In a distributed run every rank trains; only rank 0 writes the run directory.
+    """
     started, clock = datetime.now(timezone.utc), time.perf_counter()
     data = prepare_data(loaded.pipeline, progress)
     stages = {"load data": time.perf_counter() - clock}
-    run_dir = _open_run_dir(loaded, out_root, started, resume_dir, progress)
+    writer = world is None or world.main
+    run_dir = _open_run_dir(loaded, out_root, started, resume_dir, progress) if writer else \
+        Path(resume_dir or tempfile.mkdtemp(prefix="dlpipe-rank-"))
     outcome = Outcome()
     try:
-        _train(loaded, data, run_dir, resume_dir is not None, progress, stop, outcome, stages)
+        _train(loaded, data, run_dir, resume_dir is not None, progress, stop, outcome, stages, world)
     except Exception as exc:  # noqa: BLE001 - any failure still ends with a report
-        outcome.status, outcome.message = "failed", f"{type(exc).__name__}: {exc}"
+        lost = world is not None and isinstance(exc, RuntimeError) and ("peer" in str(exc) or "Connection" in str(exc))
+        cause = "another worker of this distributed run failed or was killed; " if lost else ""
+        outcome.status, outcome.message = "failed", f"{cause}{type(exc).__name__}: {exc}"
         outcome.trace = traceback.format_exc()
+    if not writer:
+        if resume_dir is None:
+            shutil.rmtree(run_dir, ignore_errors=True)
+        return RunResult(run_dir, outcome.status, outcome.message, outcome.test_metrics)
     return _finish(loaded, run_dir, started, time.perf_counter() - clock, outcome, stages, progress)
 
 
@@ -130,12 +145,15 @@ def _open_run_dir(loaded: Loaded, out_root: Path, started: datetime, resume_dir:
 
 
 def _train(loaded: Loaded, data: Dataset, run_dir: Path, resume: bool, progress: Progress,
-           stop: threading.Event | None, outcome: Outcome, stages: dict[str, float]) -> None:
+           stop: threading.Event | None, outcome: Outcome, stages: dict[str, float], world: World | None) -> None:
     """Build, restore when resuming, fit with a checkpoint per epoch, then evaluate on the test split."""
     pipeline, pipeline_text = loaded.pipeline, loaded.text
     device = resolve_device(pipeline.training.device)
+    if world and device.type == "cuda":
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))  # one GPU per local rank
     outcome.device = str(device)
-    torch.set_num_threads(pipeline.training.threads or available_cores())
+    local_ranks = int(os.environ.get("LOCAL_WORLD_SIZE", "1")) if world else 1
+    torch.set_num_threads(pipeline.training.threads or max(1, available_cores() // local_ranks))
     outcome.environment = environment(pipeline_text, data.files, str(device))
     data = data.to(device)
     torch.manual_seed(pipeline.seed)  # initial weights and dropout masks
@@ -158,7 +176,9 @@ def _train(loaded: Loaded, data: Dataset, run_dir: Path, resume: bool, progress:
         progress.say(f"continuing after epoch {state.epoch} of {pipeline.training.epochs}")
     stages["build"] = time.perf_counter() - t
     progress.say(outcome.summary.table())
-    progress.say(f"device {device}, {torch.get_num_threads()} CPU threads, precision {pipeline.training.precision}")
+    progress.say(f"device {device}, {torch.get_num_threads()} CPU threads, precision {pipeline.training.precision}"
+                 + (f", {world.size} processes ({world.backend})" if world else ""))
+    trained = distributed.wrap(model, device) if world else model
 
     t = time.perf_counter()
     saved = {"epoch": state.epoch if state else 0, "at": 0.0}
@@ -166,13 +186,13 @@ def _train(loaded: Loaded, data: Dataset, run_dir: Path, resume: bool, progress:
     def checkpoint(state: TrainState) -> None:
         # The first epoch, then at most every CHECKPOINT_EVERY_S: saving after every epoch of a
         # millisecond-epoch regression would cost more than the training (measured: 3 ms per save).
-        if saved["epoch"] and time.perf_counter() - saved["at"] < CHECKPOINT_EVERY_S:
+        if (world and not world.main) or (saved["epoch"] and time.perf_counter() - saved["at"] < CHECKPOINT_EVERY_S):
             return
         save_checkpoint(run_dir, state, model, optimizer, schedule.state_dict(), generator)
         saved.update(epoch=state.epoch, at=time.perf_counter())
 
-    fitted = fit(model, data, loss_fn, optimizer, pipeline.training, pipeline.metric_keys, generator, progress,
-                 schedule, state, checkpoint, stop)
+    fitted = fit(trained, data, loss_fn, optimizer, pipeline.training, pipeline.metric_keys, generator, progress,
+                 schedule, state, checkpoint, stop, world)
     if fitted.status == "interrupted":
         fitted.message += f"; `dlpipe run --resume {run_dir}` continues from the end of epoch {saved['epoch']}"
     outcome.history, outcome.status, outcome.message = fitted.history, fitted.status, fitted.message
@@ -180,7 +200,10 @@ def _train(loaded: Loaded, data: Dataset, run_dir: Path, resume: bool, progress:
     stages["train"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    test = evaluate(model, data.test, loss_fn, data.task, pipeline.metric_keys)
+    test = evaluate(model, data.test, loss_fn, data.task, pipeline.metric_keys, world)
+    if world:
+        outcome.distributed = {"world_size": world.size, "backend": world.backend,
+                               "weights_identical_across_ranks": distributed.weights_agree(model)}
     outcome.test_metrics = {"loss": test.pop("loss"), **test}
     outcome.learned = learned_parameters(model, pipeline)
     outcome.fit_curve = regression_curve(model, data)
@@ -200,7 +223,8 @@ def _finish(loaded: Loaded, run_dir: Path, started: datetime, duration: float, o
         loss_name=pipeline.loss.type, test_metrics=outcome.test_metrics, summary=outcome.summary,
         fit_curve=outcome.fit_curve, learned=outcome.learned, classes=outcome.classes,
         best_epoch=outcome.best_epoch, resumed_after=outcome.resumed_after, evaluated_epoch=outcome.evaluated_epoch,
-        task=pipeline.task, verdict=judge(outcome.history), environment=outcome.environment,
+        task=pipeline.task, verdict=judge(outcome.history),
+        environment={**outcome.environment, **({"distributed": outcome.distributed} if outcome.distributed else {})},
     )
     result = RunResult(run_dir, outcome.status, outcome.message, outcome.test_metrics)
     try:
@@ -237,6 +261,7 @@ def _write_artefacts(run_dir: Path, record: RunRecord) -> None:
         **({"per_class": record.classes.per_class, "classes": list(record.classes.classes),
             "confusion_matrix": record.classes.matrix.tolist()} if record.classes else {}),
         "environment": record.environment,
+        "distributed": record.environment.get("distributed"),
     })
     if record.history:
         archive.write_atomic(run_dir / "history.csv", archive.history_csv(record.history))

@@ -18,7 +18,9 @@ from typing import Callable
 import torch
 from torch import nn
 
+from dlpipe import distributed
 from dlpipe.checkpoint import TrainState
+from dlpipe.distributed import World
 from dlpipe.config import EarlyStopping, Training
 from dlpipe.data import Dataset, Split
 from dlpipe.metrics import compute_metrics
@@ -53,9 +55,13 @@ def predict(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     return chunks[0] if len(chunks) == 1 else torch.cat(chunks)
 
 
-def evaluate(model: nn.Module, split: Split, loss_fn: nn.Module, task: str, metrics: list[str]) -> dict[str, float]:
-    """Loss and every scalar metric over one whole split."""
-    pred = predict(model, split.x).float()
+def evaluate(model: nn.Module, split: Split, loss_fn: nn.Module, task: str, metrics: list[str],
+             world: World | None = None) -> dict[str, float]:
+    """Loss and every scalar metric over one whole split (in a distributed run: each rank a shard, gathered)."""
+    if world is None:
+        pred = predict(model, split.x).float()
+    else:
+        pred = distributed.gather(predict(model, split.x[world.rank::world.size]).float(), len(split), world)
     with torch.inference_mode():
         loss = float(loss_fn(pred, split.y))
     return {"loss": loss, **compute_metrics(task, pred, split.y, metrics)}
@@ -89,8 +95,13 @@ def fit(model: nn.Module, data: Dataset, loss_fn: nn.Module, optimizer: torch.op
         training: Training, metrics: list[str], generator: torch.Generator, progress: Progress,
         schedule: LRSchedule | None = None, state: TrainState | None = None,
         on_epoch_end: Callable[[TrainState], None] | None = None,
-        stop: threading.Event | None = None) -> FitResult:
-    """Train from `state` (a fresh start when None) up to training.epochs."""
+        stop: threading.Event | None = None, world: World | None = None) -> FitResult:
+    """Train from `state` (a fresh start when None) up to training.epochs.
+
+    In a distributed run `model` is the DistributedDataParallel wrapper: each rank takes
+    its share of every batch, and the ranks agree after every batch on stopping.
+    """
+    inner = model.module if world is not None else model  # evaluation needs no gradient sync
     metrics = [name for name in metrics if name != "confusion_matrix"]  # not a per-epoch scalar
     classify = data.task == "classification"
     state = state or TrainState(history=empty_history(data.task, metrics))
@@ -117,19 +128,24 @@ def fit(model: nn.Module, data: Dataset, loss_fn: nn.Module, optimizer: torch.op
         total, seen = 0.0, 0
         correct = torch.zeros((), dtype=torch.long, device=x.device) if classify else None
         for step in range(steps):
-            if stopping.is_set():
-                result.status = "interrupted"
-                result.message = f"interrupted in epoch {epoch}, batch {step + 1}/{steps}"
-                break
             lo, hi = step * batch_size, min((step + 1) * batch_size, n)
             idx = slice(lo, hi) if order is None else order[lo:hi]
+            if world is not None:  # this rank's share of the global batch
+                idx = torch.arange(lo, hi)[world.rank::world.size] if order is None else idx[world.rank::world.size]
             xb, yb = x[idx], y[idx]
             out = forward(xb)
             loss = loss_fn(out, yb)
             value = loss.item()  # one sync per batch: the cheapest way to catch NaN at once (~2 us on CPU)
-            total += value * (hi - lo)
-            seen += hi - lo
-            if not math.isfinite(value):
+            total += value * len(yb)
+            seen += len(yb)
+            halt, bad = stopping.is_set(), not math.isfinite(value)
+            if world is not None:
+                halt, bad = distributed.any_rank(halt, bad)  # every rank stops at the same batch, or none
+            if halt:
+                result.status = "interrupted"
+                result.message = f"interrupted in epoch {epoch}, batch {step + 1}/{steps}"
+                break
+            if bad:
                 result.status = "diverged"
                 result.message = (f"the loss became {value} in epoch {epoch}, batch {step + 1}: lower the "
                                   f"learning rate (optimizer.lr is {optimizer.param_groups[0]['lr']:g}; try a tenth "
@@ -147,9 +163,12 @@ def fit(model: nn.Module, data: Dataset, loss_fn: nn.Module, optimizer: torch.op
         if result.status == "interrupted":
             break
 
-        val = evaluate(model, data.validation, loss_fn, data.task, metrics)
+        val = evaluate(inner, data.validation, loss_fn, data.task, metrics, world)
+        hits = correct.item() if classify else 0
+        if world is not None:
+            total, seen, hits = distributed.total(total, seen, hits)
         row = {"epoch": epoch, "train_loss": total / max(seen, 1),
-               **({"train_accuracy": correct.item() / max(seen, 1)} if classify else {}),
+               **({"train_accuracy": hits / max(seen, 1)} if classify else {}),
                "val_loss": val.pop("loss"), **{f"val_{k}": v for k, v in val.items()},
                "lr": lr, "time": time.perf_counter() - start}
         for key, value in row.items():
@@ -163,7 +182,7 @@ def fit(model: nn.Module, data: Dataset, loss_fn: nn.Module, optimizer: torch.op
             if improved(rule, row[rule.monitor], state.best_value):
                 state.best_value, state.best_epoch, state.stale = row[rule.monitor], epoch, 0
                 if rule.restore_best:
-                    state.best_weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
+                    state.best_weights = {k: v.detach().clone() for k, v in inner.state_dict().items()}
             else:
                 state.stale += 1
             stop_early = state.stale >= rule.patience
@@ -179,6 +198,6 @@ def fit(model: nn.Module, data: Dataset, loss_fn: nn.Module, optimizer: torch.op
             break
     result.evaluated_epoch = len(state.history["epoch"]) or None
     if rule is not None and rule.restore_best and state.best_weights is not None and result.status != "interrupted":
-        model.load_state_dict(state.best_weights)  # end with the best epoch's weights
+        inner.load_state_dict(state.best_weights)  # end with the best epoch's weights
         result.evaluated_epoch = state.best_epoch
     return result

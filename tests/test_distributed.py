@@ -1,0 +1,121 @@
+"""Data-parallel runs through torchrun (gloo, 2 processes on localhost)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from dlpipe.data import load_data
+from dlpipe.loader import load_pipeline
+from dlpipe.model import build_model
+from dlpipe.train import evaluate
+
+from conftest import ROOT
+from test_mnist_real import DATA, needs_mnist
+
+pytestmark = pytest.mark.skipif(not torch.distributed.is_available(), reason="torch built without distributed")
+
+
+def run(*args, timeout=240) -> subprocess.CompletedProcess:
+    env = {**os.environ, "MASTER_PORT": "0"}
+    return subprocess.run([sys.executable, "-m", "dlpipe", "run", *map(str, args)], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def saved_model_metrics(run_dir: Path) -> dict[str, float]:
+    """A single-process evaluation of the saved weights on the test split."""
+    loaded = load_pipeline(run_dir / "pipeline.yaml")
+    pipeline = loaded.pipeline
+    files = None
+    if pipeline.task == "classification":
+        from dlpipe.data import idx_spec
+        from dlpipe.download import locate
+
+        files = locate(idx_spec(pipeline.data), pipeline.data.root, allow_download=False)
+    data = load_data(pipeline.data, pipeline.seed, files)
+    model, _ = build_model(pipeline.model, data.sample_shape)
+    model.load_state_dict(torch.load(run_dir / "model.pt", weights_only=True)["state_dict"])
+    from dlpipe.build import build_loss
+
+    test = evaluate(model, data.test, build_loss(pipeline.loss), data.task, pipeline.metric_keys)
+    return {"loss": test.pop("loss"), **test}
+
+
+def check_distributed_run(result: subprocess.CompletedProcess) -> Path:
+    assert result.returncode == 0, result.stderr[-3000:]
+    run_dir = Path(result.stdout.strip().splitlines()[-1].removeprefix("report: ")).parent
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["distributed"] == {"world_size": 2, "backend": "gloo", "weights_identical_across_ranks": True}
+    assert metrics["test"] == pytest.approx(saved_model_metrics(run_dir), rel=1e-6, abs=1e-9)
+    assert "2 processes (gloo)" in (run_dir / "run.log").read_text()
+    assert "weights identical across ranks: True" in (run_dir / "report.html").read_text()
+    assert len(list(run_dir.parent.iterdir())) == 1  # only rank 0 wrote a run directory
+    return run_dir
+
+
+def test_sine_runs_on_two_processes(tmp_path):
+    check_distributed_run(run(ROOT / "pipelines/sine.yaml", "--nproc", "2", "--out", tmp_path, "-q",
+                              "--set", "training.epochs=20"))
+
+
+@needs_mnist
+def test_mnist_subset_runs_on_two_processes(tmp_path, monkeypatch):
+    monkeypatch.setenv("DLPIPE_DATA", str(DATA))
+    check_distributed_run(run(ROOT / "pipelines/mnist.yaml", "--nproc", "2", "--out", tmp_path, "-q",
+                              "--set", "data.limit=2000", "--set", "data.validation=1000",
+                              "--set", "training.epochs=2"))
+
+
+def test_two_processes_train_like_one(tmp_path):
+    """The global batch is split across ranks, so the first epoch's loss matches a single process."""
+    single = run(ROOT / "pipelines/sine.yaml", "--out", tmp_path / "one", "-q", "--set", "training.epochs=2")
+    double = run(ROOT / "pipelines/sine.yaml", "--nproc", "2", "--out", tmp_path / "two", "-q",
+                 "--set", "training.epochs=2")
+    first = [(Path(r.stdout.strip().splitlines()[-1].removeprefix("report: ")).parent / "history.csv")
+             .read_text().splitlines()[1].split(",")[1] for r in (single, double)]
+    assert float(first[0]) == pytest.approx(float(first[1]), rel=1e-4)
+
+
+def worker_pids(rank: int) -> list[int]:
+    """dlpipe worker processes started by torchrun with this RANK."""
+    pids = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if not proc.name.isdigit() or b"dlpipe" not in (proc / "cmdline").read_bytes():
+                continue
+            env = (proc / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if f"RANK={rank}".encode() in env and b"TORCHELASTIC_RUN_ID=" in b" ".join(env):
+            pids.append(int(proc.name))
+    return pids
+
+
+def test_a_killed_worker_ends_the_run_in_bounded_time(tmp_path):
+    env = {**os.environ, "MASTER_PORT": "0"}
+    process = subprocess.Popen([sys.executable, "-m", "dlpipe", "run", str(ROOT / "pipelines/sine.yaml"),
+                                "--nproc", "2", "--out", str(tmp_path), "--set", "training.epochs=100000"],
+                               cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not list(tmp_path.glob("sine/*/checkpoint.pt")):  # training is under way on both ranks
+        assert time.monotonic() < deadline and process.poll() is None, process.communicate()
+        time.sleep(0.1)
+    victims = worker_pids(1)
+    assert victims, "rank 1 not found"
+    killed = time.monotonic()
+    os.kill(victims[0], signal.SIGKILL)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode != 0 and time.monotonic() - killed < 90
+    assert "Traceback" not in out
+    metrics = json.loads(next(tmp_path.glob("sine/*/metrics.json")).read_text())
+    assert metrics["status"] == "failed"
+    assert "another worker of this distributed run failed or was killed" in metrics["message"]
+    assert next(tmp_path.glob("sine/*/report.html")).exists()
