@@ -65,3 +65,12 @@ def test_schema_describes_every_field():
     missing = [(m.get("title"), name) for m in models for name, field in m.get("properties", {}).items()
                if "description" not in field]
     assert missing == []
+
+
+def test_help_and_schema_import_neither_torch_nor_matplotlib(tmp_path):
+    code = ("import sys; from click.testing import CliRunner; from dlpipe.cli import main; "
+            f"r = CliRunner().invoke(main, ['schema', '-o', '{tmp_path / 's.json'}']); "
+            "h = CliRunner().invoke(main, ['--help']); assert r.exit_code == 0 and h.exit_code == 0; "
+            "print(sorted(m for m in ('torch', 'matplotlib') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
