@@ -13,8 +13,9 @@ from pathlib import Path
 import jinja2
 
 from dlpipe import __version__, plots
-from dlpipe.archive import write_atomic
+from dlpipe.archive import history_csv, write_atomic, write_json
 from dlpipe.model import Summary
+from dlpipe.runs import headline
 from dlpipe.verdict import Verdict
 
 
@@ -93,3 +94,25 @@ def write_report(record: RunRecord, run_dir: Path) -> Path:
 def _duration(seconds: float) -> str:
     minutes, secs = divmod(seconds, 60)
     return f"{int(minutes)} min {secs:.1f} s" if minutes else f"{secs:.1f} s"
+
+
+def write_metrics(run_dir: Path, record: RunRecord) -> None:
+    """metrics.json and history.csv beside the report."""
+    write_json(run_dir / "metrics.json", {
+        "name": record.name, "task": record.task, "status": record.status, "message": record.message,
+        "verdict": {"kind": record.verdict.kind, "advice": record.verdict.advice, "epoch": record.verdict.epoch}
+        if record.verdict else None,
+        "headline": headline(record.task, record.test_metrics),
+        "started": record.started.isoformat(), "duration_s": record.duration_s, "device": record.device,
+        "seed": record.seed, "epochs_run": len(record.history.get("epoch", [])), "best_epoch": record.best_epoch,
+        "test": record.test_metrics, "learned": record.learned,
+        "evaluated_epoch": record.evaluated_epoch,
+        "validation": {k: v[record.evaluated_epoch - 1] for k, v in record.history.items()
+                       if k.startswith("val_") and record.evaluated_epoch},
+        **({"per_class": record.classes.per_class, "classes": list(record.classes.classes),
+            "confusion_matrix": record.classes.matrix.tolist()} if record.classes else {}),
+        "environment": record.environment,
+        "distributed": record.environment.get("distributed"),
+    })
+    if record.history:
+        write_atomic(run_dir / "history.csv", history_csv(record.history))

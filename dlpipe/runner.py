@@ -7,8 +7,6 @@ after every epoch lets `dlpipe run --resume RUN_DIR` finish an interrupted run.
 
 from __future__ import annotations
 
-import io
-import json
 import os
 import shutil
 import tempfile
@@ -24,7 +22,7 @@ from torch import nn
 
 from dlpipe import archive, distributed
 from dlpipe.build import build_loss, build_optimizer
-from dlpipe.checkpoint import CHECKPOINT, TrainState, load_checkpoint, restore, save_checkpoint
+from dlpipe.checkpoint import Checkpointer, load_checkpoint, model_bytes, restore
 from dlpipe.config import ImageData, Pipeline
 from dlpipe.data import Dataset, idx_spec, load_data
 from dlpipe.distributed import World
@@ -35,13 +33,12 @@ from dlpipe.loader import Loaded
 from dlpipe.model import Summary, build_model, check_output
 from dlpipe.plots import ClassReport, FitCurve
 from dlpipe.progress import Progress
-from dlpipe.report import RunRecord, write_report
-from dlpipe.runs import headline, write_index
+from dlpipe.report import RunRecord, write_metrics, write_report
+from dlpipe.runs import write_index
 from dlpipe.schedule import LRSchedule
 from dlpipe.train import evaluate, fit
 from dlpipe.verdict import judge
 
-CHECKPOINT_EVERY_S = 2.0
 EXIT_CODES = {"completed": 0, "diverged": 1, "failed": 1, "interrupted": 130}
 
 
@@ -144,17 +141,23 @@ def _open_run_dir(loaded: Loaded, out_root: Path, started: datetime, resume_dir:
     return run_dir
 
 
-def _train(loaded: Loaded, data: Dataset, run_dir: Path, resume: bool, progress: Progress,
-           stop: threading.Event | None, outcome: Outcome, stages: dict[str, float], world: World | None) -> None:
-    """Build, restore when resuming, fit with a checkpoint per epoch, then evaluate on the test split."""
-    pipeline, pipeline_text = loaded.pipeline, loaded.text
+def _place(pipeline: Pipeline, world: World | None) -> torch.device:
+    """The device to train on, with the CPU threads split between the local workers."""
     device = resolve_device(pipeline.training.device)
     if world and device.type == "cuda":
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))  # one GPU per local rank
-    outcome.device = str(device)
     local_ranks = int(os.environ.get("LOCAL_WORLD_SIZE", "1")) if world else 1
     torch.set_num_threads(pipeline.training.threads or max(1, available_cores() // local_ranks))
-    outcome.environment = environment(pipeline_text, data.files, str(device))
+    return device
+
+
+def _train(loaded: Loaded, data: Dataset, run_dir: Path, resume: bool, progress: Progress,
+           stop: threading.Event | None, outcome: Outcome, stages: dict[str, float], world: World | None) -> None:
+    """Build, restore when resuming, fit with checkpoints, then evaluate on the test split."""
+    pipeline = loaded.pipeline
+    device = _place(pipeline, world)
+    outcome.device = str(device)
+    outcome.environment = environment(loaded.text, data.files, str(device))
     data = data.to(device)
     torch.manual_seed(pipeline.seed)  # initial weights and dropout masks
     generator = torch.Generator().manual_seed(pipeline.seed)  # batch order
@@ -178,28 +181,27 @@ def _train(loaded: Loaded, data: Dataset, run_dir: Path, resume: bool, progress:
     progress.say(outcome.summary.table())
     progress.say(f"device {device}, {torch.get_num_threads()} CPU threads, precision {pipeline.training.precision}"
                  + (f", {world.size} processes ({world.backend})" if world else ""))
-    trained = distributed.wrap(model, device) if world else model
 
     t = time.perf_counter()
-    saved = {"epoch": state.epoch if state else 0, "at": 0.0}
-
-    def checkpoint(state: TrainState) -> None:
-        # The first epoch, then at most every CHECKPOINT_EVERY_S: saving after every epoch of a
-        # millisecond-epoch regression would cost more than the training (measured: 3 ms per save).
-        if (world and not world.main) or (saved["epoch"] and time.perf_counter() - saved["at"] < CHECKPOINT_EVERY_S):
-            return
-        save_checkpoint(run_dir, state, model, optimizer, schedule.state_dict(), generator)
-        saved.update(epoch=state.epoch, at=time.perf_counter())
-
-    fitted = fit(trained, data, loss_fn, optimizer, pipeline.training, pipeline.metric_keys, generator, progress,
-                 schedule, state, checkpoint, stop, world)
+    saver = Checkpointer(run_dir, model, optimizer, schedule, generator, state.epoch if state else 0,
+                         enabled=world is None or world.main)
+    fitted = fit(distributed.wrap(model, device) if world else model, data, loss_fn, optimizer, pipeline.training,
+                 pipeline.metric_keys, generator, progress, schedule, state, saver, stop, world)
     if fitted.status == "interrupted":
-        fitted.message += f"; `dlpipe run --resume {run_dir}` continues from the end of epoch {saved['epoch']}"
+        fitted.message += f"; `dlpipe run --resume {run_dir}` continues from the end of epoch {saver.epoch}"
     outcome.history, outcome.status, outcome.message = fitted.history, fitted.status, fitted.message
     outcome.best_epoch, outcome.evaluated_epoch = fitted.state.best_epoch, fitted.evaluated_epoch
     stages["train"] = time.perf_counter() - t
 
     t = time.perf_counter()
+    _test(model, data, loss_fn, loaded.pipeline, world, outcome)
+    archive.write_atomic(run_dir / "model.pt", model_bytes(model, pipeline.model_dump(mode="json")))
+    stages["evaluate"] = time.perf_counter() - t
+
+
+def _test(model: nn.Module, data: Dataset, loss_fn: nn.Module, pipeline: Pipeline, world: World | None,
+          outcome: Outcome) -> None:
+    """Test metrics and what the report shows about the trained model."""
     test = evaluate(model, data.test, loss_fn, data.task, pipeline.metric_keys, world)
     if world:
         outcome.distributed = {"world_size": world.size, "backend": world.backend,
@@ -208,8 +210,6 @@ def _train(loaded: Loaded, data: Dataset, run_dir: Path, resume: bool, progress:
     outcome.learned = learned_parameters(model, pipeline)
     outcome.fit_curve = regression_curve(model, data)
     outcome.classes = class_report(model, data)
-    archive.write_atomic(run_dir / "model.pt", _model_bytes(model, pipeline))
-    stages["evaluate"] = time.perf_counter() - t
 
 
 def _finish(loaded: Loaded, run_dir: Path, started: datetime, duration: float, outcome: Outcome,
@@ -228,7 +228,7 @@ def _finish(loaded: Loaded, run_dir: Path, started: datetime, duration: float, o
     )
     result = RunResult(run_dir, outcome.status, outcome.message, outcome.test_metrics)
     try:
-        _write_artefacts(run_dir, record)
+        write_metrics(run_dir, record)
         result.report = write_report(record, run_dir)
         write_index(run_dir.parent.parent)
     except Exception as exc:  # noqa: BLE001 - keep the traceback in run.log, not on the terminal
@@ -245,28 +245,6 @@ def _resolved(loaded: Loaded) -> str:
                                  loaded.origin)
 
 
-def _write_artefacts(run_dir: Path, record: RunRecord) -> None:
-    """metrics.json and history.csv beside the report."""
-    archive.write_json(run_dir / "metrics.json", {
-        "name": record.name, "task": record.task, "status": record.status, "message": record.message,
-        "verdict": {"kind": record.verdict.kind, "advice": record.verdict.advice, "epoch": record.verdict.epoch}
-        if record.verdict else None,
-        "headline": headline(record.task, record.test_metrics),
-        "started": record.started.isoformat(), "duration_s": record.duration_s, "device": record.device,
-        "seed": record.seed, "epochs_run": len(record.history.get("epoch", [])), "best_epoch": record.best_epoch,
-        "test": record.test_metrics, "learned": record.learned,
-        "evaluated_epoch": record.evaluated_epoch,
-        "validation": {k: v[record.evaluated_epoch - 1] for k, v in record.history.items()
-                       if k.startswith("val_") and record.evaluated_epoch},
-        **({"per_class": record.classes.per_class, "classes": list(record.classes.classes),
-            "confusion_matrix": record.classes.matrix.tolist()} if record.classes else {}),
-        "environment": record.environment,
-        "distributed": record.environment.get("distributed"),
-    })
-    if record.history:
-        archive.write_atomic(run_dir / "history.csv", archive.history_csv(record.history))
-
-
 def _run_log_tail(record: RunRecord, result: RunResult, stages: dict[str, float], trace: str) -> str:
     """The end of run.log: status, seconds per stage and, for a failed run, the traceback."""
     lines = [f"status: {result.status} {result.message}".rstrip()]
@@ -275,26 +253,3 @@ def _run_log_tail(record: RunRecord, result: RunResult, stages: dict[str, float]
     if trace:
         lines += ["", trace.rstrip()]
     return "\n".join(lines)
-
-
-def _model_bytes(model: nn.Module, pipeline: Pipeline) -> bytes:
-    """state_dict plus resolved config, loadable with torch.load(weights_only=True)."""
-    buffer = io.BytesIO()
-    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    torch.save({"state_dict": state, "pipeline": pipeline.model_dump(mode="json")}, buffer)
-    return buffer.getvalue()
-
-
-def resumable(run_dir: Path) -> str | None:
-    """Why `run_dir` cannot be resumed, or None when it can."""
-    if not (run_dir / "pipeline.yaml").is_file():
-        return f"--resume {run_dir}: not a run directory (no pipeline.yaml)"
-    if not (run_dir / CHECKPOINT).is_file():
-        return f"--resume {run_dir}: no {CHECKPOINT}; the run ended before its first epoch finished"
-    try:
-        status = json.loads((run_dir / "metrics.json").read_text()).get("status")
-    except (OSError, ValueError):
-        status = "running"  # killed before metrics.json was written
-    if status not in ("running", "interrupted", "failed"):
-        return f"--resume {run_dir}: the run is {status}; only a killed, interrupted or failed run is resumed"
-    return None
