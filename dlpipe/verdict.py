@@ -60,7 +60,8 @@ def judge(history: dict[str, list[float]]) -> Verdict | None:
                                       "(training.early_stopping)", epoch=start)
     window = max(3, math.ceil(len(val) / 5))
     recent = val[-window:]
-    if len(val) > window and (recent[0] - recent.min()) / recent[0] > STILL_GAIN and recent.argmin() >= len(recent) - 2:
+    falling = val[-1] <= val[-2]  # still going down at the very end, not levelling off
+    if len(val) > window and falling and (recent[0] - recent.min()) / recent[0] > STILL_GAIN:
         return Verdict("still improving", "the validation loss is still falling: train for more epochs")
     return Verdict("good", "the loss fell steadily and levelled off")
 
