@@ -27,10 +27,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 # model -> (pipeline, extra --set overrides, epochs); constant lr everywhere, as in the hand-written loops.
 MODELS = {
-    "mnist_linear": ("mnist.yaml", ["model.layers=[{type: flatten}, {type: linear, units: 10}]"], 3),
-    "mnist_mlp": ("mnist.yaml", [], 3),
+    "mnist_linear": ("mnist.yaml", ["model.layers=[{type: flatten}, {type: linear, units: 10}]"], 5),
+    "mnist_mlp": ("mnist.yaml", [], 5),
     "mnist_cnn": ("mnist_cnn.yaml", [], 3),
-    "sine": ("sine.yaml", [], 100),
+    "sine": ("sine.yaml", [], 300),
 }
 
 
@@ -94,7 +94,7 @@ def benchmark(models: list[str], repeats: int) -> None:
             rows = results[(model, who)]
             epoch = median(rows, "epoch_s")
             ratio = "" if who == "dlpipe" else f"{epoch / dl:.2f}x"
-            print(f"{model:<13} {who:<9} {epoch:>8.3f} {rows[0]['train'] / epoch:>10,.0f} {median(rows, 'wall'):>7.1f} "
+            print(f"{model:<13} {who:<9} {epoch:>8.4f} {rows[0]['train'] / epoch:>10,.0f} {median(rows, 'wall'):>7.1f} "
                   f"{median(rows, 'rss'):>12.0f} {median(rows, 'score'):>7.4f}   {ratio}")
     print(f"\nmedians of {repeats} repeat(s); 'dlpipe/this' is dlpipe's training throughput over this contender's "
           "(>= 1.00x: dlpipe is at least as fast)")
