@@ -18,13 +18,9 @@ import click
 from dlpipe import __version__
 from dlpipe.cli_archive import compare, runs
 from dlpipe.errors import PipelineError
+from dlpipe.errors import fail as _fail
 
 SCHEMA_PATH = Path("schemas") / "pipeline.schema.json"
-
-
-def _fail(message: str, code: int = 2) -> None:
-    click.echo(message, err=True)
-    sys.exit(code)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

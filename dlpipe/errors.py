@@ -19,6 +19,14 @@ from pydantic import BaseModel, ValidationError
 from dlpipe.config import Pipeline
 
 
+def fail(message: str, code: int = 2) -> None:
+    """Print `message` on stderr and exit with `code` (2: invalid input), never a traceback."""
+    import sys
+
+    print(message, file=sys.stderr, flush=True)
+    sys.exit(code)
+
+
 class PipelineError(Exception):
     """An invalid pipeline or argument; str(error) is the full, printable message."""
 
