@@ -1,12 +1,14 @@
 """The two hand-written contenders dlpipe is measured against, for the same models and settings.
 
-  plain   the best plain-PyTorch loop: data in memory, index batching, no DataLoader
+  plain   the best plain-PyTorch loop: data in memory, index batching (index_select), fused Adam,
+          no DataLoader; it records the training loss and accuracy per epoch, as dlpipe does
+  bare    the same loop recording nothing per batch (what the learning curves cost)
   course  the idiomatic loop from the course: a Dataset returning one sample at a time,
           DataLoader(shuffle=True), model(X.view(-1, 28*28)) for the MLPs
 
-Both train, then evaluate the validation split after every epoch (as dlpipe does) and the
+Each trains, then evaluates the validation split after every epoch (as dlpipe does) and the
 test split at the end. Usage (the benchmark runner calls it):
-    python benchmarks/loops.py plain|course mnist_linear|mnist_mlp|mnist_cnn|sine EPOCHS
+    python benchmarks/loops.py plain|bare|course mnist_linear|mnist_mlp|mnist_cnn|sine EPOCHS
 It prints one JSON line: the time at the end of each epoch, the training-set size, the test metric.
 """
 
@@ -67,18 +69,33 @@ def evaluate(model, x, y, loss_fn):
     return float(loss_fn(out, y)), out
 
 
-def plain(model, lr, batch, epochs, train, val, loss_fn, ticks):
-    """In-memory tensors, one permutation per epoch, batches by indexing."""
+def plain(model, lr, batch, epochs, train, val, loss_fn, ticks, record: bool = True):
+    """In-memory tensors, one permutation per epoch, batches by index_select (2.6x faster than x[idx]).
+
+    record=True keeps what dlpipe's history keeps, as cheaply as we know how: the training loss
+    (loss.item() per batch) and, for classifiers, the training accuracy (one argmax per batch
+    into a preallocated buffer). record=False is the bare loop: no per-batch bookkeeping at all.
+    """
     x, y = train.x, train.y
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, fused=True)  # the fastest Adam on CPU
+    classify = not y.is_floating_point()
+    guessed = torch.empty(len(x), dtype=torch.long)
     for _ in range(epochs):
         order = torch.randperm(len(x))
+        total = 0.0
         for i in range(0, len(x), batch):
             idx = order[i:i + batch]
-            loss = loss_fn(model(x[idx]), y[idx])
+            out = model(x.index_select(0, idx))
+            loss = loss_fn(out, y.index_select(0, idx))
+            if record:
+                total += loss.item() * len(idx)
+                if classify:
+                    torch.argmax(out, dim=1, out=guessed[i:i + batch])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
+        if record and classify:
+            _ = int((guessed == y[order]).sum())
         evaluate(model, val.x, val.y, loss_fn)
         ticks.append(time.perf_counter())
 
@@ -122,8 +139,8 @@ def main() -> None:
     if style == "course" and flatten:
         model = model[1:]  # the course flattens with X.view instead of a Flatten layer
     ticks = [time.perf_counter()]  # the end of every epoch; epoch 1 includes one-off start-up costs
-    if style == "plain":
-        plain(model, lr, batch, epochs, train, val, loss_fn, ticks)
+    if style in ("plain", "bare"):
+        plain(model, lr, batch, epochs, train, val, loss_fn, ticks, record=style == "plain")
     else:
         course(model, lr, batch, epochs, train, val, loss_fn, flatten, ticks)
     test_x = test.x.view(-1, 784) if style == "course" and flatten else test.x

@@ -2,7 +2,9 @@
 
 Contenders, alternated within this one invocation so machine noise hits all of them alike:
   dlpipe   `python -m dlpipe run PIPELINE` (the real command, report and all)
-  plain    the best plain-PyTorch loop (benchmarks/loops.py plain): in-memory, index batching
+  plain    the best plain-PyTorch loop (benchmarks/loops.py plain): in-memory, index_select batching,
+           fused Adam, recording the training loss and accuracy per epoch as dlpipe does
+  bare     the same loop recording nothing per batch: the price of the learning curves
   course   the course's loop (benchmarks/loops.py course): per-sample Dataset + DataLoader(shuffle=True)
 Throughput is training samples per second over epochs 2..N (epoch 1 pays one-off start-up costs
 such as torch importing its compiler on the first optimizer step); every contender evaluates
@@ -30,7 +32,7 @@ MODELS = {
     "mnist_linear": ("mnist.yaml", ["model.layers=[{type: flatten}, {type: linear, units: 10}]"], 5),
     "mnist_mlp": ("mnist.yaml", [], 5),
     "mnist_cnn": ("mnist_cnn.yaml", [], 3),
-    "sine": ("sine.yaml", [], 300),
+    "sine": ("sine.yaml", [], 1000),
 }
 
 
@@ -77,20 +79,20 @@ def benchmark(models: list[str], repeats: int) -> None:
     results: dict[tuple[str, str], list[dict]] = {}
     with tempfile.TemporaryDirectory() as out:
         for repeat in range(repeats):
-            contenders = ["dlpipe", "plain", "course"]
-            contenders = contenders[repeat % 3:] + contenders[:repeat % 3]  # rotate who goes first
+            contenders = ["dlpipe", "plain", "bare", "course"]
+            contenders = contenders[repeat % 4:] + contenders[:repeat % 4]  # rotate who goes first
             for model in models:
                 for who in contenders:
                     result = run_dlpipe(model, Path(out)) if who == "dlpipe" else run_loop(who, model)
                     results.setdefault((model, who), []).append(result)
-                    print(f"  [{repeat + 1}/{repeats}] {model:<13} {who:<7} {result['epoch_s']:.3f} s/epoch",
+                    print(f"  [{repeat + 1}/{repeats}] {model:<13} {who:<7} {result['epoch_s']:.4f} s/epoch",
                           file=sys.stderr, flush=True)
     median = lambda rows, key: statistics.median(r[key] for r in rows)  # noqa: E731
     print(f"\n{'model':<13} {'contender':<9} {'s/epoch':>8} {'samples/s':>10} {'wall s':>7} {'peak RSS MB':>12} "
           f"{'test':>7}   dlpipe/this")
     for model in models:
         dl = median(results[(model, "dlpipe")], "epoch_s")
-        for who in ("dlpipe", "plain", "course"):
+        for who in ("dlpipe", "plain", "bare", "course"):
             rows = results[(model, who)]
             epoch = median(rows, "epoch_s")
             ratio = "" if who == "dlpipe" else f"{epoch / dl:.2f}x"

@@ -191,6 +191,7 @@ def validate(files: tuple[Path, ...], overrides: tuple[str, ...]) -> None:
         click.echo(f"{file}: ok\n{checked.summary.table(lines)}\n")
     if failed:
         _fail(f"{failed} of {len(files)} pipeline file(s) invalid")
+    _quick_exit(0)  # tearing torch down takes ~0.35 s, a quarter of this command
 
 
 main.add_command(runs)

@@ -13,7 +13,7 @@ import math
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Iterator
 
 import torch
 from torch import nn
@@ -27,6 +27,7 @@ from dlpipe.metrics import compute_metrics
 from dlpipe.progress import Progress
 from dlpipe.schedule import LRSchedule
 
+CHUNK_BYTES = 256 << 10  # small batches are gathered this many bytes at a time (see batches)
 EVAL_BATCH = 1000  # bounded memory for conv activations (a 4096 batch of 32x28x28 floats is 400 MB)
 HIGHER_IS_BETTER = ("accuracy", "precision", "recall", "f1", "r2")
 
@@ -81,6 +82,45 @@ def improved(rule: EarlyStopping, value: float, best: float | None) -> bool:
     return value > best + rule.min_delta if higher else value < best - rule.min_delta
 
 
+def batches(x: torch.Tensor, y: torch.Tensor, order: torch.Tensor | None, batch_size: int,
+            world: World | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """One epoch's batches, in `order` (None: as stored); in a distributed run, this rank's share of each.
+
+    Shuffled batches are gathered with index_select (for an MNIST batch of 128: 8 us, against
+    22 us for x[idx]). Where a batch is much smaller than CHUNK_BYTES (the synthetic
+    regressions), several batches are gathered at once and each is a view into the chunk.
+    """
+    n = len(x)
+    if world is not None:
+        for lo in range(0, n, batch_size):
+            idx = order[lo:lo + batch_size] if order is not None else \
+                torch.arange(lo, min(lo + batch_size, n), device=x.device)
+            idx = idx[world.rank::world.size]
+            yield x.index_select(0, idx), y.index_select(0, idx)
+        return
+    if order is None:
+        for lo in range(0, n, batch_size):
+            yield x[lo:lo + batch_size], y[lo:lo + batch_size]
+        return
+    per_gather = max(1, CHUNK_BYTES // max(1, x.element_size() * x.numel() // max(n, 1) * batch_size))
+    for start in range(0, n, per_gather * batch_size):
+        idx = order[start:start + per_gather * batch_size]
+        xs, ys = x.index_select(0, idx), y.index_select(0, idx)
+        if per_gather == 1:
+            yield xs, ys
+            continue
+        for lo in range(0, len(idx), batch_size):
+            yield xs[lo:lo + batch_size], ys[lo:lo + batch_size]
+
+
+def _targets(y: torch.Tensor, order: torch.Tensor | None, truth: torch.Tensor, seen: int,
+             world: World | None) -> torch.Tensor:
+    """The targets of the first `seen` training samples of this epoch, in the order they were trained on."""
+    if world is not None:
+        return truth[:seen]
+    return y[:seen] if order is None else y.index_select(0, order[:seen])
+
+
 def _bf16(model: nn.Module, device_type: str) -> Callable[[torch.Tensor], torch.Tensor]:
     """The model's forward pass under bfloat16 autocast, returning float32 for the loss."""
 
@@ -115,6 +155,10 @@ def fit(model: nn.Module, data: Dataset, loss_fn: nn.Module, optimizer: torch.op
     forward = _bf16(model, x.device.type) if training.precision == "bf16" else model
     clip, after_batch, bar = training.clip_grad_norm, schedule.after_batch, progress.batch  # hoisted: hot loop
     stopping = stop if stop is not None else threading.Event()
+    # Preallocated once: a small tensor kept per batch would split the freed activation blocks and
+    # grow the heap by one block per batch (measured: MNIST CNN peak RSS 2.6 GB instead of 0.9 GB).
+    guessed = torch.empty(n if classify else 0, dtype=torch.long, device=x.device)
+    truth = torch.empty_like(guessed) if world is not None else guessed[:0]
     start = time.perf_counter() - state.elapsed
     for epoch in range(state.epoch + 1, training.epochs + 1):
         if not model.training:
@@ -126,28 +170,27 @@ def fit(model: nn.Module, data: Dataset, loss_fn: nn.Module, optimizer: torch.op
         if order is not None and x.device.type != "cpu":
             order = order.to(x.device)
         total, seen = 0.0, 0
-        correct = torch.zeros((), dtype=torch.long, device=x.device) if classify else None
-        for step in range(steps):
-            lo, hi = step * batch_size, min((step + 1) * batch_size, n)
-            idx = slice(lo, hi) if order is None else order[lo:hi]
-            if world is not None:  # this rank's share of the global batch
-                idx = torch.arange(lo, hi)[world.rank::world.size] if order is None else idx[world.rank::world.size]
-            xb, yb = x[idx], y[idx]
+        for step, (xb, yb) in enumerate(batches(x, y, order, batch_size, world), 1):
             out = forward(xb)
             loss = loss_fn(out, yb)
             value = loss.item()  # one sync per batch: the cheapest way to catch NaN at once (~2 us on CPU)
-            total += value * len(yb)
-            seen += len(yb)
+            count = yb.shape[0]  # not len(yb): Tensor.__len__ is Python code, ~1 us a call
+            total += value * count
+            if classify:  # train accuracy: one argmax per batch here, compared with the targets once per epoch
+                torch.argmax(out, dim=1, out=guessed[seen:seen + count])
+                if world is not None:  # a rank's share of the targets is not a slice of `order`: keep it
+                    truth[seen:seen + count].copy_(yb)
+            seen += count
             halt, bad = stopping.is_set(), not math.isfinite(value)
             if world is not None:
                 halt, bad = distributed.any_rank(halt, bad)  # every rank stops at the same batch, or none
             if halt:
                 result.status = "interrupted"
-                result.message = f"interrupted in epoch {epoch}, batch {step + 1}/{steps}"
+                result.message = f"interrupted in epoch {epoch}, batch {step}/{steps}"
                 break
             if bad:
                 result.status = "diverged"
-                result.message = (f"the loss became {value} in epoch {epoch}, batch {step + 1}: lower the "
+                result.message = (f"the loss became {value} in epoch {epoch}, batch {step}: lower the "
                                   f"learning rate (optimizer.lr is {optimizer.param_groups[0]['lr']:g}; try a tenth "
                                   "of it), add training.clip_grad_norm, or check the scale of the data")
                 break
@@ -157,14 +200,12 @@ def fit(model: nn.Module, data: Dataset, loss_fn: nn.Module, optimizer: torch.op
                 nn.utils.clip_grad_norm_(model.parameters(), clip)
             optimizer.step()
             after_batch()
-            if classify:
-                correct += (out.detach().argmax(dim=1) == yb).sum()
-            bar(step + 1, steps)
+            bar(step, steps)
         if result.status == "interrupted":
             break
 
         val = evaluate(inner, data.validation, loss_fn, data.task, metrics, world)
-        hits = correct.item() if classify else 0
+        hits = int((guessed[:seen] == _targets(y, order, truth, seen, world)).sum()) if classify else 0
         if world is not None:
             total, seen, hits = distributed.total(total, seen, hits)
         row = {"epoch": epoch, "train_loss": total / max(seen, 1),
