@@ -25,22 +25,19 @@ from typing import Callable
 import torch
 from torch import nn
 
-from dlpipe.config import MNISTData, SineData
-from dlpipe.data import load_data
-from dlpipe.download import locate
-from dlpipe.idx import MNIST
 from dlpipe.speed import tune_allocator
 from dlpipe.train import batches
+from loops import build, mnist_arrays, sine_arrays  # the benchmark's one definition of models and data
 
 CORES = len(os.sched_getaffinity(0))
 
 
 def mlp() -> nn.Module:
-    return nn.Sequential(nn.Flatten(), nn.Linear(784, 256), nn.ReLU(), nn.Dropout(0.2), nn.Linear(256, 10))
+    return build("mnist_mlp")[0]
 
 
 def sine_mlp() -> nn.Module:
-    return nn.Sequential(nn.Linear(1, 64), nn.Tanh(), nn.Linear(64, 64), nn.Tanh(), nn.Linear(64, 1))
+    return build("sine")[0]
 
 
 def by_index(x, y, batch):
@@ -124,20 +121,13 @@ def course_epoch(x, y, workers: int) -> Callable[[], float]:
     return run
 
 
-def cnn() -> nn.Module:
-    return nn.Sequential(
-        nn.Conv2d(1, 32, 3, padding="same"), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(32, 64, 3, padding="same"), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
-        nn.Linear(3136, 128), nn.ReLU(), nn.Dropout(0.3), nn.Linear(128, 10))
-
-
 def allocator_child(tuned: bool) -> None:
     """In a fresh process (glibc settings cannot be undone): 200 CNN batches with validation passes between."""
     if tuned:
         tune_allocator()
     x, y = mnist_train()
     torch.manual_seed(0)
-    model = cnn()
+    model = build("mnist_cnn")[0]
     optimizer = torch.optim.Adam(model.parameters(), lr=1.0e-3, fused=True)
     start = time.perf_counter()
     for part in range(0, 200 * 128, 50 * 128):  # 200 batches, validation (5 x 1000 images) after every 50
@@ -175,14 +165,14 @@ def allocator(repeats: int) -> None:
 
 
 def mnist_train() -> tuple[torch.Tensor, torch.Tensor]:
-    mnist = load_data(MNISTData(type="mnist"), 42, locate(MNIST, None, allow_download=False))
-    return mnist.train.x, mnist.train.y
+    train = mnist_arrays()[0]
+    return train.x, train.y
 
 
 def full_batch_sine(repeats: int) -> None:
     """Batch 64 against the whole 700-sample split at once: time per epoch, and the fit after 2 s each."""
-    data = load_data(SineData(type="sine", samples=1000, x_range=(-3.14159, 3.14159)), 42)
-    x, y = data.train.x, data.train.y
+    train, _, test = sine_arrays()
+    x, y = train.x, train.y
     mse = nn.MSELoss()
     ab("fullbatch", ("sine, batch 64", trainer(sine_mlp, x, y, 64, mse)),
        ("sine, batch 700 (full)", trainer(sine_mlp, x, y, len(x), mse)), repeats)
@@ -195,8 +185,8 @@ def full_batch_sine(repeats: int) -> None:
             epoch(model, optimizer, x, y, batch, mse)
             epochs += 1
         with torch.inference_mode():
-            err = (model(data.test.x) - data.test.y).square().sum()
-            r2 = 1 - float(err / (data.test.y - data.test.y.mean()).square().sum())
+            err = (model(test.x) - test.y).square().sum()
+            r2 = 1 - float(err / (test.y - test.y.mean()).square().sum())
         print(f"{'':<10} batch {batch:>3}, lr {lr:g}: {epochs:>5} epochs in 2 s, test R^2 {r2:.4f}", flush=True)
 
 
@@ -211,17 +201,17 @@ def main() -> None:
     only, repeats = set(args.only.split(",")), args.repeats
     print(f"{CORES} usable cores, torch {torch.__version__}; seconds per training epoch, medians of {repeats}")
     (x, y), ce = mnist_train(), nn.CrossEntropyLoss()
-    sine = load_data(SineData(type="sine", samples=1000, x_range=(-3.14159, 3.14159)), 42)
+    sine = sine_arrays()[0]
     mse = nn.MSELoss()
     if "batching" in only:
         ab("batching", ("MLP, x[idx] per batch", trainer(mlp, x, y, 128, ce)),
            ("MLP, dlpipe batches()", trainer(mlp, x, y, 128, ce, feed=by_chunk)), repeats)
-        ab("batching", ("sine, x[idx] per batch", trainer(sine_mlp, sine.train.x, sine.train.y, 64, mse)),
-           ("sine, dlpipe batches()", trainer(sine_mlp, sine.train.x, sine.train.y, 64, mse, feed=by_chunk)),
+        ab("batching", ("sine, x[idx] per batch", trainer(sine_mlp, sine.x, sine.y, 64, mse)),
+           ("sine, dlpipe batches()", trainer(sine_mlp, sine.x, sine.y, 64, mse, feed=by_chunk)),
            repeats)
     if "threads" in only and CORES > 1:
         for label, make, xs, ys, batch, loss in (("MLP", mlp, x, y, 128, ce),
-                                                 ("sine", sine_mlp, sine.train.x, sine.train.y, 64, mse)):
+                                                 ("sine", sine_mlp, sine.x, sine.y, 64, mse)):
             ab("threads", (f"{label}, 1 thread", trainer(make, xs, ys, batch, loss, threads=1)),
                (f"{label}, {CORES} threads", trainer(make, xs, ys, batch, loss)), repeats)
     if "fused" in only:
