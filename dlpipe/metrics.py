@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 import re
 
-import numpy as np
 import torch
 
 SCALAR_CLASSIFICATION = ("accuracy", "precision", "recall", "f1")
@@ -14,25 +13,26 @@ SCALAR_CLASSIFICATION = ("accuracy", "precision", "recall", "f1")
 def regression_metrics(pred: torch.Tensor, target: torch.Tensor, names: list[str]) -> dict[str, float]:
     """mse, rmse, mae and r2 (coefficient of determination) of `pred` against `target`, over every element.
 
-    Only the named ones are computed, in float64 numpy: this runs after every epoch, and for the
-    small validation splits of the synthetic regressions numpy takes a third of torch's time
-    (9 us against 26 us for 150 points); for 100,000 points both take about 1 ms.
+    Only the named ones are computed, in float64. This runs after every epoch: for the sine's
+    150 validation points, inside the training loop, torch took 30 us and numpy 42 us.
     """
-    p = pred.detach().to("cpu", torch.float64).numpy().ravel()
-    t = target.detach().to("cpu", torch.float64).numpy().ravel()
-    error = p - t
-    sse = float(error @ error)
-    values: dict[str, float] = {}
-    for name in names:
-        if name == "mse":
-            values[name] = sse / error.size
-        elif name == "rmse":
-            values[name] = math.sqrt(sse / error.size)
-        elif name == "mae":
-            values[name] = float(np.abs(error).mean())
-        elif name == "r2":
-            spread = t - t.mean()
-            values[name] = 1 - sse / float(spread @ spread)
+    if not names:
+        return {}
+    with torch.inference_mode():
+        p, t = pred.detach().reshape(-1).double(), target.detach().reshape(-1).double()
+        error = p - t
+        sse, n = float(error.dot(error)), error.numel()
+        values: dict[str, float] = {}
+        for name in names:
+            if name == "mse":
+                values[name] = sse / n
+            elif name == "rmse":
+                values[name] = math.sqrt(sse / n)
+            elif name == "mae":
+                values[name] = float(error.abs().sum()) / n
+            elif name == "r2":
+                spread = t - t.mean()
+                values[name] = 1 - sse / float(spread.dot(spread))
     return values
 
 

@@ -30,6 +30,9 @@ from dlpipe.schedule import LRSchedule
 CHUNK_BYTES = 256 << 10  # small batches are gathered this many bytes at a time (see batches)
 EVAL_BATCH = 1000  # bounded memory for conv activations (a 4096 batch of 32x28x28 floats is 400 MB)
 HIGHER_IS_BETTER = ("accuracy", "precision", "recall", "f1", "r2")
+# Modules that compute the same in train and eval mode (every layer dlpipe builds but dropout and batch norm)
+MODE_FREE = frozenset((nn.Sequential, nn.Linear, nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d, nn.Flatten, nn.Unflatten,
+                       nn.ReLU, nn.Tanh, nn.Sigmoid, nn.GELU, nn.LeakyReLU, nn.ELU, nn.Softmax, nn.Identity))
 
 
 @dataclass
@@ -47,12 +50,18 @@ class FitResult:
 
 
 def predict(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """Model outputs for all of `x`, in eval mode, batched, without autograd."""
-    was_training = model.training
-    model.eval()
+    """Model outputs for all of `x`, in eval mode, batched, without autograd.
+
+    Switching a module tree to eval mode and back costs ~18 us, ~1 % of a sine epoch; it is
+    skipped when every module computes the same in both modes (no dropout, no batch norm).
+    """
+    switch = model.training and not all(type(module) in MODE_FREE for module in model.modules())
+    if switch:
+        model.eval()
     with torch.inference_mode():
         chunks = [model(x[i:i + EVAL_BATCH]) for i in range(0, len(x), EVAL_BATCH)]
-    model.train(was_training)
+    if switch:
+        model.train()
     return chunks[0] if len(chunks) == 1 else torch.cat(chunks)
 
 
@@ -64,8 +73,7 @@ def evaluate(model: nn.Module, split: Split, loss_fn: nn.Module, task: str, metr
     else:
         pred = distributed.gather(predict(model, split.x[world.rank::world.size]).float(), len(split), world)
     with torch.inference_mode():
-        loss = float(loss_fn(pred, split.y))
-    return {"loss": loss, **compute_metrics(task, pred, split.y, metrics)}
+        return {"loss": float(loss_fn(pred, split.y)), **compute_metrics(task, pred, split.y, metrics)}
 
 
 def empty_history(task: str, metrics: list[str]) -> dict[str, list[float]]:

@@ -51,6 +51,22 @@ def test_each_layer_builds_with_the_right_output_shape(raw, in_shape, out_shape,
     assert tuple(out.shape) == (4, *out_shape)
 
 
+@pytest.mark.parametrize("raw, in_shape", [c[:2] for c in CASES], ids=[str(c[0]) for c in CASES])
+def test_predict_gives_eval_mode_outputs_for_each_layer_and_keeps_the_mode(raw, in_shape):
+    # predict skips the eval-mode switch for modules in train.MODE_FREE: a wrong entry there fails here
+    from dlpipe.train import predict
+
+    module, _, _ = build_layer(LAYER.validate_python(raw), in_shape, 0)
+    module.train()
+    x = torch.randn(16, *in_shape)
+    for _ in range(2):  # batch norm: a training-mode pass would move the running statistics
+        got = predict(module, x)
+    assert module.training
+    module.eval()
+    with torch.no_grad():
+        assert torch.equal(got, module(x))
+
+
 def test_every_layer_type_has_a_case():
     from dlpipe.errors import _union_tags
 
