@@ -6,7 +6,7 @@ Contenders, alternated within this one invocation so machine noise hits all of t
            fused Adam, recording the training loss and accuracy per epoch as dlpipe does
   bare     the same loop recording nothing per batch: the price of the learning curves
   course   the course's loop (benchmarks/loops.py course): per-sample Dataset + DataLoader(shuffle=True)
-Throughput is training samples per second over epochs 2..N (epoch 1 pays one-off start-up costs
+Throughput is training samples per second over the median epoch of 2..N (epoch 1 pays one-off start-up costs
 such as torch importing its compiler on the first optimizer step); every contender evaluates
 the validation split after each epoch. Wall is command to exit (for dlpipe: to the written report).
 
@@ -27,12 +27,14 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-# model -> (pipeline, extra --set overrides, epochs); constant lr everywhere, as in the hand-written loops.
+# model -> (pipeline, extra --set overrides, epochs, rounds per repeat); constant lr everywhere, as in the
+# hand-written loops. The cheap models get more rounds: on this shared machine a whole process can
+# run 20 % slow (sine: 2.5 against 3.0 ms per epoch in one repeat), which one round per repeat cannot outvote.
 MODELS = {
-    "mnist_linear": ("mnist.yaml", ["model.layers=[{type: flatten}, {type: linear, units: 10}]"], 5),
-    "mnist_mlp": ("mnist.yaml", [], 5),
-    "mnist_cnn": ("mnist_cnn.yaml", [], 3),
-    "sine": ("sine.yaml", [], 1000),
+    "mnist_linear": ("mnist.yaml", ["model.layers=[{type: flatten}, {type: linear, units: 10}]"], 5, 2),
+    "mnist_mlp": ("mnist.yaml", [], 5, 2),
+    "mnist_cnn": ("mnist_cnn.yaml", [], 3, 1),
+    "sine": ("sine.yaml", [], 1000, 3),
 }
 
 
@@ -50,12 +52,13 @@ def measure(command: list[str]) -> tuple[float, float, str]:
 
 
 def steady(epoch_ends: list[float]) -> float:
-    """Seconds per epoch over epochs 2..N."""
-    return (epoch_ends[-1] - epoch_ends[0]) / (len(epoch_ends) - 1)
+    """Seconds per epoch: the median over epochs 2..N, so a burst of load from another tenant that
+    slows a few epochs of one run does not count against that contender."""
+    return statistics.median(b - a for a, b in zip(epoch_ends, epoch_ends[1:]))
 
 
 def run_dlpipe(model: str, out: Path) -> dict:
-    pipeline, sets, epochs = MODELS[model]
+    pipeline, sets, epochs, _ = MODELS[model]
     args = [a for s in [*sets, f"training.epochs={epochs}", "scheduler=null"] for a in ("--set", s)]
     wall, rss, stdout = measure([sys.executable, "-m", "dlpipe", "run", f"pipelines/{pipeline}", "--out", str(out),
                                  "-q", *args])
@@ -82,11 +85,12 @@ def benchmark(models: list[str], repeats: int) -> None:
             contenders = ["dlpipe", "plain", "bare", "course"]
             contenders = contenders[repeat % 4:] + contenders[:repeat % 4]  # rotate who goes first
             for model in models:
-                for who in contenders:
-                    result = run_dlpipe(model, Path(out)) if who == "dlpipe" else run_loop(who, model)
-                    results.setdefault((model, who), []).append(result)
-                    print(f"  [{repeat + 1}/{repeats}] {model:<13} {who:<7} {result['epoch_s']:.4f} s/epoch",
-                          file=sys.stderr, flush=True)
+                for _ in range(MODELS[model][3]):
+                    for who in contenders:
+                        result = run_dlpipe(model, Path(out)) if who == "dlpipe" else run_loop(who, model)
+                        results.setdefault((model, who), []).append(result)
+                        print(f"  [{repeat + 1}/{repeats}] {model:<13} {who:<7} {result['epoch_s']:.4f} s/epoch",
+                              file=sys.stderr, flush=True)
     median = lambda rows, key: statistics.median(r[key] for r in rows)  # noqa: E731
     print(f"\n{'model':<13} {'contender':<9} {'s/epoch':>8} {'samples/s':>10} {'wall s':>7} {'peak RSS MB':>12} "
           f"{'test':>7}   dlpipe/this  paired")
@@ -96,13 +100,15 @@ def benchmark(models: list[str], repeats: int) -> None:
             rows = results[(model, who)]
             epoch = median(rows, "epoch_s")
             ratio = "" if who == "dlpipe" else f"{epoch / dl:.2f}x"
-            if who != "dlpipe":  # the same ratio taken within each repeat, then the median: less drift
+            if who != "dlpipe":  # the same ratio taken within each round, then the median: less drift
                 pairs = [r["epoch_s"] / d["epoch_s"] for r, d in zip(rows, results[(model, "dlpipe")])]
                 ratio += f"        {statistics.median(pairs):.2f}x"
             print(f"{model:<13} {who:<9} {epoch:>8.4f} {rows[0]['train'] / epoch:>10,.0f} {median(rows, 'wall'):>7.1f} "
                   f"{median(rows, 'rss'):>12.0f} {median(rows, 'score'):>7.4f}   {ratio}")
-    print(f"\nmedians of {repeats} repeat(s); 'dlpipe/this' is dlpipe's training throughput over this contender's "
-          "(>= 1.00x: dlpipe is at least as fast); 'paired' is the median of that ratio within each repeat")
+    rounds = ", ".join(f"{m} {repeats * MODELS[m][3]}" for m in models)
+    print(f"\nmedians of {repeats} repeat(s) (runs per contender: {rounds}); 'dlpipe/this' is dlpipe's training "
+          "throughput over this contender's (>= 1.00x: dlpipe is at least as fast); 'paired' is the median of that "
+          "ratio taken within each round")
 
 
 def targets() -> None:
