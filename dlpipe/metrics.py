@@ -18,21 +18,20 @@ def regression_metrics(pred: torch.Tensor, target: torch.Tensor, names: list[str
     """
     if not names:
         return {}
-    with torch.inference_mode():
-        p, t = pred.detach().reshape(-1).double(), target.detach().reshape(-1).double()
-        error = p - t
-        sse, n = float(error.dot(error)), error.numel()
-        values: dict[str, float] = {}
-        for name in names:
-            if name == "mse":
-                values[name] = sse / n
-            elif name == "rmse":
-                values[name] = math.sqrt(sse / n)
-            elif name == "mae":
-                values[name] = float(error.abs().sum()) / n
-            elif name == "r2":
-                spread = t - t.mean()
-                values[name] = 1 - sse / float(spread.dot(spread))
+    p, t = pred.detach().reshape(-1).double(), target.detach().reshape(-1).double()
+    error = p - t
+    sse, n = float(error.dot(error)), error.numel()
+    values: dict[str, float] = {}
+    for name in names:
+        if name == "mse":
+            values[name] = sse / n
+        elif name == "rmse":
+            values[name] = math.sqrt(sse / n)
+        elif name == "mae":
+            values[name] = float(error.abs().sum()) / n
+        elif name == "r2":
+            spread = t - t.mean()
+            values[name] = 1 - sse / float(spread.dot(spread))
     return values
 
 
