@@ -12,10 +12,8 @@ import time
 import torch
 from torch import nn
 
-from dlpipe.config import MNISTData
-from dlpipe.data import load_data
-from dlpipe.download import locate
-from dlpipe.idx import MNIST
+from dlpipe.data.sources import load_data
+from dlpipe.language.data import MNISTData
 
 
 def epoch(model, optimizer, x, y, convert, batch=128) -> float:
@@ -32,7 +30,7 @@ def epoch(model, optimizer, x, y, convert, batch=128) -> float:
 
 
 def main() -> None:
-    data = load_data(MNISTData(type="mnist"), 0, locate(MNIST, None, allow_download=False))
+    data = load_data(MNISTData(type="mnist", download=False), 0)
     x_float, y = data.train.x, data.train.y
     mean, std = data.pixel_mean_std
     x_uint8 = (x_float * std + mean).mul(255).round().to(torch.uint8)

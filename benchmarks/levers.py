@@ -25,8 +25,8 @@ from typing import Callable
 import torch
 from torch import nn
 
-from dlpipe.speed import tune_allocator
-from dlpipe.train import batches
+from dlpipe.engine.speed import tune_allocator
+from dlpipe.engine.local import Local
 from loops import build, mnist_arrays, sine_arrays  # the benchmark's one definition of models and data
 
 CORES = len(os.sched_getaffinity(0))
@@ -48,7 +48,7 @@ def by_index(x, y, batch):
 
 
 def by_chunk(x, y, batch):
-    yield from batches(x, y, torch.randperm(len(x)), batch)
+    yield from Local().batches(x, y, torch.randperm(len(x)), batch)
 
 
 def epoch(model: nn.Module, optimizer, x, y, batch: int, loss_fn, feed=by_index, bf16: bool = False) -> float:
@@ -144,7 +144,7 @@ def allocator_child(tuned: bool) -> None:
 
 
 def allocator(repeats: int) -> None:
-    """glibc defaults against dlpipe's mallopt thresholds (dlpipe/speed.py), CNN, one process per sample."""
+    """glibc defaults against dlpipe's mallopt thresholds (dlpipe/engine/speed.py), CNN, one process per sample."""
     def child(tuned: bool) -> Callable[[], float]:
         def run() -> float:
             out = subprocess.run([sys.executable, __file__, "--allocator-child", "on" if tuned else "off"],

@@ -26,18 +26,16 @@ from torch import nn
 
 def mnist_arrays():
     """The same split dlpipe makes (seed 42, 5,000 validation images, normalised), as float tensors."""
-    from dlpipe.config import MNISTData
-    from dlpipe.data import load_data
-    from dlpipe.download import locate
-    from dlpipe.idx import MNIST
+    from dlpipe.data.sources import load_data
+    from dlpipe.language.data import MNISTData
 
-    data = load_data(MNISTData(type="mnist"), 42, locate(MNIST, None, allow_download=False))
+    data = load_data(MNISTData(type="mnist", download=False), 42)
     return data.train, data.validation, data.test
 
 
 def sine_arrays():
-    from dlpipe.config import SineData
-    from dlpipe.data import load_data
+    from dlpipe.data.sources import load_data
+    from dlpipe.language.data import SineData
 
     data = load_data(SineData(type="sine", samples=1000, x_range=(-3.14159, 3.14159)), 42)
     return data.train, data.validation, data.test
@@ -103,8 +101,8 @@ def plain(model, lr, batch, epochs, train, val, loss_fn, ticks, record: bool = T
 class OneAtATime(torch.utils.data.Dataset):
     """The course's Dataset: __getitem__ returns one (image, label) pair."""
 
-    def __init__(self, x, y, flat: bool):
-        self.x, self.y, self.flat = x, y, flat
+    def __init__(self, x, y):
+        self.x, self.y = x, y
 
     def __len__(self):
         return len(self.x)
@@ -115,7 +113,7 @@ class OneAtATime(torch.utils.data.Dataset):
 
 def course(model, lr, batch, epochs, train, val, loss_fn, flatten: bool, ticks):
     """Dataset + DataLoader(shuffle=True), X.view(-1, 28*28) for the MLPs."""
-    loader = torch.utils.data.DataLoader(OneAtATime(train.x, train.y, flatten), batch_size=batch, shuffle=True)
+    loader = torch.utils.data.DataLoader(OneAtATime(train.x, train.y), batch_size=batch, shuffle=True)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     for _ in range(epochs):
         for X, Y in loader:

@@ -77,7 +77,7 @@ def toy_images(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 def write_toy_idx(folder: Path, n_train: int = 600, n_test: int = 200) -> dict[str, bytes]:
     """Write the four gzipped IDX files into `folder`; return their gz bytes by role."""
-    from dlpipe.idx import MNIST
+    from dlpipe.data.idx import MNIST
 
     folder.mkdir(parents=True, exist_ok=True)
     train_x, train_y = toy_images(n_train, 0)
@@ -94,7 +94,7 @@ def write_toy_idx(folder: Path, n_train: int = 600, n_test: int = 200) -> dict[s
 @pytest.fixture
 def toy_mnist(tmp_path, monkeypatch):
     """A tiny MNIST-format dataset in tmp_path/toy, with MNIST's checksum table pointed at it."""
-    from dlpipe.idx import MNIST, IdxFile
+    from dlpipe.data.idx import MNIST, IdxFile
 
     folder = tmp_path / "toy"
     written = write_toy_idx(folder)

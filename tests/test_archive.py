@@ -7,8 +7,8 @@ from datetime import datetime, timezone
 import pytest
 import torch
 
-from dlpipe.archive import create_run_dir, history_csv, sanitize_name, write_atomic
-from dlpipe.loader import load_pipeline
+from dlpipe.archive.files import create_run_dir, history_csv, sanitize_name, write_atomic
+from dlpipe.language.loader import load_pipeline
 
 from conftest import TINY_SINE
 

@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 
-from dlpipe.schema import pipeline_schema
+from dlpipe.language.schema import pipeline_schema
 
 from conftest import PIPELINES, ROOT, TINY_SINE
 

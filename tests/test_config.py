@@ -5,10 +5,14 @@ from __future__ import annotations
 import pydantic
 import pytest
 
-from dlpipe.checks import check_pipeline
-from dlpipe.config import Pipeline, SineData
-from dlpipe.config_optim import Adam, MSELoss
-from dlpipe.loader import load_pipeline
+from dlpipe.language.data import SineData
+from dlpipe.language.loader import load_pipeline
+from dlpipe.language.metrics import MAE, MSE, R2, RMSE
+from dlpipe.language.optim import Adam, MSELoss
+from dlpipe.language.pipeline import Training, pipeline_model
+from dlpipe.model.checks import check_pipeline
+
+Pipeline = pipeline_model()
 
 from conftest import PIPELINES
 
@@ -29,8 +33,9 @@ def test_only_data_and_layers_are_required():
     assert isinstance(pipeline.data, SineData)
     assert pipeline.loss == MSELoss(type="mse")
     assert pipeline.optimizer == Adam(type="adam")
-    assert pipeline.metrics == ["mse", "rmse", "mae", "r2"]
-    assert pipeline.training.epochs >= 1 and pipeline.task == "regression"
+    assert pipeline.metrics == [MSE(type="mse"), RMSE(type="rmse"), MAE(type="mae"), R2(type="r2")]
+    assert pipeline.training == Training() and pipeline.training.epochs == 10 and pipeline.training.batch_size == 32
+    assert pipeline.scheduler is None and pipeline.seed == 0 and pipeline.task == "regression"
 
 
 def test_shorthands_expand_to_tagged_sections():
@@ -65,6 +70,6 @@ def test_config_module_imports_no_torch():
     import subprocess
     import sys
 
-    code = "import sys, dlpipe.config, dlpipe.loader; print('torch' in sys.modules)"
+    code = "import sys, dlpipe.language.pipeline, dlpipe.language.loader; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from dlpipe.data import load_data
-from dlpipe.loader import load_pipeline
-from dlpipe.model import build_model
-from dlpipe.train import evaluate
+from dlpipe.data.sources import load_data
+from dlpipe.language.loader import load_pipeline
+from dlpipe.model.network import build_model
+from dlpipe.engine.evaluate import evaluate
 
 from conftest import ROOT
 from test_mnist_real import DATA, needs_mnist
@@ -34,18 +34,12 @@ def saved_model_metrics(run_dir: Path) -> dict[str, float]:
     """A single-process evaluation of the saved weights on the test split."""
     loaded = load_pipeline(run_dir / "pipeline.yaml")
     pipeline = loaded.pipeline
-    files = None
-    if pipeline.task == "classification":
-        from dlpipe.data import idx_spec
-        from dlpipe.download import locate
-
-        files = locate(idx_spec(pipeline.data), pipeline.data.root, allow_download=False)
-    data = load_data(pipeline.data, pipeline.seed, files)
+    data = load_data(pipeline.data, pipeline.seed)
     model, _ = build_model(pipeline.model, data.sample_shape)
     model.load_state_dict(torch.load(run_dir / "model.pt", weights_only=True)["state_dict"])
-    from dlpipe.build import build_loss
+    from dlpipe.engine.optim import build_loss
 
-    test = evaluate(model, data.test, build_loss(pipeline.loss), data.task, pipeline.metric_keys)
+    test = evaluate(model, data.test, build_loss(pipeline.loss), data.task, pipeline.scalar_metrics)
     return {"loss": test.pop("loss"), **test}
 
 

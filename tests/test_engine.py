@@ -12,10 +12,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from dlpipe.checks import check_pipeline
-from dlpipe.config import EarlyStopping
-from dlpipe.loader import load_pipeline
-from dlpipe.train import evaluate, improved
+from dlpipe.model.checks import check_pipeline
+from dlpipe.language.pipeline import EarlyStopping
+from dlpipe.language.loader import load_pipeline
+from dlpipe.engine.evaluate import evaluate
+from dlpipe.engine.train import improved
 
 from conftest import ROOT, TINY_SINE
 
@@ -149,8 +150,8 @@ def test_early_stopping_stops_and_restores_the_best_weights(cli, write_yaml, tmp
     assert m["epochs_run"] == m["best_epoch"] + 5
     # The saved model is the best epoch's: its validation loss is the best one recorded.
     loaded = load_pipeline(run_dir / "pipeline.yaml")
-    from dlpipe.data import load_data
-    from dlpipe.model import build_model
+    from dlpipe.data.sources import load_data
+    from dlpipe.model.network import build_model
 
     model, _ = build_model(loaded.pipeline.model, (1,))
     model.load_state_dict(torch.load(run_dir / "model.pt", weights_only=True)["state_dict"])
@@ -169,7 +170,7 @@ def test_gradient_clipping_bounds_each_step(cli, write_yaml, tmp_path):
     run_dir = next(tmp_path.glob("tiny/*"))
     trained = torch.load(run_dir / "model.pt", weights_only=True)["state_dict"]
     torch.manual_seed(1)  # the seed in TINY_SINE: the same initial weights
-    from dlpipe.model import build_model
+    from dlpipe.model.network import build_model
 
     initial, _ = build_model(load_pipeline(run_dir / "pipeline.yaml").pipeline.model, (1,))
     moved = torch.cat([(trained[k] - v).flatten() for k, v in initial.state_dict().items()])
@@ -208,7 +209,7 @@ def test_explicit_missing_device_fails_clearly(cli, write_yaml, tmp_path):
 
 
 def test_early_stopping_monitor_must_be_recorded(write_yaml):
-    from dlpipe.errors import PipelineError
+    from dlpipe.language.errors import PipelineError
 
     with pytest.raises(PipelineError, match="'val_acc' is not recorded"):
         check_pipeline(load_pipeline(write_yaml(TINY_SINE), ("training.early_stopping={monitor: val_acc}",)))

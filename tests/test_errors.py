@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from dlpipe.errors import PipelineError
-from dlpipe.loader import load_pipeline
+from dlpipe.language.errors import PipelineError
+from dlpipe.language.loader import load_pipeline
 
 from conftest import TINY_SINE
 
@@ -29,7 +29,7 @@ def error_of(path, overrides=()) -> str:
     ("data: {type: sine}\nmodel: {layers: []}\n", 2, ["model.layers", "at least 1 item"]),
     ("data: {type: sine}\n", 1, ["model: required key is missing"]),
     ("data: {type: sine}\nmodel: {layers: [{type: linear, units: 1}]}\nmetrics: [r3]\n", 3,
-     ["metrics.0: unknown value 'r3'; did you mean 'r2'? (valid: mse, rmse, mae, r2, accuracy, top_k_accuracy"]),
+     ["metrics.0: unknown type 'r3'; did you mean 'r2'? (valid types: mse, rmse, mae, r2, accuracy, top_k_accuracy"]),
     ("data: {type: sine}\nmodel: {layers: [{type: linear, units: 1}]}\nloss: {type: mse}\nloss: {type: l1}\n", 4,
      ["loss: key given twice (first on line 3)"]),
     ("data: {type: sine\nmodel: x\n", 2, ["invalid YAML"]),

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dlpipe.checks import check_pipeline
-from dlpipe.errors import PipelineError
-from dlpipe.loader import load_pipeline
+from dlpipe.model.checks import check_pipeline
+from dlpipe.language.errors import PipelineError
+from dlpipe.language.loader import load_pipeline
 
 from conftest import PIPELINES
 

@@ -9,10 +9,10 @@ import json
 import numpy as np
 import pytest
 
-from dlpipe.config import MNISTData
-from dlpipe.data import load_data
-from dlpipe.download import fetch, locate
-from dlpipe.idx import FASHION_MNIST, MNIST, DataUnavailable, read_arrays, read_idx, search_dirs, verified_bytes
+from dlpipe.language.data import MNISTData
+from dlpipe.data.sources import load_data
+from dlpipe.data.download import fetch, locate
+from dlpipe.data.idx import FASHION_MNIST, MNIST, DataUnavailable, read_arrays, read_idx, search_dirs, verified_bytes
 
 from conftest import TOY_CLASSIFIER, idx_bytes
 
@@ -105,7 +105,7 @@ def test_download_falls_back_to_the_next_mirror(toy_mnist, tmp_path, fault):
     served = {MNIST.files[role].name: data for role, data in written.items()}
     opener, calls = fake_opener(served, {MNIST.mirrors[0]: fault})
     target = tmp_path / "cache" / "dlpipe" / "mnist"
-    found = locate(MNIST, None, env={"XDG_CACHE_HOME": str(tmp_path / "cache")}, opener=opener, say=lambda s: None)
+    found = locate(MNIST, None, env={"XDG_CACHE_HOME": str(tmp_path / "cache")}, opener=opener)
     assert set(found) == set(MNIST.files) and all(p.parent == target for p in found.values())
     assert sorted(p.name for p in target.iterdir()) == sorted(served)  # no .part files left behind
     assert len(calls) == 8 and calls[0].startswith(MNIST.mirrors[0]) and calls[1].startswith(MNIST.mirrors[1])
@@ -117,7 +117,7 @@ def test_every_mirror_failing_is_a_clear_error(toy_mnist, tmp_path):
     served = {MNIST.files[role].name: data for role, data in written.items()}
     opener, _ = fake_opener(served, {m: "corrupt" for m in MNIST.mirrors})
     with pytest.raises(DataUnavailable) as info:
-        locate(MNIST, None, env={"XDG_CACHE_HOME": str(tmp_path / "c")}, opener=opener, say=lambda s: None)
+        locate(MNIST, None, env={"XDG_CACHE_HOME": str(tmp_path / "c")}, opener=opener)
     assert "Downloading failed" in str(info.value) and "checksum mismatch" in str(info.value)
     assert list((tmp_path / "c" / "dlpipe" / "mnist").iterdir()) == []
 
@@ -125,23 +125,23 @@ def test_every_mirror_failing_is_a_clear_error(toy_mnist, tmp_path):
 def test_truncated_download_with_content_length_is_discarded(tmp_path):
     opener = lambda url, timeout=None: FakeResponse(b"abc", length=10)  # noqa: E731
     with pytest.raises(ValueError, match="interrupted at 3 of 10 bytes"):
-        fetch("http://x/f.gz", tmp_path / "f.gz", "0" * 64, opener=opener, say=lambda s: None)
+        fetch("http://x/f.gz", tmp_path / "f.gz", "0" * 64, opener=opener)
     assert list(tmp_path.iterdir()) == []
 
 
 def test_splits_limit_and_normalisation(toy_mnist):
     folder, _ = toy_mnist
-    files = locate(MNIST, str(folder), allow_download=False)
-    data = load_data(MNISTData(type="mnist", validation=100), 0, files)
+    root = str(folder)
+    data = load_data(MNISTData(type="mnist", root=root, validation=100), 0)
     assert (len(data.train), len(data.validation), len(data.test)) == (500, 100, 200)
     assert data.train.x.shape == (500, 1, 28, 28) and data.train.y.dtype.is_floating_point is False
     assert abs(data.train.x.mean().item()) < 1e-4 and abs(data.train.x.std().item() - 1) < 1e-3
-    fraction = load_data(MNISTData(type="mnist", validation=0.25), 0, files)
+    fraction = load_data(MNISTData(type="mnist", root=root, validation=0.25), 0)
     assert len(fraction.validation) == 150
-    limited = load_data(MNISTData(type="mnist", validation=100, limit=43), 0, files)
+    limited = load_data(MNISTData(type="mnist", root=root, validation=100, limit=43), 0)
     counts = limited.train.y.bincount(minlength=10).tolist()
     assert sum(counts) == 43 and max(counts) - min(counts) <= 1
-    raw = load_data(MNISTData(type="mnist", validation=100, normalize=False), 0, files)
+    raw = load_data(MNISTData(type="mnist", root=root, validation=100, normalize=False), 0)
     assert 0 <= raw.train.x.min() and raw.train.x.max() <= 1
 
 

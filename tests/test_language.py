@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from dlpipe.checks import check_pipeline
-from dlpipe.loader import load_pipeline
+from dlpipe.model.checks import check_pipeline
+from dlpipe.language.loader import load_pipeline
 
 from conftest import ROOT, TINY_SINE
 

@@ -5,7 +5,16 @@ from __future__ import annotations
 import pytest
 import torch
 
-from dlpipe.metrics import classification_metrics, confusion_matrix, per_class, top_k_accuracy
+from dlpipe.engine.metrics import compute_metrics, confusion_matrix, per_class, top_k_accuracy
+from dlpipe.language.metrics import F1, Accuracy, Precision, Recall, TopKAccuracy
+
+
+def classification_metrics(logits, target, names):
+    """The named metrics (as the engine computes them every epoch), by key."""
+    configs = {"accuracy": Accuracy(type="accuracy"), "precision": Precision(type="precision"),
+               "recall": Recall(type="recall"), "f1": F1(type="f1"),
+               "top2_accuracy": TopKAccuracy(type="top_k_accuracy", k=2)}
+    return compute_metrics("classification", logits, target, [configs[name] for name in names])
 
 # 6 samples, 3 classes. true: 0 0 1 1 2 2; predicted: 0 1 1 1 0 2
 TARGET = torch.tensor([0, 0, 1, 1, 2, 2])

@@ -37,13 +37,13 @@ def test_shipped_pipeline_learns_on_a_subset(cli, real_data, tmp_path, pipeline,
 
 @needs_mnist
 def test_real_files_verify_and_load(real_data):
-    from dlpipe.config import MNISTData
-    from dlpipe.data import load_data
-    from dlpipe.download import locate
-    from dlpipe.idx import MNIST
+    from dlpipe.language.data import MNISTData
+    from dlpipe.data.sources import load_data
+    from dlpipe.data.download import locate
+    from dlpipe.data.idx import MNIST
 
     files = locate(MNIST, None, allow_download=False)
     assert all(DATA in p.parents for p in files.values())  # found read-only in DLPIPE_DATA, nothing copied
-    data = load_data(MNISTData(type="mnist"), 0, files)
+    data = load_data(MNISTData(type="mnist", download=False), 0)
     assert (len(data.train), len(data.validation), len(data.test)) == (55_000, 5_000, 10_000)
     assert data.test.y.bincount().tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]

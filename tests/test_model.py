@@ -7,10 +7,14 @@ import torch
 from pydantic import TypeAdapter
 from torch import nn
 
-from dlpipe.config_layers import LayerConfig, ModelConfig
-from dlpipe.model import ShapeError, build_layer, build_model, check_output
+from dlpipe.language.layers import LAYERS
+from dlpipe.language.pipeline import pipeline_model
+from dlpipe.language.section import names, tagged_union
+from dlpipe.model.layers import ShapeError, build_layer
+from dlpipe.model.network import build_model, check_output
 
-LAYER = TypeAdapter(LayerConfig)
+LAYER = TypeAdapter(tagged_union(LAYERS))
+ModelConfig = pipeline_model().model_fields["model"].annotation
 
 # (layer config, input shape without batch, expected output shape, expected params, torch module type)
 CASES = [
@@ -53,8 +57,8 @@ def test_each_layer_builds_with_the_right_output_shape(raw, in_shape, out_shape,
 
 @pytest.mark.parametrize("raw, in_shape", [c[:2] for c in CASES], ids=[str(c[0]) for c in CASES])
 def test_predict_gives_eval_mode_outputs_for_each_layer_and_keeps_the_mode(raw, in_shape):
-    # predict skips the eval-mode switch for modules in train.MODE_FREE: a wrong entry there fails here
-    from dlpipe.train import predict
+    # predict skips the eval-mode switch for modules in engine.evaluate.MODE_FREE: a wrong entry there fails here
+    from dlpipe.engine.evaluate import predict
 
     module, _, _ = build_layer(LAYER.validate_python(raw), in_shape, 0)
     module.train()
@@ -68,9 +72,7 @@ def test_predict_gives_eval_mode_outputs_for_each_layer_and_keeps_the_mode(raw, 
 
 
 def test_every_layer_type_has_a_case():
-    from dlpipe.errors import _union_tags
-
-    assert {c[0]["type"] for c in CASES} == set(_union_tags(LayerConfig))
+    assert {c[0]["type"] for c in CASES} == set(names(LAYERS))
 
 
 def test_activation_parameters_reach_torch():

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import io
 
-from dlpipe import progress as progress_module
-from dlpipe.progress import Progress
+from dlpipe.archive import log as progress_module
+from dlpipe.archive.log import Progress
 
 
 class Terminal(io.StringIO):

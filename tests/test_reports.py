@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dlpipe.verdict import judge
+from dlpipe.report.verdict import judge
 
 from conftest import ROOT, TOY_CLASSIFIER, TINY_SINE
 

@@ -6,10 +6,11 @@ import pytest
 import torch
 from pydantic import TypeAdapter
 
-from dlpipe.config_optim import SchedulerConfig
-from dlpipe.schedule import LRSchedule
+from dlpipe.language.optim import SCHEDULERS
+from dlpipe.language.section import tagged_union
+from dlpipe.engine.schedule import LRSchedule
 
-SCHEDULE = TypeAdapter(SchedulerConfig)
+SCHEDULE = TypeAdapter(tagged_union(SCHEDULERS))
 
 
 def lrs(raw: dict | None, epochs: int = 6, steps: int = 4, metric=lambda epoch: 1.0) -> list[float]:

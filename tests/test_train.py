@@ -10,16 +10,18 @@ import pytest
 import torch
 from torch import nn
 
-from dlpipe.build import build_loss, build_optimizer
-from dlpipe.config import Training
-from dlpipe.data import Dataset, Split, load_data
-from dlpipe.distributed import World
-from dlpipe.loader import load_pipeline
-from dlpipe.metrics import regression_metrics
-from dlpipe.model import build_model
-from dlpipe.progress import Progress
-from dlpipe import train
-from dlpipe.train import batches, fit
+from dlpipe.archive.log import Progress
+from dlpipe.data.dataset import DataInfo, Dataset, Samples
+from dlpipe.data.sources import load_data
+from dlpipe.engine import local
+from dlpipe.engine.distributed import Ranks, World
+from dlpipe.engine.metrics import compute_metrics
+from dlpipe.engine.optim import build_loss, build_optimizer
+from dlpipe.engine.train import fit
+from dlpipe.language.loader import load_pipeline
+from dlpipe.language.metrics import MAE, MSE, R2, RMSE, Accuracy
+from dlpipe.language.pipeline import Training
+from dlpipe.model.network import build_model
 
 from conftest import ROOT, TINY_SINE
 
@@ -33,10 +35,12 @@ def run_metrics(cli, path, out: Path, *args) -> dict:
 
 def test_regression_metrics_match_hand_computation():
     pred, target = torch.tensor([[1.0], [2.0], [4.0]]), torch.tensor([[1.0], [3.0], [3.0]])
-    got = regression_metrics(pred, target, ["mse", "rmse", "mae", "r2"])
+    got = compute_metrics("regression", pred, target, [MSE(type="mse"), RMSE(type="rmse"), MAE(type="mae"),
+                                                       R2(type="r2")])
     # errors 0, -1, 1: mse 2/3, mae 2/3; target mean 7/3, ss_tot = 16/9 + 4/9 + 4/9 = 8/3
     assert got == pytest.approx({"mse": 2 / 3, "rmse": (2 / 3) ** 0.5, "mae": 2 / 3, "r2": 1 - 2 / (8 / 3)})
-    assert regression_metrics(pred.bfloat16(), target, ["r2"]) == pytest.approx({"r2": 0.25})  # only what is asked
+    only_r2 = compute_metrics("regression", pred.bfloat16(), target, [R2(type="r2")])
+    assert only_r2 == pytest.approx({"r2": 0.25})  # only what is asked
 
 
 def test_our_loop_equals_a_plain_torch_loop(write_yaml):
@@ -46,8 +50,8 @@ def test_our_loop_equals_a_plain_torch_loop(write_yaml):
     torch.manual_seed(pipeline.seed)
     model, _ = build_model(pipeline.model, data.sample_shape)
     optimizer = build_optimizer(pipeline.optimizer, model.parameters(), fused=True)
-    ours = fit(model, data, build_loss(pipeline.loss), optimizer, pipeline.training, [],
-               torch.Generator().manual_seed(pipeline.seed), Progress(quiet=True))
+    ours, _ = fit(model, data, loss_fn=build_loss(pipeline.loss), optimizer=optimizer, training=pipeline.training,
+                  metrics=[], generator=torch.Generator().manual_seed(pipeline.seed), progress=Progress(quiet=True))
 
     torch.manual_seed(pipeline.seed)
     plain = nn.Sequential(nn.Linear(1, 16), nn.Tanh(), nn.Linear(16, 1))
@@ -74,15 +78,15 @@ def test_our_loop_equals_a_plain_torch_loop(write_yaml):
 @pytest.mark.parametrize("per_gather", [1, 2])
 @pytest.mark.parametrize("n, batch", [(10, 3), (12, 4), (5, 8), (1, 1)])
 def test_batches_take_every_sample_once_in_the_given_order(monkeypatch, n, batch, per_gather):
-    monkeypatch.setattr(train, "CHUNK_BYTES", per_gather * batch * 4 * 3)  # batches of 3 floats per gather
+    monkeypatch.setattr(local, "CHUNK_BYTES", per_gather * batch * 4 * 3)  # batches of 3 floats per gather
     x = torch.arange(n * 3, dtype=torch.float32).reshape(n, 3)
     y = torch.arange(n)
     order = torch.randperm(n, generator=torch.Generator().manual_seed(n))
-    got = list(batches(x, y, order, batch))
+    got = list(local.Local().batches(x, y, order, batch))
     assert [len(yb) for _, yb in got] == [min(batch, n - lo) for lo in range(0, n, batch)]
     assert torch.equal(torch.cat([yb for _, yb in got]), order)
     assert torch.equal(torch.cat([xb for xb, _ in got]), x[order])
-    unshuffled = list(batches(x, y, None, batch))
+    unshuffled = list(local.Local().batches(x, y, None, batch))
     assert torch.equal(torch.cat([yb for _, yb in unshuffled]), y)
 
 
@@ -90,7 +94,8 @@ def test_batches_take_every_sample_once_in_the_given_order(monkeypatch, n, batch
 def test_distributed_ranks_split_every_batch_between_them(shuffle):
     x, y = torch.arange(22.0).reshape(11, 2), torch.arange(11)
     order = torch.randperm(11) if shuffle else None
-    shares = [list(batches(x, y, order, 4, World(rank, 3, "gloo"))) for rank in range(3)]
+    ranks = [Ranks(World(rank, 3, "gloo")) for rank in range(3)]
+    shares = [list(ranks[rank].batches(x, y, order, 4)) for rank in range(3)]
     expected = order if shuffle else y
     for step, lo in enumerate(range(0, 11, 4)):
         batch = torch.cat([shares[rank][step][1] for rank in range(3)])
@@ -98,6 +103,9 @@ def test_distributed_ranks_split_every_batch_between_them(shuffle):
         for rank in range(3):
             xb, yb = shares[rank][step]
             assert torch.equal(xb, x[yb])
+    for rank in range(3):  # each rank's train-accuracy targets are its own samples, in its own order
+        mine = torch.cat([yb for _, yb in shares[rank]])
+        assert torch.equal(ranks[rank].targets(y, order, len(mine), 4), mine)
 
 
 def test_classification_loop_equals_a_plain_torch_loop():
@@ -105,8 +113,8 @@ def test_classification_loop_equals_a_plain_torch_loop():
     gen = torch.Generator().manual_seed(3)
     x = torch.randn(300, 6, generator=gen)
     y = x[:, :4].argmax(dim=1)  # learnable: the class is the largest of the first four features
-    split = Split(x[:50], y[:50])
-    data = Dataset("classification", Split(x[50:], y[50:]), split, split, (6,), 4)
+    split = Samples(x[:50], y[:50])
+    data = Dataset(DataInfo("classification", (6,), 4), Samples(x[50:], y[50:]), split, split)
 
     def network():
         torch.manual_seed(7)
@@ -114,8 +122,9 @@ def test_classification_loop_equals_a_plain_torch_loop():
 
     model = network()
     optimizer = torch.optim.Adam(model.parameters(), lr=1.0e-2)
-    ours = fit(model, data, nn.CrossEntropyLoss(), optimizer, Training(epochs=3, batch_size=64), ["accuracy"],
-               torch.Generator().manual_seed(5), Progress(quiet=True))
+    ours, _ = fit(model, data, loss_fn=nn.CrossEntropyLoss(), optimizer=optimizer,
+                  training=Training(epochs=3, batch_size=64), metrics=[Accuracy(type="accuracy")],
+                  generator=torch.Generator().manual_seed(5), progress=Progress(quiet=True))
 
     plain = network()
     opt = torch.optim.Adam(plain.parameters(), lr=1.0e-2)
@@ -150,10 +159,12 @@ def test_training_on_tiny_data_lowers_the_loss(write_yaml):
     data = load_data(pipeline.data, pipeline.seed)
     torch.manual_seed(0)
     model, _ = build_model(pipeline.model, data.sample_shape)
-    result = fit(model, data, nn.MSELoss(), build_optimizer(pipeline.optimizer, model.parameters()),
-                 pipeline.training, ["r2"], torch.Generator().manual_seed(0), Progress(quiet=True))
-    history = result.history
-    assert result.status == "completed" and len(history["epoch"]) == 20
+    state, outcome = fit(model, data, loss_fn=nn.MSELoss(),
+                         optimizer=build_optimizer(pipeline.optimizer, model.parameters()),
+                         training=pipeline.training, metrics=[R2(type="r2")],
+                         generator=torch.Generator().manual_seed(0), progress=Progress(quiet=True))
+    history = state.history
+    assert outcome.status == "completed" and len(history["epoch"]) == 20 and len(history["val_r2"]) == 20
     assert history["train_loss"][-1] < 0.5 * history["train_loss"][0]
     assert history["val_loss"][-1] < 0.5 * history["val_loss"][0]
     assert history["time"] == sorted(history["time"]) and history["lr"] == [1.0e-2] * 20

@@ -1,0 +1,112 @@
+"""RunRecord: one run as its metrics.json holds it, the record every reader of the archive shares.
+
+The runner fills it stage by stage (so a failure keeps what exists) and writes it;
+the report renders it, and the index, `dlpipe runs`, `dlpipe runs show` and
+`dlpipe compare` read it back with `RunRecord.read`. Plain values only: no torch.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from dlpipe.archive.files import history_csv, write_atomic, write_json
+
+METRICS_FILE, HISTORY_FILE = "metrics.json", "history.csv"
+
+
+@dataclass
+class RunRecord:
+    """Who the run is, how it went and what it measured; `path` is its run directory."""
+
+    name: str
+    started: datetime
+    path: Path | None = None
+    status: str = "running"  # running, completed, interrupted, diverged or failed
+    message: str = ""
+    task: str = ""
+    description: str = ""
+    seed: int = 0
+    source: str = ""  # the pipeline file it was started from
+    loss: str = "loss"
+    device: str = "cpu"
+    duration_s: float | None = None
+    history: dict[str, list[float]] = field(default_factory=dict)  # kept in history.csv
+    test: dict[str, float] = field(default_factory=dict)
+    headline: dict | None = None  # {name, value}: the one test number that sums the run up
+    verdict: dict | None = None  # {kind, advice, epoch}: how the learning curves look
+    best_epoch: int | None = None
+    evaluated_epoch: int | None = None  # whose weights were tested (the best, when restored)
+    resumed_after: int | None = None
+    learned: list[dict] = field(default_factory=list)
+    classes: list[str] = field(default_factory=list)
+    per_class: list[dict] = field(default_factory=list)
+    confusion_matrix: list[list[int]] = field(default_factory=list)
+    environment: dict = field(default_factory=dict)
+
+    @property
+    def ref(self) -> str:
+        """How to name the run on the command line: <name>/<stamp-hex>."""
+        return f"{self.path.parent.name}/{self.path.name}" if self.path else self.name
+
+    @property
+    def epochs_run(self) -> int:
+        return len(self.history.get("epoch", []))
+
+    def to_json(self) -> dict:
+        """metrics.json's content."""
+        best = self.evaluated_epoch
+        return {
+            "name": self.name, "task": self.task, "status": self.status, "message": self.message,
+            "verdict": self.verdict, "headline": self.headline, "started": self.started.isoformat(),
+            "duration_s": self.duration_s, "device": self.device, "seed": self.seed, "description": self.description,
+            "source": self.source, "loss": self.loss, "epochs_run": self.epochs_run, "best_epoch": self.best_epoch,
+            "test": self.test, "learned": self.learned, "evaluated_epoch": best, "resumed_after": self.resumed_after,
+            "validation": {k: v[best - 1] for k, v in self.history.items() if k.startswith("val_") and best},
+            **({"per_class": self.per_class, "classes": self.classes, "confusion_matrix": self.confusion_matrix}
+               if self.classes else {}),
+            "environment": self.environment, "distributed": self.environment.get("distributed"),
+        }
+
+    def write(self) -> None:
+        """metrics.json, and history.csv once there is an epoch, atomically, in the run directory."""
+        write_json(self.path / METRICS_FILE, self.to_json())
+        if self.history:
+            write_atomic(self.path / HISTORY_FILE, history_csv(self.history))
+
+    @classmethod
+    def read(cls, run_dir: Path, with_history: bool = True) -> RunRecord:
+        """The record of an archived run; OSError or ValueError when metrics.json is missing or damaged."""
+        data = json.loads((Path(run_dir) / METRICS_FILE).read_text())
+        if not isinstance(data, dict):
+            raise ValueError(f"{run_dir / METRICS_FILE}: not a JSON object")
+        started = _datetime(data.get("started"))
+        known = {k: data[k] for k in cls.__dataclass_fields__ if k in data and k not in ("started", "path", "history")}
+        return cls(started=started, path=Path(run_dir), history=read_history(run_dir) if with_history else {},
+                   **{**known, "name": str(data.get("name", Path(run_dir).parent.name))})
+
+
+def _datetime(text) -> datetime:
+    try:
+        return datetime.fromisoformat(text)
+    except (TypeError, ValueError):
+        return datetime.fromtimestamp(0, timezone.utc)
+
+
+def read_history(run_dir: Path) -> dict[str, list[float]]:
+    """history.csv as a dict of float lists (empty when the run recorded no epoch)."""
+    path = Path(run_dir) / HISTORY_FILE
+    if not path.exists():
+        return {}
+    rows = list(csv.DictReader(path.read_text().splitlines()))
+    return {key: [_number(row[key]) for row in rows] for key in (rows[0] if rows else {})}
+
+
+def _number(text: str | None) -> float:
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        return float("nan")

@@ -1,0 +1,63 @@
+"""The run archive as a whole: list the runs, find one, and print them as a table.
+
+Everything is read from each run's metrics.json (as a RunRecord), so the archive
+needs no database and survives runs being copied, moved or deleted by hand.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from dlpipe.archive.record import METRICS_FILE, RunRecord
+
+
+def list_runs(root: Path, name: str | None = None) -> list[RunRecord]:
+    """Every run under root (newest first), optionally only those named `name`; histories not read."""
+    runs = []
+    for path in Path(root).glob(f"*/*/{METRICS_FILE}"):
+        try:
+            record = RunRecord.read(path.parent, with_history=False)
+        except (OSError, ValueError, TypeError):
+            continue  # a run being written, or damaged by hand: skip it, never fail the listing
+        if name is None or record.name == name or path.parent.parent.name == name:
+            runs.append(record)
+    return sorted(runs, key=lambda r: (r.started.isoformat(), r.path.name), reverse=True)
+
+
+def find_run(root: Path, ref: str) -> Path:
+    """A run directory from a path, `name/stamp`, a unique stamp prefix, or a name (its newest run)."""
+    if (Path(ref) / METRICS_FILE).is_file():
+        return Path(ref)
+    ref = ref.strip("/")
+    runs = list_runs(root)
+    exact = [r for r in runs if r.ref == ref or r.path.name == ref]
+    by_name = [r for r in runs if r.path.parent.name == ref]
+    by_prefix = [r for r in runs if r.path.name.startswith(ref) or r.ref.startswith(ref)]
+    for matches in (exact, by_name[:1], by_prefix):
+        if len(matches) == 1:
+            return matches[0].path
+    if len(by_prefix) > 1:
+        raise LookupError(f"{ref!r} matches {len(by_prefix)} runs: " + ", ".join(r.ref for r in by_prefix[:5]))
+    raise LookupError(f"no run {ref!r} under {root} (see `dlpipe runs --out {root}`)")
+
+
+def started_text(record: RunRecord) -> str:
+    return record.started.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def duration_text(record: RunRecord) -> str:
+    return f"{record.duration_s:.1f} s" if isinstance(record.duration_s, (int, float)) else ""
+
+
+def headline_text(record: RunRecord) -> str:
+    head = record.headline or {}
+    return f"{head['name']} {head['value']:.4g}" if isinstance(head.get("value"), (int, float)) else ""
+
+
+def table(runs: list[RunRecord]) -> str:
+    """The runs as an aligned text table for the terminal."""
+    head = ("run", "started", "status", "duration", "headline", "verdict")
+    rows = [(r.ref, started_text(r), r.status, duration_text(r), headline_text(r), (r.verdict or {}).get("kind", ""))
+            for r in runs]
+    widths = [max(len(row[i]) for row in [head, *rows]) for i in range(len(head))]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in [head, *rows])

@@ -1,0 +1,71 @@
+"""Commands over the run archive: `dlpipe runs`, `dlpipe runs show RUN`, `dlpipe compare RUN RUN...`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from dlpipe.cli.common import fail as _fail
+
+
+@click.group(invoke_without_command=True)
+@click.option("--out", type=click.Path(path_type=Path), default=Path("reports"), show_default=True,
+              help="Root directory of the run archive.")
+@click.option("--name", help="Only runs of this pipeline name.")
+@click.pass_context
+def runs(ctx: click.Context, out: Path, name: str | None) -> None:
+    """List the archived runs (newest first); `dlpipe runs show RUN` for one."""
+    ctx.obj = out
+    if ctx.invoked_subcommand is None:
+        from dlpipe.archive.runs import list_runs, table
+
+        found = list_runs(out, name)
+        if not found:
+            _fail(f"no runs under {out}" + (f" named {name}" if name else "") + " (dlpipe run FILE makes one)")
+        click.echo(table(found))
+        click.echo(f"\n{len(found)} run(s); browse them in {out / 'index.html'}")
+
+
+@runs.command("show")
+@click.argument("run")
+@click.pass_obj
+def runs_show(out: Path, run: str) -> None:
+    """Print one run's status, metrics and paths (RUN: a directory, name/stamp, a stamp prefix or a name)."""
+    from dlpipe.archive.record import RunRecord
+    from dlpipe.archive.runs import duration_text, find_run, started_text
+
+    try:
+        path = find_run(out, run)
+        record = RunRecord.read(path)
+    except LookupError as exc:
+        _fail(str(exc))
+    except (OSError, ValueError, TypeError) as exc:
+        _fail(f"{path / 'metrics.json'}: cannot be read ({exc})")
+    click.echo(f"{record.ref}: {record.status}  {record.message}".rstrip())
+    click.echo(f"started {started_text(record)}, {duration_text(record)}, {record.epochs_run} epochs on {record.device}")
+    if record.verdict:
+        click.echo(f"verdict: {record.verdict['kind']}: {record.verdict['advice']}")
+    for key, value in record.test.items():
+        click.echo(f"  test {key:<14} {value:.6g}" if isinstance(value, (int, float)) else f"  test {key} {value}")
+    for name in ("report.html", "pipeline.yaml", "metrics.json", "history.csv", "model.pt", "run.log"):
+        if (path / name).exists():
+            click.echo(f"{name:>14}: {path / name}")
+
+
+@click.command()
+@click.argument("refs", nargs=-1, required=True, metavar="RUN RUN...")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("reports"), show_default=True,
+              help="Root of the run archive; the comparison is written under <out>/comparisons/.")
+def compare(refs: tuple[str, ...], out: Path) -> None:
+    """Write an HTML comparison of two or more runs: curves overlaid, metrics side by side, config diff."""
+    from dlpipe.archive.runs import find_run
+    from dlpipe.report.compare import write_comparison
+
+    if len(refs) < 2:
+        _fail("give at least two runs to compare (see `dlpipe runs`)")
+    try:
+        paths = [find_run(out, ref) for ref in refs]
+    except LookupError as exc:
+        _fail(str(exc))
+    click.echo(f"comparison: {write_comparison(paths, out)}")

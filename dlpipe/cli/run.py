@@ -1,0 +1,212 @@
+"""`dlpipe run`, `dlpipe validate`, `dlpipe init` and `dlpipe schema`.
+
+Exit codes: 0 success; 2 invalid pipeline or arguments; 1 a run that failed; 130 a run
+stopped by a signal. Heavy imports (pydantic, torch, matplotlib) happen inside the
+commands that need them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+
+import click
+
+from dlpipe.cli.common import fail as _fail
+from dlpipe.cli.common import is_main_program, quick_exit
+
+SCHEMA_PATH = Path("schemas") / "pipeline.schema.json"
+EXIT_CODES = {"completed": 0, "diverged": 1, "failed": 1, "interrupted": 130}
+
+
+@click.command()
+@click.argument("file", type=click.Path(path_type=Path), required=False)
+@click.option("--set", "overrides", multiple=True, metavar="KEY.PATH=VALUE",
+              help="Override a value, e.g. --set optimizer.lr=0.01 (repeatable).")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("reports"), show_default=True,
+              help="Root directory of the run archive.")
+@click.option("--resume", type=click.Path(path_type=Path), metavar="RUN_DIR",
+              help="Continue an interrupted run in its own directory, from its last checkpoint.")
+@click.option("--nproc", type=click.IntRange(1, 1024), default=1, show_default=True,
+              help="Data-parallel worker processes on this machine (torch.distributed via torchrun).")
+@click.option("--quiet", "-q", is_flag=True, help="No progress output; print only the result.")
+def run(file: Path | None, overrides: tuple[str, ...], out: Path, resume: Path | None, nproc: int, quiet: bool) -> None:
+    """Train the pipeline in FILE and archive its report under --out (or continue one with --resume)."""
+    from dlpipe.engine.distributed import from_env
+
+    world = from_env()
+    if nproc > 1 and world is None:
+        _load_for_run(file, overrides, resume)  # bad input fails here, once, not in every worker
+        from dlpipe.engine.distributed import launch
+
+        sys.exit(launch(nproc, _without_nproc(sys.argv[1:])))
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, _stopper(stop)) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        loaded = _load_for_run(file, overrides, resume)
+        record = _execute(loaded, out, resume, quiet or (world is not None and not world.main), stop, world)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    code = EXIT_CODES.get(record.status, 1)
+    if world is not None and not world.main:
+        quick_exit(code)  # rank 0 speaks for the run
+    for key, value in record.test.items():
+        click.echo(f"test {key:<8} {value:.6g}")
+    click.echo(f"status: {record.status}")
+    report = record.path / "report.html"
+    click.echo(f"report: {report if report.exists() else None}")
+    if code:
+        click.echo(f"{loaded.pipeline.name}: {record.status}: {record.message} "
+                   f"(details in {record.path / 'run.log'})", err=True)
+    quick_exit(code)
+
+
+def _stopper(stop: threading.Event):
+    """A signal handler: the first Ctrl-C (or SIGTERM) stops after the current batch, a second one at once."""
+
+    def handle(signum, frame) -> None:
+        if stop.is_set():
+            os._exit(130)
+        stop.set()
+        click.echo(f"\n{signal.Signals(signum).name}: stopping after the current batch, then writing the "
+                   "checkpoint and the report (press Ctrl-C again to quit at once)", err=True)
+
+    return handle
+
+
+def _load_for_run(file: Path | None, overrides: tuple[str, ...], resume: Path | None):
+    """The checked pipeline to run: FILE, or the resolved pipeline.yaml of the run to resume."""
+    from dlpipe.language.errors import PipelineError
+    from dlpipe.language.loader import load_pipeline
+    from dlpipe.model.checks import check_pipeline
+
+    if (file is None) == (resume is None):
+        _fail("give a pipeline FILE, or --resume RUN_DIR (not both): dlpipe run pipelines/mnist.yaml")
+    if resume is not None:
+        from dlpipe.engine.checkpoint import resumable
+
+        if overrides:
+            _fail("--set cannot be combined with --resume: a resumed run keeps its own pipeline")
+        if reason := resumable(resume):
+            _fail(reason)
+        file = resume / "pipeline.yaml"
+    try:
+        loaded = load_pipeline(file, overrides)
+        checked = check_pipeline(loaded)
+    except PipelineError as exc:
+        _fail(str(exc))
+    if checked.warnings:
+        click.echo(checked.warnings, err=True)
+    return loaded
+
+
+def _without_nproc(argv: list[str]) -> list[str]:
+    """The command line minus --nproc N / --nproc=N, for the workers."""
+    kept, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--nproc":
+            skip = True
+        elif not arg.startswith("--nproc="):
+            kept.append(arg)
+    return kept
+
+
+def _execute(loaded, out: Path, resume: Path | None, quiet: bool, stop: threading.Event, world=None):
+    """Run (or resume); pipeline, data and archive problems become exit code 2."""
+    from dlpipe.archive.log import Progress
+    from dlpipe.data.idx import DataUnavailable
+    from dlpipe.engine.speed import preload_torch_compiler
+    from dlpipe.language.errors import PipelineError
+    from dlpipe.runner import run as run_pipeline
+
+    preload_torch_compiler()
+    if world is not None:
+        from dlpipe.engine.distributed import start
+
+        start(world)
+    try:
+        return run_pipeline(loaded, out, Progress(quiet=quiet), stop=stop, resume_dir=resume, world=world,
+                            tune_process=is_main_program())
+    except PipelineError as exc:
+        _fail(str(exc))
+    except DataUnavailable as exc:
+        _fail(f"{loaded.path}: data.type {loaded.pipeline.data.type}: {exc}")
+    except OSError as exc:
+        _fail(f"--out {out}: cannot write the run archive: {exc.strerror or exc}")
+    finally:
+        if world is not None:
+            from dlpipe.engine.distributed import stop as leave
+
+            leave()
+
+
+@click.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--set", "overrides", multiple=True, metavar="KEY.PATH=VALUE", help="Override a value (repeatable).")
+def validate(files: tuple[Path, ...], overrides: tuple[str, ...]) -> None:
+    """Check each pipeline FILE and build its model, without training."""
+    from dlpipe.language.errors import PipelineError
+    from dlpipe.language.loader import load_pipeline
+    from dlpipe.model.checks import check_pipeline
+
+    failed = 0
+    for file in files:
+        try:
+            loaded = load_pipeline(file, overrides)
+            checked = check_pipeline(loaded)
+        except PipelineError as exc:
+            click.echo(str(exc), err=True)
+            failed += 1
+            continue
+        if checked.warnings:
+            click.echo(checked.warnings, err=True)
+        lines = [loaded.line_of(("model", "layers", i)) for i in range(len(checked.summary.rows))]
+        click.echo(f"{file}: ok\n{checked.summary.table(lines)}\n")
+    if failed:
+        _fail(f"{failed} of {len(files)} pipeline file(s) invalid")
+    quick_exit(0)  # tearing torch down takes ~0.35 s, a quarter of this command
+
+
+@click.command()
+@click.argument("kind", type=click.Choice(["regression", "classification"]), default="regression")
+@click.argument("file", type=click.Path(path_type=Path), default=Path("pipeline.yaml"))
+def init(kind: str, file: Path) -> None:
+    """Write a commented starter pipeline to FILE (default pipeline.yaml); never overwrites."""
+    from importlib.resources import files
+
+    text = (files("dlpipe.cli") / "templates" / f"init_{kind}.yaml").read_text(encoding="utf-8")
+    schema = Path.cwd() / SCHEMA_PATH
+    if schema.exists():  # the editor modeline is relative to the new file
+        text = f"# yaml-language-server: $schema={os.path.relpath(schema, file.resolve().parent)}\n" + text
+    try:
+        file.parent.mkdir(parents=True, exist_ok=True)
+        with open(file, "x", encoding="utf-8") as handle:
+            handle.write(text)
+    except FileExistsError:
+        _fail(f"{file}: already exists; choose another name (dlpipe init {kind} OTHER.yaml)")
+    except OSError as exc:
+        _fail(f"{file}: cannot write: {exc.strerror or exc}")
+    click.echo(f"wrote {file}: check it with `dlpipe validate {file}`, run it with `dlpipe run {file}`")
+
+
+@click.command()
+@click.option("--output", "-o", type=click.Path(path_type=Path), default=SCHEMA_PATH, show_default=True,
+              help="Where to write the JSON Schema ('-' for stdout).")
+def schema(output: Path) -> None:
+    """Write the JSON Schema of pipeline files (for editor autocompletion)."""
+    from dlpipe.language.schema import pipeline_schema
+
+    text = json.dumps(pipeline_schema(), indent=2) + "\n"
+    if str(output) == "-":
+        click.echo(text, nl=False)
+        return
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(text, encoding="utf-8")
+    click.echo(f"wrote {output}")

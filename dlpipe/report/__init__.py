@@ -1,0 +1,1 @@
+"""The report stage: verdicts, insights into the trained model, figures, and the HTML pages (report, index, comparison)."""

@@ -1,0 +1,62 @@
+"""Compare runs: learning curves overlaid, test metrics side by side (best highlighted), config differences."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from datetime import datetime, timezone
+from pathlib import Path
+
+import yaml
+
+from dlpipe.archive.files import write_atomic
+from dlpipe.archive.record import RunRecord
+from dlpipe.language.metrics import higher_is_better
+from dlpipe.report import plots
+from dlpipe.report.pages import render_page
+
+
+def flatten(value, prefix: str = "") -> dict[str, object]:
+    """Nested config as dotted keys: {'optimizer.lr': 0.001, 'model.layers.0.units': 64, ...}."""
+    if isinstance(value, dict):
+        return {k: v for key, item in value.items() for k, v in flatten(item, f"{prefix}{key}.").items()}
+    if isinstance(value, list) and any(isinstance(item, dict) for item in value):
+        return {k: v for i, item in enumerate(value) for k, v in flatten(item, f"{prefix}{i}.").items()}
+    return {prefix.rstrip("."): value}
+
+
+def best_marks(rows: list[list[float | None]], names: list[str]) -> list[int | None]:
+    """For each metric row, the column of the best value, in the direction its metric declares."""
+    marks = []
+    for name, values in zip(names, rows):
+        present = [(v, i) for i, v in enumerate(values) if isinstance(v, (int, float))]
+        if len(present) < 2:
+            marks.append(None)
+            continue
+        marks.append((max if higher_is_better(name) else min)(present)[1])
+    return marks
+
+
+def write_comparison(run_dirs: list[Path], root: Path) -> Path:
+    """Render the comparison of `run_dirs` to <root>/comparisons/<UTC stamp>-<hex>.html."""
+    folder = Path(root) / "comparisons"
+    runs = []
+    for run_dir in run_dirs:
+        record = RunRecord.read(run_dir)
+        config = yaml.safe_load((run_dir / "pipeline.yaml").read_text()) or {}
+        runs.append({"label": record.ref, "record": record, "config": flatten(config),
+                     "report": os.path.relpath(run_dir.resolve() / "report.html", folder.resolve())})
+    names = list(dict.fromkeys(k for run in runs for k in run["record"].test))
+    table = [[run["record"].test.get(name) for run in runs] for name in names]
+    keys = list(dict.fromkeys(k for run in runs for k in run["config"]))
+    differences = [(k, [run["config"].get(k, "—") for run in runs]) for k in keys
+                   if len({json.dumps(run["config"].get(k), sort_keys=True) for run in runs}) > 1]
+    figure = plots.overlay_curves([(run["label"], run["record"].history) for run in runs])
+    html = render_page("compare.html", runs=runs, names=names, table=table, marks=best_marks(table, names),
+                       differences=differences, figure=figure,
+                       written=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"))
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{datetime.now(timezone.utc):%Y%m%d-%H%M%S}-{secrets.token_hex(3)}.html"
+    write_atomic(path, html)
+    return path

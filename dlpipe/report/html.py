@@ -1,0 +1,61 @@
+"""The run report: one self-contained HTML file per run (figures inlined, no external URL)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from dlpipe.archive.files import write_atomic
+from dlpipe.archive.record import RunRecord
+from dlpipe.model.network import Summary
+from dlpipe.report import plots
+from dlpipe.report.pages import render_page
+
+
+@dataclass
+class Insights:
+    """What the report shows beyond the record: the model summary and views of the trained model."""
+
+    summary: Summary | None = None
+    fit_curve: plots.FitCurve | None = None
+    classes: plots.ClassReport | None = None
+
+
+def _figures(record: RunRecord, insights: Insights) -> list[tuple[str, str]]:
+    """(title, base64 PNG) for every figure this run can show."""
+    figures = []
+    if record.history.get("epoch"):
+        figures.append(("Learning curves", plots.learning_curves(record.history, record.best_epoch)))
+        lr = plots.lr_curve(record.history)
+        if lr:
+            figures.append(("Learning rate", lr))
+        metrics = plots.metric_curves(record.history)
+        if metrics:
+            figures.append(("Validation metrics by epoch", metrics))
+    if insights.classes is not None:
+        figures.append(("Confusion matrix (test)", plots.confusion_heatmaps(insights.classes)))
+    if insights.fit_curve is not None:
+        figures.append(("Data, true function and model prediction", plots.regression_fit(insights.fit_curve)))
+    return figures
+
+
+def render(record: RunRecord, insights: Insights, resolved_yaml: str) -> str:
+    """The report's HTML text."""
+    grid = plots.misclassified_grid(insights.classes) if insights.classes else None
+    return render_page("report.html", r=record, summary=insights.summary, classes=insights.classes,
+                       resolved_yaml=resolved_yaml, figures=_figures(record, insights), mistakes=grid,
+                       duration=_duration(record.duration_s or 0.0),
+                       started=record.started.strftime("%Y-%m-%d %H:%M:%S UTC"))
+
+
+def write_report(record: RunRecord, insights: Insights) -> Path:
+    """Render and write report.html atomically into the run directory; returns its path."""
+    path = record.path / "report.html"
+    resolved = (record.path / "pipeline.yaml").read_text(encoding="utf-8")
+    write_atomic(path, render(record, insights, resolved))
+    return path
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(seconds, 60)
+    return f"{int(minutes)} min {secs:.1f} s" if minutes else f"{secs:.1f} s"

@@ -1,0 +1,89 @@
+"""What the report shows beyond the metrics: learned values, fit curves, confusions, mistakes.
+
+Each function takes the trained model and the data and returns plain values
+(numbers, lists, numpy arrays) so the report stage never touches torch.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+from dlpipe.data.dataset import Dataset
+from dlpipe.engine.evaluate import predict
+from dlpipe.engine.metrics import confusion_matrix, per_class
+from dlpipe.language.data import LinearData
+from dlpipe.language.pipeline import Pipeline
+from dlpipe.report.plots import ClassReport, FitCurve
+
+MAX_SCATTER = 2000  # points per split in the regression plot; more only hides the curves
+MAX_EXAMPLES = 24  # misclassified images shown
+TOP_CONFUSIONS = 8
+
+
+def learned_parameters(model: nn.Sequential, pipeline: Pipeline) -> list[dict]:
+    """Every parameter of a tiny model by name; for y = w x + b, compared with the true w and b."""
+    first = model[0]
+    if len(model) == 1 and isinstance(first, nn.Linear) and first.weight.shape == (1, 1):
+        values = {"w": first.weight.item(), "b": first.bias.item() if first.bias is not None else 0.0}
+        truth = {"w": pipeline.data.w, "b": pipeline.data.b} if isinstance(pipeline.data, LinearData) else {}
+        return [_learned(name, value, truth.get(name)) for name, value in values.items()]
+    if sum(p.numel() for p in model.parameters()) > 20:
+        return []
+    return [_learned(f"{name}{list(index)}", float(value), None)
+            for name, tensor in model.named_parameters()
+            for index, value in np.ndenumerate(tensor.detach().cpu().numpy())]
+
+
+def _learned(name: str, value: float, true: float | None) -> dict:
+    error = abs(value - true) / abs(true) * 100 if true else None
+    return {"name": name, "value": value, "true": true, "error_pct": error}
+
+
+def regression_curve(model: nn.Module, data: Dataset) -> FitCurve | None:
+    """Samples, true function and prediction on a grid, for 1-D regression only."""
+    if data.task != "regression" or data.sample_shape != (1,) or data.info.x_range is None:
+        return None
+    rng = np.random.default_rng(0)
+    points = {}
+    for name in ("train", "validation", "test"):
+        split = getattr(data, name)
+        keep = rng.permutation(len(split))[:MAX_SCATTER]
+        points[name] = (split.x[keep, 0].cpu().numpy(), split.y[keep, 0].cpu().numpy())
+    grid = np.linspace(*data.info.x_range, 400, dtype=np.float32)
+    prediction = predict(model, torch.from_numpy(grid[:, None]).to(data.train.x.device))[:, 0].cpu().numpy()
+    truth = data.info.true_function(grid) if data.info.true_function else None
+    return FitCurve(points, grid, truth, prediction)
+
+
+def class_report(model: nn.Module, data: Dataset) -> ClassReport | None:
+    """The classifier's behaviour on the test split; None for regressions."""
+    if data.task != "classification":
+        return None
+    probabilities = predict(model, data.test.x).float().softmax(dim=1).cpu()
+    target = data.test.y.cpu()
+    confidence, predicted = probabilities.max(dim=1)
+    matrix = confusion_matrix(predicted, target, len(data.classes))
+    scores = per_class(matrix)
+    rows = [{"name": name, **{k: float(v[i]) for k, v in scores.items()}} for i, name in enumerate(data.classes)]
+    off = matrix.clone().fill_diagonal_(0)
+    counts, flat = off.flatten().sort(descending=True)
+    confusions = [(data.classes[i // len(data.classes)], data.classes[i % len(data.classes)], int(c))
+                  for c, i in zip(counts[:TOP_CONFUSIONS].tolist(), flat[:TOP_CONFUSIONS].tolist()) if c > 0]
+    wrong = (predicted != target).nonzero().flatten()
+    worst = wrong[confidence[wrong].argsort(descending=True)][:MAX_EXAMPLES] if data.is_image else wrong[:0]
+    images = _pixels(data, worst)
+    examples = [(images[j], data.classes[target[i]], data.classes[predicted[i]], float(confidence[i]))
+                for j, i in enumerate(worst.tolist())]
+    return ClassReport(data.classes, matrix.numpy(), rows, confusions, examples)
+
+
+def _pixels(data: Dataset, index: torch.Tensor) -> list[np.ndarray]:
+    """Test images back in 0..255 pixels: (H, W) for grey, (H, W, 3) for colour."""
+    if not data.is_image or len(index) == 0:
+        return []
+    mean, std = data.pixel_mean_std
+    pixels = (data.test.x[index.to(data.test.x.device)].cpu() * std + mean).mul(255).round().clamp(0, 255)
+    pixels = pixels.to(torch.uint8).permute(0, 2, 3, 1).numpy()
+    return [image[:, :, 0] if image.shape[2] == 1 else image for image in pixels]
