@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timezone
 
 import pytest
 import torch
 
 from dlpipe.archive.files import create_run_dir, history_csv, sanitize_name, write_atomic
+from dlpipe.archive.record import RunRecord
 from dlpipe.language.loader import load_pipeline
 
 from conftest import TINY_SINE
@@ -72,3 +74,35 @@ def test_run_directory_holds_everything_and_reads_back(cli, write_yaml, tmp_path
     assert saved["pipeline"]["name"] == "tiny"
     assert set(saved["state_dict"]) == {"0.weight", "0.bias", "2.weight", "2.bias"}  # linear, tanh, linear
     assert len((run_dir / "history.csv").read_text().splitlines()) == 3
+    # One record of the run: what the runner wrote is what every reader gets back.
+    record = RunRecord.read(run_dir)
+    assert record.to_json() == json.loads((run_dir / "metrics.json").read_text())
+    assert record.epochs_run == 2 and record.history["epoch"] == [1.0, 2.0] and record.ref.startswith("tiny/")
+
+
+def test_a_name_collision_draws_new_hex(tmp_path, monkeypatch):
+    drawn = iter(["aaaaaa", "aaaaaa", "aaaaaa", "bbbbbb"])
+    monkeypatch.setattr("dlpipe.archive.files.secrets.token_hex", lambda n: next(drawn))
+    moment = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+    first = create_run_dir(tmp_path, "same", moment)
+    second = create_run_dir(tmp_path, "same", moment)  # "aaaaaa" is taken twice, then a fresh draw
+    assert (first.name, second.name) == ("20260102-030405-aaaaaa", "20260102-030405-bbbbbb")
+    monkeypatch.setattr("dlpipe.archive.files.secrets.token_hex", lambda n: "aaaaaa")
+    with pytest.raises(RuntimeError, match="could not create a new run directory"):
+        create_run_dir(tmp_path, "same", moment)
+    assert sorted(p.name for p in (tmp_path / "same").iterdir()) == [first.name, second.name]
+
+
+def test_runs_show_and_the_index_read_the_same_record(cli, write_yaml, tmp_path):
+    assert cli("run", write_yaml(TINY_SINE), "--out", tmp_path, "-q", "--set", "training.epochs=2").exit_code == 0
+    run_dir = next(tmp_path.glob("tiny/*"))
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    metrics["headline"] = {"name": "r2", "value": 0.123456}  # edited by hand: both readers must show it
+    (run_dir / "metrics.json").write_text(json.dumps(metrics))
+    from dlpipe.report.index import write_index
+
+    assert "0.1235" in write_index(tmp_path).read_text()
+    listing = cli("runs", "--out", tmp_path)
+    assert "r2 0.1235" in listing.stdout
+    shown = cli("runs", "--out", tmp_path, "show", "tiny")
+    assert shown.exit_code == 0 and "2 epochs" in shown.stdout and "test r2" in shown.stdout

@@ -19,8 +19,15 @@ def expectation(path: Path) -> tuple[int, str]:
     return int(line), fragment
 
 
-def test_the_catalogue_is_large():
-    assert len(CATALOGUE) >= 40
+def test_every_catalogue_entry_states_a_distinct_message_at_a_line_it_has():
+    assert len(CATALOGUE) >= 60
+    fragments = []
+    for path in CATALOGUE:
+        assert path.read_text().startswith("# expect: "), path
+        line, fragment = expectation(path)
+        assert len(fragment) >= 10 and 0 <= line <= len(path.read_text().splitlines()), path
+        fragments.append(fragment)
+    assert len(set(fragments)) == len(fragments), "two entries expect the same message"
 
 
 @pytest.mark.parametrize("command", ["validate", "run"])

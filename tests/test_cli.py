@@ -74,3 +74,17 @@ def test_help_and_schema_import_neither_torch_nor_matplotlib(tmp_path):
             "print(sorted(m for m in ('torch', 'matplotlib') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_process_tuning_is_for_the_dlpipe_command_on_cpu_only(cli, write_yaml, tmp_path, monkeypatch):
+    calls = []
+    monkeypatch.setattr("dlpipe.engine.speed.tune_allocator", lambda: calls.append("tuned") or True)
+    assert cli("run", write_yaml(TINY_SINE), "--out", tmp_path / "a", "-q").exit_code == 0
+    assert calls == []  # a test runner (or a notebook) is not the dlpipe command: its malloc stays as it was
+    from dlpipe.archive.log import Progress
+    from dlpipe.language.loader import load_pipeline
+    from dlpipe.runner import run
+
+    loaded = load_pipeline(write_yaml(TINY_SINE), ("training.device=cpu",))
+    assert run(loaded, tmp_path / "b", Progress(quiet=True), tune_process=True).status == "completed"
+    assert calls == ["tuned"]

@@ -78,19 +78,43 @@ def test_two_processes_train_like_one(tmp_path):
     assert float(first[0]) == pytest.approx(float(first[1]), rel=1e-4)
 
 
-def worker_pids(rank: int) -> list[int]:
-    """dlpipe worker processes started by torchrun with this RANK."""
-    pids = []
+def descendants(root: int) -> list[int]:
+    """Every process below `root` in the process tree (from each process's parent in /proc/PID/stat)."""
+    parents = {}
     for proc in Path("/proc").iterdir():
         try:
-            if not proc.name.isdigit() or b"dlpipe" not in (proc / "cmdline").read_bytes():
-                continue
-            env = (proc / "environ").read_bytes().split(b"\0")
+            if proc.name.isdigit():
+                parents[int(proc.name)] = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue  # exited while we looked
+    found, frontier = [], [root]
+    while frontier:
+        children = [pid for pid, parent in parents.items() if parent in frontier]
+        found += children
+        frontier = children
+    return found
+
+
+def worker_pids(root: int, rank: int) -> list[int]:
+    """The dlpipe workers with this RANK that our own launcher (process `root`) started; nobody else's."""
+    pids = []
+    for pid in descendants(root):
+        try:
+            env = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
         except OSError:
             continue
         if f"RANK={rank}".encode() in env and b"TORCHELASTIC_RUN_ID=" in b" ".join(env):
-            pids.append(int(proc.name))
+            pids.append(pid)
     return pids
+
+
+def test_worker_search_never_leaves_our_process_tree():
+    child = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
+    try:
+        assert child.pid in descendants(os.getpid()) and os.getpid() not in descendants(os.getpid())
+        assert os.getppid() not in descendants(os.getpid()) and descendants(child.pid) == []
+    finally:
+        child.communicate(b"")
 
 
 def test_a_killed_worker_ends_the_run_in_bounded_time(tmp_path):
@@ -102,7 +126,7 @@ def test_a_killed_worker_ends_the_run_in_bounded_time(tmp_path):
     while not list(tmp_path.glob("sine/*/checkpoint.pt")):  # training is under way on both ranks
         assert time.monotonic() < deadline and process.poll() is None, process.communicate()
         time.sleep(0.1)
-    victims = worker_pids(1)
+    victims = worker_pids(process.pid, 1)
     assert victims, "rank 1 not found"
     killed = time.monotonic()
     os.kill(victims[0], signal.SIGKILL)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -13,27 +14,41 @@ from dlpipe.model.checks import check_pipeline
 from dlpipe.language.errors import PipelineError
 from dlpipe.language.loader import load_pipeline
 
-from conftest import PIPELINES
+from conftest import PIPELINES, ROOT
 
 SOURCES = [p.read_text() for p in PIPELINES]
 SCALARS = ["0", "-1", "1.0e-3", "1e-3", "1e400", "nan", ".inf", "-.inf", "true", "null", "~", "''", "x",
            "[]", "{}", "[1, 2, 3]", "{type: relu}", "99999999999999999999", "0x1F", "2001-12-14", "&a 3", "*a",
            "*missing", "!!binary aGk=", "!!python/none", "!!set {a, b}", "[", "{", "'unclosed", "\t", "|\n  x",
            "{type: linear, units: 1000000}", "mnist", "conv2d", "- a", ": :", "? [a]\n: b", "é", "\x07"]
-# CI explores a fixed sequence (a failure there reproduces); a developer's run explores new inputs each time.
-# FUZZ_EXAMPLES raises the count for a long local hunt, e.g. FUZZ_EXAMPLES=20000.
-SETTINGS = settings(max_examples=int(os.environ.get("FUZZ_EXAMPLES", 1000)), deadline=None,
-                    derandomize=bool(os.environ.get("CI")), database=None,
-                    suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+def fuzz_settings(env) -> settings:
+    """CI (CI set, as .ci/run does) explores a fixed sequence, so a failure there reproduces; a developer's
+    run explores new inputs each time. FUZZ_EXAMPLES raises the count for a long hunt, e.g. 20000."""
+    in_ci = env.get("CI", "").lower() not in ("", "0", "false", "no")
+    return settings(max_examples=int(env.get("FUZZ_EXAMPLES", 1000)), deadline=None, derandomize=in_ci,
+                    database=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+SETTINGS = fuzz_settings(os.environ)
+
+
+def test_ci_explores_a_fixed_sequence():
+    assert fuzz_settings({"CI": "true"}).derandomize and not fuzz_settings({}).derandomize
+    assert "export CI=" in (ROOT / ".ci/run").read_text()  # set there too, whoever calls the script
 
 
 def assert_clean(path: Path) -> None:
-    """Loading and checking either succeed or raise PipelineError with a message."""
+    """Loading and checking either succeed or raise PipelineError whose every located line is in the file."""
     try:
         loaded = load_pipeline(path)
         check_pipeline(loaded)
     except PipelineError as exc:
-        assert str(exc).strip()
+        message, lines = str(exc), len(path.read_bytes().splitlines()) + 1
+        assert message.startswith(f"{path}:") and "Traceback" not in message, message
+        for found in re.finditer(rf"^{re.escape(str(path))}:(\d+):(\d+): ", message, re.MULTILINE):
+            assert 1 <= int(found[1]) <= lines and int(found[2]) >= 1, message
 
 
 @st.composite

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import io
 import json
 
 import numpy as np
 import pytest
 
-from dlpipe.language.data import MNISTData
-from dlpipe.data.sources import load_data
+from dlpipe.archive.log import Progress
 from dlpipe.data.download import fetch, locate
 from dlpipe.data.idx import FASHION_MNIST, MNIST, DataUnavailable, read_arrays, read_idx, search_dirs, verified_bytes
+from dlpipe.data.sources import load_data
+from dlpipe.language.data import MNISTData
 
-from conftest import TOY_CLASSIFIER, idx_bytes
+from conftest import ROOT, TOY_CLASSIFIER, idx_bytes
 
 
 def test_read_idx_round_trips_and_checks_the_header():
@@ -168,3 +170,39 @@ def test_missing_data_exits_2_before_any_run_directory(cli, write_yaml, tmp_path
     assert result.exit_code == 2
     assert "MNIST: the data files are missing" in result.stderr and "network disabled" in result.stderr
     assert "Traceback" not in result.output and not (tmp_path / "out").exists()
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_download_progress_is_drawn_by_progress_and_logged_by_it(tmp_path):
+    data = b"x" * 5000
+    terminal = Terminal()
+    progress = Progress(stream=terminal)
+    fetch("http://x/f.gz", tmp_path / "f.gz", hashlib.sha256(data).hexdigest(),
+          opener=lambda url, timeout=None: FakeResponse(data), progress=progress)
+    drawn = terminal.getvalue()
+    assert "] f.gz:   0.0 / 0.0 MB" in drawn and "[" + "#" * 30 + "]" in drawn  # the bar reaches the end
+    assert progress.transcript == ["downloading http://x/f.gz", f"saved {tmp_path / 'f.gz'} (0.0 MB, sha256 verified)"]
+    assert (tmp_path / "f.gz").read_bytes() == data
+
+
+def test_too_many_validation_images_is_an_input_error_naming_the_override(cli, tmp_path):
+    for command in ("validate", "run"):
+        result = cli(command, ROOT / "pipelines/mnist.yaml", "--set", "data.validation=59995",
+                     *(["--out", tmp_path / "out"] if command == "run" else []))
+        assert result.exit_code == 2 and "Traceback" not in result.output
+        assert result.stderr.startswith("--set data.validation=59995: data.validation: 59995 validation images "
+                                        "leave too few of the 60000 training images"), result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_validation_split_the_files_cannot_hold_points_at_its_line(cli, toy_mnist, write_yaml, tmp_path):
+    folder, _ = toy_mnist  # 600 training images: the static check (60,000) passes, loading does not
+    path = write_yaml(TOY_CLASSIFIER.format(root=folder).replace("validation: 100", "validation: 595"))
+    result = cli("run", path, "--out", tmp_path / "out", "-q")
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert f"{path}:3:" in result.stderr and "595 validation images leave too few of the 600" in result.stderr
+    assert not (tmp_path / "out").exists()

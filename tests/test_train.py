@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 from pathlib import Path
 
@@ -225,3 +226,10 @@ def test_a_crash_is_marked_failed_with_traceback_in_run_log(cli, write_yaml, tmp
     assert "Traceback" in (run_dir / "run.log").read_text()
     assert "failed" in (run_dir / "report.html").read_text()
     assert json.loads((run_dir / "metrics.json").read_text())["status"] == "failed"
+
+
+def test_fit_takes_its_settings_by_keyword_and_fits_on_a_screen():
+    params = inspect.signature(fit).parameters
+    assert [name for name, p in params.items() if p.kind is p.POSITIONAL_OR_KEYWORD] == ["model", "data"]
+    assert all(p.kind is p.KEYWORD_ONLY for name, p in params.items() if name not in ("model", "data"))
+    assert len(inspect.getsource(fit).splitlines()) <= 80

@@ -65,6 +65,15 @@ def _early_stop(rule: EarlyStopping | None, state: TrainingState, row: dict, mod
             f"epochs; best epoch {state.best_epoch} ({rule.monitor} {state.best_value:.6g})")
 
 
+def _end_with_best(rule: EarlyStopping | None, state: TrainingState, model: nn.Module, outcome: FitOutcome
+                   ) -> int | None:
+    """Load the best epoch's weights when early stopping keeps them; the epoch whose weights the model holds."""
+    if rule and rule.restore_best and state.best_weights is not None and outcome.status != "interrupted":
+        model.load_state_dict(state.best_weights)
+        return state.best_epoch
+    return len(state.history["epoch"]) or None
+
+
 def _bf16(model: nn.Module, device_type: str) -> Callable[[torch.Tensor], torch.Tensor]:
     """The model's forward pass under bfloat16 autocast, returning float32 for the loss."""
 
@@ -155,9 +164,5 @@ def fit(model: nn.Module, data: Dataset, *, loss_fn: nn.Module, optimizer: torch
         if stop_early:
             outcome.message = stop_early
             break
-    outcome.evaluated_epoch = len(state.history["epoch"]) or None
-    rule = training.early_stopping
-    if rule and rule.restore_best and state.best_weights is not None and outcome.status != "interrupted":
-        inner.load_state_dict(state.best_weights)  # end with the best epoch's weights
-        outcome.evaluated_epoch = state.best_epoch
+    outcome.evaluated_epoch = _end_with_best(training.early_stopping, state, inner, outcome)
     return state, outcome

@@ -13,8 +13,9 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from dlpipe.language.errors import InvalidValue, PipelineError, Problem, find_node, override_for, problems_from_validation
+from dlpipe.language.errors import InvalidValue, PipelineError, Problem, find_node, override_for
 from dlpipe.language.pipeline import Pipeline, pipeline_model
+from dlpipe.language.validation import problems_from_validation
 
 MAX_FILE_BYTES = 1_000_000
 MAX_EXPANDED_NODES = 100_000  # an alias bomb expands far beyond this

@@ -11,11 +11,11 @@ import numpy as np
 import torch
 
 from dlpipe.data.sources import describe
-from dlpipe.language import optim
+from dlpipe.language import metrics, optim
 from dlpipe.language.errors import InvalidValue, Problem
 from dlpipe.language.layers import ACTIVATION_RANGE
 from dlpipe.language.loader import Loaded
-from dlpipe.language.metrics import METRICS, history_columns
+from dlpipe.language.metrics import history_columns
 from dlpipe.language.pipeline import Pipeline
 from dlpipe.language.section import tags
 from dlpipe.model.network import Summary, build_model, check_output
@@ -57,7 +57,7 @@ def _task_problems(pipeline: Pipeline, task: str):
         fitting = _either([tags(cls)[0] for cls in optim.LOSSES if cls.TASK == task])
         kind = f"a {pipeline.loss.TASK} loss" if task == "classification" else f"for {pipeline.loss.TASK}"
         yield Problem(("loss",), f"{pipeline.loss.type} is {kind}, but {source}; use {fitting}")
-    allowed = [tags(cls)[0] for cls in METRICS if cls.TASK == task]
+    allowed = [tags(cls)[0] for cls in metrics.METRICS if cls.TASK == task]
     for index, metric in enumerate(pipeline.metrics):
         if metric.TASK != task:
             yield Problem(("metrics", index), f"{metric.type} does not apply: {source} "

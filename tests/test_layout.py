@@ -1,0 +1,105 @@
+"""The package layout holds: stages import only lower stages, the language and the light commands stay light."""
+
+from __future__ import annotations
+
+import ast
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT
+
+PACKAGE = ROOT / "dlpipe"
+# Lowest first: a module may import its own stage and the stages before it, never one after it.
+STAGES = ["language", "archive", "data", "model", "engine", "report", "runner", "cli"]
+
+
+def stage_of(module: str) -> str | None:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 and parts[0] == "dlpipe" and parts[1] in STAGES else None
+
+
+def imports_of(path: Path) -> set[str]:
+    """Every dlpipe module a file imports, at the top or inside a function."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("dlpipe"):
+            found |= {node.module} | {f"{node.module}.{alias.name}" for alias in node.names}
+        elif isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names if alias.name.startswith("dlpipe")}
+    return found
+
+
+MODULES = sorted(p for p in PACKAGE.rglob("*.py"))
+
+
+def module_name(path: Path) -> str:
+    return ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+
+
+def test_every_module_lives_in_a_stage():
+    loose = [module_name(p) for p in MODULES if stage_of(module_name(p)) is None]
+    assert loose == ["dlpipe", "dlpipe.__main__"]
+
+
+@pytest.mark.parametrize("path", MODULES, ids=[module_name(p) for p in MODULES])
+def test_a_stage_never_imports_a_later_one(path):
+    mine = stage_of(module_name(path))
+    if mine is None:
+        return  # dlpipe/__init__ and __main__ stand above every stage
+    later = {f"dlpipe.{stage}" for stage in STAGES[STAGES.index(mine) + 1:]}
+    wrong = sorted(m for m in imports_of(path) if stage_of(m) and f"dlpipe.{stage_of(m)}" in later)
+    assert wrong == [], f"{module_name(path)} ({mine}) imports later stages"
+
+
+def test_the_layering_check_catches_an_upward_import(tmp_path):
+    bad = tmp_path / "bad.py"
+    bad.write_text("def f():\n    from dlpipe.runner import run\n")
+    assert "dlpipe.runner" in imports_of(bad) and stage_of("dlpipe.runner.run") == "runner"
+
+
+def light_modules(code: str) -> list[str]:
+    """Which heavy libraries a fresh interpreter has loaded after running `code`."""
+    probe = code + ("\nimport json, sys; "
+                    "print(json.dumps(sorted(m for m in ('torch', 'matplotlib', 'pydantic') if m in sys.modules)))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=ROOT)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_the_language_imports_no_torch():
+    names = [module_name(p) for p in MODULES if stage_of(module_name(p)) == "language"]
+    assert "dlpipe.language.pipeline" in names and len(names) >= 8
+    assert light_modules("\n".join(f"import {name}" for name in names)) == ["pydantic"]
+
+
+@pytest.mark.parametrize("args", [["--help"], ["runs", "--out", "nowhere"], ["runs", "--help"]])
+def test_help_and_runs_import_neither_pydantic_torch_nor_matplotlib(args):
+    code = (f"from click.testing import CliRunner; from dlpipe.cli import main; "
+            f"r = CliRunner().invoke(main, {args!r}); assert r.exit_code in (0, 2), r.output")
+    assert light_modules(code) == []
+
+
+def test_jinja_is_set_up_in_one_place():
+    setups = [module_name(p) for p in MODULES if "jinja2.Environment(" in p.read_text()]
+    assert setups == ["dlpipe.report.pages"]
+
+
+def test_rendering_figures_leaves_the_matplotlib_backend_alone():
+    code = ("import matplotlib; matplotlib.use('svg'); from dlpipe.report import plots; "
+            "png = plots.lr_curve({'epoch': [1, 2, 3], 'lr': [0.1, 0.01, 0.001]}); "
+            "assert png and matplotlib.get_backend() == 'svg', matplotlib.get_backend(); "
+            "import sys; assert 'matplotlib.pyplot' not in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+
+
+def test_no_two_classes_share_a_name():
+    """Each name says what it holds: the config's split fractions are not the data's samples, and so on."""
+    names = [node.name for path in MODULES for node in ast.walk(ast.parse(path.read_text()))
+             if isinstance(node, ast.ClassDef)]
+    assert sorted({name for name in names if names.count(name) > 1}) == []
+    records = {"TrainingState", "FitOutcome", "RunRecord", "Insights"}  # what a run's state is held in
+    assert records <= set(names) and not {"Split", "TrainState", "FitResult", "Outcome", "RunResult",
+                                          "RunInfo"} & set(names)
