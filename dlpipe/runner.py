@@ -46,12 +46,13 @@ EXIT_CODES = {"completed": 0, "diverged": 1, "failed": 1, "interrupted": 130}
 
 
 def resolve_device(name: str) -> torch.device:
-    """auto: cuda, else mps, else cpu; a named device that is missing is an error."""
+    """auto: cuda, else mps, else cpu; a named device this machine lacks is an InvalidValue."""
     mps = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "mps" if mps else "cpu")
     if (name == "cuda" and not torch.cuda.is_available()) or (name == "mps" and not mps):
-        raise RuntimeError(f"training.device is {name} but torch sees no {name} device; use device: auto or cpu")
+        raise InvalidValue(("training", "device"), f"torch sees no {name} device on this machine; "
+                                                   "use device: auto (or cpu)")
     return torch.device(name)
 
 
@@ -70,6 +71,7 @@ def run(loaded: Loaded, out_root: Path, progress: Progress, stop: threading.Even
     """
     started, clock = datetime.now(timezone.utc), time.perf_counter()
     try:
+        resolve_device(loaded.pipeline.training.device)
         data = load_data(loaded.pipeline.data, loaded.pipeline.seed, progress)
     except InvalidValue as exc:
         raise loaded.invalid(exc) from None

@@ -6,6 +6,9 @@ import json
 import subprocess
 import sys
 
+import pytest
+import yaml
+
 from dlpipe.language.schema import pipeline_schema
 
 from conftest import PIPELINES, ROOT, TINY_SINE
@@ -88,3 +91,16 @@ def test_process_tuning_is_for_the_dlpipe_command_on_cpu_only(cli, write_yaml, t
     loaded = load_pipeline(write_yaml(TINY_SINE), ("training.device=cpu",))
     assert run(loaded, tmp_path / "b", Progress(quiet=True), tune_process=True).status == "completed"
     assert calls == ["tuned"]
+
+
+def test_the_schema_accepts_every_shipped_pipeline_and_the_shorthand_names():
+    jsonschema = pytest.importorskip("jsonschema")  # in [dev]; what editors do with the schema
+    schema = pipeline_schema()
+    for path in PIPELINES:
+        jsonschema.validate(yaml.safe_load(path.read_text()), schema)
+    short = {"data": {"type": "sine"}, "loss": "huber", "optimizer": "sgd", "scheduler": "cosine",
+             "model": {"layers": ["relu", {"type": "linear", "units": 1}]}, "metrics": ["r2", "mae"]}
+    jsonschema.validate(short, schema)
+    for wrong in ({"metrics": ["r3"]}, {"model": {"layers": ["linear"]}}, {"scheduler": "step"}):
+        with pytest.raises(jsonschema.ValidationError):  # unknown, or a name that needs more keys
+            jsonschema.validate({**short, **wrong}, schema)

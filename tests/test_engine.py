@@ -210,11 +210,13 @@ def test_run_log_holds_the_transcript_and_stage_times(cli, write_yaml, tmp_path)
         assert fragment in log, fragment  # ...but everything is in run.log
 
 
-def test_explicit_missing_device_fails_clearly(cli, write_yaml, tmp_path):
+def test_explicit_missing_device_is_an_input_error_before_anything_runs(cli, write_yaml, tmp_path):
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA")
-    result = cli("run", write_yaml(TINY_SINE), "--out", tmp_path, "-q", "--set", "training.device=cuda")
-    assert result.exit_code == 1 and "torch sees no cuda device" in result.stderr
+    result = cli("run", write_yaml(TINY_SINE), "--out", tmp_path / "out", "-q", "--set", "training.device=cuda")
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert result.stderr.startswith("--set training.device=cuda: training.device: torch sees no cuda device")
+    assert not (tmp_path / "out").exists()  # no run directory for a run that cannot start
 
 
 def test_early_stopping_monitor_must_be_recorded(write_yaml):

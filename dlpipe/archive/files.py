@@ -16,8 +16,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable
 
-import yaml
-
 MAX_NAME = 80
 
 
@@ -94,6 +92,8 @@ def _type_first(obj: Any) -> Any:
 
 def _flow(value: Any) -> str:
     """One value in YAML flow style, quoted where YAML needs it."""
+    import yaml  # here, not at the top: `dlpipe runs` reads the archive without it
+
     return yaml.safe_dump([value], default_flow_style=True, allow_unicode=True, width=10**9)[1:-2]
 
 

@@ -36,6 +36,10 @@ class Summary:
     rows: tuple[LayerRow, ...]
 
     @property
+    def input_text(self) -> str:
+        return shape_text(self.input_shape)
+
+    @property
     def total_params(self) -> int:
         return sum(row.params for row in self.rows)
 
@@ -48,7 +52,7 @@ class Summary:
         widths = [max(len(row[i]) for row in [head, *body]) for i in range(5)]
         fmt = "  ".join(f"{{:{'>' if i in (0, 1, 4) else '<'}{w}}}" for i, w in enumerate(widths))
         rule = "-" * (sum(widths) + 8)
-        lines = [f"input {shape_text(self.input_shape)}", fmt.format(*head), rule, *(fmt.format(*row) for row in body), rule]
+        lines = [f"input {self.input_text}", fmt.format(*head), rule, *(fmt.format(*row) for row in body), rule]
         return "\n".join(lines + [f"total parameters: {self.total_params:,}"])
 
 
