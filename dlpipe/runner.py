@@ -212,16 +212,16 @@ def _finish(record: RunRecord, insights: Insights, stages: dict[str, float], pro
         record.status, record.message = "failed", f"writing the report failed: {type(exc).__name__}: {exc}"
         trace += traceback.format_exc()
     stages["report"] = time.perf_counter() - t
-    progress.say(_run_log_tail(record, stages, trace))
+    progress.say(_run_log_tail(record, stages))
+    if trace:
+        progress.log("\n" + trace.rstrip())  # run.log only: the terminal gets the one-line status
     progress.close()
     return record
 
 
-def _run_log_tail(record: RunRecord, stages: dict[str, float], trace: str) -> str:
-    """The end of run.log: status, seconds per stage and, for a failed run, the traceback."""
+def _run_log_tail(record: RunRecord, stages: dict[str, float]) -> str:
+    """The end of run.log: status and seconds per stage."""
     lines = [f"status: {record.status} {record.message}".rstrip()]
     lines += [f"  {stage:>10}: {seconds:.3f} s" for stage, seconds in stages.items()]
     lines.append(f"  {'total':>10}: {record.duration_s:.3f} s")
-    if trace:
-        lines += ["", trace.rstrip()]
     return "\n".join(lines)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
+import shutil
 from datetime import datetime, timezone
+from urllib.parse import unquote
 
 import pytest
 import torch
@@ -106,3 +109,27 @@ def test_runs_show_and_the_index_read_the_same_record(cli, write_yaml, tmp_path)
     assert "r2 0.1235" in listing.stdout
     shown = cli("runs", "--out", tmp_path, "show", "tiny")
     assert shown.exit_code == 0 and "2 epochs" in shown.stdout and "test r2" in shown.stdout
+
+
+@pytest.mark.parametrize("name", ["index.html", "INDEX.HTML", "comparisons"])
+def test_the_archive_s_own_names_are_reserved(cli, write_yaml, tmp_path, name):
+    path = write_yaml(TINY_SINE)
+    for _ in range(2):  # the second run would find index.html a directory, or comparisons/ a run
+        result = cli("run", path, "--out", tmp_path, "-q", "--set", f"name={name}", "--set", "training.epochs=1")
+        assert result.exit_code == 0, result.output
+    assert (tmp_path / "index.html").is_file() and (tmp_path / f"{name}-run").is_dir()
+    assert cli("compare", name, name + "-run", "--out", tmp_path).exit_code in (0, 2)  # no crash either way
+
+
+def test_index_links_are_relative_and_percent_encoded(cli, write_yaml, tmp_path):
+    assert cli("run", write_yaml(TINY_SINE), "--out", tmp_path, "-q", "--set", "training.epochs=1").exit_code == 0
+    run_dir = next(tmp_path.glob("tiny/*"))
+    hostile = tmp_path / "javascript:alert(document.domain)" / run_dir.name
+    hostile.parent.mkdir()
+    shutil.copytree(run_dir, hostile)
+    from dlpipe.report.index import write_index
+
+    html = write_index(tmp_path).read_text()
+    links = re.findall(r'href="([^"]*)"', html)
+    assert len(links) == 2 and all(link.startswith("./") and ":" not in link for link in links)
+    assert all((tmp_path / unquote(link)).is_file() for link in links)

@@ -165,3 +165,32 @@ def test_regression_metric_on_classification_and_accuracy_on_regression(cli, wri
     result = cli("validate", path)
     assert result.exit_code == 2 and f"{path}:3:" in result.stderr
     assert "metrics.1: accuracy does not apply: data source 'sine' is a regression" in result.stderr
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be"])
+def test_a_utf16_file_is_named_as_such(write_yaml, tmp_path, encoding):
+    path = tmp_path / "wide.yaml"
+    path.write_bytes("data: {type: sine}\nmodel: {layers: [{type: linear, units: 1}]}\n".encode(encoding))
+    with pytest.raises(PipelineError, match="is UTF-16 text; save it as UTF-8"):
+        load_pipeline(path)
+    binary = tmp_path / "binary.yaml"
+    binary.write_bytes(bytes([0, 0, 8, 3, 0, 0, 0, 10]) + bytes(range(256)))  # an IDX header: binary, not text
+    with pytest.raises(PipelineError, match="looks like a binary file"):
+        load_pipeline(binary)
+
+
+def test_an_alias_bomb_in_a_set_value_is_refused_like_one_in_a_file(write_yaml):
+    levels = ["&a0 [x, x, x, x, x, x, x, x, x]"] + [
+        f"&a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]" for i in range(1, 7)]
+    bomb = "metrics=[" + ", ".join(levels) + "]"  # 9^7 items once expanded
+    path = write_yaml("data: {type: sine}\nmodel: {layers: [{type: linear, units: 1}]}\n")
+    with pytest.raises(PipelineError, match=r"--set metrics=\[.*YAML aliases expand to more than 100000 nodes"):
+        load_pipeline(path, (bomb,))
+
+
+def test_schema_to_an_unwritable_place_is_one_clean_line(cli, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    result = cli("schema", "-o", blocker / "schema.json")  # a folder that is a file
+    assert result.exit_code == 2 and "cannot write the schema" in result.stderr
+    assert "Traceback" not in result.output

@@ -214,14 +214,15 @@ def test_divergence_stops_the_run_and_still_reports(cli, write_yaml, tmp_path):
     assert "diverged" in (run_dir / "report.html").read_text()
 
 
-def test_a_crash_is_marked_failed_with_traceback_in_run_log(cli, write_yaml, tmp_path, monkeypatch):
+@pytest.mark.parametrize("quiet", [["-q"], []])
+def test_a_crash_is_marked_failed_with_traceback_in_run_log(cli, write_yaml, tmp_path, monkeypatch, quiet):
     def broken_fit(*args, **kwargs):
         raise RuntimeError("simulated crash")
 
     monkeypatch.setattr("dlpipe.runner.fit", broken_fit)
-    result = cli("run", write_yaml(TINY_SINE), "--out", tmp_path, "-q")
+    result = cli("run", write_yaml(TINY_SINE), "--out", tmp_path, *quiet)
     assert result.exit_code == 1 and "simulated crash" in result.stderr
-    assert "Traceback" not in result.output
+    assert "Traceback" not in result.output  # with or without -q: one line on the terminal
     run_dir = next(tmp_path.glob("tiny/*"))
     assert "Traceback" in (run_dir / "run.log").read_text()
     assert "failed" in (run_dir / "report.html").read_text()

@@ -17,12 +17,17 @@ from pathlib import Path
 from typing import Any, Callable
 
 MAX_NAME = 80
+RESERVED = ("index.html", "comparisons")  # the archive's own entries beside the run folders
 
 
 def sanitize_name(name: str) -> str:
-    """A run name safe as one directory name: no separators, no leading dots, no `..`."""
-    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._-")
-    return safe[:MAX_NAME] or "run"
+    """A run name safe as one directory name: no separators, no leading dots, no `..`, none of RESERVED.
+
+    A name that would collide with the archive's own files (in any case, for case-insensitive
+    file systems) gets `-run` appended: `index.html` becomes `index.html-run`.
+    """
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._-")[:MAX_NAME] or "run"
+    return f"{safe}-run" if safe.lower() in RESERVED else safe
 
 
 def create_run_dir(root: Path, name: str, started: datetime) -> Path:

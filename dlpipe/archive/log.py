@@ -37,13 +37,17 @@ class Progress:
     def say(self, text: str) -> None:
         """Print a line (unless quiet) and keep it for run.log."""
         self.clear_bar()
+        self.log(text)
+        if not self.quiet:
+            print(text, file=self.stream, flush=True)
+
+    def log(self, text: str) -> None:
+        """Keep `text` for run.log only (a traceback: the terminal gets one line, the log the details)."""
         if self._log is not None:
             self._log.write(text + "\n")
             self._log.flush()
         else:
             self.transcript.append(text)
-        if not self.quiet:
-            print(text, file=self.stream, flush=True)
 
     def start_epoch(self) -> None:
         self._epoch_start = self._last_draw = time.perf_counter()

@@ -211,6 +211,9 @@ def schema(output: Path) -> None:
     if str(output) == "-":
         click.echo(text, nl=False)
         return
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(text, encoding="utf-8")
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        _fail(f"{output}: cannot write the schema: {exc.strerror or exc}")
     click.echo(f"wrote {output}")

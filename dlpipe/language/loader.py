@@ -70,6 +70,8 @@ def read_source(path: Path) -> str:
     data = path.read_bytes()
     if len(data) > MAX_FILE_BYTES:
         raise PipelineError(f"{path}: {len(data)} bytes; a pipeline file is at most {MAX_FILE_BYTES} bytes")
+    if _looks_utf16(data):
+        raise PipelineError(f"{path}: is UTF-16 text; save it as UTF-8 (most editors: Save with Encoding)")
     if b"\0" in data:
         raise PipelineError(f"{path}: looks like a binary file; expected a YAML text file")
     try:
@@ -79,6 +81,16 @@ def read_source(path: Path) -> str:
     if not text.strip():
         raise PipelineError(f"{path}: the file is empty; start from pipelines/sine.yaml")
     return text
+
+
+def _looks_utf16(data: bytes) -> bool:
+    """A byte-order mark, or ASCII text with a zero byte beside every character."""
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return True
+    head = data[:64 - len(data[:64]) % 2]
+    halves = (head[0::2], head[1::2])
+    return len(head) >= 4 and any(set(zeros) == {0} and all(32 <= b < 127 or b in (9, 10, 13) for b in text)
+                                  for zeros, text in (halves, halves[::-1]))
 
 
 def parse_yaml(path: Path, text: str) -> tuple[dict, yaml.Node, list[Problem]]:
@@ -108,7 +120,16 @@ def parse_yaml(path: Path, text: str) -> tuple[dict, yaml.Node, list[Problem]]:
     return data, node, list(_duplicate_keys(node))
 
 
-def _check_size(path: Path, root: yaml.Node) -> None:
+def _safe_value(where: str, text: str) -> Any:
+    """A --set value read with the same limits as a file: safe tags only, aliases bounded."""
+    node = yaml.compose(text, Loader=yaml.SafeLoader)
+    if node is None:
+        return None
+    _check_size(where, node)
+    return yaml.SafeLoader(text).construct_document(node)
+
+
+def _check_size(path: Path | str, root: yaml.Node) -> None:
     """Refuse documents whose aliases would expand into a huge structure."""
     budget = [MAX_EXPANDED_NODES]
 
@@ -150,8 +171,8 @@ def apply_override(data: dict, override: str) -> None:
     if not sep or not key.strip():
         raise PipelineError(f"--set {override}: expected key.path=value, e.g. --set optimizer.lr=0.01")
     try:
-        value = yaml.safe_load(value_text) if value_text.strip() else ""
-    except yaml.YAMLError:
+        value = _safe_value(f"--set {override}", value_text) if value_text.strip() else ""
+    except (yaml.YAMLError, RecursionError):
         raise PipelineError(f"--set {override}: the value {value_text!r} is not valid YAML") from None
     parts = key.strip().split(".")
     target: Any = data

@@ -4,15 +4,24 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
+from urllib.parse import quote
 
 from dlpipe.archive.files import write_atomic
 from dlpipe.archive.runs import list_runs
 from dlpipe.report.pages import render_page
 
 
+def link(run_dir: Path, root: Path) -> str:
+    """The relative link to a run's report: each part percent-encoded, `./` first, so never a scheme."""
+    parts = Path(run_dir).relative_to(root).parts
+    return "./" + "/".join(quote(part, safe="") for part in (*parts, "report.html"))
+
+
 def write_index(root: Path) -> Path:
     """Rewrite <root>/index.html atomically, linking to every run's report."""
-    html = render_page("index.html", runs=list_runs(root), root=str(root),
+    runs = list_runs(root)
+    links = [link(record.path, root) for record in runs]
+    html = render_page("index.html", runs=zip(runs, links), count=len(runs), root=str(root),
                        written=datetime.now().strftime("%Y-%m-%d %H:%M:%S"))
     path = Path(root) / "index.html"
     write_atomic(path, html)
