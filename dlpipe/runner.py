@@ -207,10 +207,13 @@ def _finish(record: RunRecord, insights: Insights, stages: dict[str, float], pro
     try:
         record.write()
         write_report(record, insights)
-        write_index(record.path.parent.parent)
     except Exception as exc:  # noqa: BLE001 - keep the traceback in run.log, not on the terminal
         record.status, record.message = "failed", f"writing the report failed: {type(exc).__name__}: {exc}"
         trace += traceback.format_exc()
+    try:
+        write_index(record.path.parent.parent)
+    except Exception as exc:  # noqa: BLE001 - the index is a convenience: it never fails the run
+        progress.say(f"warning: the run index was not updated: {type(exc).__name__}: {exc}")
     stages["report"] = time.perf_counter() - t
     progress.say(_run_log_tail(record, stages))
     if trace:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 from datetime import datetime, timezone
@@ -133,3 +134,29 @@ def test_index_links_are_relative_and_percent_encoded(cli, write_yaml, tmp_path)
     links = re.findall(r'href="([^"]*)"', html)
     assert len(links) == 2 and all(link.startswith("./") and ":" not in link for link in links)
     assert all((tmp_path / unquote(link)).is_file() for link in links)
+
+
+@pytest.mark.parametrize("content", ['[]', '{"started": 5}', '{"started": "2026-01-01T00:00:00+00:00", '
+                                     '"headline": {"name": "r2", "value": "high"}}', '{"status": "completed"', '\xff'])
+def test_a_damaged_metrics_json_is_skipped_and_counted_never_fatal(cli, write_yaml, tmp_path, content):
+    damaged = tmp_path / "x" / "y"
+    damaged.mkdir(parents=True)
+    (damaged / "metrics.json").write_bytes(content.encode("latin-1"))
+    listing = cli("runs", "--out", tmp_path)
+    assert listing.exit_code == 2 and "1 run(s) could not be read" in listing.stderr  # and no run to list
+    assert "Traceback" not in listing.output
+    result = cli("run", write_yaml(TINY_SINE), "--out", tmp_path, "-q", "--set", "training.epochs=1")
+    assert result.exit_code == 0, result.output  # the archive's damage is not this run's failure
+    index = (tmp_path / "index.html").read_text()
+    assert "1 run could not be read" in index and "tiny/" in index
+    for args in (["runs", "show", "x/y"], ["compare", "x/y", "tiny"], ["run", "--resume", damaged]):
+        bad = cli(*args[:1], "--out", tmp_path, *args[1:]) if args[0] != "run" else cli(*args)
+        assert bad.exit_code == 2 and "Traceback" not in bad.output, bad.output
+
+
+def test_a_fifo_named_metrics_json_is_never_opened(cli, write_yaml, tmp_path):
+    fifo_dir = tmp_path / "x" / "y"
+    fifo_dir.mkdir(parents=True)
+    os.mkfifo(fifo_dir / "metrics.json")  # opening it for reading would block until a writer comes
+    result = cli("run", write_yaml(TINY_SINE), "--out", tmp_path, "-q", "--set", "training.epochs=1")
+    assert result.exit_code == 0 and "not a regular file" in (tmp_path / "index.html").read_text()

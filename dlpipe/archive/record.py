@@ -10,12 +10,20 @@ from __future__ import annotations
 import csv
 import json
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 
 from dlpipe.archive.files import history_csv, write_atomic, write_json
 
 METRICS_FILE, HISTORY_FILE = "metrics.json", "history.csv"
+MAX_FILE_BYTES = 50_000_000  # a metrics.json or history.csv larger than this is not one dlpipe wrote
+NUMBER, TEXT, NONE = (int, float), (str,), (type(None),)
+# What each key of metrics.json must hold; a file that breaks this is damaged, never half-trusted.
+TYPES = {"name": TEXT, "status": TEXT, "message": TEXT, "task": TEXT, "description": TEXT, "source": TEXT,
+         "loss": TEXT, "device": TEXT, "seed": (int,), "duration_s": NUMBER + NONE, "test": (dict,),
+         "headline": (dict,) + NONE, "verdict": (dict,) + NONE, "best_epoch": (int,) + NONE,
+         "evaluated_epoch": (int,) + NONE, "resumed_after": (int,) + NONE, "learned": (list,),
+         "classes": (list,), "per_class": (list,), "confusion_matrix": (list,), "environment": (dict,)}
 
 
 @dataclass
@@ -79,21 +87,50 @@ class RunRecord:
 
     @classmethod
     def read(cls, run_dir: Path, with_history: bool = True) -> RunRecord:
-        """The record of an archived run; OSError or ValueError when metrics.json is missing or damaged."""
-        data = json.loads((Path(run_dir) / METRICS_FILE).read_text())
-        if not isinstance(data, dict):
-            raise ValueError(f"{run_dir / METRICS_FILE}: not a JSON object")
-        started = _datetime(data.get("started"))
-        known = {k: data[k] for k in cls.__dataclass_fields__ if k in data and k not in ("started", "path", "history")}
-        return cls(started=started, path=Path(run_dir), history=read_history(run_dir) if with_history else {},
-                   **{**known, "name": str(data.get("name", Path(run_dir).parent.name))})
+        """The record of an archived run; ValueError (or OSError) saying what is wrong when it is damaged."""
+        path = Path(run_dir) / METRICS_FILE
+        try:
+            data = json.loads(read_regular(path))
+        except UnicodeDecodeError:
+            raise ValueError(f"{path}: not UTF-8 text") from None
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path}: not JSON ({exc.msg}, line {exc.lineno})") from None
+        check(data, path)
+        known = {k: data[k] for k in TYPES if k in data}
+        return cls(started=datetime.fromisoformat(data["started"]), path=Path(run_dir),
+                   history=read_history(run_dir) if with_history else {},
+                   **{**known, "name": data.get("name", Path(run_dir).parent.name)})
 
 
-def _datetime(text) -> datetime:
+def read_regular(path: Path) -> str:
+    """A regular file's text; never opens a FIFO or a device (which could block or never end)."""
+    if not path.is_file():
+        raise ValueError(f"{path}: missing, or not a regular file")
+    if path.stat().st_size > MAX_FILE_BYTES:
+        raise ValueError(f"{path}: {path.stat().st_size} bytes; far larger than dlpipe writes")
+    return path.read_text(encoding="utf-8")
+
+
+def check(data, path: Path) -> None:
+    """ValueError naming the first key of a metrics.json that does not hold what dlpipe writes there."""
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: holds a JSON {type(data).__name__}, not an object")
     try:
-        return datetime.fromisoformat(text)
+        started = datetime.fromisoformat(data.get("started"))
     except (TypeError, ValueError):
-        return datetime.fromtimestamp(0, timezone.utc)
+        raise ValueError(f"{path}: 'started' is {data.get('started')!r}, not an ISO date and time") from None
+    if started.tzinfo is None:
+        raise ValueError(f"{path}: 'started' {data['started']!r} has no time zone")
+    for key, types in TYPES.items():
+        if key in data and (not isinstance(data[key], types) or isinstance(data[key], bool) and bool not in types):
+            raise ValueError(f"{path}: {key!r} is {type(data[key]).__name__}, expected "
+                             f"{' or '.join(t.__name__ for t in types)}")
+    numbers = {**data.get("test", {}), **{"headline value": (data.get("headline") or {}).get("value")}}
+    bad = [k for k, v in numbers.items() if v is not None and not isinstance(v, NUMBER)]
+    texts = [(data.get("headline") or {}).get("name", ""), *((data.get("verdict") or {}).get(k, "") for k in
+                                                               ("kind", "advice"))]
+    if bad or not all(isinstance(t, str) for t in texts):
+        raise ValueError(f"{path}: {', '.join(bad) or 'headline or verdict'} holds the wrong kind of value")
 
 
 def read_history(run_dir: Path) -> dict[str, list[float]]:
@@ -101,7 +138,7 @@ def read_history(run_dir: Path) -> dict[str, list[float]]:
     path = Path(run_dir) / HISTORY_FILE
     if not path.exists():
         return {}
-    rows = list(csv.DictReader(path.read_text().splitlines()))
+    rows = list(csv.DictReader(read_regular(path).splitlines()))
     return {key: [_number(row[key]) for row in rows] for key in (rows[0] if rows else {})}
 
 

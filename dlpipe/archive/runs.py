@@ -11,14 +11,20 @@ from pathlib import Path
 from dlpipe.archive.record import METRICS_FILE, RunRecord
 
 
-def list_runs(root: Path, name: str | None = None) -> list[RunRecord]:
-    """Every run under root (newest first), optionally only those named `name`; histories not read."""
+def list_runs(root: Path, name: str | None = None, damaged: list[str] | None = None) -> list[RunRecord]:
+    """Every run under root (newest first), optionally only those named `name`; histories not read.
+
+    A run whose metrics.json cannot be read (damaged by hand, not a regular file) is skipped,
+    never fatal; `damaged`, when given, collects why for each.
+    """
     runs = []
     for path in Path(root).glob(f"*/*/{METRICS_FILE}"):
         try:
             record = RunRecord.read(path.parent, with_history=False)
-        except (OSError, ValueError, TypeError):
-            continue  # a run being written, or damaged by hand: skip it, never fail the listing
+        except (OSError, ValueError) as exc:
+            if damaged is not None:
+                damaged.append(str(exc))
+            continue
         if name is None or record.name == name or path.parent.parent.name == name:
             runs.append(record)
     return sorted(runs, key=lambda r: (r.started.isoformat(), r.path.name), reverse=True)
@@ -39,6 +45,12 @@ def find_run(root: Path, ref: str) -> Path:
     if len(by_prefix) > 1:
         raise LookupError(f"{ref!r} matches {len(by_prefix)} runs: " + ", ".join(r.ref for r in by_prefix[:5]))
     raise LookupError(f"no run {ref!r} under {root} (see `dlpipe runs --out {root}`)")
+
+
+def damaged_text(damaged: list[str]) -> str:
+    """One line per run that could not be read, under a count."""
+    lines = [f"{len(damaged)} run(s) could not be read:"] + [f"  {reason}" for reason in damaged[:20]]
+    return "\n".join(lines + ([f"  ... and {len(damaged) - 20} more"] if len(damaged) > 20 else []))
 
 
 def started_text(record: RunRecord) -> str:

@@ -18,9 +18,12 @@ def runs(ctx: click.Context, out: Path, name: str | None) -> None:
     """List the archived runs (newest first); `dlpipe runs show RUN` for one."""
     ctx.obj = out
     if ctx.invoked_subcommand is None:
-        from dlpipe.archive.runs import list_runs, table
+        from dlpipe.archive.runs import damaged_text, list_runs, table
 
-        found = list_runs(out, name)
+        damaged: list[str] = []
+        found = list_runs(out, name, damaged)
+        if damaged:
+            click.echo(damaged_text(damaged), err=True)
         if not found:
             _fail(f"no runs under {out}" + (f" named {name}" if name else "") + " (dlpipe run FILE makes one)")
         click.echo(table(found))
@@ -66,6 +69,8 @@ def compare(refs: tuple[str, ...], out: Path) -> None:
         _fail("give at least two runs to compare (see `dlpipe runs`)")
     try:
         paths = [find_run(out, ref) for ref in refs]
+        click.echo(f"comparison: {write_comparison(paths, out)}")
     except LookupError as exc:
         _fail(str(exc))
-    click.echo(f"comparison: {write_comparison(paths, out)}")
+    except (OSError, ValueError) as exc:
+        _fail(f"cannot compare: {exc}")

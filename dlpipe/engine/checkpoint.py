@@ -8,7 +8,6 @@ history and the early-stopping bookkeeping. Loaded with weights_only=True.
 from __future__ import annotations
 
 import io
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +16,7 @@ import torch
 from torch import nn
 
 from dlpipe.archive.files import write_atomic
+from dlpipe.archive.record import RunRecord
 
 CHECKPOINT = "checkpoint.pt"
 FORMAT = 1
@@ -120,10 +120,13 @@ def resumable(run_dir: Path) -> str | None:
         return f"--resume {run_dir}: not a run directory (no pipeline.yaml)"
     if not (run_dir / CHECKPOINT).is_file():
         return f"--resume {run_dir}: no {CHECKPOINT}; the run ended before its first epoch finished"
-    try:
-        status = json.loads((run_dir / "metrics.json").read_text()).get("status")
-    except (OSError, ValueError):
+    if not (run_dir / "metrics.json").exists():
         status = "running"  # killed before metrics.json was written
+    else:
+        try:
+            status = RunRecord.read(run_dir, with_history=False).status
+        except (OSError, ValueError) as exc:
+            return f"--resume {run_dir}: {exc}"
     if status not in ("running", "interrupted", "failed"):
         return f"--resume {run_dir}: the run is {status}; only a killed, interrupted or failed run is resumed"
     return None

@@ -19,9 +19,10 @@ def link(run_dir: Path, root: Path) -> str:
 
 def write_index(root: Path) -> Path:
     """Rewrite <root>/index.html atomically, linking to every run's report."""
-    runs = list_runs(root)
+    damaged: list[str] = []
+    runs = list_runs(root, damaged=damaged)
     links = [link(record.path, root) for record in runs]
-    html = render_page("index.html", runs=zip(runs, links), count=len(runs), root=str(root),
+    html = render_page("index.html", runs=zip(runs, links), count=len(runs), root=str(root), damaged=damaged,
                        written=datetime.now().strftime("%Y-%m-%d %H:%M:%S"))
     path = Path(root) / "index.html"
     write_atomic(path, html)
