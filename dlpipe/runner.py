@@ -27,12 +27,12 @@ from dlpipe.archive.record import RunRecord
 from dlpipe.data.dataset import Dataset
 from dlpipe.data.sources import load_data
 from dlpipe.engine import distributed, speed
-from dlpipe.engine.checkpoint import Checkpointer, load_checkpoint, model_bytes, restore
+from dlpipe.engine.checkpoint import Checkpointer, ResumeError, TrainingState, load_checkpoint, model_bytes, restore
 from dlpipe.engine.distributed import Ranks, World
 from dlpipe.engine.evaluate import evaluate
 from dlpipe.engine.optim import build_loss, build_optimizer
 from dlpipe.engine.schedule import LRSchedule
-from dlpipe.engine.train import fit, steps_per_epoch
+from dlpipe.engine.train import FitOutcome, fit, steps_per_epoch
 from dlpipe.language.errors import InvalidValue
 from dlpipe.language.loader import Loaded
 from dlpipe.language.metrics import headline
@@ -83,6 +83,11 @@ def run(loaded: Loaded, out_root: Path, progress: Progress, stop: threading.Even
     record.status, trace = "failed", ""
     try:
         _train(loaded, data, resume_dir is not None, progress, stop, record, insights, stages, world, tune_process)
+    except ResumeError as exc:  # nothing was trained: the run's files stay as they were
+        progress.log(f"--resume failed before training, nothing was changed: {exc}")
+        progress.log(traceback.format_exc().rstrip())
+        progress.close()
+        raise
     except Exception as exc:  # noqa: BLE001 - any failure still ends with a report
         lost = world is not None and isinstance(exc, RuntimeError) and ("peer" in str(exc) or "Connection" in str(exc))
         cause = "another worker of this distributed run failed or was killed; " if lost else ""
@@ -149,13 +154,8 @@ def _train(loaded: Loaded, data: Dataset, resume: bool, progress: Progress, stop
     optimizer = build_optimizer(pipeline.optimizer, model.parameters(), fused=device.type in ("cpu", "cuda"))
     schedule = LRSchedule(pipeline.scheduler, optimizer, pipeline.training.epochs,
                           steps_per_epoch(len(data.train), pipeline.training.batch_size))
-    state = None
-    if resume:
-        payload = load_checkpoint(run_dir, device)
-        state = restore(payload, model, optimizer, generator)
-        schedule.load_state_dict(payload["scheduler"])
-        record.resumed_after = state.epoch
-        progress.say(f"continuing after epoch {state.epoch} of {pipeline.training.epochs}")
+    state = _restored(run_dir, device, model, optimizer, schedule, generator, progress) if resume else None
+    record.resumed_after = state.epoch if state else None
     stages["build"] = time.perf_counter() - t
     progress.say(insights.summary.table())
     progress.say(f"device {device}, {torch.get_num_threads()} CPU threads, precision {pipeline.training.precision}"
@@ -164,12 +164,15 @@ def _train(loaded: Loaded, data: Dataset, resume: bool, progress: Progress, stop
     t = time.perf_counter()
     saver = Checkpointer(run_dir, model, optimizer, schedule, generator, state.epoch if state else 0,
                          enabled=world is None or world.main)
-    state, fitted = fit(distributed.wrap(model, device) if world else model, data, loss_fn=loss_fn,
-                        optimizer=optimizer, training=pipeline.training, metrics=pipeline.scalar_metrics,
-                        generator=generator, progress=progress, schedule=schedule, state=state,
-                        on_epoch_end=saver, stop=stop, sync=Ranks(world) if world else None)
-    if fitted.status == "interrupted":
-        fitted.message += f"; `dlpipe run --resume {run_dir}` continues from the end of epoch {saver.epoch}"
+    if state is not None and state.finished:  # killed while writing its outputs: re-create them, train no more
+        progress.say("training had finished; writing the outputs again")
+        fitted = FitOutcome(**state.finished)
+    else:
+        state, fitted = fit(distributed.wrap(model, device) if world else model, data, loss_fn=loss_fn,
+                            optimizer=optimizer, training=pipeline.training, metrics=pipeline.scalar_metrics,
+                            generator=generator, progress=progress, schedule=schedule, state=state,
+                            on_epoch_end=saver, stop=stop, sync=Ranks(world) if world else None)
+        _checkpoint_the_end(saver, state, fitted, run_dir)
     record.history, record.status, record.message = state.history, fitted.status, fitted.message
     record.best_epoch, record.evaluated_epoch = state.best_epoch, fitted.evaluated_epoch
     stages["train"] = time.perf_counter() - t
@@ -178,6 +181,30 @@ def _train(loaded: Loaded, data: Dataset, resume: bool, progress: Progress, stop
     _test(model, data, loss_fn, loaded, world, record, insights)
     files.write_atomic(run_dir / "model.pt", model_bytes(model, pipeline.model_dump(mode="json")))
     stages["evaluate"] = time.perf_counter() - t
+
+
+def _restored(run_dir: Path, device: torch.device, model: nn.Module, optimizer, schedule, generator,
+              progress: Progress) -> TrainingState:
+    """The training state of the run being resumed, everything put back; ResumeError if it does not load."""
+    try:
+        payload = load_checkpoint(run_dir, device)
+        state = restore(payload, model, optimizer, generator)
+        schedule.load_state_dict(payload["scheduler"])
+    except (ValueError, KeyError, RuntimeError) as exc:
+        raise ResumeError(str(exc)) from exc
+    progress.say(f"continuing after epoch {state.epoch}")
+    return state
+
+
+def _checkpoint_the_end(saver: Checkpointer, state: TrainingState, fitted: FitOutcome, run_dir: Path) -> None:
+    """Interrupted: write the last completed epoch. Otherwise: the final weights, marked finished."""
+    if fitted.status == "interrupted":
+        done = saver.flush()
+        fitted.message += (f"; `dlpipe run --resume {run_dir}` continues from the end of epoch {done}" if done else
+                           "; no epoch was completed, so there is nothing to resume: run the pipeline again")
+        return
+    state.finished = {"status": fitted.status, "message": fitted.message, "evaluated_epoch": fitted.evaluated_epoch}
+    saver.save(state)
 
 
 def _test(model: nn.Module, data: Dataset, loss_fn: nn.Module, loaded: Loaded, world: World | None,
@@ -205,11 +232,12 @@ def _finish(record: RunRecord, insights: Insights, stages: dict[str, float], pro
     record.verdict = {"kind": verdict.kind, "advice": verdict.advice, "epoch": verdict.epoch} if verdict else None
     record.headline = headline(record.task, record.test)
     try:
-        record.write()
+        record.write_history()
         write_report(record, insights)
     except Exception as exc:  # noqa: BLE001 - keep the traceback in run.log, not on the terminal
         record.status, record.message = "failed", f"writing the report failed: {type(exc).__name__}: {exc}"
         trace += traceback.format_exc()
+    record.write()  # last: metrics.json says how the run ended only once every other file is in place
     try:
         write_index(record.path.parent.parent)
     except Exception as exc:  # noqa: BLE001 - the index is a convenience: it never fails the run

@@ -224,3 +224,111 @@ def test_early_stopping_monitor_must_be_recorded(write_yaml):
 
     with pytest.raises(PipelineError, match="'val_acc' is not recorded"):
         check_pipeline(load_pipeline(write_yaml(TINY_SINE), ("training.early_stopping={monitor: val_acc}",)))
+
+
+def test_a_run_killed_while_writing_its_outputs_resumes_without_training_again(cli, write_yaml, tmp_path,
+                                                                              monkeypatch):
+    from dlpipe.archive.record import RunRecord
+
+    real_write = RunRecord.write
+
+    def die_at_the_final_status(record):
+        if record.status != "running":
+            raise SystemExit("killed")  # as a SIGKILL would, after the report and before metrics.json
+        real_write(record)
+
+    monkeypatch.setattr(RunRecord, "write", die_at_the_final_status)
+    path = write_yaml(TINY_SINE)
+    cli("run", path, "--out", tmp_path, "-q", "--set", "training.epochs=7")
+    run_dir = next(tmp_path.glob("tiny/*"))
+    assert metrics(run_dir)["status"] == "running" and (run_dir / "report.html").exists()
+    history = (run_dir / "history.csv").read_text()
+    monkeypatch.setattr(RunRecord, "write", real_write)
+    resumed = cli("run", "--resume", run_dir)
+    assert resumed.exit_code == 0, resumed.output
+    assert metrics(run_dir)["status"] == "completed" and (run_dir / "history.csv").read_text() == history
+    log = (run_dir / "run.log").read_text()
+    assert "training had finished; writing the outputs again" in log and log.count("epoch 7/7") == 1
+    straight = cli("run", path, "--out", tmp_path / "straight", "-q", "--set", "training.epochs=7")
+    assert straight.exit_code == 0 and metrics(next((tmp_path / "straight").glob("tiny/*")))["test"] == \
+        metrics(run_dir)["test"]
+
+
+def test_a_resume_that_fails_before_training_changes_nothing(cli, write_yaml, tmp_path):
+    assert cli("run", write_yaml(TINY_SINE), "--out", tmp_path, "-q").exit_code == 0
+    run_dir = next(tmp_path.glob("tiny/*"))
+    data = metrics(run_dir)
+    data["status"] = "interrupted"  # as if stopped by Ctrl-C
+    (run_dir / "metrics.json").write_text(json.dumps(data))
+    before = {name: (run_dir / name).read_bytes() for name in ("metrics.json", "report.html", "history.csv")}
+    with open(run_dir / "checkpoint.pt", "r+b") as handle:
+        handle.truncate(1000)
+    result = cli("run", "--resume", run_dir)
+    assert result.exit_code == 2 and "cannot be read" in result.stderr and "Traceback" not in result.output
+    assert {name: (run_dir / name).read_bytes() for name in before} == before
+    assert "--resume failed before training, nothing was changed" in (run_dir / "run.log").read_text()
+
+
+class StopInEpoch(Progress):
+    """Quiet progress that sets `stop` after batch 2 of epoch `epoch`, as a Ctrl-C would mid-epoch."""
+
+    def __init__(self, stop, epoch: int):
+        super().__init__(quiet=True)
+        self.stop, self.epoch, self.seen = stop, epoch, 0
+
+    def start_epoch(self) -> None:
+        self.seen += 1
+
+    def batch(self, done: int, total: int) -> None:
+        if self.seen == self.epoch and done == 2:
+            self.stop.set()
+
+
+def test_an_interrupt_mid_epoch_checkpoints_the_last_completed_epoch_and_resumes_exactly(write_yaml, tmp_path):
+    import threading
+
+    from dlpipe.engine.checkpoint import Checkpointer, load_checkpoint, restore
+    from dlpipe.engine.schedule import LRSchedule
+
+    pipeline = load_pipeline(write_yaml(TINY_SINE), ("training.epochs=9", "scheduler={type: onecycle}")).pipeline
+    data = load_data(pipeline.data, pipeline.seed)
+
+    def parts():
+        torch.manual_seed(0)
+        model, _ = build_model(pipeline.model, data.sample_shape)
+        optimizer = build_optimizer(pipeline.optimizer, model.parameters(), fused=True)
+        return model, optimizer, LRSchedule(pipeline.scheduler, optimizer, 9, 5), torch.Generator().manual_seed(0)
+
+    def train(model, optimizer, schedule, generator, progress, state=None, on_epoch_end=None, stop=None):
+        return fit(model, data, loss_fn=torch.nn.MSELoss(), optimizer=optimizer, training=pipeline.training,
+                   metrics=[], generator=generator, progress=progress, schedule=schedule, state=state,
+                   on_epoch_end=on_epoch_end, stop=stop)
+
+    straight, *rest = parts()
+    train(straight, *rest, Progress(quiet=True))
+    model, optimizer, schedule, generator = parts()
+    stop = threading.Event()
+    saver = Checkpointer(tmp_path, model, optimizer, schedule, generator, every_s=3600)  # writes epoch 1 only
+    _, outcome = train(model, optimizer, schedule, generator, StopInEpoch(stop, 6), on_epoch_end=saver, stop=stop)
+    assert outcome.status == "interrupted" and "epoch 6, batch 3" in outcome.message
+    assert load_checkpoint(tmp_path, torch.device("cpu"))["epoch"] == 1 and saver.flush() == 5
+    payload = load_checkpoint(tmp_path, torch.device("cpu"))
+    model, optimizer, schedule, generator = parts()
+    state = restore(payload, model, optimizer, generator)
+    schedule.load_state_dict(payload["scheduler"])
+    assert state.epoch == 5 and len(state.history["epoch"]) == 5
+    train(model, optimizer, schedule, generator, Progress(quiet=True), state=state)
+    for a, b in zip(model.parameters(), straight.parameters()):
+        assert torch.equal(a, b)  # bit-identical to the run that was never interrupted
+
+
+def test_an_interrupt_before_the_first_epoch_does_not_advise_resume(write_yaml, tmp_path):
+    import threading
+
+    from dlpipe.runner import run
+
+    stop = threading.Event()
+    stop.set()
+    record = run(load_pipeline(write_yaml(TINY_SINE)), tmp_path, Progress(quiet=True), stop=stop)
+    assert record.status == "interrupted" and "nothing to resume" in record.message
+    assert "--resume" not in record.message and not (record.path / "checkpoint.pt").exists()

@@ -80,8 +80,11 @@ class RunRecord:
         }
 
     def write(self) -> None:
-        """metrics.json, and history.csv once there is an epoch, atomically, in the run directory."""
+        """metrics.json, atomically: the status a reader trusts, so the finished run's is written last."""
         write_json(self.path / METRICS_FILE, self.to_json())
+
+    def write_history(self) -> None:
+        """history.csv, once there is an epoch."""
         if self.history:
             write_atomic(self.path / HISTORY_FILE, history_csv(self.history))
 

@@ -124,6 +124,7 @@ def _execute(loaded, out: Path, resume: Path | None, quiet: bool, stop, world=No
     """Run (or resume); pipeline, data and archive problems become exit code 2."""
     from dlpipe.archive.log import Progress
     from dlpipe.data.idx import DataUnavailable
+    from dlpipe.engine.checkpoint import ResumeError
     from dlpipe.engine.speed import preload_torch_compiler
     from dlpipe.language.errors import PipelineError
     from dlpipe.runner import run as run_pipeline
@@ -138,6 +139,8 @@ def _execute(loaded, out: Path, resume: Path | None, quiet: bool, stop, world=No
                             tune_process=is_main_program())
     except PipelineError as exc:
         _fail(str(exc))
+    except ResumeError as exc:
+        _fail(f"--resume {resume}: {exc}; the run was left as it was (the reason is in its run.log)")
     except DataUnavailable as exc:
         _fail(f"{loaded.path}: data.type {loaded.pipeline.data.type}: {exc}")
     except OSError as exc:

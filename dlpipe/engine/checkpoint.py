@@ -22,6 +22,10 @@ CHECKPOINT = "checkpoint.pt"
 FORMAT = 1
 
 
+class ResumeError(Exception):
+    """A run could not be continued (its checkpoint or pipeline does not load); nothing of it was changed."""
+
+
 @dataclass
 class TrainingState:
     """Where training stands: epochs done, history, best epoch so far."""
@@ -33,11 +37,20 @@ class TrainingState:
     best_epoch: int | None = None
     stale: int = 0  # epochs since the monitored value last improved
     best_weights: dict[str, torch.Tensor] | None = field(default=None, repr=False)
+    finished: dict | None = None  # how training ended (status, message, evaluated_epoch), once it has
 
 
 def save_checkpoint(run_dir: Path, state: TrainingState, model: nn.Module, optimizer: torch.optim.Optimizer,
                     schedule_state: dict, generator: torch.Generator) -> None:
-    """Write the checkpoint atomically: a kill during the write leaves the previous one intact."""
+    """Write the checkpoint of the current state atomically."""
+    rng = {"torch": torch.get_rng_state(), "batches": generator.get_state(),
+           "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}
+    write_payload(run_dir, state, model.state_dict(), optimizer.state_dict(), schedule_state, rng)
+
+
+def write_payload(run_dir: Path, state: TrainingState, model_state: dict, optimizer_state: dict,
+                  schedule_state: dict, rng: dict) -> None:
+    """Write a checkpoint atomically: a kill during the write leaves the previous one intact."""
     payload = {
         "format": FORMAT,
         "epoch": state.epoch,
@@ -45,11 +58,11 @@ def save_checkpoint(run_dir: Path, state: TrainingState, model: nn.Module, optim
         "history": state.history,
         "early_stopping": {"best_value": state.best_value, "best_epoch": state.best_epoch, "stale": state.stale},
         "best_weights": state.best_weights,
-        "model": model.state_dict(),
-        "optimizer": optimizer.state_dict(),
+        "finished": state.finished,
+        "model": model_state,
+        "optimizer": optimizer_state,
         "scheduler": schedule_state,
-        "rng": {"torch": torch.get_rng_state(), "batches": generator.get_state(),
-                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []},
+        "rng": rng,
     }
     buffer = io.BytesIO()
     torch.save(payload, buffer)
@@ -81,15 +94,17 @@ def restore(payload: dict, model: nn.Module, optimizer: torch.optim.Optimizer,
         torch.cuda.set_rng_state_all([s.cpu() for s in payload["rng"]["cuda"]])
     early = payload["early_stopping"]
     return TrainingState(history=payload["history"], epoch=payload["epoch"], elapsed=payload["elapsed"],
-                      best_value=early["best_value"], best_epoch=early["best_epoch"], stale=early["stale"],
-                      best_weights=payload["best_weights"])
+                         best_value=early["best_value"], best_epoch=early["best_epoch"], stale=early["stale"],
+                         best_weights=payload["best_weights"], finished=payload.get("finished"))
 
 
 class Checkpointer:
-    """Saves the state after the first epoch, then at most every `every_s` seconds.
+    """Saves the state after the first epoch, then at most every `every_s` seconds; `flush` on an interrupt.
 
-    Saving after every epoch of a millisecond-epoch regression cost more than the
-    training itself (3 ms per save, measured); a kill loses at most `every_s` of work.
+    Saving after every epoch of a millisecond-epoch regression cost more than the training
+    itself (3 ms per save, measured), so an epoch that is not written is kept in memory
+    (EpochSnapshot, a few foreach copies): an interrupt writes it, and a kill loses at most
+    `every_s` of work.
     """
 
     def __init__(self, run_dir: Path, model: nn.Module, optimizer: torch.optim.Optimizer, schedule,
@@ -98,12 +113,73 @@ class Checkpointer:
         self.schedule, self.generator, self.enabled, self.every_s = schedule, generator, enabled, every_s
         self.epoch = epoch  # the epoch the latest checkpoint ends with
         self._at = 0.0
+        self._snapshot = EpochSnapshot(model, optimizer)
+        self._pending: TrainingState | None = None  # an epoch held only in the snapshot
 
     def __call__(self, state: TrainingState) -> None:
-        if not self.enabled or (self.epoch and time.perf_counter() - self._at < self.every_s):
+        if not self.enabled:
             return
-        save_checkpoint(self.run_dir, state, self.model, self.optimizer, self.schedule.state_dict(), self.generator)
-        self.epoch, self._at = state.epoch, time.perf_counter()
+        if self.epoch and time.perf_counter() - self._at < self.every_s:
+            self._snapshot.take(self.schedule, self.generator)
+            self._pending = state
+            return
+        self.save(state)
+
+    def save(self, state: TrainingState) -> None:
+        """Write the current state now (the end of training: with state.finished set)."""
+        if self.enabled:
+            save_checkpoint(self.run_dir, state, self.model, self.optimizer, self.schedule.state_dict(),
+                            self.generator)
+            self.epoch, self._at, self._pending = state.epoch, time.perf_counter(), None
+
+    def flush(self) -> int:
+        """After an interrupt mid-epoch: write the last completed epoch if only memory held it; its number."""
+        if self.enabled and self._pending is not None:
+            self._snapshot.write(self.run_dir, self._pending)
+            self.epoch, self._pending = self._pending.epoch, None
+        return self.epoch
+
+
+class EpochSnapshot:
+    """The tensors an epoch changes (weights, optimizer state), copied into buffers allocated once.
+
+    Taken at the end of every epoch that is not written to disk: one foreach copy, the
+    random generators' states and the schedule's numbers: ~25 us for the sine MLP, whose
+    epochs take ~5 ms (0.5 %).
+    """
+
+    def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer):
+        self.model, self.optimizer = model, optimizer
+        self.names, self.weights = zip(*((k, v.detach()) for k, v in model.state_dict(keep_vars=True).items()))
+        self.sources: list[torch.Tensor] = []
+        self.copies: list[torch.Tensor] = []
+        self.groups: list[dict] = []
+        self.schedule: dict = {}
+        self.rng: dict = {}
+        self.stated = -1  # parameters with optimizer state when the buffers were made
+        self.cuda = torch.cuda.is_available()
+
+    def take(self, schedule, generator: torch.Generator) -> None:
+        states = self.optimizer.state
+        if len(states) != self.stated:  # first time, or the optimizer made state for more parameters
+            sources = [*self.weights, *(v for s in states.values() for v in s.values() if isinstance(v, torch.Tensor))]
+            self.sources, self.copies, self.stated = sources, [torch.empty_like(t) for t in sources], len(states)
+        torch._foreach_copy_(self.copies, self.sources)  # the optimizer updates its state tensors in place
+        self.groups = [{k: v for k, v in group.items() if k != "params"} for group in self.optimizer.param_groups]
+        self.schedule = dict(schedule.state_dict())
+        self.rng = {"torch": torch.get_rng_state(), "batches": generator.get_state(),
+                    "cuda": torch.cuda.get_rng_state_all() if self.cuda else []}
+
+    def write(self, run_dir: Path, state: TrainingState) -> None:
+        """The checkpoint of the snapshot's epoch (`state` has not changed since: no epoch ended after it)."""
+        copy_of = {id(source): copy for source, copy in zip(self.sources, self.copies)}
+        optimizer = self.optimizer.state_dict()
+        optimizer["state"] = {index: {k: copy_of.get(id(v), v) for k, v in entry.items()}
+                              for index, entry in optimizer["state"].items()}
+        optimizer["param_groups"] = [{**group, **saved} for group, saved in zip(optimizer["param_groups"],
+                                                                                 self.groups)]
+        model = dict(zip(self.names, self.copies[:len(self.names)]))
+        write_payload(run_dir, state, model, optimizer, self.schedule, self.rng)
 
 
 def model_bytes(model: nn.Module, resolved: dict) -> bytes:
