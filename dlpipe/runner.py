@@ -70,6 +70,18 @@ def run(loaded: Loaded, out_root: Path, progress: Progress, stop: threading.Even
     run directory. tune_process: the `dlpipe` command itself may tune the process (speed.py).
     """
     started, clock = datetime.now(timezone.utc), time.perf_counter()
+    writer = world is None or world.main
+    # The run directory is this process's until it returns (RunLocked when another live one has it).
+    locks = [files.lock_run_dir(resume_dir)] if resume_dir is not None and writer else []
+    try:
+        return _run(loaded, out_root, progress, stop, resume_dir, world, tune_process, started, clock, locks)
+    finally:
+        for lock in locks:
+            files.unlock_run_dir(lock)
+
+
+def _run(loaded: Loaded, out_root: Path, progress: Progress, stop: threading.Event | None, resume_dir: Path | None,
+         world: World | None, tune_process: bool, started: datetime, clock: float, locks: list) -> RunRecord:
     try:
         resolve_device(loaded.pipeline.training.device)
         data = load_data(loaded.pipeline.data, loaded.pipeline.seed, progress)
@@ -79,6 +91,8 @@ def run(loaded: Loaded, out_root: Path, progress: Progress, stop: threading.Even
     writer = world is None or world.main
     run_dir = _open_run_dir(loaded, out_root, started, resume_dir, progress) if writer else \
         Path(resume_dir or tempfile.mkdtemp(prefix="dlpipe-rank-"))
+    if writer and not locks:
+        locks.append(files.lock_run_dir(run_dir))  # a new directory: nobody else can know it yet
     record, insights = _record(loaded, run_dir, started), Insights()
     record.status, trace = "failed", ""
     try:

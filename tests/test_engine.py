@@ -332,3 +332,22 @@ def test_an_interrupt_before_the_first_epoch_does_not_advise_resume(write_yaml, 
     record = run(load_pipeline(write_yaml(TINY_SINE)), tmp_path, Progress(quiet=True), stop=stop)
     assert record.status == "interrupted" and "nothing to resume" in record.message
     assert "--resume" not in record.message and not (record.path / "checkpoint.pt").exists()
+
+
+def test_a_run_being_written_cannot_be_resumed_by_a_second_process(cli, tmp_path):
+    from dlpipe.archive.files import lock_run_dir, unlock_run_dir
+    from dlpipe.engine.checkpoint import resumable
+
+    path = tmp_path / "resumable.yaml"
+    path.write_text(RESUMABLE.replace("epochs: 30", "epochs: 100000"))
+    process = dlpipe("run", path, "--out", tmp_path / "out", "-q")
+    try:
+        run_dir = wait_for_checkpoint(tmp_path / "out", process)
+        second = cli("run", "--resume", run_dir)
+        assert second.exit_code == 2 and f"process {process.pid} is writing this run" in second.stderr
+        assert metrics(run_dir)["status"] == "running"  # the first writer's run, untouched
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=30)
+    assert resumable(run_dir) is None
+    unlock_run_dir(lock_run_dir(run_dir))  # the kernel released the dead writer's lock at once

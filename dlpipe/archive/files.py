@@ -45,6 +45,47 @@ def create_run_dir(root: Path, name: str, started: datetime) -> Path:
     raise RuntimeError(f"could not create a new run directory under {parent}")
 
 
+LOCK = ".lock"
+
+
+class RunLocked(Exception):
+    """Another live process is writing this run directory; the message names it."""
+
+
+def lock_run_dir(run_dir: Path):
+    """Hold an exclusive OS lock on the run directory for as long as the returned handle is open.
+
+    flock(2): the kernel releases it when the process ends however it ends, so a killed run
+    is resumable at once, while a second writer (a --resume of a run still going) is refused.
+    Where there is no fcntl (Windows) nothing is locked.
+    """
+    try:
+        import fcntl
+    except ImportError:
+        return None
+    handle = open(Path(run_dir) / LOCK, "a+", encoding="utf-8")  # noqa: SIM115 - held until unlock_run_dir
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "?"
+        handle.close()
+        raise RunLocked(f"{run_dir}: process {holder} is writing this run; wait for it to end, or stop it "
+                        f"(kill -INT {holder}) and then resume") from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(str(os.getpid()))
+    handle.flush()
+    return handle
+
+
+def unlock_run_dir(handle) -> None:
+    """Release the lock (and remove the lock file: the run is no longer anyone's)."""
+    if handle is not None:
+        Path(handle.name).unlink(missing_ok=True)
+        handle.close()
+
+
 def write_atomic(path: Path, content: str | bytes) -> None:
     """Write to a temporary file beside `path`, then rename: readers never see half a file."""
     data = content.encode("utf-8") if isinstance(content, str) else content

@@ -124,6 +124,7 @@ def _execute(loaded, out: Path, resume: Path | None, quiet: bool, stop, world=No
     """Run (or resume); pipeline, data and archive problems become exit code 2."""
     from dlpipe.archive.log import Progress
     from dlpipe.data.idx import DataUnavailable
+    from dlpipe.archive.files import RunLocked
     from dlpipe.engine.checkpoint import ResumeError
     from dlpipe.engine.speed import preload_torch_compiler
     from dlpipe.language.errors import PipelineError
@@ -138,6 +139,8 @@ def _execute(loaded, out: Path, resume: Path | None, quiet: bool, stop, world=No
         return run_pipeline(loaded, out, Progress(quiet=quiet), stop=stop, resume_dir=resume, world=world,
                             tune_process=is_main_program())
     except PipelineError as exc:
+        _fail(str(exc))
+    except RunLocked as exc:
         _fail(str(exc))
     except ResumeError as exc:
         _fail(f"--resume {resume}: {exc}; the run was left as it was (the reason is in its run.log)")
