@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+import yaml
 
 from dlpipe.model.checks import check_pipeline
 from dlpipe.language.errors import PipelineError
@@ -102,3 +103,43 @@ def test_deep_nesting_is_a_clean_error(tmp_path):
     path = tmp_path / "deep.yaml"
     path.write_text("a: " + "[" * 5000 + "]" * 5000 + "\n")
     assert_clean(path)
+
+
+@st.composite
+def valid_pipeline(draw) -> dict:
+    """A small pipeline that validates: a synthetic source with its edge values, a little MLP, any optimizer."""
+    kind = draw(st.sampled_from(["sine", "polynomial", "linear"]))
+    low = draw(st.floats(-1.0e6, 1.0e6 - 1))
+    data = {"type": kind, "samples": draw(st.integers(10, 300)), "noise": draw(st.floats(0, 10)),
+            "x_range": [low, draw(st.floats(low + 1.0e-3, min(low + 1.0e6, 1.0e6)))]}
+    if kind == "polynomial":
+        data["coefficients"] = draw(st.lists(st.floats(-100, 100), min_size=1, max_size=4))
+    train = draw(st.floats(0.1, 0.8))
+    data["split"] = {"train": train, "validation": (1 - train) / 2, "test": (1 - train) / 2}
+    hidden = {"type": "linear", "units": draw(st.integers(1, 16)),
+              "activation": draw(st.sampled_from([None, "relu", "tanh", "gelu"]))}
+    return {"name": "drawn", "seed": draw(st.integers(0, 2**32 - 1)), "data": data,
+            "model": {"layers": [hidden, {"type": "linear", "units": 1}]},
+            "optimizer": {"type": draw(st.sampled_from(["adam", "sgd", "adamw", "rmsprop"])),
+                          "lr": draw(st.floats(1.0e-5, 1.0))},
+            "training": {"epochs": 1, "batch_size": draw(st.integers(1, 64)), "threads": 1}}
+
+
+# Each example is a whole run with its report (~1 s): a few per test run; FUZZ_RUNS=200 for a long hunt.
+@settings(SETTINGS, max_examples=int(os.environ.get("FUZZ_RUNS", 8)))
+@given(raw=valid_pipeline())
+def test_whatever_validates_runs_to_completed_or_diverged(raw, tmp_path_factory):
+    from dlpipe.archive.log import Progress
+    from dlpipe.runner import run
+
+    folder = tmp_path_factory.mktemp("drawn")
+    path = folder / "drawn.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    try:
+        loaded = load_pipeline(path)
+        check_pipeline(loaded)
+    except PipelineError:
+        return  # a drawn value the language refuses (a split that leaves too few samples): refused cleanly
+    record = run(loaded, folder / "out", Progress(quiet=True))
+    assert record.status in ("completed", "diverged"), record.message
+    assert (record.path / "report.html").is_file() and (record.path / "metrics.json").is_file()

@@ -234,3 +234,9 @@ def test_fit_takes_its_settings_by_keyword_and_fits_on_a_screen():
     assert [name for name, p in params.items() if p.kind is p.POSITIONAL_OR_KEYWORD] == ["model", "data"]
     assert all(p.kind is p.KEYWORD_ONLY for name, p in params.items() if name not in ("model", "data"))
     assert len(inspect.getsource(fit).splitlines()) <= 80
+
+
+def test_r2_of_constant_targets_is_finite():
+    target = torch.full((4, 1), 3.0)
+    assert compute_metrics("regression", target.clone(), target, [R2(type="r2")]) == {"r2": 1.0}
+    assert compute_metrics("regression", target + 1, target, [R2(type="r2")]) == {"r2": 0.0}

@@ -79,7 +79,6 @@ def split_three(x: torch.Tensor, y: torch.Tensor, fractions, rng: np.random.Gene
                 ) -> tuple[Samples, Samples, Samples]:
     """Shuffle once, then cut into train/validation/test by the configured fractions."""
     order = torch.from_numpy(rng.permutation(len(x)))
-    n_train = min(max(1, round(fractions.train * len(x))), len(x) - 2)
-    n_val = min(max(1, round(fractions.validation * len(x))), len(x) - n_train - 1)
+    n_train, n_val, _ = fractions.sizes(len(x))
     cuts = [order[:n_train], order[n_train:n_train + n_val], order[n_train + n_val:]]
     return tuple(Samples(x[idx], y[idx]) for idx in cuts)

@@ -78,8 +78,10 @@ def top_k_accuracy(logits: torch.Tensor, target: torch.Tensor, k: int) -> float:
 
 
 def _r2(v: RegressionView, config) -> float:
+    """1 - SSE / total sum of squares; constant targets (no spread): 1 for a perfect fit, else 0 (as scikit-learn)."""
     spread = v.target - v.target.mean()
-    return 1 - v.sse / float(spread.dot(spread))
+    total = float(spread.dot(spread))
+    return 1 - v.sse / total if total > 0 else float(v.sse == 0)
 
 
 METRIC_BUILDERS: dict[type[Metric], Callable[..., float] | None] = {

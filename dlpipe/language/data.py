@@ -28,6 +28,16 @@ class SplitFractions(Section):
             raise ValueError(f"train + validation + test must be 1 (got {total:g})")
         return self
 
+    def sizes(self, samples: int) -> tuple[int, int, int]:
+        """How many of `samples` each split gets (the data stage cuts exactly these)."""
+        n_train = min(max(1, round(self.train * samples)), samples - 2)
+        n_val = min(max(1, round(self.validation * samples)), samples - n_train - 1)
+        return n_train, n_val, samples - n_train - n_val
+
+
+MIN_SPLIT = 2  # samples every split needs: R^2 and the spread of the errors need two
+MAX_ABS_X = 1.0e6  # x beyond this overflows the polynomials and the uniform draw long before it helps
+
 
 class DataSource(Section):
     """A data source. TASK: regression, classification, or auto (decided from the data when it is read)."""
@@ -49,9 +59,21 @@ class SyntheticData(DataSource):
     @field_validator("x_range")
     @classmethod
     def _ordered(cls, value: tuple[float, float]) -> tuple[float, float]:
+        if not all(math.isfinite(v) and abs(v) <= MAX_ABS_X for v in value):
+            raise ValueError(f"x_range must hold finite numbers within ±{MAX_ABS_X:g} (got {list(value)})")
         if not value[0] < value[1]:
             raise ValueError(f"x_range must be [low, high] with low < high (got {list(value)})")
         return value
+
+    @model_validator(mode="after")
+    def _every_split_has_enough(self) -> SyntheticData:
+        sizes = self.split.sizes(self.samples)
+        if min(sizes) < MIN_SPLIT:
+            needed = next(n for n in range(self.samples, 10**8) if min(self.split.sizes(n)) >= MIN_SPLIT)
+            raise ValueError(f"samples: {self.samples} samples split {self.split.train:g}/{self.split.validation:g}/"
+                             f"{self.split.test:g} leave {sizes[0]}/{sizes[1]}/{sizes[2]} for train/validation/test;"
+                             f" every split needs at least {MIN_SPLIT} (use samples: {needed} or more)")
+        return self
 
 
 class SineData(SyntheticData):
