@@ -206,3 +206,18 @@ def test_a_validation_split_the_files_cannot_hold_points_at_its_line(cli, toy_mn
     assert result.exit_code == 2 and "Traceback" not in result.output
     assert f"{path}:3:" in result.stderr and "595 validation images leave too few of the 600" in result.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_a_decompression_bomb_is_refused_before_it_unpacks(toy_mnist):
+    folder, _ = toy_mnist
+    f = MNIST.files["train_labels"]
+    path = folder / f.name
+    path.write_bytes(gzip.compress(bytes(50_000_000)))  # 49 KB that would unpack to 50 MB of zeros
+    assert path.stat().st_size < 100_000
+    with pytest.raises(DataUnavailable, match=r"unpacks to more than the 60008 bytes of train-labels-idx1-ubyte.gz"):
+        verified_bytes(path, f)
+    assert path.with_name(path.name + ".corrupt").exists()
+    huge = folder / MNIST.files["test_labels"].name
+    huge.write_bytes(bytes(2_000_000))  # larger than any copy of the file could be: not even read
+    with pytest.raises(DataUnavailable, match="larger than t10k-labels-idx1-ubyte.gz can be"):
+        verified_bytes(huge, MNIST.files["test_labels"])

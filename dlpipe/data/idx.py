@@ -9,13 +9,17 @@ either the published checksum of the .gz, or that of its decompressed content
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import os
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+
+# Decompressed sizes of the four official files (MNIST and Fashion-MNIST alike): nothing larger is read.
+RAW_BYTES = {"train-images": 47_040_016, "train-labels": 60_008, "t10k-images": 7_840_016, "t10k-labels": 10_008}
 
 
 @dataclass(frozen=True)
@@ -25,6 +29,11 @@ class IdxFile:
     name: str
     gz_sha256: str  # published checksum of the official .gz
     raw_sha256: str  # checksum of the decompressed IDX bytes
+
+    @property
+    def raw_bytes(self) -> int:
+        """The size of the official file's content; a file that holds more is not it."""
+        return RAW_BYTES[self.name.split("-idx")[0]]
 
 
 @dataclass(frozen=True)
@@ -115,18 +124,45 @@ def find_in(folder: Path, spec: IdxDataset) -> dict[str, Path]:
 
 
 def verified_bytes(path: Path, f: IdxFile) -> bytes:
-    """The decompressed IDX content of `path`, after checking its SHA-256; a mismatch is moved aside."""
+    """The decompressed IDX content of `path`, after checking its SHA-256; a mismatch is moved aside.
+
+    The compressed file's checksum is checked first; any other gzip is decompressed as a
+    stream that stops past the official content's size, so a small file that would unpack
+    to gigabytes (a decompression bomb) is refused after reading a few megabytes.
+    """
+    if path.stat().st_size > f.raw_bytes + (1 << 20):
+        raise DataUnavailable(f"{path}: {path.stat().st_size} bytes, larger than {f.name} can be; the file is not "
+                              f"used. {_move_aside(path)}")
     data = path.read_bytes()
     if hashlib.sha256(data).hexdigest() == f.gz_sha256:
-        return gzip.decompress(data)
+        return _gunzip(data, f.raw_bytes)
     try:
-        raw = gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data
-    except (OSError, EOFError):
+        raw = _gunzip(data, f.raw_bytes) if data[:2] == b"\x1f\x8b" else data
+    except zlib.error:
         raw = b""  # a truncated or corrupt gzip stream: fails the check below
+    except OverflowError:
+        raise DataUnavailable(f"{path}: unpacks to more than the {f.raw_bytes} bytes of {f.name}; the file is not "
+                              f"used. {_move_aside(path)}") from None
     if hashlib.sha256(raw).hexdigest() == f.raw_sha256:
         return raw
     raise DataUnavailable(f"{path}: checksum does not match the published {f.name}; "
                           f"the file is not used. {_move_aside(path)}")
+
+
+def _gunzip(data: bytes, limit: int) -> bytes:
+    """The content of a gzip file (all its members), refusing (OverflowError) to produce more than `limit` bytes."""
+    parts, size = [], 0
+    while data:
+        stream = zlib.decompressobj(wbits=31)
+        part = stream.decompress(data, limit + 1 - size)
+        size += len(part)
+        if size > limit or stream.unconsumed_tail:
+            raise OverflowError(limit)
+        if not stream.eof:
+            raise zlib.error("truncated gzip stream")
+        parts.append(part)
+        data = stream.unused_data
+    return b"".join(parts)
 
 
 def _move_aside(path: Path) -> str:
