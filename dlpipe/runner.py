@@ -8,7 +8,6 @@ finish an interrupted run.
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 import threading
@@ -26,8 +25,10 @@ from dlpipe.archive.log import Progress
 from dlpipe.archive.record import RunRecord
 from dlpipe.data.dataset import Dataset
 from dlpipe.data.sources import load_data
-from dlpipe.engine import distributed, speed
-from dlpipe.engine.checkpoint import Checkpointer, ResumeError, TrainingState, load_checkpoint, model_bytes, restore
+from dlpipe.engine import distributed, integrity
+from dlpipe.engine.checkpoint import Checkpointer, ResumeError, model_bytes
+from dlpipe.engine.device import place, resolve_device
+from dlpipe.engine.resume import checkpoint_the_end, restored
 from dlpipe.engine.distributed import Ranks, World
 from dlpipe.engine.evaluate import evaluate
 from dlpipe.engine.optim import build_loss, build_optimizer
@@ -43,22 +44,6 @@ from dlpipe.report.insights import class_report, learned_parameters, regression_
 from dlpipe.report.verdict import judge
 
 EXIT_CODES = {"completed": 0, "diverged": 1, "failed": 1, "interrupted": 130}
-
-
-def resolve_device(name: str) -> torch.device:
-    """auto: cuda, else mps, else cpu; a named device this machine lacks is an InvalidValue."""
-    mps = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "mps" if mps else "cpu")
-    if (name == "cuda" and not torch.cuda.is_available()) or (name == "mps" and not mps):
-        raise InvalidValue(("training", "device"), f"torch sees no {name} device on this machine; "
-                                                   "use device: auto (or cpu)")
-    return torch.device(name)
-
-
-def available_cores() -> int:
-    """Cores this process may run on (its CPU affinity), not all the machine has."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def run(loaded: Loaded, out_root: Path, progress: Progress, stop: threading.Event | None = None,
@@ -135,25 +120,12 @@ def _open_run_dir(loaded: Loaded, out_root: Path, started: datetime, resume_dir:
     return run_dir
 
 
-def _place(loaded: Loaded, world: World | None, tune_process: bool) -> torch.device:
-    """The device to train on, with the CPU threads split between the local workers."""
-    training = loaded.pipeline.training
-    device = resolve_device(training.device)
-    if world and device.type == "cuda":
-        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))  # one GPU per local rank
-    if tune_process and device.type == "cpu":
-        speed.tune_allocator()
-    local_ranks = int(os.environ.get("LOCAL_WORLD_SIZE", "1")) if world else 1
-    torch.set_num_threads(training.threads or max(1, available_cores() // local_ranks))
-    return device
-
-
 def _train(loaded: Loaded, data: Dataset, resume: bool, progress: Progress, stop: threading.Event | None,
            record: RunRecord, insights: Insights, stages: dict[str, float], world: World | None,
            tune_process: bool) -> None:
     """Build, restore when resuming, fit with checkpoints, then evaluate on the test split."""
     pipeline, run_dir = loaded.pipeline, record.path
-    device = _place(loaded, world, tune_process)
+    device = place(loaded.pipeline.training, world, tune_process)
     record.device, record.task = str(device), data.task
     record.environment = environment(loaded.text, data.files, str(device))
     data = data.to(device)
@@ -168,7 +140,7 @@ def _train(loaded: Loaded, data: Dataset, resume: bool, progress: Progress, stop
     optimizer = build_optimizer(pipeline.optimizer, model.parameters(), fused=device.type in ("cpu", "cuda"))
     schedule = LRSchedule(pipeline.scheduler, optimizer, pipeline.training.epochs,
                           steps_per_epoch(len(data.train), pipeline.training.batch_size))
-    state = _restored(run_dir, device, model, optimizer, schedule, generator, progress) if resume else None
+    state = restored(run_dir, device, model, optimizer, schedule, generator, progress) if resume else None
     record.resumed_after = state.epoch if state else None
     stages["build"] = time.perf_counter() - t
     progress.say(insights.summary.table())
@@ -177,7 +149,8 @@ def _train(loaded: Loaded, data: Dataset, resume: bool, progress: Progress, stop
 
     t = time.perf_counter()
     saver = Checkpointer(run_dir, model, optimizer, schedule, generator, state.epoch if state else 0,
-                         enabled=world is None or world.main)
+                         enabled=world is None or world.main, run_identity=integrity.identity(
+                             (run_dir / "pipeline.yaml").read_bytes() if world is None or world.main else b""))
     if state is not None and state.finished:  # killed while writing its outputs: re-create them, train no more
         progress.say("training had finished; writing the outputs again")
         fitted = FitOutcome(**state.finished)
@@ -186,7 +159,7 @@ def _train(loaded: Loaded, data: Dataset, resume: bool, progress: Progress, stop
                             optimizer=optimizer, training=pipeline.training, metrics=pipeline.scalar_metrics,
                             generator=generator, progress=progress, schedule=schedule, state=state,
                             on_epoch_end=saver, stop=stop, sync=Ranks(world) if world else None)
-        _checkpoint_the_end(saver, state, fitted, run_dir)
+        checkpoint_the_end(saver, state, fitted, run_dir)
     record.history, record.status, record.message = state.history, fitted.status, fitted.message
     record.best_epoch, record.evaluated_epoch = state.best_epoch, fitted.evaluated_epoch
     stages["train"] = time.perf_counter() - t
@@ -195,30 +168,6 @@ def _train(loaded: Loaded, data: Dataset, resume: bool, progress: Progress, stop
     _test(model, data, loss_fn, loaded, world, record, insights)
     files.write_atomic(run_dir / "model.pt", model_bytes(model, pipeline.model_dump(mode="json")))
     stages["evaluate"] = time.perf_counter() - t
-
-
-def _restored(run_dir: Path, device: torch.device, model: nn.Module, optimizer, schedule, generator,
-              progress: Progress) -> TrainingState:
-    """The training state of the run being resumed, everything put back; ResumeError if it does not load."""
-    try:
-        payload = load_checkpoint(run_dir, device)
-        state = restore(payload, model, optimizer, generator)
-        schedule.load_state_dict(payload["scheduler"])
-    except (ValueError, KeyError, RuntimeError) as exc:
-        raise ResumeError(str(exc)) from exc
-    progress.say(f"continuing after epoch {state.epoch}")
-    return state
-
-
-def _checkpoint_the_end(saver: Checkpointer, state: TrainingState, fitted: FitOutcome, run_dir: Path) -> None:
-    """Interrupted: write the last completed epoch. Otherwise: the final weights, marked finished."""
-    if fitted.status == "interrupted":
-        done = saver.flush()
-        fitted.message += (f"; `dlpipe run --resume {run_dir}` continues from the end of epoch {done}" if done else
-                           "; no epoch was completed, so there is nothing to resume: run the pipeline again")
-        return
-    state.finished = {"status": fitted.status, "message": fitted.message, "evaluated_epoch": fitted.evaluated_epoch}
-    saver.save(state)
 
 
 def _test(model: nn.Module, data: Dataset, loss_fn: nn.Module, loaded: Loaded, world: World | None,

@@ -351,3 +351,38 @@ def test_a_run_being_written_cannot_be_resumed_by_a_second_process(cli, tmp_path
         process.wait(timeout=30)
     assert resumable(run_dir) is None
     unlock_run_dir(lock_run_dir(run_dir))  # the kernel released the dead writer's lock at once
+
+
+def interrupted_run(cli, write_yaml, tmp_path) -> Path:
+    """A finished tiny run relabelled interrupted, so --resume takes it (its checkpoint is the final one)."""
+    assert cli("run", write_yaml(TINY_SINE), "--out", tmp_path, "-q").exit_code == 0
+    run_dir = next(tmp_path.glob("tiny/*"))
+    data = metrics(run_dir)
+    data["status"] = "interrupted"
+    (run_dir / "metrics.json").write_text(json.dumps(data))
+    return run_dir
+
+
+def test_a_checkpoint_edited_inside_its_tensors_is_refused(cli, write_yaml, tmp_path):
+    run_dir = interrupted_run(cli, write_yaml, tmp_path)
+    payload = torch.load(run_dir / "checkpoint.pt", weights_only=True)
+    payload["model"]["0.weight"][0, 0] += 1.0e-6  # loads fine: only the checksum can tell
+    torch.save(payload, run_dir / "checkpoint.pt")
+    result = cli("run", "--resume", run_dir)
+    assert result.exit_code == 2 and "does not match its checksum" in result.stderr
+    assert metrics(run_dir)["status"] == "interrupted"
+
+
+def test_a_resume_refuses_an_edited_pipeline_and_warns_about_another_machine(cli, write_yaml, tmp_path,
+                                                                             monkeypatch):
+    run_dir = interrupted_run(cli, write_yaml, tmp_path)
+    original = (run_dir / "pipeline.yaml").read_text()
+    (run_dir / "pipeline.yaml").write_text(original.replace("seed: 1 ", "seed: 2 "))
+    edited = cli("run", "--resume", run_dir)
+    assert edited.exit_code == 2 and "pipeline.yaml has changed since the run wrote its checkpoint" in edited.stderr
+    (run_dir / "pipeline.yaml").write_text(original)
+    threads = torch.get_num_threads()
+    monkeypatch.setattr("dlpipe.engine.device.available_cores", lambda: threads + 1)
+    resumed = cli("run", "--resume", run_dir)
+    assert resumed.exit_code == 0
+    assert f"warning: threads is {threads + 1} here but was {threads} when the run started" in resumed.stderr

@@ -17,6 +17,7 @@ from torch import nn
 
 from dlpipe.archive.files import write_atomic
 from dlpipe.archive.record import RunRecord
+from dlpipe.engine.integrity import digest
 
 CHECKPOINT = "checkpoint.pt"
 FORMAT = 1
@@ -41,17 +42,18 @@ class TrainingState:
 
 
 def save_checkpoint(run_dir: Path, state: TrainingState, model: nn.Module, optimizer: torch.optim.Optimizer,
-                    schedule_state: dict, generator: torch.Generator) -> None:
+                    schedule_state: dict, generator: torch.Generator, run_identity: dict | None = None) -> None:
     """Write the checkpoint of the current state atomically."""
     rng = {"torch": torch.get_rng_state(), "batches": generator.get_state(),
            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}
-    write_payload(run_dir, state, model.state_dict(), optimizer.state_dict(), schedule_state, rng)
+    write_payload(run_dir, state, model.state_dict(), optimizer.state_dict(), schedule_state, rng, run_identity)
 
 
 def write_payload(run_dir: Path, state: TrainingState, model_state: dict, optimizer_state: dict,
-                  schedule_state: dict, rng: dict) -> None:
-    """Write a checkpoint atomically: a kill during the write leaves the previous one intact."""
+                  schedule_state: dict, rng: dict, run_identity: dict | None = None) -> None:
+    """Write a checkpoint atomically (a kill during the write leaves the previous one intact), with its checksum."""
     payload = {
+        "identity": run_identity or {},
         "format": FORMAT,
         "epoch": state.epoch,
         "elapsed": state.elapsed,
@@ -64,6 +66,7 @@ def write_payload(run_dir: Path, state: TrainingState, model_state: dict, optimi
         "scheduler": schedule_state,
         "rng": rng,
     }
+    payload["sha256"] = digest(payload)
     buffer = io.BytesIO()
     torch.save(payload, buffer)
     write_atomic(run_dir / CHECKPOINT, buffer.getvalue())
@@ -78,8 +81,12 @@ def load_checkpoint(run_dir: Path, device: torch.device) -> dict:
         payload = torch.load(path, map_location=device, weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any unreadable file gets the same clear message
         raise ValueError(f"{path}: cannot be read ({type(exc).__name__}); the run cannot be resumed") from None
-    if payload.get("format") != FORMAT:
-        raise ValueError(f"{path}: checkpoint format {payload.get('format')} is not {FORMAT}")
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise ValueError(f"{path}: not a dlpipe checkpoint of format {FORMAT}")
+    saved = payload.pop("sha256", None)
+    if saved != digest(payload):
+        raise ValueError(f"{path}: its content does not match its checksum (damaged or edited); the run cannot "
+                         "be resumed from it")
     return payload
 
 
@@ -108,8 +115,9 @@ class Checkpointer:
     """
 
     def __init__(self, run_dir: Path, model: nn.Module, optimizer: torch.optim.Optimizer, schedule,
-                 generator: torch.Generator, epoch: int = 0, enabled: bool = True, every_s: float = 2.0):
-        self.run_dir, self.model, self.optimizer = run_dir, model, optimizer
+                 generator: torch.Generator, epoch: int = 0, enabled: bool = True, every_s: float = 2.0,
+                 run_identity: dict | None = None):
+        self.run_dir, self.model, self.optimizer, self.identity = run_dir, model, optimizer, run_identity
         self.schedule, self.generator, self.enabled, self.every_s = schedule, generator, enabled, every_s
         self.epoch = epoch  # the epoch the latest checkpoint ends with
         self._at = 0.0
@@ -129,13 +137,13 @@ class Checkpointer:
         """Write the current state now (the end of training: with state.finished set)."""
         if self.enabled:
             save_checkpoint(self.run_dir, state, self.model, self.optimizer, self.schedule.state_dict(),
-                            self.generator)
+                            self.generator, self.identity)
             self.epoch, self._at, self._pending = state.epoch, time.perf_counter(), None
 
     def flush(self) -> int:
         """After an interrupt mid-epoch: write the last completed epoch if only memory held it; its number."""
         if self.enabled and self._pending is not None:
-            self._snapshot.write(self.run_dir, self._pending)
+            self._snapshot.write(self.run_dir, self._pending, self.identity)
             self.epoch, self._pending = self._pending.epoch, None
         return self.epoch
 
@@ -170,7 +178,7 @@ class EpochSnapshot:
         self.rng = {"torch": torch.get_rng_state(), "batches": generator.get_state(),
                     "cuda": torch.cuda.get_rng_state_all() if self.cuda else []}
 
-    def write(self, run_dir: Path, state: TrainingState) -> None:
+    def write(self, run_dir: Path, state: TrainingState, run_identity: dict | None) -> None:
         """The checkpoint of the snapshot's epoch (`state` has not changed since: no epoch ended after it)."""
         copy_of = {id(source): copy for source, copy in zip(self.sources, self.copies)}
         optimizer = self.optimizer.state_dict()
@@ -179,7 +187,7 @@ class EpochSnapshot:
         optimizer["param_groups"] = [{**group, **saved} for group, saved in zip(optimizer["param_groups"],
                                                                                  self.groups)]
         model = dict(zip(self.names, self.copies[:len(self.names)]))
-        write_payload(run_dir, state, model, optimizer, self.schedule, self.rng)
+        write_payload(run_dir, state, model, optimizer, self.schedule, self.rng, run_identity)
 
 
 def model_bytes(model: nn.Module, resolved: dict) -> bytes:

@@ -1,0 +1,40 @@
+"""Where a run computes: the device (cuda, mps or cpu) and the CPU threads, set once as a run starts."""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+from dlpipe.engine import speed
+from dlpipe.engine.distributed import World
+from dlpipe.language.errors import InvalidValue
+from dlpipe.language.pipeline import Training
+
+
+def resolve_device(name: str) -> torch.device:
+    """auto: cuda, else mps, else cpu; a named device this machine lacks is an InvalidValue."""
+    mps = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "mps" if mps else "cpu")
+    if (name == "cuda" and not torch.cuda.is_available()) or (name == "mps" and not mps):
+        raise InvalidValue(("training", "device"), f"torch sees no {name} device on this machine; "
+                                                   "use device: auto (or cpu)")
+    return torch.device(name)
+
+
+def available_cores() -> int:
+    """Cores this process may run on (its CPU affinity), not all the machine has."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def place(training: Training, world: World | None, tune_process: bool) -> torch.device:
+    """The device to train on, with the CPU threads split between the local workers."""
+    device = resolve_device(training.device)
+    if world and device.type == "cuda":
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))  # one GPU per local rank
+    if tune_process and device.type == "cpu":
+        speed.tune_allocator()
+    local_ranks = int(os.environ.get("LOCAL_WORLD_SIZE", "1")) if world else 1
+    torch.set_num_threads(training.threads or max(1, available_cores() // local_ranks))
+    return device
