@@ -221,3 +221,66 @@ def test_a_decompression_bomb_is_refused_before_it_unpacks(toy_mnist):
     huge.write_bytes(bytes(2_000_000))  # larger than any copy of the file could be: not even read
     with pytest.raises(DataUnavailable, match="larger than t10k-labels-idx1-ubyte.gz can be"):
         verified_bytes(huge, MNIST.files["test_labels"])
+
+
+class Trickle(FakeResponse):
+    """A response that hands out 1000 bytes a read while a fake clock moves `step` seconds a read."""
+
+    def __init__(self, data: bytes, clock: list[float], step: float, stop=None, stop_after: int = 10**9):
+        super().__init__(data)
+        self.clock, self.step, self.stop, self.stop_after, self.reads = clock, step, stop, stop_after, 0
+
+    def read(self, n=-1):
+        self.reads += 1
+        self.clock[0] += self.step
+        if self.stop is not None and self.reads == self.stop_after:
+            self.stop.set()  # as the Ctrl-C handler does
+        return super().read(n)
+
+
+def test_a_trickling_mirror_is_given_up_within_the_time_bound(tmp_path, monkeypatch):
+    clock = [0.0]
+    monkeypatch.setattr("dlpipe.data.download.time.monotonic", lambda: clock[0])
+    seen = {}
+
+    def opener(url, timeout=None):
+        seen["timeout"] = timeout
+        return Trickle(b"x" * 100_000, clock, step=10.0)  # 1000 bytes every 10 s
+
+    with pytest.raises(ValueError, match="too slow: .* in 300 s; trying the next mirror"):
+        fetch("http://slow/f.gz", tmp_path / "f.gz", "0" * 64, opener=opener, progress=Progress(quiet=True))
+    assert seen["timeout"] == 15 and clock[0] <= 320  # no byte for 15 s fails a read; 300 s a file in all
+    assert list(tmp_path.iterdir()) == []  # no .part left behind
+
+
+def test_ctrl_c_during_a_download_stops_it_and_removes_the_partial_file(tmp_path):
+    import threading
+
+    from dlpipe.data.download import DownloadStopped
+
+    stop = threading.Event()
+    opener = lambda url, timeout=None: Trickle(b"x" * 100_000, [0.0], 0.0, stop, stop_after=3)  # noqa: E731
+    with pytest.raises(DownloadStopped, match="the partial file was removed"):
+        fetch("http://x/f.gz", tmp_path / "f.gz", "0" * 64, opener=opener, progress=Progress(quiet=True, stop=stop))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_sigint_during_a_download_exits_130_and_writes_nothing(cli, write_yaml, tmp_path, monkeypatch):
+    import os
+    import signal
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv("DLPIPE_DATA", raising=False)
+
+    class Interrupted(Trickle):
+        def read(self, n=-1):
+            if self.reads == 2:
+                os.kill(os.getpid(), signal.SIGINT)  # the user presses Ctrl-C mid-download
+            return super().read(n)
+
+    monkeypatch.setattr("urllib.request.urlopen", lambda url, timeout=None: Interrupted(b"x" * 50_000, [0.0], 0.0))
+    path = write_yaml(TOY_CLASSIFIER.format(root=tmp_path / "nowhere"))
+    result = cli("run", path, "--out", tmp_path / "out", "-q")
+    assert result.exit_code == 130 and "stopped while downloading" in result.stderr
+    assert "Traceback" not in result.output and not (tmp_path / "out").exists()
+    assert not [p for p in (tmp_path / "cache" / "dlpipe").rglob("*") if p.is_file()]  # no .part, no half file

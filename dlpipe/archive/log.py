@@ -14,8 +14,9 @@ BAR_WIDTH = 30
 class Progress:
     """Prints to `stream` (stderr by default); quiet=True prints nothing."""
 
-    def __init__(self, quiet: bool = False, stream: TextIO | None = None):
+    def __init__(self, quiet: bool = False, stream: TextIO | None = None, stop=None):
         self.quiet = quiet
+        self.stop = stop  # a threading.Event set by Ctrl-C or SIGTERM: long work before training checks it
         self.stream = stream or sys.stderr
         self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
         self._epoch_start = self._last_draw = time.perf_counter()

@@ -123,6 +123,7 @@ def _without_nproc(argv: list[str]) -> list[str]:
 def _execute(loaded, out: Path, resume: Path | None, quiet: bool, stop, world=None):
     """Run (or resume); pipeline, data and archive problems become exit code 2."""
     from dlpipe.archive.log import Progress
+    from dlpipe.data.download import DownloadStopped
     from dlpipe.data.idx import DataUnavailable
     from dlpipe.archive.files import RunLocked
     from dlpipe.engine.checkpoint import ResumeError
@@ -136,8 +137,10 @@ def _execute(loaded, out: Path, resume: Path | None, quiet: bool, stop, world=No
 
         start(world)
     try:
-        return run_pipeline(loaded, out, Progress(quiet=quiet), stop=stop, resume_dir=resume, world=world,
+        return run_pipeline(loaded, out, Progress(quiet=quiet, stop=stop), stop=stop, resume_dir=resume, world=world,
                             tune_process=is_main_program())
+    except DownloadStopped as exc:
+        _fail(f"{exc}; no run was started", 130)
     except PipelineError as exc:
         _fail(str(exc))
     except RunLocked as exc:

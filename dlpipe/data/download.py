@@ -11,6 +11,7 @@ import hashlib
 import http.client
 import os
 import secrets
+import time
 import urllib.request
 from pathlib import Path
 from typing import Callable
@@ -18,8 +19,13 @@ from typing import Callable
 from dlpipe.archive.log import Progress
 from dlpipe.data.idx import DataUnavailable, IdxDataset, find_in, search_dirs
 
-TIMEOUT_S = 30
+TIMEOUT_S = 15  # connecting, and then each read: this long without a byte and the mirror has failed
+FILE_S = 300  # one file from one mirror, in all: a mirror that trickles is left for the next one
 CHUNK = 1 << 16
+
+
+class DownloadStopped(Exception):
+    """Ctrl-C or SIGTERM during a download: the partial file is gone, nothing else was written."""
 
 Opener = Callable[..., object]  # urlopen-like: opener(url, timeout=...) -> response with .read(n), .headers
 
@@ -64,22 +70,30 @@ def _fetch_any(spec: IdxDataset, name: str, sha256: str, target: Path, opener, p
         try:
             fetch(url, target / name, sha256, opener=opener, progress=progress)
             return True
-        except (OSError, http.client.HTTPException, ValueError) as exc:
+        except (OSError, http.client.HTTPException, ValueError) as exc:  # (a read timeout is an OSError)
             failures.append(f"{url}: {exc}")
     return False
 
 
 def fetch(url: str, dest: Path, sha256: str, opener: Opener | None = None, progress: Progress | None = None) -> None:
-    """Download `url` to `dest` atomically; ValueError when the checksum does not match."""
+    """Download `url` to `dest` atomically; ValueError when the checksum does not match or the mirror is too slow.
+
+    DownloadStopped when progress.stop is set (Ctrl-C, SIGTERM) between two reads, which
+    each wait at most TIMEOUT_S; the partial file is removed whatever happens.
+    """
     opener = opener or urllib.request.urlopen
     progress = progress or Progress()
     tmp = dest.with_name(f".{dest.name}.{secrets.token_hex(4)}.part")
-    digest, done = hashlib.sha256(), 0
+    digest, done, deadline = hashlib.sha256(), 0, time.monotonic() + FILE_S
     try:
         with opener(url, timeout=TIMEOUT_S) as response, open(tmp, "xb") as out:
             total = int(response.headers.get("Content-Length") or 0)
             progress.say(f"downloading {url}")
             while chunk := response.read(CHUNK):
+                if progress.stop is not None and progress.stop.is_set():
+                    raise DownloadStopped(f"stopped while downloading {url}; the partial file was removed")
+                if time.monotonic() > deadline:
+                    raise ValueError(f"too slow: {done} bytes in {FILE_S} s; trying the next mirror")
                 out.write(chunk)
                 digest.update(chunk)
                 done += len(chunk)
