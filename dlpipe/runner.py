@@ -8,6 +8,7 @@ finish an interrupted run.
 
 from __future__ import annotations
 
+import errno
 import shutil
 import tempfile
 import threading
@@ -198,9 +199,12 @@ def _finish(record: RunRecord, insights: Insights, stages: dict[str, float], pro
         record.write_history()
         write_report(record, insights)
     except Exception as exc:  # noqa: BLE001 - keep the traceback in run.log, not on the terminal
-        record.status, record.message = "failed", f"writing the report failed: {type(exc).__name__}: {exc}"
+        record.status, record.message = "failed", _writing_failed(exc, "the report")
         trace += traceback.format_exc()
-    record.write()  # last: metrics.json says how the run ended only once every other file is in place
+    try:
+        record.write()  # last: metrics.json says how the run ended only once every other file is in place
+    except OSError as exc:  # it keeps its last status (running): the run is resumable once there is room
+        record.status, record.message = "failed", _writing_failed(exc, "metrics.json")
     try:
         write_index(record.path.parent.parent)
     except Exception as exc:  # noqa: BLE001 - the index is a convenience: it never fails the run
@@ -211,6 +215,12 @@ def _finish(record: RunRecord, insights: Insights, stages: dict[str, float], pro
         progress.log("\n" + trace.rstrip())  # run.log only: the terminal gets the one-line status
     progress.close()
     return record
+
+
+def _writing_failed(exc: Exception, what: str) -> str:
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        return f"{exc.strerror}; free some space, then `dlpipe run --resume` writes the outputs again"
+    return f"writing {what} failed: {type(exc).__name__}: {exc}"
 
 
 def _run_log_tail(record: RunRecord, stages: dict[str, float]) -> str:

@@ -6,7 +6,9 @@ import json
 import os
 import re
 import shutil
+import subprocess
 from datetime import datetime, timezone
+from pathlib import Path
 from urllib.parse import unquote
 
 import pytest
@@ -160,3 +162,49 @@ def test_a_fifo_named_metrics_json_is_never_opened(cli, write_yaml, tmp_path):
     os.mkfifo(fifo_dir / "metrics.json")  # opening it for reading would block until a writer comes
     result = cli("run", write_yaml(TINY_SINE), "--out", tmp_path, "-q", "--set", "training.epochs=1")
     assert result.exit_code == 0 and "not a regular file" in (tmp_path / "index.html").read_text()
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 1 MB tmpfs at tmp_path/disk (needs root, as CI and the dev machine have); skipped where mounting fails."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(disk)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here ({mounted.stderr.decode().strip() or 'not root'})")
+    yield disk
+    subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+def fill(disk, leave_bytes: int) -> Path:
+    """A filler file that leaves about `leave_bytes` free on `disk`."""
+    free = shutil.disk_usage(disk).free
+    filler = disk / "filler"
+    filler.write_bytes(bytes(max(0, free - leave_bytes)))
+    return filler
+
+
+def test_a_full_disk_fails_the_run_cleanly_and_resume_finishes_it(cli, write_yaml, small_disk):
+    path = write_yaml(TINY_SINE)
+    filler = fill(small_disk, 120_000)  # room for the checkpoint and metrics, not for the report
+    result = cli("run", path, "--out", small_disk / "out", "-q")
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "no space left on the device of" in result.stderr and "report.html" in result.stderr
+    run_dir = next((small_disk / "out").glob("tiny/*"))
+    status = json.loads((run_dir / "metrics.json").read_text())
+    assert status["status"] == "failed" and "no space left" in status["message"]
+    assert not (run_dir / "report.html").exists() and not list(run_dir.glob(".*.tmp"))  # nothing half-written
+    filler.unlink()
+    resumed = cli("run", "--resume", run_dir)
+    assert resumed.exit_code == 0, resumed.output
+    assert json.loads((run_dir / "metrics.json").read_text())["status"] == "completed"
+    assert (run_dir / "report.html").exists()
+
+
+def test_a_disk_too_full_for_a_checkpoint_ends_in_one_clear_line(cli, write_yaml, small_disk):
+    fill(small_disk, 8_000)
+    result = cli("run", write_yaml(TINY_SINE), "--out", small_disk / "out", "-q")
+    assert result.exit_code in (1, 2) and "Traceback" not in result.output
+    assert "no space left" in result.stderr.lower()
+    for leftover in (small_disk / "out").rglob(".*.tmp"):
+        raise AssertionError(f"half-written file left: {leftover}")

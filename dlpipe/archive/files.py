@@ -7,6 +7,7 @@ pipeline.yaml, metrics.json, history.csv, model.pt and run.log.
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import json
 import os
@@ -94,6 +95,12 @@ def write_atomic(path: Path, content: str | bytes) -> None:
         with open(tmp, "xb") as handle:  # "x": never clobber; plain open keeps the umask's permissions
             handle.write(data)
         os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        if exc.errno == errno.ENOSPC:
+            raise OSError(errno.ENOSPC, f"no space left on the device of {path.parent} (needed about "
+                                        f"{max(len(data) / 1e6, 0.01):.2f} MB for {path.name})") from None
+        raise
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

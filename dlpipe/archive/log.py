@@ -32,7 +32,10 @@ class Progress:
 
     def close(self) -> None:
         if self._log is not None:
-            self._log.close()
+            try:
+                self._log.close()
+            except OSError:
+                pass  # what could not be flushed was already kept in the transcript
             self._log = None
 
     def say(self, text: str) -> None:
@@ -44,10 +47,13 @@ class Progress:
 
     def log(self, text: str) -> None:
         """Keep `text` for run.log only (a traceback: the terminal gets one line, the log the details)."""
-        if self._log is not None:
+        if self._log is None:
+            self.transcript.append(text)
+            return
+        try:
             self._log.write(text + "\n")
             self._log.flush()
-        else:
+        except OSError:  # a full disk: the terminal still gets every line, and the run its ending
             self.transcript.append(text)
 
     def start_epoch(self) -> None:
