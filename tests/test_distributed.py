@@ -137,3 +137,29 @@ def test_a_killed_worker_ends_the_run_in_bounded_time(tmp_path):
     assert metrics["status"] == "failed"
     assert "another worker of this distributed run failed or was killed" in metrics["message"]
     assert next(tmp_path.glob("sine/*/report.html")).exists()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_to_the_launcher_stops_every_worker_like_one_process(tmp_path, sig):
+    env = {**os.environ, "MASTER_PORT": "0"}
+    launcher = subprocess.Popen([sys.executable, "-m", "dlpipe", "run", str(ROOT / "pipelines/sine.yaml"),
+                                 "--nproc", "2", "--out", str(tmp_path), "-q", "--set", "training.epochs=100000"],
+                                cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 90
+    while not list(tmp_path.glob("sine/*/checkpoint.pt")):  # both ranks are training
+        assert time.monotonic() < deadline and launcher.poll() is None, launcher.communicate()
+        time.sleep(0.1)
+    workers = worker_pids(launcher.pid, 0) + worker_pids(launcher.pid, 1)
+    assert len(workers) == 2
+    launcher.send_signal(sig)
+    out, err = launcher.communicate(timeout=120)
+    assert launcher.returncode == 130, err[-2000:]
+    assert "Traceback" not in out + err and "SignalException" not in err
+    run_dir = next(tmp_path.glob("sine/*"))
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["status"] == "interrupted" and (run_dir / "report.html").exists()
+    assert torch.load(run_dir / "checkpoint.pt", weights_only=True)["epoch"] >= 1
+    gone = time.monotonic() + 10
+    while any(Path(f"/proc/{pid}").exists() for pid in workers):  # no worker outlives the launcher
+        assert time.monotonic() < gone, "a worker is still running"
+        time.sleep(0.1)

@@ -53,8 +53,10 @@ def run(file: Path | None, overrides: tuple[str, ...], out: Path, resume: Path |
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     code = EXIT_CODES.get(record.status, 1)
+    # A clean stop for a signal our launcher forwarded: the launcher exits 130, torchrun quietly.
+    exit_code = 0 if world is not None and code == 130 and os.environ.get("DLPIPE_LAUNCHED") else code
     if world is not None and not world.main:
-        quick_exit(code)  # rank 0 speaks for the run
+        quick_exit(exit_code)  # rank 0 speaks for the run
     for key, value in record.test.items():
         click.echo(f"test {key:<8} {value:.6g}")
     click.echo(f"status: {record.status}")
@@ -63,7 +65,7 @@ def run(file: Path | None, overrides: tuple[str, ...], out: Path, resume: Path |
     if code:
         click.echo(f"{loaded.pipeline.name}: {record.status}: {record.message} "
                    f"(details in {record.path / 'run.log'})", err=True)
-    quick_exit(code)
+    quick_exit(exit_code)
 
 
 def _stopper(stop):

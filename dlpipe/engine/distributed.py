@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import hashlib
 import os
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import Iterator
 
 import torch
@@ -62,11 +64,62 @@ def stop() -> None:
         dist.destroy_process_group()
 
 
+LAUNCHED = "DLPIPE_LAUNCHED"  # set for workers that `dlpipe run --nproc` started (see launch)
+
+
 def launch(nproc: int, argv: list[str]) -> int:
-    """Run `dlpipe argv` as `nproc` local workers under torch.distributed.run; its exit code."""
+    """Run `dlpipe argv` as `nproc` local workers under torch.distributed.run; the run's exit code.
+
+    torchrun runs in a session of its own, so a Ctrl-C at the terminal (or a signal to the
+    process group) reaches this launcher only; the launcher forwards SIGINT and SIGTERM to
+    the workers themselves, not to torchrun's agent (which would tear them down mid-batch).
+    The workers then stop together after the current batch, as one process does, and a
+    worker that stopped for a signal exits 0 so that torchrun ends quietly; the launcher
+    returns 130. If the launcher dies, the kernel sends torchrun SIGTERM (PR_SET_PDEATHSIG),
+    which ends the workers: none outlives it.
+    """
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
                "--max-restarts=0", "-m", "dlpipe", *argv]
-    return subprocess.call(command)
+    process = subprocess.Popen(command, start_new_session=True, env={**os.environ, LAUNCHED: "1"},
+                               preexec_fn=_end_with_parent)
+    forwarded: list[int] = []
+
+    def forward(signum, frame) -> None:
+        forwarded.append(signum)
+        for pid in _children(process.pid):
+            try:
+                os.kill(pid, signum)
+            except ProcessLookupError:
+                pass
+
+    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        code = process.wait()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 130 if forwarded else code
+
+
+def _children(pid: int) -> list[int]:
+    """The direct children of a process (torchrun's workers), from /proc."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*/children"):
+        try:
+            found += [int(child) for child in task.read_text().split()]
+        except OSError:
+            continue
+    return found
+
+
+def _end_with_parent() -> None:
+    """In the child, before exec: receive SIGTERM when the parent (the launcher) dies (Linux only)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 def wrap(model: nn.Module, device: torch.device) -> nn.Module:
