@@ -113,9 +113,13 @@ def _open_run_dir(loaded: Loaded, out_root: Path, started: datetime, resume_dir:
     """A new run directory holding the resolved pipeline (or the one being resumed); run.log opened."""
     run_dir = resume_dir or files.create_run_dir(out_root, loaded.pipeline.name, started)
     if resume_dir is None:
-        files.write_atomic(run_dir / "pipeline.yaml", files.resolved_yaml(
-            loaded.pipeline.model_dump(mode="json"), loaded.path, loaded.overrides, loaded.origin))
-        _record(loaded, run_dir, started).write()  # status: running
+        try:
+            files.write_atomic(run_dir / "pipeline.yaml", files.resolved_yaml(
+                loaded.pipeline.model_dump(mode="json"), loaded.path, loaded.overrides, loaded.origin))
+            _record(loaded, run_dir, started).write()  # status: running
+        except OSError:
+            shutil.rmtree(run_dir, ignore_errors=True)  # (a full disk) no directory that is not a run
+            raise
     progress.attach(run_dir / "run.log")
     progress.say(f"{'resuming' if resume_dir else 'run directory:'} {run_dir}  ({started.isoformat()})")
     return run_dir

@@ -208,3 +208,4 @@ def test_a_disk_too_full_for_a_checkpoint_ends_in_one_clear_line(cli, write_yaml
     assert "no space left" in result.stderr.lower()
     for leftover in (small_disk / "out").rglob(".*.tmp"):
         raise AssertionError(f"half-written file left: {leftover}")
+    assert all((run_dir / "metrics.json").is_file() for run_dir in (small_disk / "out").glob("*/*"))
