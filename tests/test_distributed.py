@@ -144,14 +144,18 @@ def test_a_signal_to_the_launcher_stops_every_worker_like_one_process(tmp_path, 
     env = {**os.environ, "MASTER_PORT": "0"}
     launcher = subprocess.Popen([sys.executable, "-m", "dlpipe", "run", str(ROOT / "pipelines/sine.yaml"),
                                  "--nproc", "2", "--out", str(tmp_path), "-q", "--set", "training.epochs=100000"],
-                                cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                start_new_session=True)  # as `setsid dlpipe run ...`: a process group of its own
     deadline = time.monotonic() + 90
     while not list(tmp_path.glob("sine/*/checkpoint.pt")):  # both ranks are training
         assert time.monotonic() < deadline and launcher.poll() is None, launcher.communicate()
         time.sleep(0.1)
     workers = worker_pids(launcher.pid, 0) + worker_pids(launcher.pid, 1)
     assert len(workers) == 2
-    launcher.send_signal(sig)
+    if sig == signal.SIGINT:
+        os.killpg(launcher.pid, sig)  # Ctrl-C at a terminal: the whole foreground process group
+    else:
+        launcher.send_signal(sig)  # `kill PID` of the launcher
     out, err = launcher.communicate(timeout=120)
     assert launcher.returncode == 130, err[-2000:]
     assert "Traceback" not in out + err and "SignalException" not in err

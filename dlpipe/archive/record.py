@@ -3,6 +3,8 @@
 The runner fills it stage by stage (so a failure keeps what exists) and writes it;
 the report renders it, and the index, `dlpipe runs`, `dlpipe runs show` and
 `dlpipe compare` read it back with `RunRecord.read`. Plain values only: no torch.
+Reading validates every key against TYPES, a plain table rather than a pydantic model,
+so that `dlpipe runs` starts without importing pydantic.
 """
 
 from __future__ import annotations
