@@ -41,7 +41,8 @@ from dlpipe.language.metrics import headline
 from dlpipe.model.network import build_model, check_output
 from dlpipe.report.html import Insights, write_report
 from dlpipe.report.index import write_index
-from dlpipe.report.insights import class_report, learned_parameters, regression_curve
+from dlpipe.report.insights import (class_report, data_facts, learned_parameters, predicted_vs_true,
+                                    regression_curve)
 from dlpipe.report.verdict import judge
 
 EXIT_CODES = {"completed": 0, "diverged": 1, "failed": 1, "interrupted": 130}
@@ -133,6 +134,7 @@ def _train(loaded: Loaded, data: Dataset, resume: bool, progress: Progress, stop
     device = place(loaded.pipeline.training, world, tune_process)
     record.device, record.task = str(device), data.task
     record.environment = environment(loaded.text, data.files, str(device))
+    record.data = data_facts(data, loaded.task_reason)
     data = data.to(device)
     torch.manual_seed(pipeline.seed)  # initial weights and dropout masks
     generator = torch.Generator().manual_seed(pipeline.seed)  # batch order
@@ -171,21 +173,31 @@ def _train(loaded: Loaded, data: Dataset, resume: bool, progress: Progress, stop
 
     t = time.perf_counter()
     _test(model, data, loss_fn, loaded, world, record, insights)
-    files.write_atomic(run_dir / "model.pt", model_bytes(model, pipeline.model_dump(mode="json")))
+    _save_model(run_dir, model, pipeline.model_dump(mode="json"), data)
     stages["evaluate"] = time.perf_counter() - t
+
+
+def _save_model(run_dir: Path, model: nn.Module, resolved: dict, data: Dataset) -> None:
+    """model.pt, and the fitted preprocessing (also inside model.pt) as a readable preprocessing.json."""
+    prep = data.preprocessing.to_json() if data.preprocessing is not None else None
+    if prep is not None:
+        files.write_json(run_dir / "preprocessing.json", prep)
+    files.write_atomic(run_dir / "model.pt", model_bytes(model, resolved, prep))
 
 
 def _test(model: nn.Module, data: Dataset, loss_fn: nn.Module, loaded: Loaded, world: World | None,
           record: RunRecord, insights: Insights) -> None:
     """Test metrics and what the report shows about the trained model."""
     pipeline = loaded.pipeline
-    test = evaluate(model, data.test, loss_fn, data.task, pipeline.scalar_metrics, Ranks(world) if world else None)
+    test = evaluate(model, data.test, loss_fn, data.task, pipeline.scalar_metrics, Ranks(world) if world else None,
+                    data.target_scale)
     if world:
         record.environment["distributed"] = {"world_size": world.size, "backend": world.backend,
                                              "weights_identical_across_ranks": distributed.weights_agree(model)}
     record.test = {"loss": test.pop("loss"), **test}
     record.learned = learned_parameters(model, pipeline)
     insights.fit_curve = regression_curve(model, data)
+    insights.predictions = None if insights.fit_curve else predicted_vs_true(model, data)
     insights.classes = class_report(model, data)
     if insights.classes is not None:
         record.classes, record.per_class = list(insights.classes.classes), insights.classes.per_class

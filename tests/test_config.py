@@ -6,7 +6,7 @@ import pydantic
 import pytest
 
 from dlpipe.language.data import SineData
-from dlpipe.language.loader import load_pipeline
+from dlpipe.data.sources import read_pipeline
 from dlpipe.language.metrics import MAE, MSE, R2, RMSE
 from dlpipe.language.optim import Adam, MSELoss
 from dlpipe.language.pipeline import Training, pipeline_model
@@ -21,7 +21,7 @@ MINIMAL = {"data": {"type": "sine"}, "model": {"layers": [{"type": "linear", "un
 
 @pytest.mark.parametrize("path", PIPELINES, ids=[p.name for p in PIPELINES])
 def test_every_example_pipeline_validates_and_builds(path):
-    loaded = load_pipeline(path)
+    loaded = read_pipeline(path)
     summary = check_pipeline(loaded).summary
     assert loaded.pipeline.name == path.stem
     assert summary.total_params > 0

@@ -13,7 +13,7 @@ import yaml
 
 from dlpipe.model.checks import check_pipeline
 from dlpipe.language.errors import PipelineError
-from dlpipe.language.loader import load_pipeline
+from dlpipe.data.sources import read_pipeline
 
 from conftest import PIPELINES, ROOT
 
@@ -43,7 +43,7 @@ def test_ci_explores_a_fixed_sequence():
 def assert_clean(path: Path) -> None:
     """Loading and checking either succeed or raise PipelineError whose every located line is in the file."""
     try:
-        loaded = load_pipeline(path)
+        loaded = read_pipeline(path)
         check_pipeline(loaded)
     except PipelineError as exc:
         message, lines = str(exc), len(path.read_bytes().splitlines()) + 1
@@ -136,7 +136,7 @@ def test_whatever_validates_runs_to_completed_or_diverged(raw, tmp_path_factory)
     path = folder / "drawn.yaml"
     path.write_text(yaml.safe_dump(raw))
     try:
-        loaded = load_pipeline(path)
+        loaded = read_pipeline(path)
         check_pipeline(loaded)
     except PipelineError:
         return  # a drawn value the language refuses (a split that leaves too few samples): refused cleanly

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from dlpipe.model.checks import check_pipeline
+from dlpipe.data.sources import read_pipeline
 from dlpipe.language.loader import load_pipeline
 
 from conftest import ROOT, TINY_SINE
@@ -26,7 +27,7 @@ def test_pitfall_warnings_do_not_stop_the_run(cli, write_yaml, override, fragmen
 
 def test_no_warnings_for_the_shipped_pipelines():
     for path in sorted((ROOT / "pipelines").glob("*.yaml")):
-        assert check_pipeline(load_pipeline(path)).warnings == "", path
+        assert check_pipeline(read_pipeline(path)).warnings == "", path
 
 
 def test_tanh_output_for_a_sine_in_range_is_fine(write_yaml):

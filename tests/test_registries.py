@@ -29,12 +29,15 @@ from dlpipe.language.schema import pipeline_schema
 from dlpipe.language.section import names, tags
 from dlpipe.model import layers as layer_builders
 
-from conftest import TINY_SINE
+from conftest import ROOT, TINY_SINE
 
 # The keys a name needs beyond `type:` to be a valid example; a new name with a required key needs a line here.
 REQUIRED = {("layers", "linear"): {"units": 4}, ("layers", "conv2d"): {"filters": 2}, ("layers", "reshape"): {"shape": [-1]},
             ("data", "polynomial"): {"coefficients": [1.0, 2.0]}, ("scheduler", "step"): {"step_size": 2},
-            ("scheduler", "multistep"): {"milestones": [1]}}
+            ("scheduler", "multistep"): {"milestones": [1]},
+            ("data", "csv"): {"path": str(ROOT / "pipelines" / "data" / "iris.csv"), "target": "species"},
+            ("data", "arrays"): {"path": str(ROOT / "tests" / "fixtures" / "small.npz")},
+            ("data", "image_folder"): {"root": str(ROOT / "tests" / "fixtures" / "images")}}
 # (language table, builder table) for each extension point
 REGISTRIES = {
     "data": (data.DATA_SOURCES, sources.SOURCES),
@@ -187,7 +190,7 @@ def registered(monkeypatch):
                         lambda config, params, fused: torch.optim.Adagrad(params, lr=config.lr))
     monkeypatch.setattr(data, "DATA_SOURCES", (*data.DATA_SOURCES, RingData))
     monkeypatch.setitem(sources.SOURCES, RingData,
-                        sources.Source(lambda config: DataInfo("classification", (2,), 2), load_ring))
+                        sources.Source(lambda config, seed=0: DataInfo("classification", (2,), 2), load_ring))
 
 
 def run_metrics(cli, path: Path, out: Path, *sets: str) -> dict:

@@ -25,7 +25,8 @@ TYPES = {"name": TEXT, "status": TEXT, "message": TEXT, "task": TEXT, "descripti
          "loss": TEXT, "device": TEXT, "seed": (int,), "duration_s": NUMBER + NONE, "test": (dict,),
          "headline": (dict,) + NONE, "verdict": (dict,) + NONE, "best_epoch": (int,) + NONE,
          "evaluated_epoch": (int,) + NONE, "resumed_after": (int,) + NONE, "learned": (list,),
-         "classes": (list,), "per_class": (list,), "confusion_matrix": (list,), "environment": (dict,)}
+         "classes": (list,), "per_class": (list,), "confusion_matrix": (list,), "environment": (dict,),
+         "data": (dict,)}
 
 
 @dataclass
@@ -56,6 +57,7 @@ class RunRecord:
     per_class: list[dict] = field(default_factory=list)
     confusion_matrix: list[list[int]] = field(default_factory=list)
     environment: dict = field(default_factory=dict)
+    data: dict = field(default_factory=dict)  # what the data stage decided: task reason, features, target scale, notes
 
     @property
     def ref(self) -> str:
@@ -78,7 +80,7 @@ class RunRecord:
             "validation": {k: v[best - 1] for k, v in self.history.items() if k.startswith("val_") and best},
             **({"per_class": self.per_class, "classes": self.classes, "confusion_matrix": self.confusion_matrix}
                if self.classes else {}),
-            "environment": self.environment, "distributed": self.environment.get("distributed"),
+            "data": self.data, "environment": self.environment, "distributed": self.environment.get("distributed"),
         }
 
     def write(self) -> None:

@@ -86,7 +86,7 @@ def _stopper(stop):
 def _load_for_run(file: Path | None, overrides: tuple[str, ...], resume: Path | None):
     """The checked pipeline to run: FILE, or the resolved pipeline.yaml of the run to resume."""
     from dlpipe.language.errors import PipelineError
-    from dlpipe.language.loader import load_pipeline
+    from dlpipe.data.sources import read_pipeline
     from dlpipe.model.checks import check_pipeline
 
     if (file is None) == (resume is None):
@@ -100,7 +100,7 @@ def _load_for_run(file: Path | None, overrides: tuple[str, ...], resume: Path | 
             _fail(reason)
         file = resume / "pipeline.yaml"
     try:
-        loaded = load_pipeline(file, overrides)
+        loaded = read_pipeline(file, overrides)
         checked = check_pipeline(loaded)
     except PipelineError as exc:
         _fail(str(exc))
@@ -166,13 +166,13 @@ def _execute(loaded, out: Path, resume: Path | None, quiet: bool, stop, world=No
 def validate(files: tuple[Path, ...], overrides: tuple[str, ...]) -> None:
     """Check each pipeline FILE and build its model, without training."""
     from dlpipe.language.errors import PipelineError
-    from dlpipe.language.loader import load_pipeline
+    from dlpipe.data.sources import read_pipeline
     from dlpipe.model.checks import check_pipeline
 
     failed = 0
     for file in files:
         try:
-            loaded = load_pipeline(file, overrides)
+            loaded = read_pipeline(file, overrides)
             checked = check_pipeline(loaded)
         except PipelineError as exc:
             click.echo(str(exc), err=True)

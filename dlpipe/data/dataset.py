@@ -10,6 +10,8 @@ from typing import Callable
 import numpy as np
 import torch
 
+from dlpipe.data.preprocess import Preprocessing
+
 
 @dataclass(frozen=True)
 class Samples:
@@ -52,6 +54,17 @@ class Dataset:
     classes: tuple[str, ...] = ()
     pixel_mean_std: tuple[float, float] = (0.0, 1.0)  # to turn normalised images back into pixels
     files: tuple[Path, ...] = ()
+    preprocessing: Preprocessing | None = None  # what was fitted on the training split (stored with the model)
+
+    @property
+    def target_scale(self) -> tuple[float, float]:
+        """(mean, std) a regression target was standardized with for training; metrics undo it."""
+        return self.preprocessing.target_scale if self.preprocessing is not None else (0.0, 1.0)
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        """What the data stage did that the report should say (rows left out, unseen categories, skipped files)."""
+        return self.preprocessing.notes if self.preprocessing is not None else ()
 
     @property
     def task(self) -> str:

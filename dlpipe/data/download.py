@@ -32,7 +32,7 @@ Opener = Callable[..., object]  # urlopen-like: opener(url, timeout=...) -> resp
 
 def locate(spec: IdxDataset, root: str | None, allow_download: bool = True, env: dict | None = None,
            opener: Opener | None = None, progress: Progress | None = None) -> dict[str, Path]:
-    """Paths of the four files by role; downloads what is missing; DataUnavailable if that fails."""
+    """Paths of the dataset's files by role; downloads what is missing; DataUnavailable if that fails."""
     dirs = search_dirs(spec, root, env)
     for folder in dirs:
         found = find_in(folder, spec)
@@ -112,15 +112,17 @@ def fetch(url: str, dest: Path, sha256: str, opener: Opener | None = None, progr
 def missing_message(spec: IdxDataset, dirs: list[Path], failures: list[str]) -> str:
     """What is missing, where dlpipe looked, why downloading failed, and how to fix it."""
     names = [f.name for f in spec.files.values()]
-    lines = [f"{spec.title}: the data files are missing. dlpipe needs these four (gzipped or not):"]
+    count = {1: "this file", 4: "these four"}.get(len(names), f"these {len(names)}")
+    lines = [f"{spec.title}: the data files are missing. dlpipe needs {count}"
+             + (" (gzipped or not):" if len(names) == 4 else ":")]
     lines += [f"    {name}" for name in names]
     lines.append("It looked in:")
-    lines += [f"    {d}  (has {len(find_in(d, spec))} of 4)" for d in dirs]
+    lines += [f"    {d}  (has {len(find_in(d, spec))} of {len(names)})" for d in dirs]
     if failures:
         lines.append("Downloading failed:")
         lines += [f"    {failure}" for failure in failures[-6:]]
     lines += [
-        "To fix it, put the four files in one of those folders, for example:",
+        f"To fix it, put {'the files' if len(names) > 1 else 'the file'} in one of those folders, for example:",
         f"    mkdir -p {dirs[-1 - len(spec.system_dirs)]} && cp {' '.join(names)} {dirs[-1 - len(spec.system_dirs)]}/",
         f"or set DLPIPE_DATA to a folder that holds {spec.folder}/, or set data.root in the pipeline file.",
     ]

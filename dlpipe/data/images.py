@@ -12,6 +12,7 @@ import torch
 from dlpipe.archive.log import Progress
 from dlpipe.data.dataset import DataInfo, Dataset, Samples
 from dlpipe.data.download import locate
+from dlpipe.data.preprocess import Preprocessing
 from dlpipe.data.idx import FASHION_MNIST, MNIST, IdxDataset, read_arrays
 from dlpipe.language.data import FashionMNISTData, ImageData, MNISTData
 from dlpipe.language.errors import InvalidValue
@@ -20,7 +21,7 @@ SPECS: dict[type[ImageData], IdxDataset] = {MNISTData: MNIST, FashionMNISTData: 
 TRAIN_IMAGES = 60_000  # both datasets (their checksums pin it)
 
 
-def describe(config: ImageData) -> DataInfo:
+def describe(config: ImageData, seed: int = 0) -> DataInfo:
     """One 28x28 grey image in, one score per class out; InvalidValue for a validation split that cannot be."""
     validation_count(config)
     return DataInfo("classification", (1, 28, 28), len(SPECS[type(config)].classes))
@@ -41,13 +42,8 @@ def load(config: ImageData, seed: int, progress: Progress) -> Dataset:
     spec = SPECS[type(config)]
     files = locate(spec, config.root, config.download, progress=progress)
     arrays = read_arrays(files, spec)
-    rng = np.random.default_rng(seed)
     labels = arrays["train_labels"]
-    order = rng.permutation(len(labels))
-    n_val = validation_count(config, len(labels))
-    val_idx, train_idx = order[:n_val], order[n_val:]
-    if config.limit is not None:
-        train_idx = _balanced(train_idx, labels, config.limit, len(spec.classes), rng)
+    train_idx, val_idx = carve(config, labels, len(spec.classes), seed)
     # Float once, up front (~190 MB for all of MNIST): no conversion in the training loop.
     images = torch.from_numpy(arrays["train_images"]).unsqueeze(1)
     train_x = images[torch.from_numpy(train_idx)].float().div_(255)
@@ -60,10 +56,23 @@ def load(config: ImageData, seed: int, progress: Progress) -> Dataset:
     return Dataset(describe(config), split(train_x, labels[train_idx]),
                    split(images[torch.from_numpy(val_idx)].float().div_(255), labels[val_idx]),
                    split(test_x, arrays["test_labels"]), classes=spec.classes, pixel_mean_std=(mean, std),
-                   files=tuple(files.values()))
+                   files=tuple(files.values()), preprocessing=Preprocessing(
+                       "images", "classification", (1, 28, 28), spec.classes, mean=(mean,), std=(std,), size=(28, 28),
+                       channels=1))
 
 
-def _balanced(pool: np.ndarray, labels: np.ndarray, limit: int, classes: int, rng) -> np.ndarray:
+def carve(config: ImageData, labels: np.ndarray, classes: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(train, validation) indices of the training images: validation carved at random, then the optional limit."""
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(labels))
+    n_val = validation_count(config, len(labels))
+    val_idx, train_idx = order[:n_val], order[n_val:]
+    if config.limit is not None:
+        train_idx = balanced(train_idx, labels, config.limit, classes, rng)
+    return train_idx, val_idx
+
+
+def balanced(pool: np.ndarray, labels: np.ndarray, limit: int, classes: int, rng) -> np.ndarray:
     """`limit` indices from `pool` with the classes as equal as possible, in random order."""
     per_class = [pool[labels[pool] == c] for c in range(classes)]
     quota = [limit // classes + (1 if c < limit % classes else 0) for c in range(classes)]

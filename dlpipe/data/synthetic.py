@@ -9,6 +9,7 @@ import torch
 
 from dlpipe.archive.log import Progress
 from dlpipe.data.dataset import DataInfo, Dataset, split_three
+from dlpipe.data.preprocess import Preprocessing
 from dlpipe.language.data import LinearData, PolynomialData, SineData, SyntheticData
 
 
@@ -24,7 +25,7 @@ def true_function(config: SyntheticData) -> Callable[[np.ndarray], np.ndarray]:
     raise TypeError(f"no true function for {type(config).__name__}")
 
 
-def describe(config: SyntheticData) -> DataInfo:
+def describe(config: SyntheticData, seed: int = 0) -> DataInfo:
     """One x in, one y out; the true function is known."""
     return DataInfo("regression", (1,), 1, true_function(config), tuple(config.x_range))
 
@@ -38,4 +39,4 @@ def load(config: SyntheticData, seed: int, progress: Progress) -> Dataset:
     x_t = torch.from_numpy(x.astype(np.float32))
     y_t = torch.from_numpy(y.astype(np.float32))
     train, validation, test = split_three(x_t, y_t, config.split, rng)
-    return Dataset(info, train, validation, test)
+    return Dataset(info, train, validation, test, preprocessing=Preprocessing("arrays", "regression", (1,)))

@@ -190,11 +190,11 @@ class EpochSnapshot:
         write_payload(run_dir, state, model, optimizer, self.schedule, self.rng, run_identity)
 
 
-def model_bytes(model: nn.Module, resolved: dict) -> bytes:
-    """model.pt: state_dict plus the resolved pipeline, loadable with torch.load(weights_only=True)."""
+def model_bytes(model: nn.Module, resolved: dict, preprocessing: dict | None = None) -> bytes:
+    """model.pt: state_dict, the resolved pipeline and the fitted preprocessing; torch.load(weights_only=True) reads it."""
     buffer = io.BytesIO()
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    torch.save({"state_dict": state, "pipeline": resolved}, buffer)
+    torch.save({"state_dict": state, "pipeline": resolved, "preprocessing": preprocessing}, buffer)
     return buffer.getvalue()
 
 

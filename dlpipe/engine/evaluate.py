@@ -31,8 +31,16 @@ def predict(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 
 def evaluate(model: nn.Module, split: Samples, loss_fn: nn.Module, task: str, metrics: list,
-             sync=None) -> dict[str, float]:
-    """Loss and every scalar metric over one whole split (sync: a distributed run's Ranks, which gather shards)."""
+             sync=None, target_scale: tuple[float, float] = (0.0, 1.0)) -> dict[str, float]:
+    """Loss and every scalar metric over one whole split (sync: a distributed run's Ranks, which gather shards).
+
+    target_scale: (mean, std) a regression target was standardized with; the loss is the
+    training loss (standardized units), the metrics are in the target's own units.
+    """
     pred = (sync.predict(model, split.x) if sync is not None else predict(model, split.x)).float()
     with torch.inference_mode():
-        return {"loss": float(loss_fn(pred, split.y)), **compute_metrics(task, pred, split.y, metrics)}
+        loss, y = float(loss_fn(pred, split.y)), split.y
+        if target_scale != (0.0, 1.0):
+            mean, std = target_scale
+            pred, y = pred * std + mean, y * std + mean
+        return {"loss": loss, **compute_metrics(task, pred, y, metrics)}

@@ -144,7 +144,7 @@ def fit(model: nn.Module, data: Dataset, *, loss_fn: nn.Module, optimizer: torch
         if outcome.status == "interrupted":
             break
 
-        val = evaluate(inner, data.validation, loss_fn, data.task, metrics, sync)
+        val = evaluate(inner, data.validation, loss_fn, data.task, metrics, sync, data.target_scale)
         hits = int((guessed[:seen] == sync.targets(y, order, seen, batch_size)).sum()) if classify else 0
         total, seen, hits = sync.total(total, seen, hits)
         row = {"epoch": epoch, "train_loss": total / max(seen, 1),

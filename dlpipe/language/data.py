@@ -44,6 +44,17 @@ class DataSource(Section):
 
     TASK: ClassVar[str]
 
+    @classmethod
+    def declared_task(cls, raw: dict) -> str:
+        """The task a raw `data:` mapping of this type states: TASK, or its own `task:` where TASK is auto."""
+        task = raw.get("task", "auto") if cls.TASK == "auto" else cls.TASK
+        return task if task in ("regression", "classification") else "auto"
+
+    @property
+    def task_name(self) -> str:
+        """regression or classification; auto only until the data stage has decided (see loader.load_pipeline)."""
+        return getattr(self, "task", self.TASK) if self.TASK == "auto" else self.TASK
+
 
 class SyntheticData(DataSource):
     """Fields shared by the synthetic regression sources: y = f(x) + noise."""
@@ -103,10 +114,10 @@ class LinearData(SyntheticData):
 
 
 class ImageData(DataSource):
-    """Fields shared by the IDX image datasets (MNIST and Fashion-MNIST)."""
+    """Fields shared by the built-in image datasets (MNIST, Fashion-MNIST, CIFAR-10)."""
 
     TASK = "classification"
-    root: str | None = Field(None, description="Folder holding the four IDX files; searched first.")
+    root: str | None = Field(None, description="Folder holding the dataset's files; searched first.")
     validation: Union[int, float] = Field(
         5000, gt=0, description="Validation images carved from the training set: a count, or a fraction < 1.")
     limit: int | None = Field(
@@ -134,5 +145,15 @@ class FashionMNISTData(ImageData):
     type: Literal["fashion_mnist"] = Field(description="Fashion-MNIST clothing images.")
 
 
+class CIFAR10Data(ImageData):
+    """CIFAR-10 colour photos: 50,000 training and 10,000 test images, 3x32x32, 10 classes."""
+
+    type: Literal["cifar10"] = Field(description="CIFAR-10 colour images (the official python-version archive).")
+
+
+# The user's own files (below DataSource, which they build on).
+from dlpipe.language.files import ArraysData, CSVData, ImageFolderData  # noqa: E402
+
 # The data-source registry: the union of `data:` and the data stage's SOURCES table follow this tuple.
-DATA_SOURCES = (SineData, PolynomialData, LinearData, MNISTData, FashionMNISTData)
+DATA_SOURCES = (SineData, PolynomialData, LinearData, MNISTData, FashionMNISTData, CIFAR10Data, CSVData, ArraysData,
+                ImageFolderData)

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import yaml
 from pydantic import ValidationError
 
 from dlpipe.language.errors import InvalidValue, PipelineError, Problem, find_node, override_for
-from dlpipe.language.pipeline import Pipeline, pipeline_model
+from dlpipe.language.pipeline import Pipeline, pipeline_model, source_class
 from dlpipe.language.validation import problems_from_validation
 
 MAX_FILE_BYTES = 1_000_000
@@ -30,6 +30,7 @@ class Loaded:
     text: str
     node: yaml.Node
     overrides: tuple[str, ...]
+    task_reason: str = ""  # why an auto task was decided as it was ("target 'species' holds 3 strings")
 
     def line_of(self, path: tuple) -> int | None:
         """The 1-based line of the key at `path`, or None when it comes from a --set or a default."""
@@ -39,6 +40,8 @@ class Loaded:
     def origin(self, path: tuple) -> str:
         """Where the value at `path` came from: a --set, a line of the file, or a default."""
         override = override_for(path, self.overrides)
+        if path == ("data", "task") and self.task_reason:
+            return f"auto: {self.task_reason}"
         if override:
             return f"--set {override}"
         line = self.line_of(path)
@@ -195,21 +198,50 @@ def apply_override(data: dict, override: str) -> None:
             target = target[part]
 
 
-def load_pipeline(path: str | Path, overrides: tuple[str, ...] = ()) -> Loaded:
-    """Read, override and validate a pipeline; raise PipelineError listing every problem at once."""
+TaskDecider = Callable[[Any], tuple[str, str]]  # data config -> (task, reason); the data stage's decide_task
+
+
+def load_pipeline(path: str | Path, overrides: tuple[str, ...] = (), decide_task: TaskDecider | None = None) -> Loaded:
+    """Read, override and validate a pipeline; raise PipelineError listing every problem at once.
+
+    A source whose task is auto (a CSV table, arrays) needs its targets read to know the
+    task, and the task gives the default loss and metrics: decide_task (from the data
+    stage, which this stage may not import) reads them and the task is written in.
+    """
     path = Path(path)
     text = read_source(path)
     data, node, problems = parse_yaml(path, text)
     for override in overrides:
         apply_override(data, override)
     data.setdefault("name", path.stem)
+    context = {"base_dir": path.resolve().parent}
+    reason = _decide_task(data, decide_task, context, problems) if decide_task is not None else ""
     pipeline, model = None, pipeline_model()
     try:
-        pipeline = model.model_validate(data)
+        pipeline = model.model_validate(data, context=context)
     except ValidationError as exc:
         problems += problems_from_validation(exc, data, model)
     except RecursionError:
         raise PipelineError(f"{path}: the YAML is nested too deeply to be a pipeline; refused") from None
     if problems:
         raise PipelineError.from_problems(path, text, node, problems, overrides)
-    return Loaded(pipeline, path, text, node, tuple(overrides))
+    return Loaded(pipeline, path, text, node, tuple(overrides), reason)
+
+
+def _decide_task(data: dict, decide_task: TaskDecider, context: dict, problems: list[Problem]) -> str:
+    """Write the decided task into data['data'] when its source leaves it to the data; returns the reason."""
+    raw = data.get("data")
+    source = source_class(raw)
+    if source is None or source.TASK != "auto" or source.declared_task(raw) != "auto":
+        return ""
+    try:
+        config = source.model_validate(raw, context=context)
+    except ValidationError:
+        return ""  # validating the whole pipeline reports it, with the rest
+    try:
+        task, reason = decide_task(config)
+    except InvalidValue as exc:
+        problems.append(Problem(exc.path, str(exc)))
+        task, reason = "regression", ""  # a stand-in: the pipeline is refused for the problem above, not for a missing loss
+    data["data"] = {**raw, "task": task}
+    return reason

@@ -99,15 +99,20 @@ class Pipeline(Section):
 
     @property
     def task(self) -> str:
-        """'regression', 'classification', or 'auto' (decided from the data when it is read)."""
-        return self.data.TASK
+        """'regression' or 'classification' ('auto' only in a pipeline loaded without decide_task)."""
+        return self.data.task_name
+
+
+def source_class(raw_data: Any) -> type[data.DataSource] | None:
+    """The registered config class a raw `data:` mapping names by its type, if any."""
+    kind = raw_data.get("type") if isinstance(raw_data, dict) else None
+    return next((cls for cls in data.DATA_SOURCES if kind in tags(cls)), None) if isinstance(kind, str) else None
 
 
 def _task_of(raw_data: Any) -> str | None:
-    """The task a `data:` mapping declares through its type, before validation."""
-    kind = raw_data.get("type") if isinstance(raw_data, dict) else None
-    source = next((cls for cls in data.DATA_SOURCES if kind in tags(cls)), None) if isinstance(kind, str) else None
-    return source.TASK if source is not None else None
+    """The task a `data:` mapping declares through its type (or its task: key), before validation."""
+    source = source_class(raw_data)
+    return source.declared_task(raw_data) if source is not None else None
 
 
 def pipeline_model() -> type[Pipeline]:

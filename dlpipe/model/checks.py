@@ -33,7 +33,7 @@ def check_pipeline(loaded: Loaded) -> Checked:
     """Build the model on the data's sample shape; raise PipelineError listing every problem."""
     pipeline = loaded.pipeline
     try:
-        info = describe(pipeline.data)
+        info = describe(pipeline.data, pipeline.seed)
     except InvalidValue as exc:
         raise loaded.invalid(exc) from None
     problems = [*_task_problems(pipeline, info.task), *_softmax_problems(pipeline),

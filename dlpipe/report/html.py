@@ -19,6 +19,7 @@ class Insights:
     summary: Summary | None = None
     fit_curve: plots.FitCurve | None = None
     classes: plots.ClassReport | None = None
+    predictions: plots.Predictions | None = None
 
 
 def _figures(record: RunRecord, insights: Insights) -> list[tuple[str, str]]:
@@ -36,6 +37,8 @@ def _figures(record: RunRecord, insights: Insights) -> list[tuple[str, str]]:
         figures.append(("Confusion matrix (test)", plots.confusion_heatmaps(insights.classes)))
     if insights.fit_curve is not None:
         figures.append(("Data, true function and model prediction", plots.regression_fit(insights.fit_curve)))
+    if insights.predictions is not None:
+        figures.append(("Predicted vs true, and residuals (test)", plots.predicted_vs_true(insights.predictions)))
     return figures
 
 

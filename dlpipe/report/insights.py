@@ -15,11 +15,24 @@ from dlpipe.engine.evaluate import predict
 from dlpipe.engine.metrics import confusion_matrix, per_class
 from dlpipe.language.data import LinearData
 from dlpipe.language.pipeline import Pipeline
-from dlpipe.report.plots import ClassReport, FitCurve
+from dlpipe.report.plots import ClassReport, FitCurve, Predictions
 
 MAX_SCATTER = 2000  # points per split in the regression plot; more only hides the curves
 MAX_EXAMPLES = 24  # misclassified images shown
 TOP_CONFUSIONS = 8
+
+
+def data_facts(data: Dataset, task_reason: str) -> dict:
+    """What the report and `runs show` say about the data: why this task, the features, the target's scale, notes."""
+    prep = data.preprocessing
+    facts = {"task_reason": task_reason, "notes": list(data.notes)}
+    if prep is not None and prep.kind == "table":
+        facts["features"] = [{"name": c.name, "kind": c.kind, "mean": c.mean, "std": c.std,
+                              "categories": list(c.categories)} for c in prep.columns]
+        facts["target"] = prep.target
+    if prep is not None and prep.target_scale != (0.0, 1.0):
+        facts["target_scale"] = list(prep.target_scale)
+    return facts
 
 
 def learned_parameters(model: nn.Sequential, pipeline: Pipeline) -> list[dict]:
@@ -57,6 +70,17 @@ def regression_curve(model: nn.Module, data: Dataset) -> FitCurve | None:
     return FitCurve(points, grid, truth, prediction)
 
 
+def predicted_vs_true(model: nn.Module, data: Dataset) -> Predictions | None:
+    """Test predictions and true values of a one-output regression, in the target's own units."""
+    if data.task != "regression" or data.target_size != 1:
+        return None
+    mean, std = data.target_scale
+    predicted = predict(model, data.test.x).float()[:, 0].cpu().numpy() * std + mean
+    true = data.test.y[:, 0].float().cpu().numpy() * std + mean
+    target = data.preprocessing.target if data.preprocessing is not None and data.preprocessing.target else "y"
+    return Predictions(true, predicted, target)
+
+
 def class_report(model: nn.Module, data: Dataset) -> ClassReport | None:
     """The classifier's behaviour on the test split; None for regressions."""
     if data.task != "classification":
@@ -83,7 +107,13 @@ def _pixels(data: Dataset, index: torch.Tensor) -> list[np.ndarray]:
     """Test images back in 0..255 pixels: (H, W) for grey, (H, W, 3) for colour."""
     if not data.is_image or len(index) == 0:
         return []
-    mean, std = data.pixel_mean_std
+    prep = data.preprocessing
+    channels = data.sample_shape[0]
+    if prep is not None and len(prep.mean) == channels:  # per-channel normalization (colour images)
+        mean = torch.tensor(prep.mean).view(1, channels, 1, 1)
+        std = torch.tensor(prep.std).view(1, channels, 1, 1)
+    else:
+        mean, std = data.pixel_mean_std
     pixels = (data.test.x[index.to(data.test.x.device)].cpu() * std + mean).mul(255).round().clamp(0, 255)
     pixels = pixels.to(torch.uint8).permute(0, 2, 3, 1).numpy()
     return [image[:, :, 0] if image.shape[2] == 1 else image for image in pixels]

@@ -30,6 +30,15 @@ class FitCurve:
 
 
 @dataclass(frozen=True)
+class Predictions:
+    """A regression's test predictions against the true values, in the target's own units."""
+
+    true: np.ndarray
+    predicted: np.ndarray
+    target: str = "y"
+
+
+@dataclass(frozen=True)
 class ClassReport:
     """Test-set view of a classifier: confusion matrix, per-class scores, worst confusions, mistakes."""
 
@@ -132,6 +141,25 @@ def regression_fit(curve: FitCurve) -> str:
     ax.grid(alpha=0.3)
     ax.legend(loc="best", fontsize=9)
     ax.set_title("Regression fit")
+    fig.tight_layout()
+    return to_png(fig)
+
+
+def predicted_vs_true(p: Predictions) -> str:
+    """Predicted against true with the identity line, and the residuals against the prediction."""
+    fig, (left, right) = subplots(1, 2, figsize=(11, 4.4))
+    low, high = float(min(p.true.min(), p.predicted.min())), float(max(p.true.max(), p.predicted.max()))
+    left.scatter(p.true, p.predicted, s=10, alpha=0.6, color=TEST, label=f"test samples ({len(p.true)})")
+    left.plot([low, high], [low, high], color=TRUE, ls="--", lw=1.5, label="perfect prediction")
+    left.set(xlabel=f"true {p.target}", ylabel=f"predicted {p.target}", title="Predicted vs true (test)")
+    left.legend(loc="best", fontsize=9)
+    residual = p.predicted - p.true
+    right.scatter(p.predicted, residual, s=10, alpha=0.6, color=MODEL)
+    right.axhline(0.0, color=TRUE, ls="--", lw=1.5)
+    right.set(xlabel=f"predicted {p.target}", ylabel="prediction - true",
+              title=f"Residuals (mean {residual.mean():.3g}, std {residual.std():.3g})")
+    for ax in (left, right):
+        ax.grid(alpha=0.3)
     fig.tight_layout()
     return to_png(fig)
 

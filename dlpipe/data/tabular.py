@@ -1,0 +1,169 @@
+"""The CSV source: a table read and checked, its task decided, split, and its preprocessing fitted on training rows.
+
+Numeric features are standardized with the training rows' mean and std; text features
+are one-hot encoded with the categories the training rows hold (others become zeros,
+counted). A regression target far from unit scale is standardized for training; the
+Preprocessing record keeps everything needed to do the same to new rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from dlpipe.archive.log import Progress
+from dlpipe.data import table, targets
+from dlpipe.data.dataset import DataInfo, Dataset, Samples
+from dlpipe.data.preprocess import Column, Preprocessing
+from dlpipe.language.errors import InvalidValue
+from dlpipe.language.files import CSVData
+
+MAX_ONEHOT = 10_000  # one-hot columns in all; beyond this a column is almost surely an ID, not a category
+PEEK_ROWS = 1000  # rows `describe` reads to tell numeric columns from text ones
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Which columns a pipeline uses, checked against the file's header."""
+
+    path: Path
+    delimiter: str
+    features: list[str]
+    target: str
+    split_column: str | None
+
+    @property
+    def columns(self) -> list[str]:
+        return [*self.features, self.target, *([self.split_column] if self.split_column else [])]
+
+
+def layout(config: CSVData) -> Layout:
+    """The file's columns checked against target, features and split_column (reads the header only)."""
+    path = Path(config.path)
+    table.check_file(path)
+    delimiter = table.sniff_delimiter(path, config.delimiter)
+    names = table.header(path, delimiter)
+    table.need_column(path, names, config.target, table.TARGET)
+    for index, name in enumerate(config.features or []):
+        table.need_column(path, names, name, table.FEATURES + (index,))
+    if config.split_column:
+        table.need_column(path, names, config.split_column, ("data", "split_column"))
+    features = config.features or [n for n in names if n not in (config.target, config.split_column)]
+    if not features:
+        raise InvalidValue(table.PATH, f"{path}: holds only the target column {config.target!r}; no features")
+    return Layout(path, delimiter, features, config.target, config.split_column)
+
+
+def decide_task(config: CSVData) -> tuple[str, str]:
+    """(task, reason) from the target column (the only one read)."""
+    found = layout(config)
+    values = table.read(config, [found.target], found.delimiter)[found.target]
+    return targets.decide(values.to_numpy(), repr(found.target))
+
+
+def describe(config: CSVData, seed: int = 0) -> DataInfo:
+    """Task and input count from the header and the first rows; with text features, the training rows' categories."""
+    found = layout(config)
+    peek = table.read(config, found.columns, found.delimiter, nrows=PEEK_ROWS)
+    _without_missing(config, found, peek)  # missing: error names the first empty cells
+    categorical = _categorical(config, found, peek)
+    if categorical:
+        return load(config, seed, Progress(quiet=True)).info
+    for index, name in enumerate(found.features):  # text in a numeric column, in the first rows at least
+        table.numeric(found.path, peek, name, table.FEATURES + (index,) if config.features else table.PATH)
+    target = table.read(config, [found.target], found.delimiter)[found.target].dropna().to_numpy()
+    task = config.task_name if config.task_name != "auto" else targets.decide(target, repr(found.target))[0]
+    if task == "classification":
+        return DataInfo(task, (len(found.features),), len(targets.class_labels(target, repr(found.target),
+                                                                               str(found.path))[1]))
+    targets.regression_values(target, repr(found.target), str(found.path))
+    return DataInfo(task, (len(found.features),), 1)
+
+
+def load(config: CSVData, seed: int, progress: Progress) -> Dataset:
+    """Read and check every cell, split, fit the preprocessing on the training rows, and apply it to all."""
+    found = layout(config)
+    frame, notes = _without_missing(config, found, table.read(config, found.columns, found.delimiter))
+    where = str(found.path)
+    task = config.task_name if config.task_name != "auto" else targets.decide(frame[found.target].to_numpy(),
+                                                                              repr(found.target))[0]
+    split_values = frame[found.split_column].to_numpy() if found.split_column else None
+    parts = targets.split_rows(len(frame), config.split, np.random.default_rng(seed), where, split_values,
+                               found.split_column or "")
+    columns = _fit_columns(config, found, frame, parts[0])
+    raw_y = frame[found.target].to_numpy()
+    if task == "classification":
+        labels, classes = targets.class_labels(raw_y, repr(found.target), where)
+        y, scale = torch.from_numpy(labels), (0.0, 1.0)
+    else:
+        values, classes = targets.regression_values(raw_y, repr(found.target), where), ()
+        scale = targets.target_scale(values[parts[0]], config.scale_target)
+        y = torch.from_numpy(((values - scale[0]) / scale[1]).astype(np.float32)[:, None])
+    prep = Preprocessing("table", task, (sum(len(c.inputs) for c in columns),), classes, found.target, scale, columns)
+    x, unseen = prep.table_inputs({c.name: frame[c.name].to_numpy() for c in columns})
+    if unseen:
+        notes.append(f"{unseen} row(s) hold a category the training rows do not: encoded as all zeros")
+    for note in notes:
+        progress.say(f"note: {note}")
+    x_t = torch.from_numpy(x)
+    splits = [Samples(x_t[torch.from_numpy(idx)], y[torch.from_numpy(idx)]) for idx in parts]
+    info = DataInfo(task, prep.sample_shape, len(classes) if classes else 1)
+    prep = Preprocessing(**{**prep.__dict__, "notes": tuple(notes)})
+    return Dataset(info, *splits, classes=classes, files=(found.path,), preprocessing=prep)
+
+
+def _categorical(config: CSVData, found: Layout, frame) -> list[str]:
+    """The features to one-hot encode: those listed, or (auto) those holding mostly text."""
+    if config.categorical != "auto":
+        for index, name in enumerate(config.categorical):
+            if name not in found.features:
+                raise InvalidValue(("data", "categorical", index), f"{name!r} is not a feature of {found.path} "
+                                                                   f"(features: {', '.join(found.features[:20])})")
+        return list(config.categorical)
+    return [name for name in found.features if table.is_text(frame, name)]
+
+
+def _without_missing(config: CSVData, found: Layout, frame) -> tuple[object, list[str]]:
+    """The frame after missing: error (refuse), drop (rows with an empty cell) or mean (rows without a target)."""
+    notes = []
+    message = table.missing_cells(found.path, frame)
+    if message is None:
+        return frame, notes  # read for this load alone: _fit_columns may write its numeric columns back
+    if config.missing == "error":
+        raise InvalidValue(("data", "missing"), f"{message}; fill them in, or set missing: drop (leave those rows "
+                                                "out) or missing: mean (fill with the training mean)")
+    needed = frame.columns if config.missing == "drop" else [found.target] + ([found.split_column] if found.split_column else [])
+    keep = frame[needed].notna().all(axis=1)
+    if (~keep).any():
+        notes.append(f"{int((~keep).sum())} of {len(frame)} rows left out for empty cells (missing: {config.missing})")
+    if config.missing == "mean":
+        notes.append("empty feature cells filled with the training mean (a category: all zeros)")
+    return frame[keep].copy(), notes
+
+
+def _fit_columns(config: CSVData, found: Layout, frame, train_rows: np.ndarray) -> list[Column]:
+    """Each feature's kind and what was fitted on the training rows: mean and std, or the categories."""
+    categorical = set(_categorical(config, found, frame))
+    columns = []
+    for index, name in enumerate(found.features):
+        train = frame[name].iloc[train_rows]
+        if name in categorical:
+            categories = tuple(sorted(set(train.dropna().astype(str))))
+            columns.append(Column(name, "categorical", categories=categories))
+            continue
+        values = table.numeric(found.path, frame, name, table.FEATURES + (index,) if config.features else table.PATH)
+        frame[name] = values
+        train_values = values.iloc[train_rows].to_numpy()
+        mean, std = float(np.nanmean(train_values)), float(np.nanstd(train_values))
+        columns.append(Column(name, "numeric", mean, std if std > 0 else 1.0, mean) if config.standardize
+                       else Column(name, "numeric", 0.0, 1.0, mean))
+    widest = max(columns, key=lambda c: len(c.categories))
+    total = sum(len(c.inputs) for c in columns)
+    if total > MAX_ONEHOT:
+        raise InvalidValue(("data", "categorical"), f"{found.path}: one-hot encoding makes {total} input columns, "
+                                                    f"{len(widest.categories)} of them from column {widest.name!r}; "
+                                                    "is it an ID? leave it out of features")
+    return columns

@@ -1,0 +1,114 @@
+"""Targets of the user's own data (tables, arrays): the task decided, classes named, regression scaled, the split.
+
+Shared by the CSV and the arrays sources, so both decide and report a task the same way.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from dlpipe.language.data import MIN_SPLIT, SplitFractions
+from dlpipe.language.errors import InvalidValue
+
+MAX_AUTO_CLASSES = 20  # task: auto calls an integer target with at most this many values (and few per row) classes
+ROWS_PER_CLASS = 5  # fewer examples per class than this and a classifier cannot learn or be tested
+TASK = ("data", "task")
+
+
+def decide(values: np.ndarray, name: str) -> tuple[str, str]:
+    """(task, reason) for task: auto: text, or a few distinct integers, is a classification; else a regression."""
+    present = _present(values)
+    if not _is_numeric(present):
+        count = len(np.unique(present.astype(str)))
+        return "classification", f"target {name} holds {count} distinct strings: classification"
+    numbers = present.astype(np.float64)
+    distinct = len(np.unique(numbers))
+    integers = bool(np.all(np.isfinite(numbers)) and np.all(numbers == np.round(numbers)))
+    if integers and distinct <= MAX_AUTO_CLASSES and distinct * ROWS_PER_CLASS <= len(numbers):
+        return "classification", (f"target {name} holds {distinct} distinct integers in {len(numbers)} rows: "
+                                  "classification (task: regression to predict it as a number)")
+    kind = "integers" if integers else "numbers"
+    return "regression", f"target {name} holds {kind} with {distinct} distinct values: regression"
+
+
+def class_labels(values: np.ndarray, name: str, where: str) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Labels 0..k-1 and the class names (sorted; numbers sorted as numbers); InvalidValue for too few/many classes."""
+    if _is_numeric(values):
+        numbers = values.astype(np.float64)
+        order = np.unique(numbers)
+        names = tuple(str(int(v)) if v == int(v) else str(v) for v in order)
+        labels = np.searchsorted(order, numbers)
+    else:
+        text = values.astype(str)
+        order = np.unique(text)
+        names, labels = tuple(str(v) for v in order), np.searchsorted(order, text)
+    if len(names) < 2:
+        raise InvalidValue(TASK, f"{where}: target {name} holds one class only ({names[0]!r}); a classifier needs "
+                                 "at least two")
+    if len(names) * ROWS_PER_CLASS > len(values):
+        raise InvalidValue(TASK, f"{where}: target {name} has {len(names)} classes in {len(values)} rows, fewer "
+                                 f"than {ROWS_PER_CLASS} examples per class; is it the right column, or is it "
+                                 "a number to predict (task: regression)?")
+    return labels.astype(np.int64), names
+
+
+def regression_values(values: np.ndarray, name: str, where: str) -> np.ndarray:
+    """The target as float64; InvalidValue when it holds text."""
+    if not _is_numeric(values):
+        sample = next(v for v in values if not _number(v))
+        raise InvalidValue(TASK, f"{where}: target {name} holds text ({sample!r}); a regression needs numbers "
+                                 "(task: classification to predict it as a class)")
+    return values.astype(np.float64)
+
+
+def target_scale(y_train: np.ndarray, setting) -> tuple[float, float]:
+    """(mean, std) to standardize a regression target with: when asked, or (auto) when its scale is far from 1."""
+    mean, std = float(np.mean(y_train)), float(np.std(y_train))
+    far = not (0.1 <= std <= 10 and abs(mean) <= 10 * max(std, 1.0))
+    if setting is True or (setting == "auto" and far):
+        return mean, std if std > 0 else 1.0
+    return 0.0, 1.0
+
+
+SPLIT_NAMES = {"train": 0, "training": 0, "validation": 1, "val": 1, "valid": 1, "test": 2}
+
+
+def split_rows(n: int, fractions: SplitFractions, rng: np.random.Generator, where: str,
+               column: np.ndarray | None = None, column_name: str = "") -> list[np.ndarray]:
+    """Row indices of train, validation and test: from the split column's values, else shuffled by fractions."""
+    if column is None:
+        order = rng.permutation(n)
+        n_train, n_val, _ = fractions.sizes(n)
+        parts = [order[:n_train], order[n_train:n_train + n_val], order[n_train + n_val:]]
+    else:
+        text = np.char.lower(np.char.strip(column.astype(str)))
+        unknown = sorted({str(v) for v in np.unique(text)} - set(SPLIT_NAMES))
+        if unknown:
+            raise InvalidValue(("data", "split_column"), f"{where}: column {column_name!r} holds {unknown[:5]}; "
+                                                         "expected train, validation or test in every row")
+        codes = np.array([SPLIT_NAMES[v] for v in text])
+        parts = [np.flatnonzero(codes == k) for k in range(3)]
+    sizes = [len(p) for p in parts]
+    if min(sizes) < MIN_SPLIT:
+        key = ("data", "split_column") if column is not None else ("data", "split")
+        raise InvalidValue(key, f"{where}: {n} rows split {sizes[0]}/{sizes[1]}/{sizes[2]} for train/validation/"
+                                f"test; every split needs at least {MIN_SPLIT} rows")
+    return parts
+
+
+def _present(values: np.ndarray) -> np.ndarray:
+    values = np.asarray(values)
+    if values.dtype.kind == "O":
+        return values[~((values != values) | np.equal(values, None))]
+    return values[~np.isnan(values)] if values.dtype.kind == "f" else values
+
+
+def _is_numeric(values: np.ndarray) -> bool:
+    values = np.asarray(values)
+    if values.dtype.kind in "biuf":
+        return True
+    return values.dtype.kind == "O" and all(_number(v) for v in values)
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)

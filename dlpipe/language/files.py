@@ -1,0 +1,123 @@
+"""The user's own data files in the pipeline language (torch-free): CSV tables, NumPy arrays, image folders.
+
+Paths are relative to the pipeline file: load_pipeline passes its folder as the
+validation context `base_dir`, and the resolved pipeline.yaml holds absolute paths
+(it lives in the run directory, elsewhere).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal, Union
+
+from pydantic import Field, ValidationInfo, field_validator, model_validator
+
+from dlpipe.language.data import DataSource, SplitFractions
+
+
+def _beside_pipeline(value: str, info: ValidationInfo) -> str:
+    """A path relative to the pipeline file, made absolute (the resolved pipeline.yaml lives elsewhere)."""
+    base = (info.context or {}).get("base_dir")
+    path = Path(value).expanduser()
+    return str(path if path.is_absolute() or base is None else (Path(base) / path).resolve())
+
+
+class OwnFiles(DataSource):
+    """Fields shared by the user's own files: paths beside the pipeline file, and the split."""
+
+    split: SplitFractions = Field(default_factory=SplitFractions, description="Train/validation/test fractions.")
+
+    @field_validator("path", "root", mode="after", check_fields=False)
+    @classmethod
+    def _relative_to_pipeline(cls, value: Any, info: ValidationInfo) -> Any:
+        return _beside_pipeline(value, info) if isinstance(value, str) else value
+
+
+class WithTask(OwnFiles):
+    """A source whose task is stated, or decided from its targets when they are read."""
+
+    TASK = "auto"
+    task: Literal["auto", "regression", "classification"] = Field(
+        "auto", description="auto: classification for a text target or few distinct integers, else regression.")
+
+
+ScaleTarget = Union[Literal["auto"], bool]
+
+
+class CSVData(WithTask):
+    """A table in a CSV file: one row a sample, one column the target."""
+
+    type: Literal["csv"] = Field(description="A CSV table with a header row.")
+    path: str = Field(description="The CSV file, relative to this pipeline file.")
+    target: str = Field(min_length=1, description="The column to predict.")
+    features: list[str] | None = Field(None, min_length=1, description="Input columns (default: every other).")
+    delimiter: str | None = Field(None, min_length=1, max_length=1, description="Field separator (default: detected).")
+    standardize: bool = Field(True, description="Scale numeric features to the training split's mean 0, std 1.")
+    categorical: Union[Literal["auto"], list[str]] = Field(
+        "auto", description="Columns to one-hot encode: auto (every non-numeric one) or a list.")
+    missing: Literal["error", "drop", "mean"] = Field(
+        "error", description="Empty cells: error (name them), drop the rows, or mean (the training mean).")
+    scale_target: ScaleTarget = Field(
+        "auto", description="Standardize a regression target for training (auto: when its scale is far from 1).")
+    split_column: str | None = Field(
+        None, description="A column of train/validation/test values that fixes the split (instead of fractions).")
+
+    @model_validator(mode="after")
+    def _columns_once(self) -> CSVData:
+        features = self.features or []
+        twice = sorted({name for name in features if features.count(name) > 1})
+        if twice:
+            raise ValueError(f"features: {', '.join(repr(n) for n in twice)} listed twice; list each column once")
+        if self.target in features:
+            raise ValueError(f"features: the target {self.target!r} cannot also be a feature")
+        if self.split_column is not None and self.split_column in (*features, self.target):
+            raise ValueError(f"split_column: {self.split_column!r} is also a feature or the target")
+        return self
+
+
+class ArraysData(WithTask):
+    """NumPy arrays: one .npz holding x and y, or a pair of .npy files."""
+
+    type: Literal["arrays"] = Field(description="NumPy arrays (.npz, or two .npy files).")
+    path: str | None = Field(None, description="The .npz file, relative to this pipeline file (else x and y are .npy files).")
+    x: str = Field("x", min_length=1, description="The inputs: a name in the .npz, or a .npy file when path is not given.")
+    y: str = Field("y", min_length=1, description="The targets: a name in the .npz, or a .npy file when path is not given.")
+    standardize: bool = Field(True, description="Scale inputs to the training split's mean 0, std 1 (per feature, or per channel).")
+    scale_target: ScaleTarget = Field(
+        "auto", description="Standardize a regression target for training (auto: when its scale is far from 1).")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _npy_files_beside_pipeline(cls, raw: Any, info: ValidationInfo) -> Any:
+        if isinstance(raw, dict) and raw.get("path") is None:
+            raw = {**raw, **{key: _beside_pipeline(raw[key], info) for key in ("x", "y")
+                             if isinstance(raw.get(key), str) and raw[key].endswith(".npy")}}
+        return raw
+
+    @model_validator(mode="after")
+    def _pair_or_archive(self) -> ArraysData:
+        if self.path is None and not (self.x.endswith(".npy") and self.y.endswith(".npy")):
+            raise ValueError("give path: FILE.npz, or x: and y: as two .npy files")
+        return self
+
+
+class ImageFolderData(OwnFiles):
+    """Images in class folders: root/<class>/*.png, or root/train|validation|test/<class>/..."""
+
+    TASK = "classification"
+    type: Literal["image_folder"] = Field(description="A folder of images, one sub-folder per class.")
+    root: str = Field(description="The folder, relative to this pipeline file.")
+    size: tuple[int, int] | None = Field(None, description="[height, width] to resize to (default: the first image's).")
+    channels: Literal[1, 3] | None = Field(None, description="1 (grey) or 3 (colour); default: the images' own.")
+    validation: Union[int, float] = Field(
+        0.1, gt=0, description="With root/train/ but no root/validation/: images carved from train (count or fraction).")
+    normalize: bool = Field(True, description="Scale each channel to the training split's mean 0, std 1.")
+    on_bad_file: Literal["error", "skip"] = Field("error", description="An unreadable image: stop, or skip it.")
+    cache: bool = Field(True, description="Keep decoded pixels in the cache folder for the next run.")
+
+    @field_validator("size")
+    @classmethod
+    def _positive(cls, value):
+        if value is not None and not all(1 <= side <= 4096 for side in value):
+            raise ValueError(f"size: [height, width] between 1 and 4096 (got {list(value)})")
+        return value
