@@ -150,9 +150,7 @@ def _train(loaded: Loaded, data: Dataset, resume: bool, progress: Progress, stop
     state = restored(run_dir, device, model, optimizer, schedule, generator, progress) if resume else None
     record.resumed_after = state.epoch if state else None
     stages["build"] = time.perf_counter() - t
-    progress.say(insights.summary.table())
-    progress.say(f"device {device}, {torch.get_num_threads()} CPU threads, precision {pipeline.training.precision}"
-                 + (f", {world.size} processes ({world.backend})" if world else ""))
+    _say_setup(progress, insights, device, loaded, data, world)
 
     t = time.perf_counter()
     saver = Checkpointer(run_dir, model, optimizer, schedule, generator, state.epoch if state else 0,
@@ -175,6 +173,16 @@ def _train(loaded: Loaded, data: Dataset, resume: bool, progress: Progress, stop
     _test(model, data, loss_fn, loaded, world, record, insights)
     _save_model(run_dir, model, pipeline.model_dump(mode="json"), data)
     stages["evaluate"] = time.perf_counter() - t
+
+
+def _say_setup(progress: Progress, insights: Insights, device: torch.device, loaded: Loaded, data: Dataset,
+               world: World | None) -> None:
+    """The model table, the device, and what the data stage decided (the task and why; rows left out)."""
+    progress.say(insights.summary.table())
+    progress.say(f"device {device}, {torch.get_num_threads()} CPU threads, precision "
+                 f"{loaded.pipeline.training.precision}" + (f", {world.size} processes ({world.backend})" if world else ""))
+    for line in ([f"task: {loaded.task_reason}"] if loaded.task_reason else []) + [f"note: {n}" for n in data.notes]:
+        progress.say(line)
 
 
 def _save_model(run_dir: Path, model: nn.Module, resolved: dict, data: Dataset) -> None:

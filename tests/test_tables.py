@@ -32,6 +32,9 @@ def test_shipped_table_pipelines_reach_their_targets(cli, tmp_path, name):
     assert got["status"] == "completed" and got["test"][metric] >= target, got["test"]
     rows = {"iris": 150, "breast_cancer": 569, "diabetes": 442}[name]  # the row counts of the original data sets
     assert len((ROOT / "pipelines" / "data" / f"{name}.csv").read_text().splitlines()) == rows + 1
+    if name == "iris":  # class names everywhere: the record, the confusion matrix axes, the most-confused list
+        assert got["classes"] == ["setosa", "versicolor", "virginica"]
+        assert "<td>versicolor</td>" in max(tmp_path.glob("iris/*/report.html")).read_text()
     assert got["data"]["task_reason"].startswith(f"target '{ {'iris': 'species', 'breast_cancer': 'diagnosis', 'diabetes': 'progression'}[name]}'")
 
 

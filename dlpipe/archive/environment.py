@@ -26,7 +26,12 @@ def cpu_model() -> str:
 
 
 def sha256_file(path: Path) -> str:
+    """SHA-256 of a file's bytes; of a folder (an image folder), of its files' relative names and sizes."""
     digest = hashlib.sha256()
+    if path.is_dir():
+        for item in sorted(p for p in path.rglob("*") if p.is_file()):
+            digest.update(f"{item.relative_to(path)}\0{item.stat().st_size}\n".encode())
+        return "listing " + digest.hexdigest()
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)

@@ -181,7 +181,8 @@ def validate(files: tuple[Path, ...], overrides: tuple[str, ...]) -> None:
         if checked.warnings:
             click.echo(checked.warnings, err=True)
         lines = [loaded.line_of(("model", "layers", i)) for i in range(len(checked.summary.rows))]
-        click.echo(f"{file}: ok\n{checked.summary.table(lines)}\n")
+        task = f"task: {loaded.task_reason}\n" if loaded.task_reason else ""
+        click.echo(f"{file}: ok\n{task}{checked.summary.table(lines)}\n")
     if failed:
         _fail(f"{failed} of {len(files)} pipeline file(s) invalid")
     quick_exit(0)  # tearing torch down takes ~0.35 s, a quarter of this command

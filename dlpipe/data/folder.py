@@ -144,11 +144,10 @@ def load(config: ImageFolderData, seed: int, progress: Progress) -> Dataset:
     notes = (f"{len(skipped)} unreadable image(s) skipped (on_bad_file: skip)",) if skipped else ()
     prep = Preprocessing("images", "classification", (channels, height, width), found.classes, mean=mean, std=std,
                          size=(height, width), channels=channels, notes=notes)
-    files = tuple(p for part in found.files.values() for p in part)
     return Dataset(DataInfo("classification", (channels, height, width), len(found.classes)),
                    *(Samples(xs, torch.from_numpy(ys)) for xs, ys in zip(x, y)), classes=found.classes,
                    pixel_mean_std=(mean[0], std[0]) if channels == 1 and mean else (0.0, 1.0),
-                   files=files[:1000], preprocessing=prep)
+                   files=(Path(config.root),), preprocessing=prep)
 
 
 def _split(config: ImageFolderData, pixels: dict, labels: dict, seed: int) -> tuple[list, list]:

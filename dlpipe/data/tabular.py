@@ -106,8 +106,6 @@ def load(config: CSVData, seed: int, progress: Progress) -> Dataset:
     x, unseen = prep.table_inputs({c.name: frame[c.name].to_numpy() for c in columns})
     if unseen:
         notes.append(f"{unseen} row(s) hold a category the training rows do not: encoded as all zeros")
-    for note in notes:
-        progress.say(f"note: {note}")
     x_t = torch.from_numpy(x)
     splits = [Samples(x_t[torch.from_numpy(idx)], y[torch.from_numpy(idx)]) for idx in parts]
     info = DataInfo(task, prep.sample_shape, len(classes) if classes else 1)
