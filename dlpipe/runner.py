@@ -140,13 +140,7 @@ def _train(loaded: Loaded, data: Dataset, resume: bool, progress: Progress, stop
     generator = torch.Generator().manual_seed(pipeline.seed)  # batch order
 
     t = time.perf_counter()
-    model, insights.summary = build_model(pipeline.model, data.sample_shape)
-    check_output(insights.summary, data.target_size, data.task)
-    model.to(device)
-    loss_fn = build_loss(pipeline.loss)
-    optimizer = build_optimizer(pipeline.optimizer, model.parameters(), fused=device.type in ("cpu", "cuda"))
-    schedule = LRSchedule(pipeline.scheduler, optimizer, pipeline.training.epochs,
-                          steps_per_epoch(len(data.train), pipeline.training.batch_size))
+    model, loss_fn, optimizer, schedule = _build(pipeline, data, device, insights)
     state = restored(run_dir, device, model, optimizer, schedule, generator, progress) if resume else None
     record.resumed_after = state.epoch if state else None
     stages["build"] = time.perf_counter() - t
@@ -173,6 +167,17 @@ def _train(loaded: Loaded, data: Dataset, resume: bool, progress: Progress, stop
     _test(model, data, loss_fn, loaded, world, record, insights)
     _save_model(run_dir, model, pipeline.model_dump(mode="json"), data)
     stages["evaluate"] = time.perf_counter() - t
+
+
+def _build(pipeline, data: Dataset, device: torch.device, insights: Insights):
+    """The network (its summary into insights), the loss, the optimizer and the learning-rate schedule."""
+    model, insights.summary = build_model(pipeline.model, data.sample_shape)
+    check_output(insights.summary, data.target_size, data.task)
+    model.to(device)
+    optimizer = build_optimizer(pipeline.optimizer, model.parameters(), fused=device.type in ("cpu", "cuda"))
+    schedule = LRSchedule(pipeline.scheduler, optimizer, pipeline.training.epochs,
+                          steps_per_epoch(len(data.train), pipeline.training.batch_size))
+    return model, build_loss(pipeline.loss), optimizer, schedule
 
 
 def _say_setup(progress: Progress, insights: Insights, device: torch.device, loaded: Loaded, data: Dataset,
@@ -234,7 +239,7 @@ def _finish(record: RunRecord, insights: Insights, stages: dict[str, float], pro
     except Exception as exc:  # noqa: BLE001 - the index is a convenience: it never fails the run
         progress.say(f"warning: the run index was not updated: {type(exc).__name__}: {exc}")
     stages["report"] = time.perf_counter() - t
-    progress.say(_run_log_tail(record, stages))
+    progress.say(record.log_tail(stages))
     if trace:
         progress.log("\n" + trace.rstrip())  # run.log only: the terminal gets the one-line status
     progress.close()
@@ -245,11 +250,3 @@ def _writing_failed(exc: Exception, what: str) -> str:
     if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
         return f"{exc.strerror}; free some space, then `dlpipe run --resume` writes the outputs again"
     return f"writing {what} failed: {type(exc).__name__}: {exc}"
-
-
-def _run_log_tail(record: RunRecord, stages: dict[str, float]) -> str:
-    """The end of run.log: status and seconds per stage."""
-    lines = [f"status: {record.status} {record.message}".rstrip()]
-    lines += [f"  {stage:>10}: {seconds:.3f} s" for stage, seconds in stages.items()]
-    lines.append(f"  {'total':>10}: {record.duration_s:.3f} s")
-    return "\n".join(lines)

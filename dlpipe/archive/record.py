@@ -83,6 +83,13 @@ class RunRecord:
             "data": self.data, "environment": self.environment, "distributed": self.environment.get("distributed"),
         }
 
+    def log_tail(self, stages: dict[str, float]) -> str:
+        """The end of run.log: status and seconds per stage."""
+        lines = [f"status: {self.status} {self.message}".rstrip()]
+        lines += [f"  {stage:>10}: {seconds:.3f} s" for stage, seconds in stages.items()]
+        lines.append(f"  {'total':>10}: {self.duration_s:.3f} s")
+        return "\n".join(lines)
+
     def write(self) -> None:
         """metrics.json, atomically: the status a reader trusts, so the finished run's is written last."""
         write_json(self.path / METRICS_FILE, self.to_json())

@@ -51,7 +51,8 @@ def runs_show(out: Path, run: str) -> None:
         click.echo(f"verdict: {record.verdict['kind']}: {record.verdict['advice']}")
     for key, value in record.test.items():
         click.echo(f"  test {key:<14} {value:.6g}" if isinstance(value, (int, float)) else f"  test {key} {value}")
-    for name in ("report.html", "pipeline.yaml", "metrics.json", "history.csv", "model.pt", "run.log"):
+    for name in ("report.html", "pipeline.yaml", "metrics.json", "history.csv", "model.pt", "preprocessing.json",
+                 "run.log", "evaluations", "exports"):
         if (path / name).exists():
             click.echo(f"{name:>14}: {path / name}")
 

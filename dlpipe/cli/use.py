@@ -1,0 +1,113 @@
+"""Commands that use a trained run: `dlpipe predict`, `dlpipe evaluate`, `dlpipe export`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from dlpipe.cli.common import fail as _fail
+
+OUT = click.option("--out", type=click.Path(path_type=Path), default=Path("reports"), show_default=True,
+                   help="Root of the run archive, where RUN is looked up.")
+
+
+def _model(run: str, out: Path):
+    """The run's TrainedModel, or exit 2 with the reason (no such run: the closest names)."""
+    from dlpipe.trained.model import LoadError, TrainedModel, find
+
+    try:
+        return TrainedModel(find(run, out))
+    except LoadError as exc:
+        _fail(str(exc))
+
+
+@click.command()
+@click.argument("run")
+@click.argument("inputs", nargs=-1, metavar="INPUT...")
+@click.option("--x", "numbers", type=float, multiple=True, help="A 1-D input value (repeatable): --x 0.5 --x 1.0.")
+@click.option("-o", "--output", type=click.Path(path_type=Path), help="Write here (.csv, .json or .npy); default stdout.")
+@click.option("--top", type=click.IntRange(1, 100), default=3, show_default=True, help="Classes listed per row.")
+@click.option("--batch-size", type=click.IntRange(1), default=1000, show_default=True)
+@OUT
+def predict(run: str, inputs: tuple[str, ...], numbers: tuple[float, ...], output: Path | None, top: int,
+            batch_size: int, out: Path) -> None:
+    """Predict with RUN's model: INPUT is a CSV (- for stdin), .npy/.npz arrays, or images (files, globs, folders)."""
+    from dlpipe.language.errors import InvalidValue
+    from dlpipe.trained.inputs import InputError
+    from dlpipe.trained.predict import predict_rows, read_inputs, table, write
+
+    model, notes = _model(run, out), []
+    try:
+        data, passthrough = read_inputs(model, list(inputs), numbers)
+        rows, array = predict_rows(model, data, passthrough, top, batch_size, notes)
+        text = write(rows, array, output)
+    except (InputError, InvalidValue) as exc:
+        _fail(f"dlpipe predict {run}: {exc}")
+    except OSError as exc:
+        _fail(f"{output}: cannot write: {exc.strerror or exc}")
+    for note in notes:
+        click.echo(f"note: {note}", err=True)
+    if text is not None:
+        click.echo(text, nl=False)
+    else:
+        click.echo(table(rows))
+        click.echo(f"{len(rows)} prediction(s) written to {output}")
+
+
+@click.command()
+@click.argument("run")
+@click.option("--data", "data_file", type=click.Path(path_type=Path), help="Another file of the run's kind of data.")
+@click.option("--set", "changes", multiple=True, metavar="data.KEY=VALUE", help="Change a data setting (repeatable).")
+@OUT
+def evaluate(run: str, data_file: Path | None, changes: tuple[str, ...], out: Path) -> None:
+    """RUN's model on its test split, or on other data; writes RUN/evaluations/<stamp>/ (the run is not changed)."""
+    import yaml
+    from pydantic import ValidationError
+
+    from dlpipe.data.idx import DataUnavailable
+    from dlpipe.language.errors import InvalidValue
+    from dlpipe.trained.evaluation import evaluate as run_evaluation
+    from dlpipe.trained.inputs import InputError
+
+    if data_file is not None and changes:
+        _fail("give --data FILE or --set data.KEY=VALUE, not both")
+    settings = {}
+    for change in changes:
+        key, sep, value = change.partition("=")
+        if not sep or not key.startswith("data.") or "." in key[5:]:
+            _fail(f"--set {change}: expected data.KEY=VALUE, e.g. --set data.type=fashion_mnist")
+        settings[key[5:]] = yaml.safe_load(value) if value else ""
+    model = _model(run, out)
+    try:
+        result = run_evaluation(model, data_file, settings)
+    except (InputError, InvalidValue, DataUnavailable) as exc:
+        _fail(f"dlpipe evaluate {run}: {exc}")
+    except ValidationError as exc:
+        _fail(f"dlpipe evaluate {run}: --set {' '.join(changes)}: {exc.errors()[0]['msg']}")
+    for warning in result.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    click.echo(f"{model.path.parent.name}/{model.path.name} on {result.source}:")
+    for key, value in result.metrics.items():
+        click.echo(f"  {key:<14} {value:.6g}")
+    click.echo(f"report: {result.path / 'report.html'}")
+
+
+@click.command()
+@click.argument("run")
+@click.option("--format", "fmt", type=click.Choice(["onnx", "torchscript", "safetensors"]), required=True)
+@click.option("-o", "--output", type=click.Path(path_type=Path), help="The file (default RUN/exports/model.EXT).")
+@OUT
+def export(run: str, fmt: str, output: Path | None, out: Path) -> None:
+    """Export RUN's model (normalization inside) and verify it against the run's model on 100 test samples."""
+    from dlpipe.trained.export import ExportError, export_run
+
+    model = _model(run, out)
+    try:
+        written, beside, difference = export_run(model, fmt, output)
+    except ExportError as exc:
+        _fail(f"dlpipe export {run}: {exc}")
+    except OSError as exc:
+        _fail(f"dlpipe export {run}: cannot write {output or 'the export'}: {exc.strerror or exc}")
+    click.echo(f"wrote {written} ({fmt}; verified on the test samples: largest relative difference "
+               f"{difference:.1e})\n  and {beside}")

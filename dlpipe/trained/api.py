@@ -1,0 +1,128 @@
+"""The Python API (`import dlpipe`): run a pipeline, load a trained run, validate a file - as the CLI does.
+
+    import dlpipe
+    result = dlpipe.run("pipelines/iris.yaml", set={"training.epochs": 50})
+    result.metrics["test_accuracy"], result.history, result.report_path
+    model = dlpipe.load(result.path)          # or a run name: its newest run
+    model.predict(rows), model.predict_proba(rows)
+"""
+
+from __future__ import annotations
+
+import html
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from dlpipe.archive.log import Progress
+from dlpipe.archive.record import RunRecord
+from dlpipe.data.sources import read_pipeline
+from dlpipe.language.loader import Loaded
+from dlpipe.model.checks import check_pipeline
+from dlpipe.trained.model import TrainedModel, find
+
+
+@dataclass
+class Run:
+    """A finished run: its status, metrics (test_* and val_*), history (a dict of lists) and files."""
+
+    record: RunRecord
+
+    @property
+    def path(self) -> Path:
+        return self.record.path
+
+    @property
+    def status(self) -> str:
+        return self.record.status
+
+    @property
+    def metrics(self) -> dict[str, float]:
+        best = self.record.evaluated_epoch
+        validation = {k: v[best - 1] for k, v in self.record.history.items() if k.startswith("val_") and best}
+        return {**{f"test_{k}": v for k, v in self.record.test.items()}, **validation}
+
+    @property
+    def history(self) -> dict[str, list[float]]:
+        return self.record.history
+
+    @property
+    def report_path(self) -> Path:
+        return self.record.path / "report.html"
+
+    def load(self) -> TrainedModel:
+        """The trained model of this run."""
+        return TrainedModel(self.path)
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{k}={v:.4g}" for k, v in self.metrics.items() if k.startswith("test_"))
+        return f"Run({self.record.ref!r}, status={self.status}, {shown})"
+
+    def _repr_html_(self) -> str:
+        verdict = self.record.verdict or {}
+        rows = "".join(f"<tr><td>{html.escape(k)}</td><td>{v:.4g}</td></tr>" for k, v in self.metrics.items()
+                       if k.startswith("test_"))
+        return (f"<div><b>{html.escape(self.record.ref)}</b>: {html.escape(self.status)}"
+                f"{' · ' + html.escape(verdict.get('kind', '')) if verdict else ''}<table>{rows}</table>"
+                f"{_curve(self.history)}<a href=\"{self.report_path.resolve().as_uri()}\">report</a></div>")
+
+
+def _curve(history: dict[str, list[float]]) -> str:
+    """The learning curves as an inline PNG (small), or nothing when no epoch finished."""
+    if not history.get("epoch"):
+        return ""
+    from dlpipe.report.plots import learning_curves
+
+    return f'<img style="max-width:640px" src="data:image/png;base64,{learning_curves(history)}">'
+
+
+def overrides(values: dict[str, Any] | None) -> tuple[str, ...]:
+    """{"training.epochs": 50} as the CLI's --set texts (values written as YAML)."""
+    return tuple(f"{key}={yaml.safe_dump(value, default_flow_style=True).strip().removesuffix('...').strip()}"
+                 for key, value in (values or {}).items())
+
+
+def validate(path: str | Path, set: dict[str, Any] | None = None) -> Loaded:  # noqa: A002 - the CLI's word
+    """Read and check a pipeline; raises dlpipe.PipelineError with the CLI's messages."""
+    loaded = read_pipeline(path, overrides(set))
+    check_pipeline(loaded)
+    return loaded
+
+
+def run(path: str | Path, set: dict[str, Any] | None = None, out: str | Path = "reports",  # noqa: A002
+        quiet: bool = False) -> Run:
+    """Train a pipeline exactly as `dlpipe run` does; returns the Run (also when it failed or diverged)."""
+    from dlpipe.runner import run as run_pipeline
+
+    loaded = validate(path, set)
+    progress = InlineProgress(quiet=quiet) if "ipykernel" in sys.modules else Progress(quiet=quiet)
+    return Run(run_pipeline(loaded, Path(out), progress))
+
+
+class InlineProgress(Progress):
+    """Progress for a notebook: the epoch lines overwrite each other (one updating line); run.log keeps them all."""
+
+    _pending = False
+
+    def end_epoch(self, epoch: int, epochs: int, values: dict[str, float]) -> None:
+        seconds = values.pop("time", 0.0)
+        text = f"epoch {epoch}/{epochs}  " + "  ".join(f"{k} {v:.4g}" for k, v in values.items()) + f"  {seconds:.1f}s"
+        self.log(text)
+        if not self.quiet:
+            self.stream.write("\r" + text)
+            self.stream.flush()
+            self._pending = True
+
+    def say(self, text: str) -> None:
+        if self._pending and not self.quiet:
+            self.stream.write("\n")
+            self._pending = False
+        super().say(text)
+
+
+def load(run: str | Path, out: str | Path = "reports") -> TrainedModel:
+    """A trained run's model: a run directory, name/stamp, a stamp prefix or a name (its newest run)."""
+    return TrainedModel(find(run, out))

@@ -1,0 +1,131 @@
+"""`dlpipe evaluate`: a trained model on its own test split, another file of the same kind, or another data set.
+
+The run's stored preprocessing is applied (never refitted); the metrics and a small
+report (metrics, confusion matrix or predicted-vs-true) go into RUN/evaluations/<stamp>/,
+and nothing else in the run directory changes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from dlpipe.archive.files import create_run_dir, write_atomic, write_json
+from dlpipe.data.dataset import DataInfo, Dataset, Samples
+from dlpipe.data.sources import load_data
+from dlpipe.engine.evaluate import evaluate as split_metrics
+from dlpipe.engine.optim import build_loss
+from dlpipe.language.pipeline import pipeline_model, source_class
+from dlpipe.report import plots
+from dlpipe.report.insights import class_report, predicted_vs_true
+from dlpipe.report.pages import render_page
+from dlpipe.trained.inputs import InputError, decode, image_files, model_inputs
+from dlpipe.trained.model import TrainedModel
+
+
+@dataclasses.dataclass
+class Evaluation:
+    """What `dlpipe evaluate` measured and where it wrote it."""
+
+    metrics: dict[str, float]
+    path: Path
+    source: str
+    warnings: list[str]
+
+
+def evaluate(model: TrainedModel, data_file: Path | None = None, data_changes: dict | None = None) -> Evaluation:
+    """Metrics of the run's model on: its test split; `data_file` (same kind as its data); or changed data settings."""
+    warnings: list[str] = []
+    notes: list[str] = []
+    if data_file is not None:
+        samples, source = _from_file(model, data_file, notes), str(data_file)
+    else:
+        samples, source = _from_source(model, data_changes or {}, warnings)
+    prep = model.preprocessing
+    data = Dataset(DataInfo(model.task, prep.sample_shape, len(prep.classes) or 1), samples, samples, samples,
+                   classes=prep.classes, preprocessing=prep,
+                   pixel_mean_std=(prep.mean[0], prep.std[0]) if prep.kind == "images" and len(prep.mean) == 1 else
+                   (0.0, 1.0))
+    metrics = split_metrics(model.torch_module, samples, build_loss(model.pipeline.loss), model.task,
+                            model.pipeline.scalar_metrics, None, prep.target_scale)
+    started = datetime.now(timezone.utc)
+    folder = create_run_dir(model.path, "evaluations", started)
+    classes, predictions = class_report(model.torch_module, data), predicted_vs_true(model.torch_module, data)
+    figures = [("Confusion matrix", plots.confusion_heatmaps(classes))] if classes else []
+    figures += [("Predicted vs true, and residuals", plots.predicted_vs_true(predictions))] if predictions else []
+    write_json(folder / "metrics.json", {"source": source, "samples": len(samples), "metrics": metrics,
+                                         "warnings": warnings, "notes": notes, "started": started.isoformat()})
+    write_atomic(folder / "report.html", render_page(
+        "evaluation.html", name=model.path.parent.name + "/" + model.path.name, source=source, count=len(samples),
+        started=started.strftime("%Y-%m-%d %H:%M:%S UTC"), metrics=metrics, figures=figures, warnings=warnings,
+        notes=notes))
+    return Evaluation(metrics, folder, source, warnings + notes)
+
+
+def _from_source(model: TrainedModel, changes: dict, warnings: list[str]) -> tuple[Samples, str]:
+    """The test split of the run's data source (with `changes` to its settings), in the run's own preprocessing."""
+    raw = {**model.pipeline.data.model_dump(mode="json"), **changes}
+    target = source_class(raw)
+    if target is not None and not isinstance(model.pipeline.data, target):  # keep the settings it also has
+        raw = {k: v for k, v in raw.items() if k in target.model_fields and k != "task"}
+    config = pipeline_model().model_validate({**model.pipeline.model_dump(mode="json"), "data": raw}).data
+    data = load_data(config, model.pipeline.seed)
+    if tuple(data.classes) != tuple(model.classes):
+        warnings.append(f"the classes differ: the model knows {', '.join(model.classes)}; this data has "
+                        f"{', '.join(data.classes)} (the metrics compare class numbers)")
+    test = data.test
+    new, old = data.preprocessing, model.preprocessing
+    if new is not None and new.kind in ("images", "arrays") and (new.mean, new.std) != (old.mean, old.std):
+        x = test.x.numpy()  # back to raw values with the data's own statistics, then the run's stored ones
+        shape = (1, -1) + (1,) * (x.ndim - 2)
+        if new.mean:
+            x = x * np.asarray(new.std, np.float32).reshape(shape) + np.asarray(new.mean, np.float32).reshape(shape)
+        test = Samples(torch.from_numpy(old.scaled(x)), test.y)
+    source = "its own test split" if not changes else "data " + ", ".join(f"{k}={v}" for k, v in changes.items())
+    return test, source
+
+
+def _from_file(model: TrainedModel, path: Path, notes: list[str]) -> Samples:
+    """Inputs and targets from a file of the run's kind: a CSV with the target column, an .npz, a class folder."""
+    prep = model.preprocessing
+    if prep.kind == "table":
+        from dlpipe.trained.predict import read_table
+
+        frame, _ = read_table(model, [str(path)])
+        if prep.target not in frame.columns:
+            raise InputError(f"{path} has no target column {prep.target!r}; evaluate needs it")
+        return Samples(model_inputs(prep, frame, notes), _targets(model, frame[prep.target].to_numpy(), path))
+    if path.is_dir():
+        classes = sorted(p.name for p in path.iterdir() if p.is_dir())
+        files = [(f, c) for c in classes for f in image_files([str(path / c)])]
+        if not files:
+            raise InputError(f"{path}: no class folders with images (expected {path}/<class>/<images>)")
+        pixels = decode([f for f, _ in files])
+        return Samples(model_inputs(prep, pixels, notes), _targets(model, np.array([c for _, c in files]), path))
+    with np.load(path, allow_pickle=False) as archive:
+        if not {"x", "y"} <= set(archive.files):
+            raise InputError(f"{path}: evaluate needs arrays x and y; it holds {', '.join(archive.files)}")
+        x, y = archive["x"], archive["y"]
+    return Samples(model_inputs(prep, x, notes), _targets(model, y, path))
+
+
+def _targets(model: TrainedModel, values: np.ndarray, path: Path) -> torch.Tensor:
+    """Targets as the model was trained on them: class numbers by name, or standardized values."""
+    prep = model.preprocessing
+    if model.task == "classification":
+        names = [str(int(v)) if isinstance(v, (float, np.floating)) and float(v).is_integer() else str(v)
+                 for v in values]
+        index = {name: i for i, name in enumerate(prep.classes)}
+        unknown = [(row, name) for row, name in enumerate(names) if name not in index]
+        if unknown:
+            row, name = unknown[0]
+            raise InputError(f"{path}: row {row + 1} has the class {name!r}, which the model does not know "
+                             f"(its classes: {', '.join(prep.classes)})")
+        return torch.tensor([index[n] for n in names], dtype=torch.int64)
+    mean, std = prep.target_scale
+    y = (np.asarray(values, dtype=np.float64).reshape(len(values), -1) - mean) / std
+    return torch.from_numpy(y.astype(np.float32))

@@ -1,0 +1,180 @@
+"""`dlpipe export`: the trained network as ONNX, TorchScript or safetensors, verified before it is reported.
+
+The exported graph starts with the stored normalization (raw inputs in: feature values,
+one-hot columns, or pixels 0..255) and, for a regression, ends with the target's scaling
+(values out in its own units); classifiers output logits. Beside the file,
+preprocessing.json gives the input name and shape, the encoding and the class names.
+Each export is loaded back (onnxruntime, torch.jit.load, safetensors) and run on 100 test
+samples; if its outputs differ from the run's model by more than 1e-5 (relative to the
+largest output), the file is removed and ExportError names the largest difference.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import io
+import json
+import logging
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from dlpipe.data.preprocess import Preprocessing
+from dlpipe.trained.model import TrainedModel
+
+FORMATS = {"onnx": ".onnx", "torchscript": ".torchscript.pt", "safetensors": ".safetensors"}
+EXTRA = "pip install 'dlpipe[export]'  (in a checkout: pip install -e '.[export]')"
+TOLERANCE = 1e-5
+SAMPLES = 100
+
+
+class ExportError(Exception):
+    """An export that could not be made or did not verify; nothing is left behind."""
+
+
+class Deployable(nn.Module):
+    """The network between the stored normalization (first op) and the target's scaling (last op)."""
+
+    def __init__(self, network: nn.Module, mean: torch.Tensor, std: torch.Tensor, out_mean: float, out_std: float):
+        super().__init__()
+        self.network = network
+        self.register_buffer("mean", mean)
+        self.register_buffer("std", std)
+        self.register_buffer("out_mean", torch.tensor(out_mean, dtype=torch.float32))
+        self.register_buffer("out_std", torch.tensor(out_std, dtype=torch.float32))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.network((x - self.mean) / self.std) * self.out_std + self.out_mean
+
+
+def deployable(model: TrainedModel) -> Deployable:
+    """The run's network with its preprocessing folded in, in eval mode."""
+    mean, std = raw_scale(model.preprocessing)
+    out_mean, out_std = model.preprocessing.target_scale if model.task == "regression" else (0.0, 1.0)
+    return Deployable(model.torch_module, mean, std, out_mean, out_std).eval()
+
+
+def raw_scale(prep: Preprocessing) -> tuple[torch.Tensor, torch.Tensor]:
+    """(mean, std) that turn a raw input into the model's: per input column, per feature, or per channel x 255."""
+    shape = prep.sample_shape
+    if prep.kind == "table":
+        mean = [c.mean if c.kind == "numeric" else 0.0 for c in prep.columns for _ in c.inputs]
+        std = [c.std if c.kind == "numeric" else 1.0 for c in prep.columns for _ in c.inputs]
+        view = (1, -1)
+    elif prep.kind == "images":
+        mean = [m * 255 for m in (prep.mean or (0.0,) * shape[0])]
+        std = [s * 255 for s in (prep.std or (1.0,) * shape[0])]
+        view = (1, -1, 1, 1)
+    else:
+        mean, std = list(prep.mean or (0.0,)), list(prep.std or (1.0,))
+        view = (1, -1) + (1,) * (len(shape) - 1) if len(shape) > 1 else (1, -1)
+    return (torch.tensor(mean, dtype=torch.float32).view(view), torch.tensor(std, dtype=torch.float32).view(view))
+
+
+def export_run(model: TrainedModel, fmt: str, output: Path | None = None) -> tuple[Path, Path, float]:
+    """Export to `output` (default RUN/exports/model.EXT), verified on the run's first 100 test samples."""
+    output = output or model.path / "exports" / f"model{FORMATS[fmt]}"
+    from dlpipe.data.sources import load_data
+
+    test = load_data(model.pipeline.data, model.pipeline.seed).test.x[:SAMPLES]
+    mean, std = raw_scale(model.preprocessing)
+    beside, difference = export(model, fmt, output, test * std + mean)  # back to raw inputs
+    return output, beside, difference
+
+
+def export(model: TrainedModel, fmt: str, output: Path, raw: torch.Tensor) -> tuple[Path, float]:
+    """Write and verify; returns (the preprocessing.json written beside, the largest relative difference)."""
+    wrapped = deployable(model)
+    with torch.inference_mode():
+        expected = wrapped(raw).numpy()
+    output.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        {"onnx": _onnx, "torchscript": _torchscript, "safetensors": _safetensors}[fmt](wrapped, raw, output)
+        got = _load_and_run(model, fmt, output, raw)
+    except ExportError:
+        output.unlink(missing_ok=True)
+        raise
+    except Exception as exc:  # noqa: BLE001 - an exporter failure is one line, and no file is left
+        output.unlink(missing_ok=True)
+        raise ExportError(f"{fmt} export failed: {type(exc).__name__}: {str(exc).strip().splitlines()[0]}") from None
+    difference = float(np.abs(got - expected).max() / max(float(np.abs(expected).max()), 1e-12))
+    if not difference <= TOLERANCE:
+        output.unlink(missing_ok=True)
+        raise ExportError(f"the {fmt} model's outputs differ from the run's by up to {difference:.3g} (relative; "
+                          f"allowed {TOLERANCE:g}); the file was removed")
+    return _describe(model, fmt, output), difference
+
+
+def _onnx(wrapped: Deployable, raw: torch.Tensor, output: Path) -> None:
+    if not all(importlib.util.find_spec(name) for name in ("onnx", "onnxscript", "onnxruntime")):
+        raise ExportError(f"onnx export needs the onnx, onnxscript and onnxruntime packages: {EXTRA}")
+    logging.getLogger("torch.onnx").setLevel(logging.ERROR)
+    with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():  # it prints its steps and warns
+        warnings.simplefilter("ignore")
+        torch.onnx.export(wrapped, (raw[:2],), str(output), input_names=["input"], output_names=["output"],
+                          dynamic_shapes={"x": {0: torch.export.Dim("batch")}}, dynamo=True, verbose=False,
+                          external_data=False)
+
+
+def _torchscript(wrapped: Deployable, raw: torch.Tensor, output: Path) -> None:
+    # torch.jit is deprecated upstream (in favour of torch.export) but still what C++ and mobile runtimes load.
+    with torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        traced = torch.jit.trace(wrapped, raw[:2])
+    traced.save(str(output))
+
+
+def _safetensors(wrapped: Deployable, raw: torch.Tensor, output: Path) -> None:
+    try:
+        from safetensors.torch import save_file
+    except ImportError:
+        raise ExportError(f"safetensors export needs the safetensors package: {EXTRA}") from None
+    save_file({k: v.contiguous() for k, v in wrapped.state_dict().items()}, str(output))
+
+
+def _load_and_run(model: TrainedModel, fmt: str, output: Path, raw: torch.Tensor) -> np.ndarray:
+    """The exported file loaded back the way a user would, run on `raw` (a batch size it was not traced with)."""
+    if fmt == "onnx":
+        try:
+            import onnxruntime
+        except ImportError:
+            raise ExportError(f"verifying an onnx export needs onnxruntime: {EXTRA}") from None
+        session = onnxruntime.InferenceSession(str(output), providers=["CPUExecutionProvider"])
+        return session.run(None, {"input": raw.numpy()})[0]
+    if fmt == "torchscript":
+        with torch.inference_mode(), warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            return torch.jit.load(str(output)).eval()(raw).numpy()
+    from safetensors.torch import load_file
+
+    rebuilt = deployable(TrainedModel(model.path))
+    rebuilt.load_state_dict(load_file(str(output)))
+    with torch.inference_mode():
+        return rebuilt(raw).numpy()
+
+
+def _describe(model: TrainedModel, fmt: str, output: Path) -> Path:
+    """preprocessing.json beside the file: what the input is, its shape, what the output means."""
+    prep = model.preprocessing
+    inputs = prep.input_names if prep.kind == "table" else None
+    meaning = {"table": "one row per sample: numeric features as they are, categorical ones one-hot in the order "
+                        "of input_columns",
+               "images": "pixels 0..255 as float32, channels first", "arrays": "the raw arrays, as float32"}[prep.kind]
+    path = output.with_name("preprocessing.json")
+    earlier = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    files = {**(earlier.get("export", {}).get("files", {}) if earlier.get("sample_shape") == list(prep.sample_shape)
+                else {}), fmt: output.name}
+    info = {**prep.to_json(), "export": {
+        "files": files, "input": {"name": "input", "shape": ["batch", *prep.sample_shape], "dtype": "float32",
+                                  "meaning": meaning, "input_columns": inputs},
+        "output": {"name": "output", "meaning": "logits, one per class in the order of classes (softmax gives "
+                                                "probabilities)" if model.task == "classification" else
+                   f"the predicted {prep.target or 'value'} in its own units"},
+        "normalization": "onnx and torchscript: inside the model (its first op); safetensors: the buffers mean and "
+                         "std, (input - mean) / std before the network"}}
+    path.write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+    return path

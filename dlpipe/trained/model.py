@@ -1,0 +1,120 @@
+"""A trained run, loaded back: its network rebuilt from model.pt, its stored preprocessing applied to new inputs.
+
+model.pt is read with torch.load(weights_only=True): tensors and plain values only,
+never arbitrary objects. The pipeline stored in it must still validate and the weights
+must fit the network built from it; otherwise LoadError says which and why.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+
+import numpy as np
+import torch
+from pydantic import ValidationError
+
+from dlpipe.archive.runs import find_run, list_runs
+from dlpipe.data.preprocess import Preprocessing
+from dlpipe.engine.evaluate import predict as batched_predict
+from dlpipe.language.errors import PipelineError
+from dlpipe.language.pipeline import Pipeline, pipeline_model
+from dlpipe.model.network import build_model
+
+
+class LoadError(Exception):
+    """A run that cannot be used for predictions; the message says why and what to do."""
+
+
+def find(ref: str | Path, out: str | Path = "reports") -> Path:
+    """The run directory for RUN (a path, name/stamp, a stamp prefix or a name); LoadError naming the closest runs."""
+    out = Path(out)
+    try:
+        return find_run(out, str(ref))
+    except LookupError as exc:
+        refs = [r.ref for r in list_runs(out)] if out.is_dir() else []
+        names = list(dict.fromkeys(ref.split("/")[0] for ref in refs))
+        close = difflib.get_close_matches(str(ref), names + refs, n=3, cutoff=0.5)
+        hint = f"; did you mean {' or '.join(close)}?" if close else ""
+        raise LoadError(f"{exc}{hint}") from None
+
+
+class TrainedModel:
+    """A run's network and preprocessing, ready for predictions (Keras-like: predict, predict_proba)."""
+
+    def __init__(self, run_dir: str | Path):
+        self.path = Path(run_dir)
+        file = self.path / "model.pt"
+        if not file.is_file():
+            raise LoadError(f"{self.path}: no model.pt; the run ended before its first epoch finished, so it has "
+                            "no weights (see its run.log)")
+        try:
+            saved = torch.load(file, weights_only=True, map_location="cpu")
+        except Exception as exc:  # noqa: BLE001 - a damaged or foreign file: one clear line
+            raise LoadError(f"{file}: cannot be read as a dlpipe model ({type(exc).__name__}: {exc})") from None
+        self.pipeline = _pipeline(saved, file)
+        if not saved.get("preprocessing"):
+            raise LoadError(f"{file}: made by a dlpipe without stored preprocessing; run the pipeline again to use it")
+        self.preprocessing = Preprocessing.from_json(saved["preprocessing"])
+        self.torch_module, self.summary = build_model(self.pipeline.model, self.preprocessing.sample_shape)
+        try:
+            self.torch_module.load_state_dict(saved["state_dict"])
+        except (RuntimeError, KeyError) as exc:
+            raise LoadError(f"{file}: the weights do not fit the network its pipeline describes "
+                            f"({str(exc).splitlines()[0]})") from None
+        self.torch_module.eval()
+
+    @property
+    def task(self) -> str:
+        return self.preprocessing.task
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        return self.preprocessing.classes
+
+    def outputs(self, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+        """Raw network outputs (logits, or standardized regression values) for model-ready inputs."""
+        chunks = [batched_predict(self.torch_module, x[i:i + batch_size]) for i in range(0, len(x), batch_size)]
+        return torch.cat(chunks).float() if chunks else torch.empty(0)
+
+    def inputs(self, data) -> torch.Tensor:
+        """Model-ready inputs from rows (a DataFrame or dict of columns), an array or a tensor of raw samples."""
+        from dlpipe.trained.inputs import model_inputs
+
+        return model_inputs(self.preprocessing, data)
+
+    def predict(self, data, batch_size: int = 1000) -> np.ndarray:
+        """Predictions: values in the target's own units (regression), or class names (classification)."""
+        out = self.outputs(self.inputs(data), batch_size)
+        if self.task == "classification":
+            return np.asarray(self.classes, dtype=object)[out.argmax(dim=1).numpy()]
+        values = self.preprocessing.targets_out(out.numpy())
+        return values[:, 0] if values.shape[1] == 1 else values
+
+    def predict_proba(self, data, batch_size: int = 1000) -> np.ndarray:
+        """Class probabilities (rows sum to 1, columns in the order of .classes); classifiers only."""
+        if self.task != "classification":
+            raise ValueError(f"predict_proba is for classifiers; this run is a {self.task} (use predict)")
+        return self.outputs(self.inputs(data), batch_size).softmax(dim=1).numpy()
+
+    def __repr__(self) -> str:
+        return f"TrainedModel({str(self.path)!r}, task={self.task}, inputs={self.preprocessing.sample_shape})"
+
+    def _repr_html_(self) -> str:
+        from html import escape
+
+        classes = f"<br>classes: {escape(', '.join(self.classes))}" if self.classes else ""
+        return (f"<div><b>dlpipe model</b> {escape(str(self.path))}<br>{self.task}, input "
+                f"{self.preprocessing.sample_shape}, {self.summary.total_params:,} parameters{classes}</div>")
+
+
+def _pipeline(saved: dict, file: Path) -> Pipeline:
+    """The stored pipeline, validated by today's rules; LoadError when it no longer is valid."""
+    try:
+        return pipeline_model().model_validate(saved["pipeline"])
+    except (ValidationError, KeyError, TypeError) as exc:
+        raise LoadError(f"{file}: its stored pipeline no longer validates ({str(exc).splitlines()[0]}); "
+                        "run the pipeline again with this version of dlpipe") from None
+
+
+__all__ = ["LoadError", "PipelineError", "TrainedModel", "find"]

@@ -1,0 +1,142 @@
+"""`dlpipe predict`: read INPUT by the run's kind of data, predict, write CSV / JSON / .npy.
+
+Classifiers give the class name, its probability and the top K classes with theirs;
+regressions the value in the target's own units. Columns of a CSV input that are not
+features (an id, say) are passed through to the output.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from dlpipe.trained.inputs import InputError, decode, image_files, model_inputs
+from dlpipe.trained.model import TrainedModel
+
+SHOWN_ROWS = 20
+
+
+def read_inputs(model: TrainedModel, inputs: list[str], numbers: tuple[float, ...]) -> tuple[object, list[dict]]:
+    """(data for model_inputs, columns passed through per row) from the INPUT arguments or --x numbers."""
+    prep = model.preprocessing
+    if numbers:
+        if prep.sample_shape != (1,):
+            raise InputError(f"--x gives one number per sample; this model takes inputs of shape {prep.sample_shape}")
+        return np.asarray(numbers, dtype=np.float32)[:, None], [{"x": v} for v in numbers]
+    if not inputs:
+        raise InputError("no INPUT: give a CSV file (or - for standard input), .npy/.npz arrays, images, or --x")
+    if prep.kind == "table":
+        return read_table(model, inputs)
+    arrays = [i for i in inputs if i.endswith((".npy", ".npz"))]
+    if arrays:
+        data = np.concatenate([_array(model, Path(i)) for i in arrays])
+        return data, [{"index": i} for i in range(len(data))]
+    if prep.kind != "images":
+        raise InputError(f"{inputs[0]}: this model takes .npy or .npz arrays of shape (N, {prep.sample_shape})")
+    files = image_files(inputs)
+    if not files:
+        raise InputError(f"{' '.join(inputs)}: no image files there")
+    return decode(files), [{"file": str(f)} for f in files]
+
+
+def read_table(model: TrainedModel, inputs: list[str]):
+    """CSV files (or - for stdin) as one frame, and per row the columns that are not features (passed through)."""
+    from dlpipe.data.table import pandas
+
+    pd, frames = pandas(), []
+    for item in inputs:
+        source = io.StringIO(sys.stdin.read()) if item == "-" else item
+        if item != "-" and not Path(item).is_file():
+            raise InputError(f"{item}: no such file")
+        try:
+            frames.append(pd.read_csv(source, sep=None if item == "-" else _delimiter(item), engine="python"))
+        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+            raise InputError(f"{item}: cannot be read as CSV ({str(exc).strip().splitlines()[-1]})") from None
+    frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    frame.columns = [str(c).strip() for c in frame.columns]
+    features = {c.name for c in model.preprocessing.columns}
+    extra = [c for c in frame.columns if c not in features and c != model.preprocessing.target]
+    return frame, frame[extra].to_dict("records") if extra else [{} for _ in range(len(frame))]
+
+
+def _delimiter(path: str) -> str:
+    from dlpipe.data.table import sniff_delimiter
+
+    return sniff_delimiter(Path(path), None)
+
+
+def _array(model: TrainedModel, path: Path) -> np.ndarray:
+    if not path.is_file():
+        raise InputError(f"{path}: no such file")
+    try:
+        if path.suffix == ".npy":
+            return np.load(path, allow_pickle=False)
+        key = getattr(model.pipeline.data, "x", "x") if model.pipeline.data.type == "arrays" else "x"
+        with np.load(path, allow_pickle=False) as archive:
+            if key not in archive.files:
+                raise InputError(f"{path} has no array {key!r}; it holds: {', '.join(archive.files)}")
+            return archive[key]
+    except ValueError as exc:
+        raise InputError(f"{path}: cannot be read without pickle ({exc})") from None
+
+
+def predict_rows(model: TrainedModel, data, passthrough: list[dict], top: int, batch_size: int,
+                 notes: list[str]) -> tuple[list[dict], np.ndarray]:
+    """One output row per input (passed-through columns first), and the numbers as an array (.npy output)."""
+    out = model.outputs(model_inputs(model.preprocessing, data, notes), batch_size)
+    if model.task == "regression":
+        values = model.preprocessing.targets_out(out.numpy())
+        name = model.preprocessing.target or "prediction"
+        rows = [{**p, **({name: float(v[0])} if len(v) == 1 else {f"{name}_{j}": float(x) for j, x in enumerate(v)})}
+                for p, v in zip(passthrough, values)]
+        return rows, values[:, 0] if values.shape[1] == 1 else values
+    probabilities = out.softmax(dim=1).numpy()
+    order = np.argsort(-probabilities, axis=1)[:, :max(1, top)]
+    classes = model.classes
+    rows = []
+    for p, probs, best in zip(passthrough, probabilities, order):
+        row = {**p, "prediction": classes[best[0]], "probability": round(float(probs[best[0]]), 6)}
+        for k, index in enumerate(best[1:], 2):
+            row[f"top{k}"], row[f"top{k}_probability"] = classes[index], round(float(probs[index]), 6)
+        rows.append(row)
+    return rows, probabilities
+
+
+def write(rows: list[dict], array: np.ndarray, output: Path | None) -> str | None:
+    """CSV to stdout (returned as text) or to `output`; .json and .npy by the file's extension."""
+    if output is not None and output.suffix == ".npy":
+        np.save(output, array)
+        return None
+    if output is not None and output.suffix == ".json":
+        output.write_text(json.dumps(rows, indent=1) + "\n", encoding="utf-8")
+        return None
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(dict.fromkeys(k for row in rows for k in row)), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    if output is None:
+        return buffer.getvalue()
+    output.write_text(buffer.getvalue(), encoding="utf-8")
+    return None
+
+
+def table(rows: list[dict]) -> str:
+    """The first rows as an aligned table for the terminal: input -> prediction."""
+    shown = rows[:SHOWN_ROWS]
+    keys = list(dict.fromkeys(k for row in shown for k in row))
+    cells = [[_cell(row.get(k, "")) for k in keys] for row in shown]
+    widths = [max(len(k), *(len(c[i]) for c in cells)) for i, k in enumerate(keys)]
+    lines = ["  ".join(k.ljust(w) for k, w in zip(keys, widths))]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in cells]
+    if len(rows) > SHOWN_ROWS:
+        lines.append(f"... {len(rows) - SHOWN_ROWS} more row(s)")
+    return "\n".join(lines)
+
+
+def _cell(value) -> str:
+    return f"{value:.6g}" if isinstance(value, float) else str(value)
