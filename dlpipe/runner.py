@@ -31,7 +31,7 @@ from dlpipe.engine.checkpoint import Checkpointer, ResumeError, model_bytes
 from dlpipe.engine.device import place, resolve_device
 from dlpipe.engine.resume import checkpoint_the_end, restored
 from dlpipe.engine.distributed import Ranks, World
-from dlpipe.engine.evaluate import evaluate
+from dlpipe.engine.evaluate import predict, scores
 from dlpipe.engine.optim import build_loss, build_optimizer
 from dlpipe.engine.schedule import LRSchedule
 from dlpipe.engine.train import FitOutcome, fit, steps_per_epoch
@@ -202,16 +202,16 @@ def _test(model: nn.Module, data: Dataset, loss_fn: nn.Module, loaded: Loaded, w
           record: RunRecord, insights: Insights) -> None:
     """Test metrics and what the report shows about the trained model."""
     pipeline = loaded.pipeline
-    test = evaluate(model, data.test, loss_fn, data.task, pipeline.scalar_metrics, Ranks(world) if world else None,
-                    data.target_scale)
+    outputs = (Ranks(world).predict(model, data.test.x) if world else predict(model, data.test.x)).float()
+    test = scores(outputs, data.test, loss_fn, data.task, pipeline.scalar_metrics, data.target_scale)
     if world:
         record.environment["distributed"] = {"world_size": world.size, "backend": world.backend,
                                              "weights_identical_across_ranks": distributed.weights_agree(model)}
     record.test = {"loss": test.pop("loss"), **test}
     record.learned = learned_parameters(model, pipeline)
     insights.fit_curve = regression_curve(model, data)
-    insights.predictions = None if insights.fit_curve else predicted_vs_true(model, data)
-    insights.classes = class_report(model, data)
+    insights.predictions = None if insights.fit_curve else predicted_vs_true(model, data, outputs)
+    insights.classes = class_report(model, data, outputs)
     if insights.classes is not None:
         record.classes, record.per_class = list(insights.classes.classes), insights.classes.per_class
         record.confusion_matrix = insights.classes.matrix.tolist()

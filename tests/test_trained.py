@@ -13,6 +13,7 @@ import torch
 
 import dlpipe
 from dlpipe.data.sources import load_data
+from dlpipe.trained import export
 from dlpipe.trained.export import raw_scale
 
 from conftest import PIPELINES
@@ -91,9 +92,11 @@ def use_a_trained_run(cli, tmp_path: Path, path: Path) -> None:
     assert evaluated.exit_code == 0, evaluated.output
     stored = json.loads(next((run_dir / "evaluations").glob("*/metrics.json")).read_text())["metrics"]
     assert stored == pytest.approx(recorded["test"], rel=1e-5, abs=1e-6)
-    for fmt in ("torchscript", "safetensors", "onnx"):
-        exported = cli("export", run_dir, "--format", fmt)
-        assert exported.exit_code == 0 and "verified on the test samples" in exported.output, exported.output
+    exported = cli("export", run_dir, "--format", "onnx")  # the command (it reads the test split itself) ...
+    assert exported.exit_code == 0 and "verified on the test samples" in exported.output, exported.output
+    mean, std = raw_scale(model.preprocessing)
+    for fmt in ("torchscript", "safetensors"):  # ... and the same function from Python, on the split read above
+        export.export(model, fmt, run_dir / "exports" / f"model{export.FORMATS[fmt]}", data.test.x[:100] * std + mean)
     with pytest.warns(DeprecationWarning):  # torch.jit.load: deprecated upstream, still the way to load TorchScript
         scripted = torch.jit.load(str(run_dir / "exports" / "model.torchscript.pt"))
     with torch.inference_mode():

@@ -54,9 +54,9 @@ def test_the_readme_python_example_runs_as_written(tmp_path, monkeypatch, capsys
 
 
 def test_the_api_in_detail(tmp_path):
-    result = dlpipe.run(ROOT / "pipelines" / "iris.yaml", set={"training.epochs": 50}, out=tmp_path, quiet=True)
+    result = dlpipe.run(ROOT / "pipelines" / "iris.yaml", set={"training.epochs": 25}, out=tmp_path, quiet=True)
     assert result.status == "completed" and result.metrics["test_accuracy"] >= 0.9
-    assert result.history["epoch"][-1] == 50 and result.report_path.is_file()
+    assert result.history["epoch"][-1] == 25 and result.report_path.is_file()
     model = dlpipe.load("iris", out=tmp_path)  # a name: its newest run
     rows = {"sepal_length_cm": [5.1, 6.7], "sepal_width_cm": [3.5, 3.0], "petal_length_cm": [1.4, 5.2],
             "petal_width_cm": [0.2, 2.3]}

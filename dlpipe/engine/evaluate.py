@@ -32,12 +32,18 @@ def predict(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 def evaluate(model: nn.Module, split: Samples, loss_fn: nn.Module, task: str, metrics: list,
              sync=None, target_scale: tuple[float, float] = (0.0, 1.0)) -> dict[str, float]:
-    """Loss and every scalar metric over one whole split (sync: a distributed run's Ranks, which gather shards).
+    """Loss and every scalar metric over one whole split (sync: a distributed run's Ranks, which gather shards)."""
+    pred = sync.predict(model, split.x) if sync is not None else predict(model, split.x)
+    return scores(pred.float(), split, loss_fn, task, metrics, target_scale)
+
+
+def scores(pred: torch.Tensor, split: Samples, loss_fn: nn.Module, task: str, metrics: list,
+           target_scale: tuple[float, float] = (0.0, 1.0)) -> dict[str, float]:
+    """Loss and metrics of outputs already computed for `split` (the report reuses the same outputs).
 
     target_scale: (mean, std) a regression target was standardized with; the loss is the
     training loss (standardized units), the metrics are in the target's own units.
     """
-    pred = (sync.predict(model, split.x) if sync is not None else predict(model, split.x)).float()
     with torch.inference_mode():
         loss, y = float(loss_fn(pred, split.y)), split.y
         if target_scale != (0.0, 1.0):

@@ -70,22 +70,27 @@ def regression_curve(model: nn.Module, data: Dataset) -> FitCurve | None:
     return FitCurve(points, grid, truth, prediction)
 
 
-def predicted_vs_true(model: nn.Module, data: Dataset) -> Predictions | None:
-    """Test predictions and true values of a one-output regression, in the target's own units."""
+def predicted_vs_true(model: nn.Module, data: Dataset, outputs: torch.Tensor | None = None) -> Predictions | None:
+    """Test predictions and true values of a one-output regression, in the target's own units.
+
+    outputs: the model's outputs on the test split when already computed (one pass, not two).
+    """
     if data.task != "regression" or data.target_size != 1:
         return None
     mean, std = data.target_scale
-    predicted = predict(model, data.test.x).float()[:, 0].cpu().numpy() * std + mean
+    outputs = predict(model, data.test.x) if outputs is None else outputs
+    predicted = outputs.float()[:, 0].cpu().numpy() * std + mean
     true = data.test.y[:, 0].float().cpu().numpy() * std + mean
     target = data.preprocessing.target if data.preprocessing is not None and data.preprocessing.target else "y"
     return Predictions(true, predicted, target)
 
 
-def class_report(model: nn.Module, data: Dataset) -> ClassReport | None:
-    """The classifier's behaviour on the test split; None for regressions."""
+def class_report(model: nn.Module, data: Dataset, outputs: torch.Tensor | None = None) -> ClassReport | None:
+    """The classifier's behaviour on the test split; None for regressions (outputs: as for predicted_vs_true)."""
     if data.task != "classification":
         return None
-    probabilities = predict(model, data.test.x).float().softmax(dim=1).cpu()
+    outputs = predict(model, data.test.x) if outputs is None else outputs
+    probabilities = outputs.float().softmax(dim=1).cpu()
     target = data.test.y.cpu()
     confidence, predicted = probabilities.max(dim=1)
     matrix = confusion_matrix(predicted, target, len(data.classes))

@@ -17,7 +17,7 @@ import torch
 from dlpipe.archive.files import create_run_dir, write_atomic, write_json
 from dlpipe.data.dataset import DataInfo, Dataset, Samples
 from dlpipe.data.sources import load_data
-from dlpipe.engine.evaluate import evaluate as split_metrics
+from dlpipe.engine.evaluate import scores
 from dlpipe.engine.optim import build_loss
 from dlpipe.language.pipeline import pipeline_model, source_class
 from dlpipe.report import plots
@@ -50,11 +50,13 @@ def evaluate(model: TrainedModel, data_file: Path | None = None, data_changes: d
                    classes=prep.classes, preprocessing=prep,
                    pixel_mean_std=(prep.mean[0], prep.std[0]) if prep.kind == "images" and len(prep.mean) == 1 else
                    (0.0, 1.0))
-    metrics = split_metrics(model.torch_module, samples, build_loss(model.pipeline.loss), model.task,
-                            model.pipeline.scalar_metrics, None, prep.target_scale)
+    outputs = model.outputs(samples.x)
+    metrics = scores(outputs, samples, build_loss(model.pipeline.loss), model.task, model.pipeline.scalar_metrics,
+                     prep.target_scale)
     started = datetime.now(timezone.utc)
     folder = create_run_dir(model.path, "evaluations", started)
-    classes, predictions = class_report(model.torch_module, data), predicted_vs_true(model.torch_module, data)
+    classes = class_report(model.torch_module, data, outputs)
+    predictions = predicted_vs_true(model.torch_module, data, outputs)
     figures = [("Confusion matrix", plots.confusion_heatmaps(classes))] if classes else []
     figures += [("Predicted vs true, and residuals", plots.predicted_vs_true(predictions))] if predictions else []
     write_json(folder / "metrics.json", {"source": source, "samples": len(samples), "metrics": metrics,
