@@ -133,7 +133,7 @@ def test_mnist_as_png_gives_exactly_the_idx_sources_metrics(cli, tmp_path, write
     body = """\
         model: {layers: [{type: flatten}, {type: linear, units: 32, activation: relu}, {type: linear, units: 10}]}
         optimizer: {type: adam, lr: 3.0e-3}
-        training: {epochs: 3, batch_size: 64}
+        training: {epochs: 2, batch_size: 64}
         """
     results = {}
     for kind, data in (("idx", f"{{type: mnist, root: {idx_dir}, validation: 200, download: false}}"),

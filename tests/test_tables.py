@@ -130,7 +130,7 @@ json.dump({"pred": [float(p) if prep.task == "regression" else p for p in pred],
 def test_stored_preprocessing_reproduces_the_test_evaluation_in_a_fresh_process(cli, tmp_path, write_yaml):
     rows = house_rows(seed=1)
     csv = write_table(tmp_path, rows)
-    got = run_cli(cli, table_pipeline(write_yaml, "table.csv", epochs=150), tmp_path / "out")
+    got = run_cli(cli, table_pipeline(write_yaml, "table.csv", epochs=60), tmp_path / "out")
     run_dir = max((tmp_path / "out").glob("houses/*"))
     done = subprocess.run([sys.executable, "-c", ROUND_TRIP, str(run_dir), str(csv)], capture_output=True, text=True,
                           check=True)

@@ -48,26 +48,19 @@ def test_the_readme_python_example_runs_as_written(tmp_path, monkeypatch, capsys
     monkeypatch.chdir(tmp_path)
     (tmp_path / "pipelines").symlink_to(ROOT / "pipelines")
     (tmp_path / "tests").symlink_to(ROOT / "tests")
-    exec(compile(block.split("```")[0], "README.md", "exec"), {})  # noqa: S102 - our own README's example
+    names: dict = {}
+    exec(compile(block.split("```")[0], "README.md", "exec"), names)  # noqa: S102 - our own README's example
     printed = capsys.readouterr().out
     assert printed.startswith("completed ") and "['setosa' 'virginica']" in printed and "unknown key 'sede'" in printed
-
-
-def test_the_api_in_detail(tmp_path):
-    result = dlpipe.run(ROOT / "pipelines" / "iris.yaml", set={"training.epochs": 25}, out=tmp_path, quiet=True)
-    assert result.status == "completed" and result.metrics["test_accuracy"] >= 0.9
-    assert result.history["epoch"][-1] == 25 and result.report_path.is_file()
-    model = dlpipe.load("iris", out=tmp_path)  # a name: its newest run
-    rows = {"sepal_length_cm": [5.1, 6.7], "sepal_width_cm": [3.5, 3.0], "petal_length_cm": [1.4, 5.2],
-            "petal_width_cm": [0.2, 2.3]}
-    assert list(model.predict(rows)) == ["setosa", "virginica"]
+    result, model, rows = names["result"], names["model"], names["rows"]
+    assert result.metrics["test_accuracy"] >= 0.9 and result.history["epoch"][-1] == 50 and result.report_path.is_file()
+    assert list(dlpipe.load("iris", out=tmp_path / "reports").predict(rows)) == ["setosa", "virginica"]  # by name
     probabilities = model.predict_proba(rows)
     assert probabilities.shape == (2, 3) and np.allclose(probabilities.sum(1), 1.0)
-    assert isinstance(model.torch_module, torch.nn.Module) and model.pipeline.name == "iris"
+    assert isinstance(names["net"], torch.nn.Module) and names["pipeline"].name == "iris"
+    assert names["prep"].classes == ("setosa", "versicolor", "virginica")
     assert "test_accuracy" in result._repr_html_() and "<img" in result._repr_html_()
     assert "setosa, versicolor, virginica" in model._repr_html_()
-    with pytest.raises(dlpipe.PipelineError, match="unknown key 'sede'"):
-        dlpipe.validate(ROOT / "tests" / "broken" / "01_unknown_top_key.yaml")
 
 
 def test_import_dlpipe_imports_no_torch():
@@ -144,7 +137,7 @@ def test_broken_runs_are_refused(cli, runs, tmp_path, write_yaml):
 def test_one_dimensional_regressions_take_numbers(cli, tmp_path, write_yaml):
     path = write_yaml(TINY_SINE.replace("epochs: 5", "epochs: 60"))
     dlpipe.run(path, out=tmp_path, quiet=True)
-    done = cli("predict", "tiny", "--x", "0.0", "--x", "1.5707", "--out", tmp_path)
+    done = cli("predict", "tiny", "--x", "0.0", "1.5707", "--out", tmp_path)
     assert done.exit_code == 0, done.output
     values = [float(line.split(",")[1]) for line in done.stdout.splitlines()[1:]]
     assert abs(values[0]) < 0.3 and abs(values[1] - 1.0) < 0.3  # sin 0 and sin pi/2

@@ -25,7 +25,7 @@ def _model(run: str, out: Path):
 @click.command()
 @click.argument("run")
 @click.argument("inputs", nargs=-1, metavar="INPUT...")
-@click.option("--x", "numbers", type=float, multiple=True, help="A 1-D input value (repeatable): --x 0.5 --x 1.0.")
+@click.option("--x", "numbers", type=float, multiple=True, help="1-D input values: --x 0.5 1.0 2.0 (or --x 0.5 --x 1.0).")
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="Write here (.csv, .json or .npy); default stdout.")
 @click.option("--top", type=click.IntRange(1, 100), default=3, show_default=True, help="Classes listed per row.")
 @click.option("--batch-size", type=click.IntRange(1), default=1000, show_default=True)
@@ -38,6 +38,8 @@ def predict(run: str, inputs: tuple[str, ...], numbers: tuple[float, ...], outpu
     from dlpipe.trained.predict import predict_rows, read_inputs, table, write
 
     model, notes = _model(run, out), []
+    if numbers and all(_is_number(i) for i in inputs):  # --x 0.5 1.0 2.0: the numbers after the first too
+        numbers, inputs = numbers + tuple(float(i) for i in inputs), ()
     try:
         data, passthrough = read_inputs(model, list(inputs), numbers)
         rows, array = predict_rows(model, data, passthrough, top, batch_size, notes)
@@ -53,6 +55,14 @@ def predict(run: str, inputs: tuple[str, ...], numbers: tuple[float, ...], outpu
     else:
         click.echo(table(rows))
         click.echo(f"{len(rows)} prediction(s) written to {output}")
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 @click.command()
