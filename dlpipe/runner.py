@@ -239,7 +239,9 @@ def _finish(record: RunRecord, insights: Insights, stages: dict[str, float], pro
     except Exception as exc:  # noqa: BLE001 - the index is a convenience: it never fails the run
         progress.say(f"warning: the run index was not updated: {type(exc).__name__}: {exc}")
     stages["report"] = time.perf_counter() - t
-    progress.say(record.log_tail(stages))
+    status, *times = record.log_tail(stages).splitlines()
+    progress.log(status)  # run.log only: the terminal gets the status once, from the command, with the verdict
+    progress.say("\n".join(times))
     if trace:
         progress.log("\n" + trace.rstrip())  # run.log only: the terminal gets the one-line status
     progress.close()

@@ -46,11 +46,13 @@ def runs_show(out: Path, run: str) -> None:
     except (OSError, ValueError, TypeError) as exc:
         _fail(f"{path / 'metrics.json'}: cannot be read ({exc})")
     click.echo(f"{record.ref}: {record.status}  {record.message}".rstrip())
-    click.echo(f"started {started_text(record)}, {duration_text(record)}, {record.epochs_run} epochs on {record.device}")
+    epochs = f"{record.epochs_run} epoch{'' if record.epochs_run == 1 else 's'}"
+    click.echo(f"started {started_text(record)}, {duration_text(record)}, {epochs} on {record.device}")
     if record.verdict:
         click.echo(f"verdict: {record.verdict['kind']}: {record.verdict['advice']}")
     for key, value in record.test.items():
-        click.echo(f"  test {key:<14} {value:.6g}" if isinstance(value, (int, float)) else f"  test {key} {value}")
+        shown = f"{value:.6g}" if isinstance(value, (int, float)) else "n/a (not a finite number)"
+        click.echo(f"  test {key:<14} {shown}")
     for name in ("report.html", "pipeline.yaml", "metrics.json", "history.csv", "model.pt", "preprocessing.json",
                  "run.log", "evaluations", "exports"):
         if (path / name).exists():

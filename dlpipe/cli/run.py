@@ -60,6 +60,8 @@ def run(file: Path | None, overrides: tuple[str, ...], out: Path, resume: Path |
     for key, value in record.test.items():
         click.echo(f"test {key:<8} {value:.6g}")
     click.echo(f"status: {record.status}")
+    if record.verdict:
+        click.echo(f"verdict: {record.verdict['kind']}: {record.verdict['advice']}")
     report = record.path / "report.html"
     click.echo(f"report: {report if report.exists() else None}")
     if code:

@@ -110,17 +110,38 @@ def lr_curve(history: dict[str, list[float]]) -> str | None:
     return to_png(fig)
 
 
-def metric_curves(history: dict[str, list[float]]) -> str | None:
-    """One small panel per validation metric against epoch."""
+SHARED_PANELS = (("val_precision", "val_recall", "val_f1"),)  # metrics that move together: one panel, one line each
+
+
+def metric_panels(history: dict[str, list[float]]) -> list[list[str]]:
+    """The validation metrics to plot, grouped into panels (precision, recall and F1 share one)."""
     keys = [k for k in history if k.startswith("val_") and k not in ("val_loss", "val_accuracy")]
-    if not keys:
+    panels: list[list[str]] = []
+    for key in keys:
+        group = next((g for g in SHARED_PANELS if key in g), None)
+        panel = next((p for p in panels if group and p[0] in group), None)
+        if panel is not None:
+            panel.append(key)
+        else:
+            panels.append([key])
+    return panels
+
+
+def metric_curves(history: dict[str, list[float]]) -> str | None:
+    """One small panel per validation metric (or group of metrics) against epoch."""
+    panels = metric_panels(history)
+    if not panels:
         return None
-    fig, axes = subplots(1, len(keys), figsize=(2.9 * len(keys) + 0.5, 2.8), squeeze=False)
-    for ax, key in zip(axes[0], keys):
-        ax.plot(history["epoch"], history[key], color=VAL)
-        if key != "val_r2" and _wants_log(history[key]):
+    fig, axes = subplots(1, len(panels), figsize=(2.9 * len(panels) + 0.5, 2.8), squeeze=False)
+    colours = (VAL, TRAIN, TEST)
+    for ax, keys in zip(axes[0], panels):
+        for key, colour in zip(keys, colours):
+            ax.plot(history["epoch"], history[key], color=colour, label=key.removeprefix("val_"))
+        if len(keys) == 1 and keys[0] != "val_r2" and _wants_log(history[keys[0]]):
             ax.set_yscale("log")
-        ax.set_title(key.removeprefix("val_") + " (validation)")
+        ax.set_title(", ".join(k.removeprefix("val_") for k in keys) + " (validation)")
+        if len(keys) > 1:
+            ax.legend(fontsize=8)
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
     fig.tight_layout()
@@ -129,20 +150,25 @@ def metric_curves(history: dict[str, list[float]]) -> str | None:
 
 def regression_fit(curve: FitCurve) -> str:
     """The samples, the true function and the model's prediction across the x range."""
+    return to_png(fit_figure(curve))
+
+
+def fit_figure(curve: FitCurve) -> Figure:
+    """The fit as a figure: the dashed true function is drawn over the prediction, so both stay visible."""
     fig, ax = subplots(figsize=(11, 4.2))
     colours = {"train": TRAIN, "validation": VAL, "test": TEST}
     for name, (x, y) in curve.points.items():
-        ax.scatter(x, y, s=6, alpha=0.35, color=colours[name], label=f"{name} samples ({len(x)})")
+        ax.scatter(x, y, s=6, alpha=0.35, color=colours[name], label=f"{name} samples ({len(x)})", zorder=1)
+    ax.plot(curve.grid, curve.prediction, color=MODEL, lw=3.5, alpha=0.8, label="model prediction", zorder=2)
     if curve.truth is not None:
-        ax.plot(curve.grid, curve.truth, color=TRUE, lw=2, ls="--", label="true function")
-    ax.plot(curve.grid, curve.prediction, color=MODEL, lw=2, label="model prediction")
+        ax.plot(curve.grid, curve.truth, color=TRUE, lw=1.8, ls=(0, (6, 4)), label="true function", zorder=3)
     ax.set_xlabel("x")
     ax.set_ylabel("y")
     ax.grid(alpha=0.3)
     ax.legend(loc="best", fontsize=9)
     ax.set_title("Regression fit")
     fig.tight_layout()
-    return to_png(fig)
+    return fig
 
 
 def predicted_vs_true(p: Predictions) -> str:

@@ -1,0 +1,53 @@
+"""Issue 17's first defects, each checked on the figure's data or the printed text."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from dlpipe.report import plots
+
+from conftest import TINY_SINE
+
+
+def test_precision_recall_and_f1_share_one_panel():
+    history = {"epoch": [1, 2], "val_loss": [1, 0.5], "val_accuracy": [0.5, 0.7], "val_precision": [0.4, 0.6],
+               "val_top_3_accuracy": [0.8, 0.9], "val_recall": [0.5, 0.6], "val_f1": [0.45, 0.6]}
+    assert plots.metric_panels(history) == [["val_precision", "val_recall", "val_f1"], ["val_top_3_accuracy"]]
+    assert plots.metric_curves(history)  # draws
+
+
+def test_the_dashed_true_function_is_drawn_over_the_prediction():
+    grid = np.linspace(-3, 3, 50)
+    curve = plots.FitCurve({"train": (grid, np.sin(grid))}, grid, np.sin(grid), np.sin(grid))  # a perfect fit
+    lines = {line.get_label(): line for line in plots.fit_figure(curve).axes[0].get_lines()}
+    truth, prediction = lines["true function"], lines["model prediction"]
+    assert truth.get_zorder() > prediction.get_zorder() and truth.get_linestyle() == "--"
+    assert prediction.get_linewidth() > truth.get_linewidth()  # the prediction shows on both sides of the dashes
+
+
+def test_run_prints_the_status_once_and_the_verdict_at_the_end(cli, write_yaml, tmp_path):
+    result = cli("run", write_yaml(TINY_SINE), "--out", tmp_path)
+    assert result.exit_code == 0
+    assert (result.stdout + result.stderr).count("status:") == 1
+    lines = result.stdout.strip().splitlines()
+    assert lines[-2].startswith("verdict: ") and lines[-1].startswith("report: ")
+    shown = cli("runs", "--out", tmp_path, "show", "tiny")
+    assert "5 epochs on cpu" in shown.stdout
+    metrics = next(tmp_path.glob("tiny/*/metrics.json"))
+    data = json.loads(metrics.read_text())
+    data["test"]["loss"], data["history_note"] = None, "a diverged run stores NaN as null"
+    metrics.write_text(json.dumps(data))
+    shown = cli("runs", "--out", tmp_path, "show", "tiny")
+    assert "  test loss           n/a (not a finite number)" in shown.stdout
+
+
+def test_numbers_are_formatted_for_people():
+    from dlpipe.report.pages import human
+
+    cases = {-8210606135350638005139939058549824421888.0: "-8.211e+39", float("inf"): "inf", float("nan"): "NaN",
+             0.98304: "0.983", 0.0001234: "1.234e-04", 123456.0: "1.235e+05", 42: "42", None: "", 0.0: "0"}
+    for value, text in cases.items():
+        assert human(value) == text, (value, human(value))
+    assert max(len(human(v)) for v in cases) <= 10  # no cell can push the index table off the page
