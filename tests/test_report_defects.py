@@ -51,3 +51,18 @@ def test_numbers_are_formatted_for_people():
     for value, text in cases.items():
         assert human(value) == text, (value, human(value))
     assert max(len(human(v)) for v in cases) <= 10  # no cell can push the index table off the page
+
+
+def test_compare_shows_yaml_and_warns_when_losses_differ(cli, write_yaml, tmp_path):
+    from conftest import ROOT
+
+    for path in (write_yaml(TINY_SINE), ROOT / "pipelines" / "iris.yaml"):
+        assert cli("run", path, "--out", tmp_path, "-q", "--set", "training.epochs=2").exit_code == 0
+    result = cli("compare", "tiny", "iris", "--out", tmp_path)
+    assert result.exit_code == 0
+    assert "warning: these runs are not comparable by loss: classification with cross_entropy; regression with mse" \
+        in result.stderr
+    page = next((tmp_path / "comparisons").glob("*.html")).read_text()
+    assert "Learning curves (mse)" in page and "Learning curves (cross_entropy)" in page and "not comparable" in page
+    assert "<code>[accuracy, f1]</code>" in page and "<code>true</code>" in page  # YAML, not Python reprs
+    assert "[&#39;accuracy&#39;" not in page and "<code>True</code>" not in page

@@ -66,12 +66,16 @@ def runs_show(out: Path, run: str) -> None:
 def compare(refs: tuple[str, ...], out: Path) -> None:
     """Write an HTML comparison of two or more runs: curves overlaid, metrics side by side, config diff."""
     from dlpipe.archive.runs import find_run
-    from dlpipe.report.compare import write_comparison
+    from dlpipe.archive.record import RunRecord
+    from dlpipe.report.compare import mixed, write_comparison
 
     if len(refs) < 2:
         _fail("give at least two runs to compare (see `dlpipe runs`)")
     try:
         paths = [find_run(out, ref) for ref in refs]
+        warning = mixed([RunRecord.read(path, with_history=False) for path in paths])
+        if warning:
+            click.echo(f"warning: {warning}", err=True)
         click.echo(f"comparison: {write_comparison(paths, out)}")
     except LookupError as exc:
         _fail(str(exc))

@@ -38,6 +38,22 @@ def best_marks(rows: list[list[float | None]], names: list[str]) -> list[int | N
     return marks
 
 
+def shown(value) -> str:
+    """A config value as YAML (true, [accuracy, f1], {type: adam}), not as a Python repr."""
+    if value == "—":
+        return value
+    return yaml.safe_dump(value, default_flow_style=True, width=1000).strip().removesuffix("...").strip()
+
+
+def mixed(records: list[RunRecord]) -> str | None:
+    """A warning when the runs' losses are not comparable (different tasks or loss functions), else None."""
+    kinds = sorted({f"{r.task} with {r.loss}" for r in records})
+    if len(kinds) < 2:
+        return None
+    return (f"these runs are not comparable by loss: {'; '.join(kinds)}. Each loss gets its own plot; compare "
+            "their test metrics within a task")
+
+
 def write_comparison(run_dirs: list[Path], root: Path) -> Path:
     """Render the comparison of `run_dirs` to <root>/comparisons/<UTC stamp>-<hex>.html."""
     folder = Path(root) / "comparisons"
@@ -50,11 +66,14 @@ def write_comparison(run_dirs: list[Path], root: Path) -> Path:
     names = list(dict.fromkeys(k for run in runs for k in run["record"].test))
     table = [[run["record"].test.get(name) for run in runs] for name in names]
     keys = list(dict.fromkeys(k for run in runs for k in run["config"]))
-    differences = [(k, [run["config"].get(k, "—") for run in runs]) for k in keys
+    differences = [(k, [shown(run["config"].get(k, "—")) for run in runs]) for k in keys
                    if len({json.dumps(run["config"].get(k), sort_keys=True) for run in runs}) > 1]
-    figure = plots.overlay_curves([(run["label"], run["record"].history) for run in runs])
+    losses = list(dict.fromkeys(run["record"].loss for run in runs))  # one plot per loss: never two on one axis
+    figures = [(f"Learning curves ({loss})" if len(losses) > 1 else "Learning curves", plots.overlay_curves(
+        [(run["label"], run["record"].history) for run in runs if run["record"].loss == loss])) for loss in losses]
     html = render_page("compare.html", runs=runs, names=names, table=table, marks=best_marks(table, names),
-                       differences=differences, figure=figure,
+                       differences=differences, figures=[f for f in figures if f[1]],
+                       warning=mixed([run["record"] for run in runs]),
                        written=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"))
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{datetime.now(timezone.utc):%Y%m%d-%H%M%S}-{secrets.token_hex(3)}.html"
