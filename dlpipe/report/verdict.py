@@ -1,7 +1,7 @@
 """Learning-curve verdicts: read a history the way a teacher reads the plot, and say what to do.
 
-One of: diverging, plateau, overfitting, noisy, still improving, good; checked in
-that order, so the most urgent problem wins. Only train_loss and val_loss are used.
+One of: diverging, plateau, noisy, overfitting, generalisation gap, still improving, good;
+checked in that order, so the most urgent problem wins. Only train_loss and val_loss are used.
 """
 
 from __future__ import annotations
@@ -15,6 +15,9 @@ PLATEAU_GAIN = 0.2  # the best loss is under 20 % below the first: the curve is 
 OVERFIT_RISE = 0.10  # validation loss ends 10 % above its minimum while training loss kept falling
 NOISE_LEVEL = 0.12  # mean epoch-to-epoch jump of log(val_loss) in the second half (about 13 %)
 STILL_GAIN = 0.03  # validation loss fell more than 3 % over the last fifth of training
+GAP_RATIO = 3.0  # validation loss ends at least 3x the training loss ...
+GAP_WIDENED = 2.0  # ... and that ratio is at least twice its smallest in the run (the gap widened) ...
+FLAT_BAND = 0.05  # ... while validation loss stayed within 5 % of its minimum (flat) for the last epochs
 
 
 @dataclass(frozen=True)
@@ -54,12 +57,27 @@ def judge(history: dict[str, list[float]]) -> Verdict | None:
         return Verdict("overfitting", f"validation loss has risen since epoch {start} while training loss kept "
                                       "falling: regularise (dropout, weight_decay), get more data, or stop early "
                                       "(training.early_stopping)", epoch=start)
+    gap = _widening_gap(smooth_train, smooth_val, val)
+    if gap is not None:
+        return gap
     window = max(3, math.ceil(len(val) / 5))
     recent = val[-window:]
     falling = val[-1] <= val[-2]  # still going down at the very end, not levelling off
     if len(val) > window and falling and (recent[0] - recent.min()) / recent[0] > STILL_GAIN:
         return Verdict("still improving", "the validation loss is still falling: train for more epochs")
     return Verdict("good", "the loss fell steadily and levelled off")
+
+
+def _widening_gap(smooth_train: np.ndarray, smooth_val: np.ndarray, val: np.ndarray) -> Verdict | None:
+    """The model learns the training set, not the task: validation loss flat, training loss far below and falling."""
+    ratio = smooth_val / np.maximum(smooth_train, 1e-12)
+    flat_since = int(np.argmax(val <= val.min() * (1 + FLAT_BAND)))  # first epoch within 5 % of the minimum
+    if ratio[-1] < GAP_RATIO or ratio[-1] < GAP_WIDENED * ratio.min() or flat_since > len(val) - 3:
+        return None
+    return Verdict("generalisation gap", f"validation loss has been flat since epoch {flat_since + 1} while training "
+                                         f"loss kept falling, to {ratio[-1]:.1f}x below it: the model is memorising "
+                                         "the training set; regularise (dropout, weight_decay), get more data, or "
+                                         "stop early (training.early_stopping)", epoch=flat_since + 1)
 
 
 def _gain(losses: np.ndarray) -> float:
