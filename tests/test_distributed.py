@@ -55,9 +55,15 @@ def check_distributed_run(result: subprocess.CompletedProcess) -> Path:
     return run_dir
 
 
-def test_sine_runs_on_two_processes(tmp_path):
-    check_distributed_run(run(ROOT / "pipelines/sine.yaml", "--nproc", "2", "--out", tmp_path, "-q",
-                              "--set", "training.epochs=20"))
+def test_sine_runs_on_two_processes_and_trains_like_one(tmp_path):
+    """The global batch is split across ranks, so the first epoch's loss matches a single process."""
+    double = run(ROOT / "pipelines/sine.yaml", "--nproc", "2", "--out", tmp_path / "two", "-q",
+                 "--set", "training.epochs=20")
+    check_distributed_run(double)
+    single = run(ROOT / "pipelines/sine.yaml", "--out", tmp_path / "one", "-q", "--set", "training.epochs=20")
+    first = [(Path(r.stdout.strip().splitlines()[-1].removeprefix("report: ")).parent / "history.csv")
+             .read_text().splitlines()[1].split(",")[1] for r in (single, double)]
+    assert float(first[0]) == pytest.approx(float(first[1]), rel=1e-4)
 
 
 @needs_mnist
@@ -66,16 +72,6 @@ def test_mnist_subset_runs_on_two_processes(tmp_path, monkeypatch):
     check_distributed_run(run(ROOT / "pipelines/mnist.yaml", "--nproc", "2", "--out", tmp_path, "-q",
                               "--set", "data.limit=2000", "--set", "data.validation=1000",
                               "--set", "training.epochs=2"))
-
-
-def test_two_processes_train_like_one(tmp_path):
-    """The global batch is split across ranks, so the first epoch's loss matches a single process."""
-    single = run(ROOT / "pipelines/sine.yaml", "--out", tmp_path / "one", "-q", "--set", "training.epochs=2")
-    double = run(ROOT / "pipelines/sine.yaml", "--nproc", "2", "--out", tmp_path / "two", "-q",
-                 "--set", "training.epochs=2")
-    first = [(Path(r.stdout.strip().splitlines()[-1].removeprefix("report: ")).parent / "history.csv")
-             .read_text().splitlines()[1].split(",")[1] for r in (single, double)]
-    assert float(first[0]) == pytest.approx(float(first[1]), rel=1e-4)
 
 
 def descendants(root: int) -> list[int]:
