@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 
-from dlpipe.report import plots
+from dlpipe.report import fits, plots
 
 from conftest import TINY_SINE
 
@@ -20,8 +20,8 @@ def test_precision_recall_and_f1_share_one_panel():
 
 def test_the_dashed_true_function_is_drawn_over_the_prediction():
     grid = np.linspace(-3, 3, 50)
-    curve = plots.FitCurve({"train": (grid, np.sin(grid))}, grid, np.sin(grid), np.sin(grid))  # a perfect fit
-    lines = {line.get_label(): line for line in plots.fit_figure(curve).axes[0].get_lines()}
+    curve = fits.FitCurve({"train": (grid, np.sin(grid))}, grid, np.sin(grid), np.sin(grid))  # a perfect fit
+    lines = {line.get_label(): line for line in fits.fit_figure(curve).axes[0].get_lines()}
     truth, prediction = lines["true function"], lines["model prediction"]
     assert truth.get_zorder() > prediction.get_zorder() and truth.get_linestyle() == "--"
     assert prediction.get_linewidth() > truth.get_linewidth()  # the prediction shows on both sides of the dashes
@@ -66,3 +66,23 @@ def test_compare_shows_yaml_and_warns_when_losses_differ(cli, write_yaml, tmp_pa
     assert "Learning curves (mse)" in page and "Learning curves (cross_entropy)" in page and "not comparable" in page
     assert "<code>[accuracy, f1]</code>" in page and "<code>true</code>" in page  # YAML, not Python reprs
     assert "[&#39;accuracy&#39;" not in page and "<code>True</code>" not in page
+
+
+def test_a_diverged_history_plots_what_is_finite_and_marks_where_it_broke():
+    history = {"epoch": [1, 2, 3], "time": [0.1, 0.2, 0.3], "train_loss": [1.0, 0.5, float("inf")],
+               "val_loss": [1.1, 0.6, float("nan")], "val_r2": [0.1, 0.3, float("nan")]}
+    assert plots._first_non_finite(history["train_loss"], history["val_loss"]) == 2
+    assert np.isnan(plots.finite(history["train_loss"])[2]) and plots.finite([1.0, 2.0]).tolist() == [1.0, 2.0]
+    ax = plots.curves_figure(history).axes[0]
+    low, high = ax.get_ylim()
+    assert 0.4 < low < 0.6 and 1.0 < high < 1.2  # scaled to the finite losses, not -0.04..0.04
+    assert "loss NaN or inf (epoch 3)" in [line.get_label() for line in ax.get_lines()]
+    assert plots.metric_curves(history)
+
+
+def test_the_fit_panel_keeps_the_datas_range_when_the_prediction_runs_away():
+    grid = np.linspace(-3, 3, 50)
+    curve = fits.FitCurve({"train": (grid, np.sin(grid))}, grid, np.sin(grid), grid * 1e19)
+    ax = fits.fit_figure(curve).axes[0]
+    low, high = ax.get_ylim()
+    assert -1.5 < low < -1.0 and 1.0 < high < 1.5 and "leaves the data's range" in ax.get_title()

@@ -8,7 +8,7 @@ from pathlib import Path
 from dlpipe.archive.files import write_atomic
 from dlpipe.archive.record import RunRecord
 from dlpipe.model.network import Summary
-from dlpipe.report import plots
+from dlpipe.report import fits, plots
 from dlpipe.report.pages import render_page
 
 
@@ -17,9 +17,9 @@ class Insights:
     """What the report shows beyond the record: the model summary and views of the trained model."""
 
     summary: Summary | None = None
-    fit_curve: plots.FitCurve | None = None
-    classes: plots.ClassReport | None = None
-    predictions: plots.Predictions | None = None
+    fit_curve: fits.FitCurve | None = None
+    classes: fits.ClassReport | None = None
+    predictions: fits.Predictions | None = None
 
 
 def _figures(record: RunRecord, insights: Insights) -> list[tuple[str, str]]:
@@ -34,17 +34,17 @@ def _figures(record: RunRecord, insights: Insights) -> list[tuple[str, str]]:
         if metrics:
             figures.append(("Validation metrics by epoch", metrics))
     if insights.classes is not None:
-        figures.append(("Confusion matrix (test)", plots.confusion_heatmaps(insights.classes)))
+        figures.append(("Confusion matrix (test)", fits.confusion_heatmaps(insights.classes)))
     if insights.fit_curve is not None:
-        figures.append(("Data, true function and model prediction", plots.regression_fit(insights.fit_curve)))
+        figures.append(("Data, true function and model prediction", fits.regression_fit(insights.fit_curve)))
     if insights.predictions is not None:
-        figures.append(("Predicted vs true, and residuals (test)", plots.predicted_vs_true(insights.predictions)))
+        figures.append(("Predicted vs true, and residuals (test)", fits.predicted_vs_true(insights.predictions)))
     return figures
 
 
 def render(record: RunRecord, insights: Insights, resolved_yaml: str) -> str:
     """The report's HTML text."""
-    grid = plots.misclassified_grid(insights.classes) if insights.classes else None
+    grid = fits.misclassified_grid(insights.classes) if insights.classes else None
     return render_page("report.html", r=record, summary=insights.summary, classes=insights.classes,
                        resolved_yaml=resolved_yaml, figures=_figures(record, insights), mistakes=grid,
                        duration=_duration(record.duration_s or 0.0),

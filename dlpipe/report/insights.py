@@ -15,7 +15,7 @@ from dlpipe.engine.evaluate import predict
 from dlpipe.engine.metrics import confusion_matrix, per_class
 from dlpipe.language.data import LinearData
 from dlpipe.language.pipeline import Pipeline
-from dlpipe.report.plots import ClassReport, FitCurve, Predictions
+from dlpipe.report.fits import ClassReport, FitCurve, Predictions
 
 MAX_SCATTER = 2000  # points per split in the regression plot; more only hides the curves
 MAX_EXAMPLES = 24  # misclassified images shown

@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import io
 import math
-from dataclasses import dataclass
 
 import matplotlib
 import numpy as np
@@ -17,36 +16,6 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 TRAIN, VAL, TEST, TRUE, MODEL = "#1f77b4", "#ff7f0e", "#2ca02c", "#444444", "#d62728"
-
-
-@dataclass(frozen=True)
-class FitCurve:
-    """What a 1-D regression plot needs: samples per split, the true function and the model on a grid."""
-
-    points: dict[str, tuple[np.ndarray, np.ndarray]]
-    grid: np.ndarray
-    truth: np.ndarray | None
-    prediction: np.ndarray
-
-
-@dataclass(frozen=True)
-class Predictions:
-    """A regression's test predictions against the true values, in the target's own units."""
-
-    true: np.ndarray
-    predicted: np.ndarray
-    target: str = "y"
-
-
-@dataclass(frozen=True)
-class ClassReport:
-    """Test-set view of a classifier: confusion matrix, per-class scores, worst confusions, mistakes."""
-
-    classes: tuple[str, ...]
-    matrix: np.ndarray  # counts, rows = true class, columns = predicted
-    per_class: list[dict]  # name, precision, recall, f1, support
-    confusions: list[tuple[str, str, int]]  # (true, predicted, count), most frequent first
-    examples: list[tuple[np.ndarray, str, str, float]]  # (HxW or HxWx3 uint8 image, true, predicted, confidence)
 
 
 def subplots(rows: int = 1, columns: int = 1, figsize=(6.4, 4.8), squeeze: bool = True):
@@ -63,6 +32,19 @@ def to_png(fig: Figure) -> str:
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
+def finite(values: list[float]) -> np.ndarray:
+    """The values with NaN and inf as gaps (NaN), so the axes scale to what can be drawn."""
+    array = np.asarray(values, dtype=float)
+    return np.where(np.isfinite(array), array, np.nan)
+
+
+def _first_non_finite(*series: list[float]) -> int | None:
+    """The index of the first epoch where any series is NaN or infinite."""
+    bad = [int(np.argmax(~np.isfinite(np.asarray(s, dtype=float)))) for s in series
+           if not np.isfinite(np.asarray(s, dtype=float)).all()]
+    return min(bad) if bad else None
+
+
 def _wants_log(*series: list[float]) -> bool:
     """Log scale when the finite positive values span more than a decade."""
     values = [v for s in series for v in s if v is not None and math.isfinite(v)]
@@ -71,16 +53,25 @@ def _wants_log(*series: list[float]) -> bool:
 
 def learning_curves(history: dict[str, list[float]], best_epoch: int | None = None) -> str:
     """Loss (and accuracy, for classifiers) against epoch and against wall-clock seconds; the best epoch marked."""
+    return to_png(curves_figure(history, best_epoch))
+
+
+def curves_figure(history: dict[str, list[float]], best_epoch: int | None = None) -> Figure:
+    """The learning curves as a figure; NaN and inf are gaps, and the epoch they start at is marked."""
     rows = [("loss", "train_loss", "val_loss")]
     if "train_accuracy" in history and "val_accuracy" in history:
         rows.append(("accuracy", "train_accuracy", "val_accuracy"))
     fig, axes = subplots(len(rows), 2, figsize=(11, 3.8 * len(rows)), squeeze=False)
     for (label, train_key, val_key), pair in zip(rows, axes):
         log = label == "loss" and _wants_log(history[train_key], history[val_key])
+        broken = _first_non_finite(history[train_key], history[val_key])
         for ax, x_key, x_label in ((pair[0], "epoch", "epoch"), (pair[1], "time", "wall time (s)")):
             marker = "o" if len(history[x_key]) <= 30 else None
-            ax.plot(history[x_key], history[train_key], color=TRAIN, marker=marker, ms=3, label=f"train {label}")
-            ax.plot(history[x_key], history[val_key], color=VAL, marker=marker, ms=3, label=f"validation {label}")
+            ax.plot(history[x_key], finite(history[train_key]), color=TRAIN, marker=marker, ms=3, label=f"train {label}")
+            ax.plot(history[x_key], finite(history[val_key]), color=VAL, marker=marker, ms=3,
+                    label=f"validation {label}")
+            if broken is not None:  # plot what is finite, and say where it stopped being
+                ax.axvline(history[x_key][broken], color=MODEL, lw=1.5, label=f"{label} NaN or inf (epoch {broken + 1})")
             if best_epoch is not None and best_epoch <= len(history[x_key]):
                 ax.axvline(history[x_key][best_epoch - 1], color="#2e7d32", ls="--", lw=1,
                            label=f"best epoch ({best_epoch})")
@@ -92,7 +83,7 @@ def learning_curves(history: dict[str, list[float]], best_epoch: int | None = No
             ax.legend()
             ax.set_title(f"{label.capitalize()} by {'epoch' if x_key == 'epoch' else 'wall time'}")
     fig.tight_layout()
-    return to_png(fig)
+    return fig
 
 
 def lr_curve(history: dict[str, list[float]]) -> str | None:
@@ -135,8 +126,10 @@ def metric_curves(history: dict[str, list[float]]) -> str | None:
     fig, axes = subplots(1, len(panels), figsize=(2.9 * len(panels) + 0.5, 2.8), squeeze=False)
     colours = (VAL, TRAIN, TEST)
     for ax, keys in zip(axes[0], panels):
+        marker = "o" if len(history["epoch"]) <= 30 else None  # a single epoch is a point, not a line
         for key, colour in zip(keys, colours):
-            ax.plot(history["epoch"], history[key], color=colour, label=key.removeprefix("val_"))
+            ax.plot(history["epoch"], finite(history[key]), color=colour, marker=marker, ms=3,
+                    label=key.removeprefix("val_"))
         if len(keys) == 1 and keys[0] != "val_r2" and _wants_log(history[keys[0]]):
             ax.set_yscale("log")
         ax.set_title(", ".join(k.removeprefix("val_") for k in keys) + " (validation)")
@@ -144,89 +137,6 @@ def metric_curves(history: dict[str, list[float]]) -> str | None:
             ax.legend(fontsize=8)
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3)
-    fig.tight_layout()
-    return to_png(fig)
-
-
-def regression_fit(curve: FitCurve) -> str:
-    """The samples, the true function and the model's prediction across the x range."""
-    return to_png(fit_figure(curve))
-
-
-def fit_figure(curve: FitCurve) -> Figure:
-    """The fit as a figure: the dashed true function is drawn over the prediction, so both stay visible."""
-    fig, ax = subplots(figsize=(11, 4.2))
-    colours = {"train": TRAIN, "validation": VAL, "test": TEST}
-    for name, (x, y) in curve.points.items():
-        ax.scatter(x, y, s=6, alpha=0.35, color=colours[name], label=f"{name} samples ({len(x)})", zorder=1)
-    ax.plot(curve.grid, curve.prediction, color=MODEL, lw=3.5, alpha=0.8, label="model prediction", zorder=2)
-    if curve.truth is not None:
-        ax.plot(curve.grid, curve.truth, color=TRUE, lw=1.8, ls=(0, (6, 4)), label="true function", zorder=3)
-    ax.set_xlabel("x")
-    ax.set_ylabel("y")
-    ax.grid(alpha=0.3)
-    ax.legend(loc="best", fontsize=9)
-    ax.set_title("Regression fit")
-    fig.tight_layout()
-    return fig
-
-
-def predicted_vs_true(p: Predictions) -> str:
-    """Predicted against true with the identity line, and the residuals against the prediction."""
-    fig, (left, right) = subplots(1, 2, figsize=(11, 4.4))
-    low, high = float(min(p.true.min(), p.predicted.min())), float(max(p.true.max(), p.predicted.max()))
-    left.scatter(p.true, p.predicted, s=10, alpha=0.6, color=TEST, label=f"test samples ({len(p.true)})")
-    left.plot([low, high], [low, high], color=TRUE, ls="--", lw=1.5, label="perfect prediction")
-    left.set(xlabel=f"true {p.target}", ylabel=f"predicted {p.target}", title="Predicted vs true (test)")
-    left.legend(loc="best", fontsize=9)
-    residual = p.predicted - p.true
-    right.scatter(p.predicted, residual, s=10, alpha=0.6, color=MODEL)
-    right.axhline(0.0, color=TRUE, ls="--", lw=1.5)
-    right.set(xlabel=f"predicted {p.target}", ylabel="prediction - true",
-              title=f"Residuals (mean {residual.mean():.3g}, std {residual.std():.3g})")
-    for ax in (left, right):
-        ax.grid(alpha=0.3)
-    fig.tight_layout()
-    return to_png(fig)
-
-
-def confusion_heatmaps(report: ClassReport) -> str:
-    """The confusion matrix twice: counts, and each row divided by its total (recall on the diagonal)."""
-    counts = report.matrix
-    rates = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
-    n = len(report.classes)
-    size = max(5.0, 0.5 * n + 1.5)
-    fig, axes = subplots(1, 2, figsize=(2 * size + 1, size))
-    labels = [c if len(c) <= 10 else c[:9] + "." for c in report.classes]
-    for ax, values, title, fmt in ((axes[0], counts, "Counts", "d"), (axes[1], rates, "Share of each true class", ".2f")):
-        image = ax.imshow(values, cmap="Blues")
-        ax.set_title(title)
-        ax.set_xlabel("predicted")
-        ax.set_ylabel("true")
-        ax.set_xticks(range(n), labels, rotation=45, ha="right")
-        ax.set_yticks(range(n), labels)
-        if n <= 20:
-            threshold = values.max() / 2
-            for (i, j), value in np.ndenumerate(values):
-                if value >= 0.005:  # blank zeros: the few real confusions stand out
-                    ax.text(j, i, format(value, fmt), ha="center", va="center", fontsize=7,
-                            color="white" if value > threshold else "black")
-        fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
-    fig.tight_layout()
-    return to_png(fig)
-
-
-def misclassified_grid(report: ClassReport, columns: int = 8) -> str | None:
-    """The most confidently wrong test images, each titled with truth, prediction and confidence."""
-    if not report.examples:
-        return None
-    rows = -(-len(report.examples) // columns)
-    fig, axes = subplots(rows, columns, figsize=(1.45 * columns, 1.75 * rows), squeeze=False)
-    for ax in axes.flat:
-        ax.axis("off")
-    for ax, (image, true, predicted, confidence) in zip(axes.flat, report.examples):
-        ax.imshow(image, cmap="gray_r", vmin=0, vmax=255)
-        ax.set_title(f"true {true}\npred {predicted} {confidence:.1%}", fontsize=7.5, color="#b71c1c")
     fig.tight_layout()
     return to_png(fig)
 
