@@ -78,6 +78,8 @@ def test_a_diverged_history_plots_what_is_finite_and_marks_where_it_broke():
     assert 0.4 < low < 0.6 and 1.0 < high < 1.2  # scaled to the finite losses, not -0.04..0.04
     assert "loss NaN or inf (epoch 3)" in [line.get_label() for line in ax.get_lines()]
     assert plots.metric_curves(history)
+    at_once = plots.curves_figure({**history, "train_loss": [float("inf")] * 3, "val_loss": [float("nan")] * 3})
+    assert "no finite loss to draw: it was NaN or inf from epoch 1" in [t.get_text() for t in at_once.axes[0].texts]
 
 
 def test_the_fit_panel_keeps_the_datas_range_when_the_prediction_runs_away():

@@ -72,6 +72,9 @@ def curves_figure(history: dict[str, list[float]], best_epoch: int | None = None
                     label=f"validation {label}")
             if broken is not None:  # plot what is finite, and say where it stopped being
                 ax.axvline(history[x_key][broken], color=MODEL, lw=1.5, label=f"{label} NaN or inf (epoch {broken + 1})")
+                if broken == 0:  # nothing finite to draw: say so instead of leaving empty axes
+                    ax.text(0.5, 0.5, f"no finite {label} to draw: it was NaN or inf from epoch 1",
+                            transform=ax.transAxes, ha="center", va="center", fontsize=11, color=MODEL)
             if best_epoch is not None and best_epoch <= len(history[x_key]):
                 ax.axvline(history[x_key][best_epoch - 1], color="#2e7d32", ls="--", lw=1,
                            label=f"best epoch ({best_epoch})")
