@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 
 from dlpipe.report import fits, plots
 
@@ -88,3 +89,18 @@ def test_the_fit_panel_keeps_the_datas_range_when_the_prediction_runs_away():
     ax = fits.fit_figure(curve).axes[0]
     low, high = ax.get_ylim()
     assert -1.5 < low < -1.0 and 1.0 < high < 1.5 and "leaves the data's range" in ax.get_title()
+
+
+def test_the_confusion_matrix_is_legible_and_shows_the_errors():
+    matrix = np.array([[95, 3, 2], [1, 97, 2], [0, 10, 90]])
+    report = fits.ClassReport(("0", "1", "2"), matrix, [], [], [])
+    fig = fits.confusion_figure(report)
+    counts, errors = fig.axes[0], fig.axes[1]  # (then the two colour bars)
+    texts = [t for ax in (counts, errors) for t in ax.texts]
+    assert texts and min(t.get_fontsize() for t in texts) >= 11  # >= 11 px at 1280 px (was 7)
+    assert all(label.get_rotation() == 0 for label in counts.get_xticklabels())  # short names: no tilt
+    shown = errors.get_images()[0].get_array()
+    assert shown.mask[0, 0] and shown.mask[2, 2] and not shown.mask[2, 1]  # the diagonal does not set the scale
+    assert errors.get_images()[0].get_clim()[1] == pytest.approx(0.10)  # the worst error is the darkest red
+    tilted = fits.confusion_figure(fits.ClassReport(("T-shirt/top", "Trouser", "Pullover"), matrix, [], [], []))
+    assert all(label.get_rotation() == 30 for label in tilted.axes[0].get_xticklabels())

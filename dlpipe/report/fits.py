@@ -90,30 +90,52 @@ def predicted_vs_true(p: Predictions) -> str:
     return to_png(fig)
 
 
+CELL_FONT = 11  # points: >= 11 px on a 1280 px page, where the figure is shown at ~0.8 of its size
+
+
 def confusion_heatmaps(report: ClassReport) -> str:
-    """The confusion matrix twice: counts, and each row divided by its total (recall on the diagonal)."""
+    """The confusion matrix twice: counts, and the errors alone as shares of each true class."""
+    return to_png(confusion_figure(report))
+
+
+def confusion_figure(report: ClassReport) -> Figure:
+    """Counts (blue), and each row's errors in their own red scale with the diagonal masked, so that the
+    confusions - the point of the figure - are not washed out by the correct predictions."""
     counts = report.matrix
     rates = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
     n = len(report.classes)
     size = max(5.0, 0.5 * n + 1.5)
     fig, axes = subplots(1, 2, figsize=(2 * size + 1, size))
     labels = [c if len(c) <= 10 else c[:9] + "." for c in report.classes]
-    for ax, values, title, fmt in ((axes[0], counts, "Counts", "d"), (axes[1], rates, "Share of each true class", ".2f")):
-        image = ax.imshow(values, cmap="Blues")
-        ax.set_title(title)
-        ax.set_xlabel("predicted")
-        ax.set_ylabel("true")
-        ax.set_xticks(range(n), labels, rotation=45, ha="right")
-        ax.set_yticks(range(n), labels)
+    errors = np.ma.masked_where(np.eye(n, dtype=bool), rates)
+    panels = ((axes[0], counts, "Counts", "d", "Blues", None),
+              (axes[1], errors, "Errors: share of each true class (diagonal: recall)", ".1%", "Reds",
+               max(float(errors.max() or 0.0), 0.01)))
+    for ax, values, title, fmt, cmap, top in panels:
+        image = ax.imshow(values, cmap=cmap, vmin=0, vmax=top)
+        ax.set_title(title, fontsize=12)
+        ax.set_xlabel("predicted", fontsize=CELL_FONT)
+        ax.set_ylabel("true", fontsize=CELL_FONT)
+        long = max(len(label) for label in labels) > 6  # short names need no tilt
+        ax.set_xticks(range(n), labels, rotation=30 if long else 0, ha="right" if long else "center",
+                      fontsize=CELL_FONT)
+        ax.set_yticks(range(n), labels, fontsize=CELL_FONT)
         if n <= 20:
-            threshold = values.max() / 2
-            for (i, j), value in np.ndenumerate(values):
-                if value >= 0.005:  # blank zeros: the few real confusions stand out
-                    ax.text(j, i, format(value, fmt), ha="center", va="center", fontsize=7,
-                            color="white" if value > threshold else "black")
+            _cell_numbers(ax, counts if fmt == "d" else rates, fmt, values)
         fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
     fig.tight_layout()
-    return to_png(fig)
+    return fig
+
+
+def _cell_numbers(ax, shown: np.ndarray, fmt: str, coloured) -> None:
+    """Each non-zero cell's number, white on dark cells; the masked diagonal's recall in grey."""
+    top = float(coloured.max() or 1.0)
+    for (i, j), value in np.ndenumerate(shown):
+        if value < 0.005:  # blank zeros: the few real confusions stand out
+            continue
+        masked = np.ma.is_masked(coloured[i, j])
+        colour = "#777777" if masked else ("white" if float(coloured[i, j]) > top / 2 else "black")
+        ax.text(j, i, format(value, fmt), ha="center", va="center", fontsize=CELL_FONT, color=colour)
 
 
 def misclassified_grid(report: ClassReport, columns: int = 8) -> str | None:
@@ -121,11 +143,11 @@ def misclassified_grid(report: ClassReport, columns: int = 8) -> str | None:
     if not report.examples:
         return None
     rows = -(-len(report.examples) // columns)
-    fig, axes = subplots(rows, columns, figsize=(1.45 * columns, 1.75 * rows), squeeze=False)
+    fig, axes = subplots(rows, columns, figsize=(1.45 * columns, 2.0 * rows), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
     for ax, (image, true, predicted, confidence) in zip(axes.flat, report.examples):
         ax.imshow(image, cmap="gray_r", vmin=0, vmax=255)
-        ax.set_title(f"true {true}\npred {predicted} {confidence:.1%}", fontsize=7.5, color="#b71c1c")
+        ax.set_title(f"true {true}\npred {predicted} {confidence:.0%}", fontsize=9, color="#b71c1c")  # >= 11 px
     fig.tight_layout()
     return to_png(fig)
