@@ -37,8 +37,10 @@ def predict(run: str, inputs: tuple[str, ...], numbers: tuple[float, ...], outpu
     from dlpipe.trained.inputs import InputError
     from dlpipe.trained.predict import predict_rows, read_inputs, table, write
 
+    from dlpipe.data.table import is_number
+
     model, notes = _model(run, out), []
-    if numbers and all(_is_number(i) for i in inputs):  # --x 0.5 1.0 2.0: the numbers after the first too
+    if numbers and all(is_number(i) for i in inputs):  # --x 0.5 1.0 2.0: the numbers after the first too
         numbers, inputs = numbers + tuple(float(i) for i in inputs), ()
     try:
         data, passthrough = read_inputs(model, list(inputs), numbers)
@@ -55,14 +57,6 @@ def predict(run: str, inputs: tuple[str, ...], numbers: tuple[float, ...], outpu
     else:
         click.echo(table(rows))
         click.echo(f"{len(rows)} prediction(s) written to {output}")
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 @click.command()

@@ -72,7 +72,7 @@ def header(path: Path, delimiter: str) -> list[str]:
     names = [name.strip() for name in first]
     if not any(names):
         raise InvalidValue(PATH, f"{path}: the first line is empty; expected a header naming the columns")
-    if all(_is_number(name) for name in names):
+    if all(is_number(name) for name in names):
         raise InvalidValue(PATH, f"{path}: the first line ({', '.join(names[:5])}...) holds numbers; a header row "
                                  "naming the columns is required: add one")
     twice = sorted({n for n in names if names.count(n) > 1})
@@ -171,7 +171,8 @@ def is_text(frame, column: str) -> bool:
     return bool(parsed.isna().sum() * 2 > present.sum())
 
 
-def _is_number(text: str) -> bool:
+def is_number(text: str) -> bool:
+    """Whether text reads as a number (a header line of numbers is data, not a header)."""
     try:
         float(text)
     except ValueError:

@@ -15,6 +15,7 @@ import torch
 
 from dlpipe.data.folder import EXTENSIONS
 from dlpipe.data.preprocess import Preprocessing
+from dlpipe.data.table import is_number
 
 
 class InputError(ValueError):
@@ -70,11 +71,8 @@ def _table(prep: Preprocessing, data, notes: list[str]) -> np.ndarray:
 def _numbers(values: np.ndarray, name: str) -> None:
     """InputError naming the first row whose cell in a numeric column is text."""
     for row, value in enumerate(values):
-        if isinstance(value, str):
-            try:
-                float(value)
-            except ValueError:
-                raise InputError(f"row {row + 1}, column {name!r}: {value!r} is not a number") from None
+        if isinstance(value, str) and not is_number(value):
+            raise InputError(f"row {row + 1}, column {name!r}: {value!r} is not a number")
 
 
 def _pixels(prep: Preprocessing, x: np.ndarray, notes: list[str]) -> np.ndarray:

@@ -17,7 +17,6 @@ from pydantic import ValidationError
 from dlpipe.archive.runs import find_run, list_runs
 from dlpipe.data.preprocess import Preprocessing
 from dlpipe.engine.evaluate import predict as batched_predict
-from dlpipe.language.errors import PipelineError
 from dlpipe.language.pipeline import Pipeline, pipeline_model
 from dlpipe.model.network import build_model
 
@@ -116,5 +115,3 @@ def _pipeline(saved: dict, file: Path) -> Pipeline:
         raise LoadError(f"{file}: its stored pipeline no longer validates ({str(exc).splitlines()[0]}); "
                         "run the pipeline again with this version of dlpipe") from None
 
-
-__all__ = ["LoadError", "PipelineError", "TrainedModel", "find"]
