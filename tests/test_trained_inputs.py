@@ -221,3 +221,9 @@ def test_an_export_that_does_not_match_is_removed(runs, monkeypatch):
     monkeypatch.setattr("importlib.util.find_spec", lambda name: None)
     with pytest.raises(export.ExportError, match=r"pip install 'dlpipe\[export\]'  \(in a checkout: pip install -e"):
         export.export_run(model, "onnx", runs / "m.onnx")
+
+
+def test_evaluate_names_a_bad_data_setting(cli, runs):
+    result = cli("evaluate", "iris", "--set", "data.fo=1", "--out", runs)
+    assert result.exit_code == 2 and "--set data.fo=1: data.fo: Extra inputs are not permitted (keys of data.type " \
+                                     "csv: categorical, delimiter," in result.stderr, result.stderr

@@ -88,7 +88,13 @@ def evaluate(run: str, data_file: Path | None, changes: tuple[str, ...], out: Pa
     except (InputError, InvalidValue, DataUnavailable) as exc:
         _fail(f"dlpipe evaluate {run}: {exc}")
     except ValidationError as exc:
-        _fail(f"dlpipe evaluate {run}: --set {' '.join(changes)}: {exc.errors()[0]['msg']}")
+        error = exc.errors()[0]
+        parts = [str(part) for part in error["loc"]]
+        key = ".".join(parts[:1] + parts[2:] if parts[:1] == ["data"] and len(parts) > 2 else parts)  # no union tag
+        keys = sorted(type(model.pipeline.data).model_fields)
+        hint = f" (keys of data.type {model.pipeline.data.type}: {', '.join(keys)})" if error["type"] == "extra_forbidden" \
+            else ""
+        _fail(f"dlpipe evaluate {run}: --set {' '.join(changes)}: {key}: {error['msg']}{hint}")
     for warning in result.warnings:
         click.echo(f"warning: {warning}", err=True)
     click.echo(f"{model.path.parent.name}/{model.path.name} on {result.source}:")
