@@ -33,6 +33,7 @@ from dlpipe.engine.resume import checkpoint_the_end, restored
 from dlpipe.engine.distributed import Ranks, World
 from dlpipe.engine.evaluate import predict, scores
 from dlpipe.engine.optim import build_loss, build_optimizer
+from dlpipe.engine.probe import NetworkProbe
 from dlpipe.engine.schedule import LRSchedule
 from dlpipe.engine.train import FitOutcome, fit, steps_per_epoch
 from dlpipe.language.errors import InvalidValue
@@ -43,6 +44,7 @@ from dlpipe.report.html import Insights, write_report
 from dlpipe.report.index import write_index
 from dlpipe.report.insights import (class_report, data_facts, learned_parameters, predicted_vs_true,
                                     regression_curve)
+from dlpipe.report.network import judge_network
 from dlpipe.report.verdict import judge
 
 EXIT_CODES = {"completed": 0, "diverged": 1, "failed": 1, "interrupted": 130}
@@ -150,6 +152,8 @@ def _train(loaded: Loaded, data: Dataset, resume: bool, progress: Progress, stop
     saver = Checkpointer(run_dir, model, optimizer, schedule, generator, state.epoch if state else 0,
                          enabled=world is None or world.main, run_identity=integrity.identity(
                              (run_dir / "pipeline.yaml").read_bytes() if world is None or world.main else b""))
+    probe = NetworkProbe(model, insights.summary, data.validation.x, run_dir if saver.enabled else None,
+                         pipeline.training.epochs, state.epoch if state else 0)
     if state is not None and state.finished:  # killed while writing its outputs: re-create them, train no more
         progress.say("training had finished; writing the outputs again")
         fitted = FitOutcome(**state.finished)
@@ -157,11 +161,13 @@ def _train(loaded: Loaded, data: Dataset, resume: bool, progress: Progress, stop
         state, fitted = fit(distributed.wrap(model, device) if world else model, data, loss_fn=loss_fn,
                             optimizer=optimizer, training=pipeline.training, metrics=pipeline.scalar_metrics,
                             generator=generator, progress=progress, schedule=schedule, state=state,
-                            on_epoch_end=saver, stop=stop, sync=Ranks(world) if world else None)
+                            on_epoch_end=lambda now: (saver(now), probe(now)), stop=stop,
+                            sync=Ranks(world) if world else None)
         checkpoint_the_end(saver, state, fitted, run_dir)
     record.history, record.status, record.message = state.history, fitted.status, fitted.message
     record.best_epoch, record.evaluated_epoch = state.best_epoch, fitted.evaluated_epoch
-    stages["train"] = time.perf_counter() - t
+    insights.network, stages["train"], stages["layer stats"] = probe.rows, \
+        time.perf_counter() - t, probe.spent
 
     t = time.perf_counter()
     _test(model, data, loss_fn, loaded, world, record, insights)
@@ -223,6 +229,9 @@ def _finish(record: RunRecord, insights: Insights, stages: dict[str, float], pro
     t = time.perf_counter()
     verdict = judge(record.history)
     record.verdict = {"kind": verdict.kind, "advice": verdict.advice, "epoch": verdict.epoch} if verdict else None
+    network = judge_network(insights.network)
+    record.network = {"kind": network.kind, "findings": list(network.findings), "epoch": network.epoch} \
+        if network else None
     record.headline = headline(record.task, record.test)
     try:
         record.write_history()

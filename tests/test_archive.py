@@ -69,7 +69,7 @@ def test_run_directory_holds_everything_and_reads_back(cli, write_yaml, tmp_path
     run_dir = next(tmp_path.glob("tiny/*"))
     assert {p.name for p in run_dir.iterdir()} == {
         "report.html", "pipeline.yaml", "metrics.json", "history.csv", "model.pt", "run.log", "checkpoint.pt",
-        "preprocessing.json"}
+        "preprocessing.json", "layers.csv"}
     # The resolved pipeline is a valid pipeline with every default filled and the override applied.
     resolved = load_pipeline(run_dir / "pipeline.yaml").pipeline
     original = load_pipeline(path, ("training.epochs=2",)).pipeline

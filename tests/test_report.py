@@ -35,7 +35,11 @@ def test_report_shows_header_metrics_figures_summary_and_yaml(cli, write_yaml, t
                      "Learning curves", "Data, true function and model prediction", "(N, 16)",
                      "Resolved pipeline", "type: sine"):
         assert fragment in html, fragment
-    assert len(re.findall(r"<img ", html)) == 3  # learning curves, metric curves, regression fit
+    alts = re.findall(r'<img alt="([^"]*)"', html)  # one image per panel
+    assert [a for a in alts if a.startswith("Learning curves")] == ["Learning curves, panel 1", "Learning curves, panel 2"]
+    assert len([a for a in alts if a.startswith("Validation metrics")]) == 4  # mse, rmse, mae, r2
+    assert alts.count("Data, true function and model prediction") == 1
+    assert len([a for a in alts if a.startswith("Per-layer statistics")]) == 5  # no dead-ReLU panel: tanh
 
 
 def test_linear_report_shows_learned_w_and_b(cli, tmp_path):

@@ -50,10 +50,12 @@ def runs_show(out: Path, run: str) -> None:
     click.echo(f"started {started_text(record)}, {duration_text(record)}, {epochs} on {record.device}")
     if record.verdict:
         click.echo(f"verdict: {record.verdict['kind']}: {record.verdict['advice']}")
+    for finding in (record.network or {}).get("findings", []) or (["healthy"] if record.network else []):
+        click.echo(f"network: {finding}")
     for key, value in record.test.items():
         shown = f"{value:.6g}" if isinstance(value, (int, float)) else "n/a (not a finite number)"
         click.echo(f"  test {key:<14} {shown}")
-    for name in ("report.html", "pipeline.yaml", "metrics.json", "history.csv", "model.pt", "preprocessing.json",
+    for name in ("report.html", "pipeline.yaml", "metrics.json", "history.csv", "layers.csv", "model.pt", "preprocessing.json",
                  "run.log", "evaluations", "exports"):
         if (path / name).exists():
             click.echo(f"{name:>14}: {path / name}")

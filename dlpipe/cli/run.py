@@ -62,6 +62,8 @@ def run(file: Path | None, overrides: tuple[str, ...], out: Path, resume: Path |
     click.echo(f"status: {record.status}")
     if record.verdict:
         click.echo(f"verdict: {record.verdict['kind']}: {record.verdict['advice']}")
+    for finding in (record.network or {}).get("findings", []) or (["healthy"] if record.network else []):
+        click.echo(f"network: {finding}")
     report = record.path / "report.html"
     click.echo(f"report: {report if report.exists() else None}")
     if code:

@@ -53,6 +53,9 @@ class Training(Section):
 class ModelConfig(Section):
     """The network: a stack of layers applied in order (the `layers` field comes from the LAYERS table)."""
 
+    init: layers.Init | None = Field(None, description=(
+        "Initial weights and bias of every linear and conv2d layer without its own init (default: PyTorch's)."))
+
 
 class Pipeline(Section):
     """One experiment: data, model, loss, optimizer, training settings and metrics.

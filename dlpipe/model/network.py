@@ -10,7 +10,9 @@ from dataclasses import dataclass
 
 from torch import nn
 
+from dlpipe.language.layers import ActivationLayer, LeakyReLULayer
 from dlpipe.language.pipeline import ModelConfig
+from dlpipe.model.init import initialize
 from dlpipe.model.layers import ShapeError, build_layer, shape_text
 
 
@@ -22,6 +24,8 @@ class LayerRow:
     kind: str
     output_shape: tuple[int, ...]
     params: int
+    modules: tuple[int, int] = (0, 0)  # its modules in the flat nn.Sequential: [start, stop)
+    activation: str | None = None  # the activation its output passes through (its own, or the layer after it)
 
     @property
     def shape_text(self) -> str:
@@ -66,10 +70,26 @@ def build_model(config: ModelConfig, input_shape: tuple[int, ...]) -> tuple[nn.S
     modules, rows, shape = [], [], tuple(input_shape)
     for index, layer_config in enumerate(config.layers):
         module, shape, kind = build_layer(layer_config, shape, index)
+        activation, slope = _activation_after(config.layers, index)
+        if hasattr(layer_config, "init"):  # linear and conv2d: the module's first part holds the weights
+            first = module[0] if isinstance(module, nn.Sequential) else module
+            initialize(first, layer_config.init or config.init, activation, slope)
         params = sum(p.numel() for p in module.parameters())
-        modules += list(module) if isinstance(module, nn.Sequential) else [module]
-        rows.append(LayerRow(index, kind, shape, params))
+        parts = list(module) if isinstance(module, nn.Sequential) else [module]
+        rows.append(LayerRow(index, kind, shape, params, (len(modules), len(modules) + len(parts)), activation))
+        modules += parts
     return nn.Sequential(*modules), Summary(tuple(input_shape), tuple(rows))
+
+
+def _activation_after(layers: list, index: int) -> tuple[str | None, float]:
+    """The activation a layer's output goes through (its own, or an activation layer next), and a leaky slope."""
+    own = getattr(layers[index], "activation", None)
+    if own is not None or index + 1 == len(layers):
+        return own, 0.01
+    after = layers[index + 1]
+    if isinstance(after, (ActivationLayer, LeakyReLULayer)):
+        return after.type, getattr(after, "negative_slope", 0.01)
+    return None, 0.01
 
 
 def check_output(summary: Summary, target_size: int, task: str) -> None:

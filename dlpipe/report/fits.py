@@ -1,6 +1,6 @@
 """Figures of what the trained model does: the 1-D fit, predicted vs true, the confusion matrix, mistakes.
 
-The learning-curve figures are in plots.py, with the shared helpers (subplots, to_png, colours).
+The learning-curve figures are in plots.py, with the shared helpers (subplots, to_png, to_pngs, colours).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 from matplotlib.figure import Figure
 
-from dlpipe.report.plots import MODEL, TEST, TRAIN, TRUE, VAL, subplots, to_png
+from dlpipe.report.plots import MODEL, TEST, TRAIN, TRUE, VAL, subplots, to_png, to_pngs
 
 
 @dataclass(frozen=True)
@@ -43,9 +43,9 @@ class ClassReport:
     examples: list[tuple[np.ndarray, str, str, float]]  # (HxW or HxWx3 uint8 image, true, predicted, confidence)
 
 
-def regression_fit(curve: FitCurve) -> str:
+def regression_fit(curve: FitCurve) -> list[str]:
     """The samples, the true function and the model's prediction across the x range."""
-    return to_png(fit_figure(curve))
+    return to_pngs(fit_figure(curve))
 
 
 def fit_figure(curve: FitCurve) -> Figure:
@@ -71,7 +71,7 @@ def fit_figure(curve: FitCurve) -> Figure:
     return fig
 
 
-def predicted_vs_true(p: Predictions) -> str:
+def predicted_vs_true(p: Predictions) -> list[str]:
     """Predicted against true with the identity line, and the residuals against the prediction."""
     fig, (left, right) = subplots(1, 2, figsize=(11, 4.4))
     low, high = float(min(p.true.min(), p.predicted.min())), float(max(p.true.max(), p.predicted.max()))
@@ -87,15 +87,15 @@ def predicted_vs_true(p: Predictions) -> str:
     for ax in (left, right):
         ax.grid(alpha=0.3)
     fig.tight_layout()
-    return to_png(fig)
+    return to_pngs(fig)
 
 
 CELL_FONT = 11  # points: >= 11 px on a 1280 px page, where the figure is shown at ~0.8 of its size
 
 
-def confusion_heatmaps(report: ClassReport) -> str:
+def confusion_heatmaps(report: ClassReport) -> list[str]:
     """The confusion matrix twice: counts, and the errors alone as shares of each true class."""
-    return to_png(confusion_figure(report))
+    return to_pngs(confusion_figure(report))
 
 
 def confusion_figure(report: ClassReport) -> Figure:

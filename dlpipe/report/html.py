@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from dlpipe.archive.files import write_atomic
 from dlpipe.archive.record import RunRecord
 from dlpipe.model.network import Summary
 from dlpipe.report import fits, plots
+from dlpipe.report.network import network_figure
 from dlpipe.report.pages import render_page
 
 
@@ -20,13 +21,14 @@ class Insights:
     fit_curve: fits.FitCurve | None = None
     classes: fits.ClassReport | None = None
     predictions: fits.Predictions | None = None
+    network: list[dict] = field(default_factory=list)  # layers.csv's rows
 
 
 def _figures(record: RunRecord, insights: Insights) -> list[tuple[str, str]]:
     """(title, base64 PNG) for every figure this run can show."""
     figures = []
     if record.history.get("epoch"):
-        figures.append(("Learning curves", plots.learning_curves(record.history, record.best_epoch)))
+        figures.append(("Learning curves", plots.to_pngs(plots.curves_figure(record.history, record.best_epoch))))
         lr = plots.lr_curve(record.history)
         if lr:
             figures.append(("Learning rate", lr))
@@ -47,6 +49,8 @@ def render(record: RunRecord, insights: Insights, resolved_yaml: str) -> str:
     grid = fits.misclassified_grid(insights.classes) if insights.classes else None
     return render_page("report.html", r=record, summary=insights.summary, classes=insights.classes,
                        resolved_yaml=resolved_yaml, figures=_figures(record, insights), mistakes=grid,
+                       network_png=network_figure(insights.network) if insights.network else None,
+                       probed=sorted({row["epoch"] for row in insights.network}),
                        duration=_duration(record.duration_s or 0.0),
                        started=record.started.strftime("%Y-%m-%d %H:%M:%S UTC"))
 

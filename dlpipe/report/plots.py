@@ -11,9 +11,12 @@ import io
 import math
 
 import matplotlib
+import matplotlib.image
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+from matplotlib.transforms import Bbox
 
 TRAIN, VAL, TEST, TRUE, MODEL = "#1f77b4", "#ff7f0e", "#2ca02c", "#444444", "#d62728"
 
@@ -30,6 +33,38 @@ def to_png(fig: Figure) -> str:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
     return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def to_pngs(fig: Figure) -> list[str]:
+    """Each panel of a figure as its own base64 PNG (a colorbar stays with its panel), from one draw.
+
+    The page lays the panels out in a grid that reflows to one column on a phone, so every
+    panel keeps a legible size instead of one wide image shrinking as a whole.
+    """
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    pixels = np.asarray(fig.canvas.buffer_rgba())
+    height, width = pixels.shape[:2]
+    axes = [ax for ax in fig.axes if ax.get_visible()]
+    groups = {id(ax): [ax] for ax in axes if not hasattr(ax, "_colorbar")}
+    for bar in (ax for ax in axes if hasattr(ax, "_colorbar")):
+        owner = min(groups.values(), key=lambda g: abs(g[0].get_position().x1 - bar.get_position().x0))
+        owner.append(bar)
+    pngs = []
+    for group in groups.values():
+        box = Bbox.union([ax.get_tightbbox(renderer) for ax in group]).padded(6)
+        x0, x1 = max(int(box.x0), 0), min(int(math.ceil(box.x1)), width)
+        y0, y1 = max(height - int(math.ceil(box.y1)), 0), min(height - int(box.y0), height)
+        buffer = io.BytesIO()
+        matplotlib.image.imsave(buffer, pixels[y0:y1, x0:x1], format="png")
+        pngs.append(base64.b64encode(buffer.getvalue()).decode("ascii"))
+    return pngs
+
+
+def epoch_axis(ax) -> None:
+    """Label the x axis 'epoch', with whole-number ticks only (no epoch 1.25)."""
+    ax.set_xlabel("epoch")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
 
 
 def finite(values: list[float]) -> np.ndarray:
@@ -52,7 +87,7 @@ def _wants_log(*series: list[float]) -> bool:
 
 
 def learning_curves(history: dict[str, list[float]], best_epoch: int | None = None) -> str:
-    """Loss (and accuracy, for classifiers) against epoch and against wall-clock seconds; the best epoch marked."""
+    """Loss (and accuracy, for classifiers) against epoch and against wall-clock seconds, as one PNG (notebooks)."""
     return to_png(curves_figure(history, best_epoch))
 
 
@@ -78,7 +113,10 @@ def curves_figure(history: dict[str, list[float]], best_epoch: int | None = None
             if best_epoch is not None and best_epoch <= len(history[x_key]):
                 ax.axvline(history[x_key][best_epoch - 1], color="#2e7d32", ls="--", lw=1,
                            label=f"best epoch ({best_epoch})")
-            ax.set_xlabel(x_label)
+            if x_key == "epoch":
+                epoch_axis(ax)
+            else:
+                ax.set_xlabel(x_label)
             ax.set_ylabel(label + (" (log scale)" if log else ""))
             if log:
                 ax.set_yscale("log")
@@ -89,19 +127,19 @@ def curves_figure(history: dict[str, list[float]], best_epoch: int | None = None
     return fig
 
 
-def lr_curve(history: dict[str, list[float]]) -> str | None:
+def lr_curve(history: dict[str, list[float]]) -> list[str] | None:
     """The learning rate each epoch started with; None when it never changed."""
     if len(set(history.get("lr", []))) <= 1:
         return None
     fig, ax = subplots(figsize=(5.5, 2.8))
     ax.plot(history["epoch"], history["lr"], color="#6a1b9a", marker="o" if len(history["lr"]) <= 30 else None, ms=3)
-    ax.set_xlabel("epoch")
+    epoch_axis(ax)
     ax.set_ylabel("learning rate")
     if _wants_log(history["lr"]) and max(history["lr"]) / min(history["lr"]) > 100:
         ax.set_yscale("log")
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    return to_png(fig)
+    return to_pngs(fig)
 
 
 SHARED_PANELS = (("val_precision", "val_recall", "val_f1"),)  # metrics that move together: one panel, one line each
@@ -121,7 +159,7 @@ def metric_panels(history: dict[str, list[float]]) -> list[list[str]]:
     return panels
 
 
-def metric_curves(history: dict[str, list[float]]) -> str | None:
+def metric_curves(history: dict[str, list[float]]) -> list[str] | None:
     """One small panel per validation metric (or group of metrics) against epoch."""
     panels = metric_panels(history)
     if not panels:
@@ -138,13 +176,13 @@ def metric_curves(history: dict[str, list[float]]) -> str | None:
         ax.set_title(", ".join(k.removeprefix("val_") for k in keys) + " (validation)")
         if len(keys) > 1:
             ax.legend(fontsize=8)
-        ax.set_xlabel("epoch")
+        epoch_axis(ax)
         ax.grid(alpha=0.3)
     fig.tight_layout()
-    return to_png(fig)
+    return to_pngs(fig)
 
 
-def overlay_curves(runs: list[tuple[str, dict[str, list[float]]]]) -> str | None:
+def overlay_curves(runs: list[tuple[str, dict[str, list[float]]]]) -> list[str] | None:
     """Validation (solid) and training (dotted) loss of several runs, by epoch and by wall time."""
     runs = [(label, h) for label, h in runs if h.get("epoch")]
     if not runs:
@@ -160,11 +198,14 @@ def overlay_curves(runs: list[tuple[str, dict[str, list[float]]]]) -> str | None
             ax.plot(history[key], finite(history["train_loss"]), color=colour, ls=":", alpha=0.8)
     for ax, title, xlabel in ((axes[0], "Loss by epoch", "epoch"), (axes[1], "Loss by wall time", "wall time (s)")):
         ax.set_title(title + " (solid: validation, dotted: train)", fontsize=10)
-        ax.set_xlabel(xlabel)
+        if xlabel == "epoch":
+            epoch_axis(ax)
+        else:
+            ax.set_xlabel(xlabel)
         ax.set_ylabel("loss")
         if log:
             ax.set_yscale("log")
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize=8)
     fig.tight_layout()
-    return to_png(fig)
+    return to_pngs(fig)

@@ -1,0 +1,127 @@
+"""Inside the network: a verdict in words and small multiples from the per-layer statistics (layers.csv).
+
+Findings, read at the last recorded epoch (thresholds stated in the README):
+- vanishing gradients: the first weighted layer's gradient norm is under VANISHING of the last one's;
+- exploding gradients: over EXPLODING times the last one's, or any gradient norm above EXPLODING_ABS;
+- dead ReLUs: at least DEAD of a layer's ReLU units were never positive on the probe batch;
+- saturated units: at least SATURATED of a layer's tanh/sigmoid outputs lie beyond 0.99 of the range.
+None of them: "healthy".
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from dlpipe.report.plots import epoch_axis, subplots, to_pngs
+
+VANISHING = 1.0e-3
+EXPLODING = 1.0e3
+EXPLODING_ABS = 1.0e4
+DEAD = 0.5
+SATURATED = 0.5
+PANELS = (("weight_std", "weight std", True), ("grad_norm", "gradient norm (last training batch)", True),
+          ("act_mean", "activation mean (probe batch)", False), ("act_std", "activation std (probe batch)", False),
+          ("dead", "dead ReLU units (fraction)", False), ("saturated", "saturated tanh/sigmoid outputs (fraction)", False))
+
+
+@dataclass(frozen=True)
+class NetworkVerdict:
+    """'healthy' or the first finding's kind (say 'saturated units'); every finding as a sentence; the epoch read."""
+
+    kind: str
+    findings: tuple[str, ...]
+    epoch: int
+
+
+def _name(row: dict) -> str:
+    return f"layer {row['layer']} ({row['kind']})"
+
+
+def judge_network(rows: list[dict]) -> NetworkVerdict | None:
+    """The findings at the last recorded epoch; None without statistics."""
+    if not rows:
+        return None
+    epoch = max(row["epoch"] for row in rows)
+    last = sorted((row for row in rows if row["epoch"] == epoch), key=lambda row: row["layer"])
+    findings = _gradient_findings(last)
+    dead = [row for row in last if _ok(row["dead"]) and row["dead"] >= DEAD]
+    if dead:
+        findings.append("dead ReLUs: " + f"{_shares(dead, 'dead')} ReLUs are dead (never positive on the probe batch): lower the "
+                        "learning rate, use leaky_relu, or init: kaiming_normal")
+    saturated = [row for row in last if _ok(row["saturated"]) and row["saturated"] >= SATURATED]
+    if saturated:
+        kinds = "/".join(dict.fromkeys(row["activation"] for row in saturated))
+        findings.append(f"saturated units: {kinds} units saturated, {_shares(saturated, 'saturated')} outputs are beyond 0.99 of "
+                        "the range, where the gradient is ~0; use init: xavier_normal, or a smaller init std")
+    kind = findings[0].split(":")[0] if findings else "healthy"
+    return NetworkVerdict(kind, tuple(findings), epoch)
+
+
+def _shares(rows: list[dict], key: str) -> str:
+    """'62 % of layer 2's' or '52-66 % of layers 1, 2 and 4's'."""
+    low, high = min(row[key] for row in rows), max(row[key] for row in rows)
+    share = f"{low:.0%}" if round(low * 100) == round(high * 100) else f"{low:.0%}-{high:.0%}"
+    if len(rows) == 1:
+        return f"{share} of {_name(rows[0])}'s"
+    names = [str(row["layer"]) for row in rows]
+    return f"{share} of layers {', '.join(names[:-1])} and {names[-1]}'s"
+
+
+def _gradient_findings(last: list[dict]) -> list[str]:
+    grads = [row for row in last if _ok(row["grad_norm"])]
+    if len(grads) < 2:
+        return []
+    first, final = grads[0], grads[-1]
+    ratio = first["grad_norm"] / final["grad_norm"] if final["grad_norm"] > 0 else math.inf
+    if ratio < VANISHING:
+        share = f"{ratio:.0e} of" if ratio > 0 else f"exactly 0 while that of {_name(final)} is {final['grad_norm']:.3g}"
+        share = share if ratio == 0 else f"{share} {_name(final)}'s"
+        return [f"vanishing gradients: {_name(first)}'s gradient is {share}; "
+                "use init: xavier_normal (tanh, sigmoid) or kaiming_normal (relu), batchnorm, or fewer layers"]
+    biggest = max(grads, key=lambda row: row["grad_norm"])
+    if ratio > EXPLODING or biggest["grad_norm"] > EXPLODING_ABS:
+        return [f"exploding gradients: {_name(first)}'s gradient is {ratio:.0e} times {_name(final)}'s "
+                f"(largest norm {biggest['grad_norm']:.3g}); add training.clip_grad_norm, lower the learning "
+                "rate or the init's scale"]
+    return []
+
+
+def _ok(value) -> bool:
+    return value is not None and isinstance(value, (int, float)) and math.isfinite(value)
+
+
+def network_figure(rows: list[dict]) -> list[str] | None:
+    """Small multiples: one panel per statistic, one line per layer, against epoch (None: nothing to draw)."""
+    fig = network_fig(rows)
+    return to_pngs(fig) if fig is not None else None
+
+
+def network_fig(rows: list[dict]):
+    """The small multiples as a matplotlib Figure, or None."""
+    panels = [p for p in PANELS if any(_ok(row[p[0]]) for row in rows)]
+    if not panels:
+        return None
+    layers = sorted({row["layer"] for row in rows})
+    columns = 2
+    fig, axes = subplots((len(panels) + 1) // columns, columns, figsize=(11, 3.2 * ((len(panels) + 1) // columns)),
+                         squeeze=False)
+    for ax, (key, title, log) in zip(axes.flat, panels):
+        for layer in layers:
+            mine = [row for row in rows if row["layer"] == layer]
+            x = [row["epoch"] for row in mine]
+            y = np.asarray([row[key] for row in mine], dtype=float)
+            if np.isfinite(y).any():
+                ax.plot(x, y, marker="o" if len(x) <= 30 else None, ms=3, label=_name(mine[0]))
+        if log and np.nanmin([row[key] for row in rows if _ok(row[key])] or [1]) > 0:
+            ax.set_yscale("log")
+        ax.set_title(title, fontsize=11)
+        epoch_axis(ax)
+        ax.grid(alpha=0.3)
+    axes.flat[0].legend(fontsize=8)
+    for ax in list(axes.flat)[len(panels):]:
+        ax.set_visible(False)
+    fig.tight_layout()
+    return fig

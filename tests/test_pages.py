@@ -1,0 +1,172 @@
+"""The pages in a real browser at 1280 px and 420 px: no sideways scrolling, legible figures, names on one line.
+
+Headless Chromium will not make a window narrower than 500 px, so every page is laid out in
+an iframe of the width under test (its own viewport: the page's media queries apply). One
+Chromium process loads all of them; the outer page's load handler measures each one and
+writes the figures into the DOM that --dump-dom prints. DLPIPE_SHOTS=DIR also keeps a
+screenshot of each page at each width there, for a person to look at.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from matplotlib.text import Text
+
+from dlpipe.report import fits, plots
+from dlpipe.report.network import network_fig
+
+from conftest import ROOT, TINY_SINE, TOY_CLASSIFIER
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+WIDTHS = (1280, 420)
+MEASURE = """
+<script>
+window.addEventListener("load", () => {
+  const results = {};
+  for (const frame of document.querySelectorAll("iframe")) {
+    const doc = frame.contentDocument, view = frame.contentWindow;
+    const fonts = [...doc.body.querySelectorAll("*")].filter(e => [...e.childNodes].some(
+      n => n.nodeType === 3 && n.textContent.trim())).map(e => parseFloat(view.getComputedStyle(e).fontSize));
+    results[frame.id] = {
+      scroll: doc.documentElement.scrollWidth, width: view.innerWidth, smallest_font: Math.min(...fonts),
+      images: [...doc.images].map(i => [i.naturalWidth, i.getBoundingClientRect().width, i.alt]),
+      wrapped_links: [...doc.querySelectorAll("td a")].filter(a => a.getClientRects().length > 1 ||
+        a.getBoundingClientRect().height > 1.6 * parseFloat(view.getComputedStyle(a).lineHeight || 20)).length,
+    };
+  }
+  const out = document.createElement("pre");
+  out.id = "measured";
+  out.textContent = JSON.stringify(results);
+  document.body.appendChild(out);
+});
+</script>"""
+
+
+def _frames(pages: dict[str, Path]) -> str:
+    frames = "".join(f'<iframe id="{name}@{width}" style="width:{width}px;height:3000px;border:0" '
+                     f'srcdoc="{html.escape(path.read_text(encoding="utf-8"), quote=True)}"></iframe>'
+                     for name, path in pages.items() for width in WIDTHS)
+    return f"<!DOCTYPE html><html><body style='margin:0'>{frames}{MEASURE}</body></html>"
+
+
+def _chromium(tmp_path: Path, *args: str, window: str = "1300,1000") -> str:
+    done = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                           "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                           f"--user-data-dir={tmp_path / 'profile'}", f"--window-size={window}", *args],
+                          capture_output=True, text=True, timeout=180)
+    return done.stdout
+
+
+@pytest.fixture(scope="module")
+def pages(tmp_path_factory, request):
+    """An MNIST-format report, a diverged sine report, an init_demo report, the index and a compare page."""
+    from click.testing import CliRunner
+    from dlpipe.cli import main
+
+    tmp = tmp_path_factory.mktemp("pages")
+    toy = request.getfixturevalue("toy_mnist_module")
+    out, runner = tmp / "out", CliRunner()
+
+    def run(path, *sets):
+        result = runner.invoke(main, ["run", str(path), "--out", str(out), "-q",
+                                      *[a for s in sets for a in ("--set", s)]])
+        return Path(result.stdout.strip().splitlines()[-1].removeprefix("report: ")).parent
+
+    (tmp / "toy.yaml").write_text(TOY_CLASSIFIER.format(root=toy))
+    (tmp / "sine.yaml").write_text(TINY_SINE)
+    mnist = run(tmp / "toy.yaml", "training.epochs=3")
+    diverged = run(tmp / "sine.yaml", "optimizer={type: sgd, lr: 10}", "data.x_range=[-30, 30]")
+    demo = run(ROOT / "pipelines/init_demo.yaml", "training.epochs=4", "model.init.weights=normal",
+               "model.init.std=1.0")
+    compared = runner.invoke(main, ["compare", "toy", "tiny", "init_demo", "--out", str(out)])
+    compare = Path(re.search(r"(\S+\.html)", compared.stdout).group(1))
+    return {"mnist": mnist / "report.html", "diverged": diverged / "report.html", "init_demo": demo / "report.html",
+            "index": out / "index.html", "compare": compare}
+
+
+@pytest.fixture(scope="module")
+def toy_mnist_module(tmp_path_factory):
+    """toy_mnist for a module-scoped fixture (monkeypatch is function-scoped)."""
+    import gzip
+    import hashlib
+
+    from dlpipe.data.idx import MNIST, IdxFile
+
+    from conftest import write_toy_idx
+
+    folder = tmp_path_factory.mktemp("toy")
+    written = write_toy_idx(folder)
+    saved = dict(MNIST.files)
+    for role, data in written.items():
+        MNIST.files[role] = IdxFile(MNIST.files[role].name, hashlib.sha256(data).hexdigest(),
+                                    hashlib.sha256(gzip.decompress(data)).hexdigest())
+    cache, old = os.environ.get("XDG_CACHE_HOME"), os.environ.pop("DLPIPE_DATA", None)
+    os.environ["XDG_CACHE_HOME"] = str(folder / "cache")
+    yield folder
+    MNIST.files.clear()
+    MNIST.files.update(saved)
+    for key, value in (("XDG_CACHE_HOME", cache), ("DLPIPE_DATA", old)):
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium not installed (.ci/run installs Debian's chromium)")
+def test_every_page_fits_a_phone_and_a_desktop(pages, tmp_path):
+    outer = tmp_path / "all.html"
+    outer.write_text(_frames(pages), encoding="utf-8")
+    dom = _chromium(tmp_path, "--dump-dom", outer.as_uri())
+    measured = json.loads(html.unescape(re.search(r'<pre id="measured">(.*?)</pre>', dom, re.S).group(1)))
+    assert len(measured) == len(pages) * len(WIDTHS)
+    for key, page in measured.items():
+        width = int(key.split("@")[1])
+        assert page["width"] == width, key
+        assert page["scroll"] <= width, f"{key}: the page is {page['scroll']} px wide in a {width} px window"
+        assert page["smallest_font"] >= 11, f"{key}: text at {page['smallest_font']} px"
+        assert page["wrapped_links"] == 0, f"{key}: a run name wraps over several lines"
+        for natural, shown, alt in page["images"]:
+            assert natural > 0, f"{key}: image {alt!r} did not decode"
+            assert shown <= width, f"{key}: image {alt!r} is wider than the window"
+            if width == 1280 and alt != "Misclassified test images":  # desktop: figures at full size, never shrunk
+                assert shown >= min(natural, 1130) - 1, f"{key}: {alt!r} shown at {shown} of {natural} px"
+    assert any("Per-layer statistics" in alt for _, _, alt in measured["init_demo@420"]["images"])
+    if os.environ.get("DLPIPE_SHOTS"):  # for a person to look at: each page at each width
+        folder = Path(os.environ["DLPIPE_SHOTS"])
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, path in pages.items():
+            for width in WIDTHS:
+                one = tmp_path / f"{name}-{width}.html"
+                one.write_text(f'<body style="margin:0"><iframe style="width:{width}px;height:6000px;border:0" '
+                               f'srcdoc="{html.escape(path.read_text(encoding="utf-8"), quote=True)}"></iframe>')
+                _chromium(tmp_path, f"--screenshot={folder / f'{name}-{width}.png'}", one.as_uri(),
+                          window=f"{max(width, 500)},6000")
+
+
+def _texts(fig):
+    return [t for t in fig.findobj(Text) if t.get_text().strip() and t.get_visible()]
+
+
+def test_figure_text_is_at_least_11_px_at_full_size():
+    """8 pt at the figures' 100 dpi is 11.1 px; on a desktop the panels are shown at full size (test above)."""
+    import numpy as np
+
+    history = {"epoch": [1, 2, 3], "time": [0.1, 0.2, 0.3], "train_loss": [1, 0.5, 0.3], "val_loss": [1, 0.6, 0.5],
+               "train_accuracy": [0.5, 0.7, 0.8], "val_accuracy": [0.5, 0.6, 0.7]}
+    matrix = np.array([[50, 3], [4, 43]])
+    report = fits.ClassReport(("cat", "dog"), matrix, [], [], [])
+    rows = [{"epoch": e, "layer": 0, "kind": "linear + relu", "activation": "relu", "weight_std": 0.1,
+             "grad_norm": 0.5, "act_mean": 0.2, "act_std": 0.3, "dead": 0.1, "saturated": None} for e in (1, 2)]
+    grid = np.linspace(-1, 1, 20)
+    for fig in (plots.curves_figure(history), fits.confusion_figure(report), network_fig(rows),
+                fits.fit_figure(fits.FitCurve({"train": (grid, grid)}, grid, grid, grid))):
+        sizes = [t.get_fontsize() * fig.dpi / 72 for t in _texts(fig)]
+        assert sizes and min(sizes) >= 11, (fig, min(sizes))
