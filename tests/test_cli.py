@@ -104,3 +104,31 @@ def test_the_schema_accepts_every_shipped_pipeline_and_the_shorthand_names():
     for wrong in ({"metrics": ["r3"]}, {"model": {"layers": ["linear"]}}, {"scheduler": "step"}):
         with pytest.raises(jsonschema.ValidationError):  # unknown, or a name that needs more keys
             jsonschema.validate({**short, **wrong}, schema)
+
+
+def _complete(words: str, env_extra=None) -> list[str]:
+    """What bash completion offers for `words` (the cursor at its end), through click's own protocol."""
+    from click.testing import CliRunner
+
+    from dlpipe.cli import main
+
+    parts = words.split(" ")
+    env = {"_DLPIPE_COMPLETE": "bash_complete", "COMP_WORDS": words, "COMP_CWORD": str(len(parts) - 1)}
+    result = CliRunner().invoke(main, [], prog_name="dlpipe", env=env)
+    return [line.split(",", 1)[1] for line in result.output.splitlines() if "," in line]
+
+
+def test_shell_completion_offers_run_names_and_resumable_run_directories(cli, write_yaml, tmp_path):
+    from conftest import TINY_SINE
+
+    out = tmp_path / "out"
+    assert cli("run", write_yaml(TINY_SINE), "--out", out, "-q", "--set", "training.epochs=1").exit_code == 0
+    ref = next(out.glob("tiny/*")).relative_to(out).as_posix()
+    for words in (f"dlpipe runs --out {out} show t", f"dlpipe compare --out {out} t",
+                  f"dlpipe predict --out {out} t", f"dlpipe export --out {out} ti"):
+        assert _complete(words) == ["tiny", ref], words
+    assert _complete(f"dlpipe compare --out {out} tiny/") == [ref]
+    assert _complete(f"dlpipe run --out {out} --resume ") == []  # the only run completed: nothing to resume
+    metrics = next(out.glob("tiny/*/metrics.json"))
+    metrics.write_text(metrics.read_text().replace('"status": "completed"', '"status": "interrupted"'))
+    assert _complete(f"dlpipe run --out {out} --resume ") == [str(metrics.parent)]

@@ -13,26 +13,62 @@ class Terminal(io.StringIO):
         return True
 
 
-def test_slow_epoch_draws_a_bar_then_one_clean_line(monkeypatch):
+def test_slow_epoch_draws_a_bar_then_one_clean_line_then_the_run_level_bar(monkeypatch):
     monkeypatch.setattr(progress_module, "BAR_AFTER_S", 0.0)
     monkeypatch.setattr(progress_module, "BAR_EVERY_S", 0.0)
     stream = Terminal()
     p = Progress(stream=stream)
-    p.start_epoch()
+    p.start_epoch(1, 10)
     p.batch(5, 10)
-    assert "[###############...............] 5/10 batches" in stream.getvalue()
-    p.end_epoch(1, 10, {"train_loss": 0.5, "time": 2.5})
-    assert stream.getvalue().endswith("\repoch  1/10  train_loss 0.5000  2.5s\n")
+    assert "[#" + "." * 29 + "] epoch 1/10 batch 5/10" in stream.getvalue()  # 5 % of the run
+    p.end_epoch(1, 10, {"train_loss": 0.5, "val_loss": 0.25, "time": 2.5})
+    text = stream.getvalue()
+    assert "\repoch  1/10  train_loss 0.5000  val_loss 0.2500  2.5s  ETA 22.5s\n" in text
+    assert text.endswith("[###" + "." * 27 + "] epoch 1/10 · 2.5s elapsed, ETA 22.5s · train 0.5000 val 0.2500")
+    p.say("next")  # the bar is wiped before any line
+    assert stream.getvalue().endswith("\r" + " " * len(text.rsplit("\r", 1)[1]) + "\rnext\n")
 
 
 def test_fast_epochs_and_pipes_get_no_bar():
     terminal, pipe = Terminal(), io.StringIO()
     for stream in (terminal, pipe):
         p = Progress(stream=stream)
-        p.start_epoch()
+        p.start_epoch(3, 3)
         p.batch(1, 2)  # well under BAR_AFTER_S
         p.end_epoch(3, 3, {"val_loss": 1.0e-5, "time": 0.01})
         assert stream.getvalue() == "epoch 3/3  val_loss 1.000e-05  0.0s\n"
+
+
+def test_a_long_run_in_a_pipe_prints_about_20_lines_and_its_last_epoch_while_run_log_keeps_every_one(tmp_path):
+    pipe = io.StringIO()
+    p = Progress(stream=pipe)
+    p.attach(tmp_path / "run.log")
+    for epoch in range(1, 248):  # stopped early at 247 of 300
+        p.start_epoch(epoch, 300)
+        p.end_epoch(epoch, 300, {"train_loss": 1 / epoch, "time": epoch * 0.01})
+    p.say("stopped early")
+    p.close()
+    lines = pipe.getvalue().splitlines()
+    assert "\r" not in pipe.getvalue()
+    epochs = [int(line.split()[1].split("/")[0]) for line in lines if line.startswith("epoch")]
+    assert epochs == [1, *range(15, 247, 15), 247] and len(epochs) <= 22
+    assert lines[-1] == "stopped early" and "ETA" in lines[0]
+    logged = (tmp_path / "run.log").read_text().splitlines()
+    assert [int(line.split()[1].split("/")[0]) for line in logged if line.startswith("epoch")] == list(range(1, 248))
+    short = io.StringIO()
+    q = Progress(stream=short)
+    for epoch in range(1, 31):
+        q.end_epoch(epoch, 30, {"train_loss": 1.0, "time": 1.0})
+    assert len(short.getvalue().splitlines()) == 30  # a short run: every epoch
+
+
+def test_the_last_epoch_is_shown_when_the_run_ends_without_another_line():
+    pipe = io.StringIO()
+    p = Progress(stream=pipe)
+    for epoch in range(1, 43):
+        p.end_epoch(epoch, 100, {"train_loss": 1.0, "time": 1.0})
+    p.close()
+    assert pipe.getvalue().splitlines()[-1].startswith("epoch  42/100")
 
 
 def test_quiet_prints_nothing():

@@ -1,7 +1,17 @@
-"""Terminal progress and run.log: one line per epoch, a bar inside slow epochs and during downloads."""
+"""Terminal progress and run.log: epoch lines, a run-level bar on a terminal, bars during downloads.
+
+run.log gets every epoch. The terminal (or a pipe: CI, nohup) gets every epoch of a run of at
+most EVERY_EPOCH_UP_TO epochs, else about LINES_PER_RUN lines in all plus the last epoch; on a
+terminal a bar below them shows the run's progress (epoch k/N, elapsed, ETA, latest losses)
+and, inside a slow epoch, its batches. Written here rather than with tqdm or rich: each
+takes ~0.1 s to import (measured: tqdm 91-100 ms, rich.progress 92-113 ms), more than
+this whole module does, on every run.
+"""
 
 from __future__ import annotations
 
+import math
+import shutil
 import sys
 import time
 from typing import TextIO
@@ -9,6 +19,23 @@ from typing import TextIO
 BAR_AFTER_S = 2.0
 BAR_EVERY_S = 0.2
 BAR_WIDTH = 30
+EVERY_EPOCH_UP_TO = 30
+LINES_PER_RUN = 20
+
+
+def epoch_shown(epoch: int, epochs: int) -> bool:
+    """Whether the terminal gets this epoch's line (run.log gets every one)."""
+    if epochs <= EVERY_EPOCH_UP_TO:
+        return True
+    return epoch == 1 or epoch % math.ceil(epochs / LINES_PER_RUN) == 0 or epoch == epochs
+
+
+def clock(seconds: float) -> str:
+    """4.2s, 3m07s, 1h02m."""
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(int(seconds), 60)
+    return f"{minutes}m{secs:02d}s" if minutes < 60 else f"{minutes // 60}h{minutes % 60:02d}m"
 
 
 class Progress:
@@ -20,7 +47,9 @@ class Progress:
         self.stream = stream or sys.stderr
         self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
         self._epoch_start = self._last_draw = time.perf_counter()
-        self._bar_shown = False
+        self._bar_shown, self._bar_length = False, 0
+        self._pending = ""  # the latest epoch line the terminal has not shown (shown before anything else)
+        self._epoch, self._epochs, self._run_text = 0, 0, ""
         self.transcript: list[str] = []  # everything said, quiet or not, until a log file is attached
         self._log: TextIO | None = None
 
@@ -31,6 +60,10 @@ class Progress:
         self._log.flush()
 
     def close(self) -> None:
+        if self._pending and not self.quiet:  # the run's last epoch line, not shown yet
+            self.clear_bar()
+            print(self._pending, file=self.stream, flush=True)
+        self._pending = ""
         if self._log is not None:
             try:
                 self._log.close()
@@ -40,10 +73,17 @@ class Progress:
 
     def say(self, text: str) -> None:
         """Print a line (unless quiet) and keep it for run.log."""
-        self.clear_bar()
         self.log(text)
-        if not self.quiet:
-            print(text, file=self.stream, flush=True)
+        self._print(text)
+
+    def _print(self, text: str) -> None:
+        self.clear_bar()
+        if self.quiet:
+            return
+        if self._pending:  # the last epoch before whatever comes next is always shown
+            pending, self._pending = self._pending, ""
+            print(pending, file=self.stream)
+        print(text, file=self.stream, flush=True)
 
     def log(self, text: str) -> None:
         """Keep `text` for run.log only (a traceback: the terminal gets one line, the log the details)."""
@@ -56,40 +96,60 @@ class Progress:
         except OSError:  # a full disk: the terminal still gets every line, and the run its ending
             self.transcript.append(text)
 
-    def start_epoch(self) -> None:
+    def start_epoch(self, epoch: int = 0, epochs: int = 0) -> None:
         self._epoch_start = self._last_draw = time.perf_counter()
+        self._epoch, self._epochs = epoch, epochs
 
     def batch(self, done: int, total: int) -> None:
-        """Redraw the in-epoch bar, at most every BAR_EVERY_S, once the epoch is slow."""
+        """Redraw the bar with this epoch's batches, at most every BAR_EVERY_S, once the epoch is slow."""
         if self.quiet or not self.tty:
             return
         now = time.perf_counter()
         if now - self._epoch_start < BAR_AFTER_S or now - self._last_draw < BAR_EVERY_S:
             return
         self._last_draw = now
-        self.bar(done, total, f"{done}/{total} batches {now - self._epoch_start:.1f}s")
+        where = f"epoch {self._epoch}/{self._epochs} " if self._epochs else ""
+        share = (self._epoch - 1 + done / total) / self._epochs if self._epochs else done / total
+        self.bar(share, 1.0, f"{where}batch {done}/{total} {now - self._epoch_start:.1f}s" +
+                 (f" · {self._run_text}" if self._run_text else ""))
 
     def bar(self, done: float, total: float, label: str) -> None:
         """Draw a bar over the current terminal line (a tty only, not run.log): training batches, downloads."""
         if self.quiet or not self.tty or total <= 0:
             return
         filled = int(BAR_WIDTH * min(done, total) // total)
-        self.stream.write(f"\r  [{'#' * filled}{'.' * (BAR_WIDTH - filled)}] {label}")
+        line = f"  [{'#' * filled}{'.' * (BAR_WIDTH - filled)}] {label}"
+        width = shutil.get_terminal_size((100, 20)).columns - 1  # a wrapped line could not be redrawn
+        self.stream.write("\r" + line[:width] + " " * max(0, self._bar_length - len(line[:width])))
+        self._bar_length = len(line[:width])
         self.stream.flush()
         self._bar_shown = True
 
     def clear_bar(self) -> None:
         if self._bar_shown:
-            self.stream.write("\r" + " " * (BAR_WIDTH + 50) + "\r")
+            self.stream.write("\r" + " " * self._bar_length + "\r")
             self._bar_shown = False
 
     def end_epoch(self, epoch: int, epochs: int, values: dict[str, float]) -> None:
-        """One line: epoch counter, then every recorded value of this epoch."""
-        self.clear_bar()
+        """The epoch's line (counter, every recorded value, seconds): to run.log always, to the terminal as
+        epoch_shown says; then, on a terminal, the run-level bar."""
         width = len(str(epochs))
         seconds = values.pop("time", 0.0)
         fields = "  ".join(f"{key} {_fmt(value)}" for key, value in values.items())
-        self.say(f"epoch {epoch:>{width}}/{epochs}  {fields}  {seconds:.1f}s")
+        line = f"epoch {epoch:>{width}}/{epochs}  {fields}  {seconds:.1f}s"
+        self.log(line)
+        eta = seconds / epoch * (epochs - epoch) if epoch < epochs else 0.0
+        losses = " ".join(f"{k.removesuffix('_loss')} {_fmt(v)}" for k, v in values.items() if k.endswith("loss"))
+        self._run_text = f"{clock(seconds)} elapsed, ETA {clock(eta)} · {losses}"
+        if epoch_shown(epoch, epochs):
+            self._pending = ""
+            self._print(line + (f"  ETA {clock(eta)}" if epoch < epochs else ""))
+        else:
+            self._pending = line
+        now = time.perf_counter()
+        if self.tty and epoch < epochs and now - self._last_draw >= BAR_EVERY_S:
+            self._last_draw = now
+            self.bar(epoch, epochs, f"epoch {epoch}/{epochs} · {self._run_text}")
 
 
 def _fmt(value: float) -> str:

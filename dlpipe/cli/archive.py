@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from dlpipe.cli.common import complete_runs
 from dlpipe.cli.common import fail as _fail
 
 
@@ -31,7 +32,7 @@ def runs(ctx: click.Context, out: Path, name: str | None) -> None:
 
 
 @runs.command("show")
-@click.argument("run")
+@click.argument("run", shell_complete=complete_runs)
 @click.pass_obj
 def runs_show(out: Path, run: str) -> None:
     """Print one run's status, metrics and paths (RUN: a directory, name/stamp, a stamp prefix or a name)."""
@@ -62,7 +63,7 @@ def runs_show(out: Path, run: str) -> None:
 
 
 @click.command()
-@click.argument("refs", nargs=-1, required=True, metavar="RUN RUN...")
+@click.argument("refs", nargs=-1, required=True, metavar="RUN RUN...", shell_complete=complete_runs)
 @click.option("--out", type=click.Path(path_type=Path), default=Path("reports"), show_default=True,
               help="Root of the run archive; the comparison is written under <out>/comparisons/.")
 def compare(refs: tuple[str, ...], out: Path) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 from typing import NoReturn
 
 
@@ -40,3 +41,41 @@ def quick_exit(code: int) -> NoReturn:
     if os.environ.get("DLPIPE_NO_QUICK_EXIT") or not is_main_program():
         sys.exit(code)
     os._exit(code)
+
+
+def _archive_root(ctx) -> Path:
+    """The --out of the command being completed (or of its group: `dlpipe runs --out X show`), else reports."""
+    for context in (ctx, ctx.parent):
+        value = context.params.get("out") if context is not None else None
+        if value:
+            return Path(value)
+    return Path("reports")
+
+
+def complete_runs(ctx, param, incomplete: str):
+    """Shell completion of a RUN: pipeline names and name/stamp references under the archive root.
+
+    Only directory names are listed (no metrics.json is read), so a Tab stays instant.
+    """
+    from click.shell_completion import CompletionItem
+
+    root = _archive_root(ctx)
+    refs = sorted({f"{p.parent.parent.name}/{p.parent.name}" for p in root.glob("*/*/metrics.json")}, reverse=True)
+    names = sorted({ref.split("/")[0] for ref in refs})
+    return [CompletionItem(ref) for ref in names + refs if ref.startswith(incomplete)]
+
+
+def complete_run_dirs(ctx, param, incomplete: str):
+    """Shell completion of --resume RUN_DIR: the run directories with a checkpoint that did not complete."""
+    from click.shell_completion import CompletionItem
+
+    root = _archive_root(ctx)
+    found = []
+    for checkpoint in sorted(root.glob("*/*/checkpoint.pt"), reverse=True):
+        try:
+            finished = '"status": "completed"' in (checkpoint.parent / "metrics.json").read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            finished = False
+        if not finished and str(checkpoint.parent).startswith(incomplete):
+            found.append(CompletionItem(str(checkpoint.parent), type="dir"))
+    return found

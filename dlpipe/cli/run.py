@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 
 from dlpipe.cli.common import fail as _fail
-from dlpipe.cli.common import is_main_program, quick_exit
+from dlpipe.cli.common import complete_run_dirs, is_main_program, quick_exit
 
 SCHEMA_PATH = Path("schemas") / "pipeline.schema.json"
 EXIT_CODES = {"completed": 0, "diverged": 1, "failed": 1, "interrupted": 130}
@@ -26,7 +26,7 @@ EXIT_CODES = {"completed": 0, "diverged": 1, "failed": 1, "interrupted": 130}
               help="Override a value, e.g. --set optimizer.lr=0.01 (repeatable).")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("reports"), show_default=True,
               help="Root directory of the run archive.")
-@click.option("--resume", type=click.Path(path_type=Path), metavar="RUN_DIR",
+@click.option("--resume", type=click.Path(path_type=Path), metavar="RUN_DIR", shell_complete=complete_run_dirs,
               help="Continue an interrupted run in its own directory, from its last checkpoint.")
 @click.option("--nproc", type=click.IntRange(1, 1024), default=1, show_default=True,
               help="Data-parallel worker processes on this machine (torch.distributed via torchrun).")

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from dlpipe.cli.common import complete_runs
 from dlpipe.cli.common import fail as _fail
 
 OUT = click.option("--out", type=click.Path(path_type=Path), default=Path("reports"), show_default=True,
@@ -23,7 +24,7 @@ def _model(run: str, out: Path):
 
 
 @click.command()
-@click.argument("run")
+@click.argument("run", shell_complete=complete_runs)
 @click.argument("inputs", nargs=-1, metavar="INPUT...")
 @click.option("--x", "numbers", type=float, multiple=True, help="1-D input values: --x 0.5 1.0 2.0 (or --x 0.5 --x 1.0).")
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="Write here (.csv, .json or .npy); default stdout.")
@@ -60,7 +61,7 @@ def predict(run: str, inputs: tuple[str, ...], numbers: tuple[float, ...], outpu
 
 
 @click.command()
-@click.argument("run")
+@click.argument("run", shell_complete=complete_runs)
 @click.option("--data", "data_file", type=click.Path(path_type=Path), help="Another file of the run's kind of data.")
 @click.option("--set", "changes", multiple=True, metavar="data.KEY=VALUE", help="Change a data setting (repeatable).")
 @OUT
@@ -104,7 +105,7 @@ def evaluate(run: str, data_file: Path | None, changes: tuple[str, ...], out: Pa
 
 
 @click.command()
-@click.argument("run")
+@click.argument("run", shell_complete=complete_runs)
 @click.option("--format", "fmt", type=click.Choice(["onnx", "torchscript", "safetensors"]), required=True)
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="The file (default RUN/exports/model.EXT).")
 @OUT

@@ -113,7 +113,7 @@ def fit(model: nn.Module, data: Dataset, *, loss_fn: nn.Module, optimizer: torch
     for epoch in range(state.epoch + 1, training.epochs + 1):
         if not model.training:
             model.train()
-        progress.start_epoch()
+        progress.start_epoch(epoch, training.epochs)
         schedule.start_epoch(epoch)
         lr = optimizer.param_groups[0]["lr"]
         order = torch.randperm(n, generator=generator).to(x.device) if training.shuffle else None
