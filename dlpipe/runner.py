@@ -42,6 +42,7 @@ from dlpipe.language.metrics import headline
 from dlpipe.model.network import build_model, check_output
 from dlpipe.report.html import Insights, write_report
 from dlpipe.report.index import write_index
+from dlpipe.report.live import LiveReport
 from dlpipe.report.insights import (class_report, data_facts, learned_parameters, predicted_vs_true,
                                     regression_curve)
 from dlpipe.report.network import judge_network
@@ -82,6 +83,8 @@ def _run(loaded: Loaded, out_root: Path, progress: Progress, stop: threading.Eve
         Path(resume_dir or tempfile.mkdtemp(prefix="dlpipe-rank-"))
     if writer and not locks:
         locks.append(files.lock_run_dir(run_dir))  # a new directory: nobody else can know it yet
+    if writer:
+        _index(run_dir.parent.parent, progress)  # the index shows the run as running (it holds the lock now)
     record, insights = _record(loaded, run_dir, started), Insights()
     record.status, trace = "failed", ""
     try:
@@ -154,20 +157,26 @@ def _train(loaded: Loaded, data: Dataset, resume: bool, progress: Progress, stop
                              (run_dir / "pipeline.yaml").read_bytes() if world is None or world.main else b""))
     probe = NetworkProbe(model, insights.summary, data.validation.x, run_dir if saver.enabled else None,
                          pipeline.training.epochs, state.epoch if state else 0)
-    if state is not None and state.finished:  # killed while writing its outputs: re-create them, train no more
-        progress.say("training had finished; writing the outputs again")
-        fitted = FitOutcome(**state.finished)
-    else:
-        state, fitted = fit(distributed.wrap(model, device) if world else model, data, loss_fn=loss_fn,
-                            optimizer=optimizer, training=pipeline.training, metrics=pipeline.scalar_metrics,
-                            generator=generator, progress=progress, schedule=schedule, state=state,
-                            on_epoch_end=lambda now: (saver(now), probe(now)), stop=stop,
-                            sync=Ranks(world) if world else None)
-        checkpoint_the_end(saver, state, fitted, run_dir)
+    finished = state is not None and state.finished is not None
+    live = LiveReport(record, pipeline.training.epochs, probe.rows, insights.summary,
+                      enabled=saver.enabled and not finished)  # report.html from now on: status running
+    try:
+        if finished:  # killed while writing its outputs: re-create them, train no more
+            progress.say("training had finished; writing the outputs again")
+            fitted = FitOutcome(**state.finished)
+        else:
+            state, fitted = fit(distributed.wrap(model, device) if world else model, data, loss_fn=loss_fn,
+                                optimizer=optimizer, training=pipeline.training, metrics=pipeline.scalar_metrics,
+                                generator=generator, progress=progress, schedule=schedule, state=state,
+                                on_epoch_end=lambda now: (saver(now), probe(now), live(now)), stop=stop,
+                                sync=Ranks(world) if world else None)
+            checkpoint_the_end(saver, state, fitted, run_dir)
+    finally:
+        live.close()  # before anything else writes report.html
     record.history, record.status, record.message = state.history, fitted.status, fitted.message
     record.best_epoch, record.evaluated_epoch = state.best_epoch, fitted.evaluated_epoch
-    insights.network, stages["train"], stages["layer stats"] = probe.rows, \
-        time.perf_counter() - t, probe.spent
+    insights.network, stages["train"], stages["layer stats"] = probe.rows, time.perf_counter() - t, probe.spent
+    stages["live report"] = live.cpu_s  # in a thread beside training (CPU seconds)
 
     t = time.perf_counter()
     _test(model, data, loss_fn, loaded, world, record, insights)
@@ -239,14 +248,12 @@ def _finish(record: RunRecord, insights: Insights, stages: dict[str, float], pro
     except Exception as exc:  # noqa: BLE001 - keep the traceback in run.log, not on the terminal
         record.status, record.message = "failed", _writing_failed(exc, "the report")
         trace += traceback.format_exc()
+        (record.path / "report.html").unlink(missing_ok=True)  # the live page would say "running"
     try:
         record.write()  # last: metrics.json says how the run ended only once every other file is in place
     except OSError as exc:  # it keeps its last status (running): the run is resumable once there is room
         record.status, record.message = "failed", _writing_failed(exc, "metrics.json")
-    try:
-        write_index(record.path.parent.parent)
-    except Exception as exc:  # noqa: BLE001 - the index is a convenience: it never fails the run
-        progress.say(f"warning: the run index was not updated: {type(exc).__name__}: {exc}")
+    _index(record.path.parent.parent, progress)
     stages["report"] = time.perf_counter() - t
     status, *times = record.log_tail(stages).splitlines()
     progress.log(status)  # run.log only: the terminal gets the status once, from the command, with the verdict
@@ -255,6 +262,13 @@ def _finish(record: RunRecord, insights: Insights, stages: dict[str, float], pro
         progress.log("\n" + trace.rstrip())  # run.log only: the terminal gets the one-line status
     progress.close()
     return record
+
+
+def _index(root: Path, progress: Progress) -> None:
+    try:
+        write_index(root)
+    except Exception as exc:  # noqa: BLE001 - the index is a convenience: it never fails the run
+        progress.say(f"warning: the run index was not updated: {type(exc).__name__}: {exc}")
 
 
 def _writing_failed(exc: Exception, what: str) -> str:

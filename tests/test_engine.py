@@ -85,7 +85,9 @@ def test_killed_run_resumes_to_exactly_the_same_result(straight_run, tmp_path):
     run_dir = wait_for_checkpoint(tmp_path / "out", process)
     process.send_signal(signal.SIGKILL)  # die mid-run with no chance to clean up
     assert process.wait(timeout=30) == -signal.SIGKILL
-    assert not (run_dir / "report.html").exists() and metrics(run_dir)["status"] == "running"
+    assert metrics(run_dir)["status"] == "running"
+    live = (run_dir / "report.html").read_text()  # the last live page: whole, and saying the run was running
+    assert '<span class="status running">running</span>' in live and live.rstrip().endswith("</html>")
     done = torch.load(run_dir / "checkpoint.pt", weights_only=True)["epoch"]
     assert 1 <= done < 30
 
@@ -276,7 +278,7 @@ class StopInEpoch(Progress):
         super().__init__(quiet=True)
         self.stop, self.epoch, self.seen = stop, epoch, 0
 
-    def start_epoch(self) -> None:
+    def start_epoch(self, *args) -> None:
         self.seen += 1
 
     def batch(self, done: int, total: int) -> None:

@@ -20,8 +20,11 @@ from pathlib import Path
 import pytest
 from matplotlib.text import Text
 
+from dlpipe.archive.layers import read_layers
+from dlpipe.archive.record import RunRecord
 from dlpipe.report import fits, plots
-from dlpipe.report.network import network_fig
+from dlpipe.report.live import render_live
+from dlpipe.report import svg
 
 from conftest import ROOT, TINY_SINE, TOY_CLASSIFIER
 
@@ -38,6 +41,8 @@ window.addEventListener("load", () => {
     results[frame.id] = {
       scroll: doc.documentElement.scrollWidth, width: view.innerWidth, smallest_font: Math.min(...fonts),
       images: [...doc.images].map(i => [i.naturalWidth, i.getBoundingClientRect().width, i.alt]),
+      svg_fonts: [...doc.querySelectorAll("svg[viewBox]")].map(svg => svg.getBoundingClientRect().width /
+        svg.viewBox.baseVal.width * parseFloat(svg.getAttribute("font-size") || 0)).filter(size => size > 0),
       wrapped_links: [...doc.querySelectorAll("td a")].filter(a => a.getClientRects().length > 1 ||
         a.getBoundingClientRect().height > 1.6 * parseFloat(view.getComputedStyle(a).lineHeight || 20)).length,
     };
@@ -58,16 +63,20 @@ def _frames(pages: dict[str, Path]) -> str:
 
 
 def _chromium(tmp_path: Path, *args: str, window: str = "1300,1000") -> str:
+    """Chromium's stdout; a message on the pages' JavaScript console (an error in a script) fails the test."""
     done = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
                            "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                           "--enable-logging=stderr", "--v=0",
                            f"--user-data-dir={tmp_path / 'profile'}", f"--window-size={window}", *args],
                           capture_output=True, text=True, timeout=180)
+    console = [line for line in done.stderr.splitlines() if "CONSOLE" in line]
+    assert console == [], console
     return done.stdout
 
 
 @pytest.fixture(scope="module")
 def pages(tmp_path_factory, request):
-    """An MNIST-format report, a diverged sine report, an init_demo report, the index and a compare page."""
+    """An MNIST-format report, a diverged sine report, an init_demo report, the index, a compare page, a live page."""
     from click.testing import CliRunner
     from dlpipe.cli import main
 
@@ -88,8 +97,11 @@ def pages(tmp_path_factory, request):
                "model.init.std=1.0")
     compared = runner.invoke(main, ["compare", "toy", "tiny", "init_demo", "--out", str(out)])
     compare = Path(re.search(r"(\S+\.html)", compared.stdout).group(1))
+    record = RunRecord.read(mnist)  # the live page of that run as it stood after two of its epochs
+    live = tmp / "live.html"
+    live.write_text(render_live(record, {k: v[:2] for k, v in record.history.items()}, read_layers(mnist), 3, 0.2))
     return {"mnist": mnist / "report.html", "diverged": diverged / "report.html", "init_demo": demo / "report.html",
-            "index": out / "index.html", "compare": compare}
+            "index": out / "index.html", "compare": compare, "live": live}
 
 
 @pytest.fixture(scope="module")
@@ -133,12 +145,14 @@ def test_every_page_fits_a_phone_and_a_desktop(pages, tmp_path):
         assert page["scroll"] <= width, f"{key}: the page is {page['scroll']} px wide in a {width} px window"
         assert page["smallest_font"] >= 11, f"{key}: text at {page['smallest_font']} px"
         assert page["wrapped_links"] == 0, f"{key}: a run name wraps over several lines"
+        assert all(size >= 10.95 for size in page["svg_fonts"]), f"{key}: chart text at {page['svg_fonts']} px"
         for natural, shown, alt in page["images"]:
             assert natural > 0, f"{key}: image {alt!r} did not decode"
             assert shown <= width, f"{key}: image {alt!r} is wider than the window"
             if width == 1280 and alt != "Misclassified test images":  # desktop: figures at full size, never shrunk
                 assert shown >= min(natural, 1130) - 1, f"{key}: {alt!r} shown at {shown} of {natural} px"
-    assert any("Per-layer statistics" in alt for _, _, alt in measured["init_demo@420"]["images"])
+    assert len(measured["init_demo@420"]["svg_fonts"]) == 5  # the network's charts, legible on a phone
+    assert measured["live@420"]["images"] == []  # the live page draws inline SVG: nothing to decode
     if os.environ.get("DLPIPE_SHOTS"):  # for a person to look at: each page at each width
         folder = Path(os.environ["DLPIPE_SHOTS"])
         folder.mkdir(parents=True, exist_ok=True)
@@ -163,10 +177,9 @@ def test_figure_text_is_at_least_11_px_at_full_size():
                "train_accuracy": [0.5, 0.7, 0.8], "val_accuracy": [0.5, 0.6, 0.7]}
     matrix = np.array([[50, 3], [4, 43]])
     report = fits.ClassReport(("cat", "dog"), matrix, [], [], [])
-    rows = [{"epoch": e, "layer": 0, "kind": "linear + relu", "activation": "relu", "weight_std": 0.1,
-             "grad_norm": 0.5, "act_mean": 0.2, "act_std": 0.3, "dead": 0.1, "saturated": None} for e in (1, 2)]
     grid = np.linspace(-1, 1, 20)
-    for fig in (plots.curves_figure(history), fits.confusion_figure(report), network_fig(rows),
+    assert svg.FONT * 381 / svg.WIDTH >= 11  # the SVG charts (live page, network) on a 420 px phone
+    for fig in (plots.curves_figure(history), fits.confusion_figure(report),
                 fits.fit_figure(fits.FitCurve({"train": (grid, grid)}, grid, grid, grid))):
         sizes = [t.get_fontsize() * fig.dpi / 72 for t in _texts(fig)]
         assert sizes and min(sizes) >= 11, (fig, min(sizes))

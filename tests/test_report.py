@@ -39,7 +39,7 @@ def test_report_shows_header_metrics_figures_summary_and_yaml(cli, write_yaml, t
     assert [a for a in alts if a.startswith("Learning curves")] == ["Learning curves, panel 1", "Learning curves, panel 2"]
     assert len([a for a in alts if a.startswith("Validation metrics")]) == 4  # mse, rmse, mae, r2
     assert alts.count("Data, true function and model prediction") == 1
-    assert len([a for a in alts if a.startswith("Per-layer statistics")]) == 5  # no dead-ReLU panel: tanh
+    assert html.count('<svg viewBox') == 5  # the network's statistics as inline SVG; no dead-ReLU chart: tanh
 
 
 def test_linear_report_shows_learned_w_and_b(cli, tmp_path):

@@ -80,6 +80,25 @@ def lock_run_dir(run_dir: Path):
     return handle
 
 
+def run_is_live(run_dir: Path) -> bool:
+    """Whether a live process holds the run directory's lock (a run still going, not a killed one)."""
+    path = Path(run_dir) / LOCK
+    try:
+        import fcntl
+    except ImportError:
+        return path.exists()
+    try:
+        with open(path, encoding="utf-8") as handle:
+            try:  # shared and released at once: never in the way of the holder or of a --resume
+                fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            fcntl.flock(handle, fcntl.LOCK_UN)
+    except OSError:
+        pass
+    return False
+
+
 def unlock_run_dir(handle) -> None:
     """Release the lock (and remove the lock file: the run is no longer anyone's)."""
     if handle is not None:

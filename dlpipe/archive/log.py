@@ -10,8 +10,9 @@ this whole module does, on every run.
 
 from __future__ import annotations
 
+import io
 import math
-import shutil
+import os
 import sys
 import time
 from typing import TextIO
@@ -119,11 +120,18 @@ class Progress:
             return
         filled = int(BAR_WIDTH * min(done, total) // total)
         line = f"  [{'#' * filled}{'.' * (BAR_WIDTH - filled)}] {label}"
-        width = shutil.get_terminal_size((100, 20)).columns - 1  # a wrapped line could not be redrawn
+        width = self._columns() - 1  # a wrapped line could not be redrawn
         self.stream.write("\r" + line[:width] + " " * max(0, self._bar_length - len(line[:width])))
         self._bar_length = len(line[:width])
         self.stream.flush()
         self._bar_shown = True
+
+    def _columns(self) -> int:
+        """The width of the terminal the stream writes to (120 when it cannot say)."""
+        try:
+            return os.get_terminal_size(self.stream.fileno()).columns
+        except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+            return 120
 
     def clear_bar(self) -> None:
         if self._bar_shown:

@@ -9,7 +9,7 @@ from dlpipe.archive.files import write_atomic
 from dlpipe.archive.record import RunRecord
 from dlpipe.model.network import Summary
 from dlpipe.report import fits, plots
-from dlpipe.report.network import network_figure
+from dlpipe.report.network import network_charts
 from dlpipe.report.pages import render_page
 
 
@@ -49,7 +49,7 @@ def render(record: RunRecord, insights: Insights, resolved_yaml: str) -> str:
     grid = fits.misclassified_grid(insights.classes) if insights.classes else None
     return render_page("report.html", r=record, summary=insights.summary, classes=insights.classes,
                        resolved_yaml=resolved_yaml, figures=_figures(record, insights), mistakes=grid,
-                       network_png=network_figure(insights.network) if insights.network else None,
+                       network=network_charts(insights.network) if insights.network else None,
                        probed=sorted({row["epoch"] for row in insights.network}),
                        duration=_duration(record.duration_s or 0.0),
                        started=record.started.strftime("%Y-%m-%d %H:%M:%S UTC"))
