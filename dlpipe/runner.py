@@ -175,6 +175,7 @@ def _train(loaded: Loaded, data: Dataset, resume: bool, progress: Progress, stop
         live.close()  # before anything else writes report.html
     record.history, record.status, record.message = state.history, fitted.status, fitted.message
     record.best_epoch, record.evaluated_epoch = state.best_epoch, fitted.evaluated_epoch
+    insights.diverged_at = fitted.diverged_at
     insights.network, stages["train"], stages["layer stats"] = probe.rows, time.perf_counter() - t, probe.spent
     stages["live report"] = live.cpu_s  # in a thread beside training (CPU seconds)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -81,6 +82,22 @@ def test_a_diverged_history_plots_what_is_finite_and_marks_where_it_broke():
     assert plots.metric_curves(history)
     at_once = plots.curves_figure({**history, "train_loss": [float("inf")] * 3, "val_loss": [float("nan")] * 3})
     assert "no finite loss to draw: it was NaN or inf from epoch 1" in [t.get_text() for t in at_once.axes[0].texts]
+    marked = plots.curves_figure(history, diverged_at=(3, 5, 20)).axes[0]  # the batch, at its share of the epoch
+    line = next(line for line in marked.get_lines() if "NaN or inf" in line.get_label())
+    assert line.get_label() == "loss NaN or inf (epoch 3, batch 5 of 20)" and line.get_xdata()[0] == 2.25
+
+
+def test_a_real_diverged_run_reports_the_batch_where_the_loss_broke(cli, write_yaml, tmp_path, monkeypatch):
+    drawn = []
+    original = plots.curves_figure
+    monkeypatch.setattr(plots, "curves_figure", lambda *args: drawn.append(args) or original(*args))
+    cli("run", write_yaml(TINY_SINE), "--out", tmp_path, "-q", "--set", "optimizer={type: sgd, lr: 10}",
+        "--set", "data.x_range=[-30, 30]")
+    metrics = json.loads(next(tmp_path.glob("tiny/*/metrics.json")).read_text())
+    assert metrics["status"] == "diverged"
+    epoch, batch = map(int, re.search(r"in epoch (\d+), batch (\d+)", metrics["message"]).groups())
+    assert drawn[-1][2][:2] == (epoch, batch)  # the report's loss figure marks that batch
+    assert "diverged" in next(tmp_path.glob("tiny/*/report.html")).read_text()
 
 
 def test_the_fit_panel_keeps_the_datas_range_when_the_prediction_runs_away():

@@ -39,5 +39,6 @@ def checkpoint_the_end(saver: Checkpointer, state: TrainingState, fitted: FitOut
         fitted.message += (f"; `dlpipe run --resume {run_dir}` continues from the end of epoch {done}" if done else
                            "; no epoch was completed, so there is nothing to resume: run the pipeline again")
         return
-    state.finished = {"status": fitted.status, "message": fitted.message, "evaluated_epoch": fitted.evaluated_epoch}
+    state.finished = {"status": fitted.status, "message": fitted.message, "evaluated_epoch": fitted.evaluated_epoch,
+                      "diverged_at": fitted.diverged_at}
     saver.save(state)

@@ -35,6 +35,7 @@ class FitOutcome:
     status: str = "completed"
     message: str = ""
     evaluated_epoch: int | None = None  # the last epoch, or the best one when its weights were restored
+    diverged_at: tuple[int, int, int] | None = None  # (epoch, batch, batches per epoch) where the loss became NaN/inf
 
 
 def steps_per_epoch(samples: int, batch_size: int) -> int:
@@ -133,6 +134,7 @@ def fit(model: nn.Module, data: Dataset, *, loss_fn: nn.Module, optimizer: torch
                 break
             if bad:
                 outcome.status, outcome.message = "diverged", _diverged(value, epoch, step, lr)
+                outcome.diverged_at = (epoch, step, steps)
                 break
             optimizer.zero_grad(set_to_none=True)
             loss.backward()

@@ -22,13 +22,15 @@ class Insights:
     classes: fits.ClassReport | None = None
     predictions: fits.Predictions | None = None
     network: list[dict] = field(default_factory=list)  # layers.csv's rows
+    diverged_at: tuple[int, int, int] | None = None  # (epoch, batch, batches per epoch)
 
 
 def _figures(record: RunRecord, insights: Insights) -> list[tuple[str, str]]:
     """(title, base64 PNG) for every figure this run can show."""
     figures = []
     if record.history.get("epoch"):
-        figures.append(("Learning curves", plots.to_pngs(plots.curves_figure(record.history, record.best_epoch))))
+        figures.append(("Learning curves", plots.to_pngs(plots.curves_figure(record.history, record.best_epoch,
+                                                                                   insights.diverged_at))))
         lr = plots.lr_curve(record.history)
         if lr:
             figures.append(("Learning rate", lr))

@@ -91,8 +91,13 @@ def learning_curves(history: dict[str, list[float]], best_epoch: int | None = No
     return to_png(curves_figure(history, best_epoch))
 
 
-def curves_figure(history: dict[str, list[float]], best_epoch: int | None = None) -> Figure:
-    """The learning curves as a figure; NaN and inf are gaps, and the epoch they start at is marked."""
+def curves_figure(history: dict[str, list[float]], best_epoch: int | None = None,
+                  diverged_at: tuple[int, int, int] | None = None) -> Figure:
+    """The learning curves as a figure; NaN and inf are gaps, and the epoch they start at is marked.
+
+    diverged_at (epoch, batch, batches per epoch): the batch whose loss was NaN or inf, marked on the epoch axis
+    at its fraction of the epoch.
+    """
     rows = [("loss", "train_loss", "val_loss")]
     if "train_accuracy" in history and "val_accuracy" in history:
         rows.append(("accuracy", "train_accuracy", "val_accuracy"))
@@ -106,7 +111,11 @@ def curves_figure(history: dict[str, list[float]], best_epoch: int | None = None
             ax.plot(history[x_key], finite(history[val_key]), color=VAL, marker=marker, ms=3,
                     label=f"validation {label}")
             if broken is not None:  # plot what is finite, and say where it stopped being
-                ax.axvline(history[x_key][broken], color=MODEL, lw=1.5, label=f"{label} NaN or inf (epoch {broken + 1})")
+                at, where = history[x_key][broken], f"epoch {broken + 1}"
+                if diverged_at and diverged_at[0] == broken + 1:
+                    where = f"epoch {diverged_at[0]}, batch {diverged_at[1]} of {diverged_at[2]}"
+                    at = broken + diverged_at[1] / diverged_at[2] if x_key == "epoch" else at
+                ax.axvline(at, color=MODEL, lw=1.5, label=f"{label} NaN or inf ({where})")
                 if broken == 0:  # nothing finite to draw: say so instead of leaving empty axes
                     ax.text(0.5, 0.5, f"no finite {label} to draw: it was NaN or inf from epoch 1",
                             transform=ax.transAxes, ha="center", va="center", fontsize=11, color=MODEL)
