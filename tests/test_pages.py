@@ -93,8 +93,10 @@ def pages(tmp_path_factory, request):
     (tmp / "sine.yaml").write_text(TINY_SINE)
     mnist = run(tmp / "toy.yaml", "training.epochs=3")
     diverged = run(tmp / "sine.yaml", "optimizer={type: sgd, lr: 10}", "data.x_range=[-30, 30]")
-    demo = run(ROOT / "pipelines/init_demo.yaml", "training.epochs=4", "model.init.weights=normal",
-               "model.init.std=1.0")
+    long = tmp / ("a_folder_name_with_nothing_to_break_a_line_at" * 2)  # its path is in the report's header
+    long.mkdir()
+    shutil.copy(ROOT / "pipelines/init_demo.yaml", long / "init_demo.yaml")
+    demo = run(long / "init_demo.yaml", "training.epochs=4", "model.init.weights=normal", "model.init.std=1.0")
     compared = runner.invoke(main, ["compare", "toy", "tiny", "init_demo", "--out", str(out)])
     compare = Path(re.search(r"(\S+\.html)", compared.stdout).group(1))
     record = RunRecord.read(mnist)  # the live page of that run as it stood after two of its epochs
