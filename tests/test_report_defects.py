@@ -55,9 +55,12 @@ def test_numbers_are_formatted_for_people():
     assert max(len(human(v)) for v in cases) <= 10  # no cell can push the index table off the page
 
 
-def test_compare_shows_yaml_and_warns_when_losses_differ(cli, write_yaml, tmp_path):
+def test_compare_shows_yaml_and_warns_when_losses_differ(cli, write_yaml, tmp_path, monkeypatch):
     from conftest import ROOT
 
+    drawn = []
+    original = plots.overlay_curves
+    monkeypatch.setattr(plots, "overlay_curves", lambda runs: drawn.append([label for label, _ in runs]) or original(runs))
     for path in (write_yaml(TINY_SINE), ROOT / "pipelines" / "iris.yaml"):
         assert cli("run", path, "--out", tmp_path, "-q", "--set", "training.epochs=2").exit_code == 0
     result = cli("compare", "tiny", "iris", "--out", tmp_path)
@@ -68,6 +71,7 @@ def test_compare_shows_yaml_and_warns_when_losses_differ(cli, write_yaml, tmp_pa
     assert "Learning curves (mse)" in page and "Learning curves (cross_entropy)" in page and "not comparable" in page
     assert "<code>[accuracy, f1]</code>" in page and "<code>true</code>" in page  # YAML, not Python reprs
     assert "[&#39;accuracy&#39;" not in page and "<code>True</code>" not in page
+    assert [[label.split(":")[0] for label in plot] for plot in drawn] == [["1"], ["2"]]  # numbered as in the table
 
 
 def test_a_diverged_history_plots_what_is_finite_and_marks_where_it_broke():

@@ -70,7 +70,8 @@ def write_comparison(run_dirs: list[Path], root: Path) -> Path:
                    if len({json.dumps(run["config"].get(k), sort_keys=True) for run in runs}) > 1]
     losses = list(dict.fromkeys(run["record"].loss for run in runs))  # one plot per loss: never two on one axis
     figures = [(f"Learning curves ({loss})" if len(losses) > 1 else "Learning curves", plots.overlay_curves(
-        [(run["label"], run["record"].history) for run in runs if run["record"].loss == loss])) for loss in losses]
+        [(f"{n}: {run['label']}", run["record"].history) for n, run in enumerate(runs, 1)
+         if run["record"].loss == loss])) for loss in losses]  # numbered as in the runs table
     html = render_page("compare.html", runs=runs, names=names, table=table, marks=best_marks(table, names),
                        differences=differences, figures=[f for f in figures if f[1]],
                        warning=mixed([run["record"] for run in runs]),

@@ -202,7 +202,7 @@ def overlay_curves(runs: list[tuple[str, dict[str, list[float]]]]) -> list[str] 
     for number, (label, history) in enumerate(runs):
         colour = colours[number % len(colours)]
         for ax, key in ((axes[0], "epoch"), (axes[1], "time")):
-            ax.plot(history[key], finite(history["val_loss"]), color=colour, ms=3, label=f"{number + 1}: {label}",
+            ax.plot(history[key], finite(history["val_loss"]), color=colour, ms=3, label=label,
                     marker="o" if len(history[key]) <= 30 else None)  # a one-epoch run is a point
             ax.plot(history[key], finite(history["train_loss"]), color=colour, ls=":", alpha=0.8)
     for ax, title, xlabel in ((axes[0], "Loss by epoch", "epoch"), (axes[1], "Loss by wall time", "wall time (s)")):
