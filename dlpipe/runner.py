@@ -14,8 +14,10 @@ import tempfile
 import threading
 import time
 import traceback
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Callable
 
 import torch
 from torch import nn
@@ -27,7 +29,7 @@ from dlpipe.archive.record import RunRecord
 from dlpipe.data.dataset import Dataset
 from dlpipe.data.sources import load_data
 from dlpipe.engine import distributed, integrity
-from dlpipe.engine.checkpoint import Checkpointer, ResumeError, model_bytes
+from dlpipe.engine.checkpoint import Checkpointer, ResumeError, TrainingState, model_bytes
 from dlpipe.engine.device import place, resolve_device
 from dlpipe.engine.resume import checkpoint_the_end, restored
 from dlpipe.engine.distributed import Ranks, World
@@ -48,30 +50,41 @@ from dlpipe.report.insights import (class_report, data_facts, learned_parameters
 from dlpipe.report.network import judge_network
 from dlpipe.report.verdict import judge
 
-EXIT_CODES = {"completed": 0, "diverged": 1, "failed": 1, "interrupted": 130}
+EXIT_CODES = {"completed": 0, "pruned": 0, "diverged": 1, "failed": 1, "interrupted": 130}
+
+
+@dataclass(frozen=True)
+class Trial:
+    """What a sweep adds to a run: where it belongs (shown in its report), and a pruner asked after each epoch."""
+
+    sweep: dict  # {"study", "trial", "page"}: the sweep page's path relative to the run directory
+    prune: Callable[[TrainingState], str]  # a reason to stop this run now, or ""
 
 
 def run(loaded: Loaded, out_root: Path, progress: Progress, stop: threading.Event | None = None,
-        resume_dir: Path | None = None, world: World | None = None, tune_process: bool = False) -> RunRecord:
+        resume_dir: Path | None = None, world: World | None = None, tune_process: bool = False,
+        trial: Trial | None = None) -> RunRecord:
     """Train the pipeline (or continue the run in resume_dir) and archive everything in its run directory.
 
     Raises PipelineError (a setting the data cannot satisfy) or DataUnavailable before any
     run directory exists. In a distributed run every rank trains; only rank 0 writes the
     run directory. tune_process: the `dlpipe` command itself may tune the process (speed.py).
+    trial: the run is a sweep's trial (dlpipe/sweep), which may stop it early as pruned.
     """
     started, clock = datetime.now(timezone.utc), time.perf_counter()
     writer = world is None or world.main
     # The run directory is this process's until it returns (RunLocked when another live one has it).
     locks = [files.lock_run_dir(resume_dir)] if resume_dir is not None and writer else []
     try:
-        return _run(loaded, out_root, progress, stop, resume_dir, world, tune_process, started, clock, locks)
+        return _run(loaded, out_root, progress, stop, resume_dir, world, tune_process, started, clock, locks, trial)
     finally:
         for lock in locks:
             files.unlock_run_dir(lock)
 
 
 def _run(loaded: Loaded, out_root: Path, progress: Progress, stop: threading.Event | None, resume_dir: Path | None,
-         world: World | None, tune_process: bool, started: datetime, clock: float, locks: list) -> RunRecord:
+         world: World | None, tune_process: bool, started: datetime, clock: float, locks: list,
+         trial: Trial | None = None) -> RunRecord:
     try:
         resolve_device(loaded.pipeline.training.device)
         data = load_data(loaded.pipeline.data, loaded.pipeline.seed, progress)
@@ -86,9 +99,10 @@ def _run(loaded: Loaded, out_root: Path, progress: Progress, stop: threading.Eve
     if writer:
         _index(run_dir.parent.parent, progress)  # the index shows the run as running (it holds the lock now)
     record, insights = _record(loaded, run_dir, started), Insights()
-    record.status, trace = "failed", ""
+    record.status, record.sweep, trace = "failed", trial.sweep if trial else None, ""
     try:
-        _train(loaded, data, resume_dir is not None, progress, stop, record, insights, stages, world, tune_process)
+        _train(loaded, data, resume_dir is not None, progress, stop, record, insights, stages, world, tune_process,
+               trial)
     except ResumeError as exc:  # nothing was trained: the run's files stay as they were
         progress.log(f"--resume failed before training, nothing was changed: {exc}")
         progress.log(traceback.format_exc().rstrip())
@@ -133,9 +147,11 @@ def _open_run_dir(loaded: Loaded, out_root: Path, started: datetime, resume_dir:
 
 def _train(loaded: Loaded, data: Dataset, resume: bool, progress: Progress, stop: threading.Event | None,
            record: RunRecord, insights: Insights, stages: dict[str, float], world: World | None,
-           tune_process: bool) -> None:
+           tune_process: bool, trial: Trial | None = None) -> None:
     """Build, restore when resuming, fit with checkpoints, then evaluate on the test split."""
     pipeline, run_dir = loaded.pipeline, record.path
+    pruned, own = [], threading.Event()  # own: set by the pruner, never the caller's stop (a sweep goes on)
+    stop = Either(stop, own) if stop is not None else own
     device = place(loaded.pipeline.training, world, tune_process)
     record.device, record.task = str(device), data.task
     record.environment = environment(loaded.text, data.files, str(device))
@@ -168,8 +184,11 @@ def _train(loaded: Loaded, data: Dataset, resume: bool, progress: Progress, stop
             state, fitted = fit(distributed.wrap(model, device) if world else model, data, loss_fn=loss_fn,
                                 optimizer=optimizer, training=pipeline.training, metrics=pipeline.scalar_metrics,
                                 generator=generator, progress=progress, schedule=schedule, state=state,
-                                on_epoch_end=lambda now: (saver(now), probe(now), live(now)), stop=stop,
-                                sync=Ranks(world) if world else None)
+                                on_epoch_end=lambda now: (saver(now), probe(now), live(now),
+                                                          _prune(trial, now, pruned, own)),
+                                stop=stop, sync=Ranks(world) if world else None)
+            if pruned and fitted.status == "interrupted":  # stopped by the pruner, not by a signal
+                fitted.status, fitted.message = "pruned", pruned[0]
             checkpoint_the_end(saver, state, fitted, run_dir)
     finally:
         live.close()  # before anything else writes report.html
@@ -183,6 +202,23 @@ def _train(loaded: Loaded, data: Dataset, resume: bool, progress: Progress, stop
     _test(model, data, loss_fn, loaded, world, record, insights)
     _save_model(run_dir, model, pipeline.model_dump(mode="json"), data)
     stages["evaluate"] = time.perf_counter() - t
+
+
+class Either:
+    """Set when either event is: the caller's stop (a signal) or the run's own (its pruner)."""
+
+    def __init__(self, first: threading.Event, second: threading.Event):
+        self.first, self.second = first, second
+
+    def is_set(self) -> bool:
+        return self.first.is_set() or self.second.is_set()
+
+
+def _prune(trial: Trial | None, state: TrainingState, pruned: list[str], stop: threading.Event) -> None:
+    """Ask a sweep's pruner after an epoch; its reason ends training after this epoch."""
+    if trial is not None and not pruned and (reason := trial.prune(state)):
+        pruned.append(reason)
+        stop.set()
 
 
 def _build(pipeline, data: Dataset, device: torch.device, insights: Insights):

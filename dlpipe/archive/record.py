@@ -26,7 +26,7 @@ TYPES = {"name": TEXT, "status": TEXT, "message": TEXT, "task": TEXT, "descripti
          "headline": (dict,) + NONE, "verdict": (dict,) + NONE, "best_epoch": (int,) + NONE,
          "evaluated_epoch": (int,) + NONE, "resumed_after": (int,) + NONE, "learned": (list,),
          "classes": (list,), "per_class": (list,), "confusion_matrix": (list,), "environment": (dict,),
-         "data": (dict,), "network": (dict,) + NONE}
+         "data": (dict,), "network": (dict,) + NONE, "sweep": (dict,) + NONE}
 
 
 @dataclass
@@ -36,7 +36,7 @@ class RunRecord:
     name: str
     started: datetime
     path: Path | None = None
-    status: str = "running"  # running, completed, interrupted, diverged or failed
+    status: str = "running"  # running, completed, interrupted, diverged, failed, or pruned (a sweep's trial)
     message: str = ""
     task: str = ""
     description: str = ""
@@ -50,6 +50,7 @@ class RunRecord:
     headline: dict | None = None  # {name, value}: the one test number that sums the run up
     verdict: dict | None = None  # {kind, advice, epoch}: how the learning curves look
     network: dict | None = None  # {kind, findings, epoch}: what the per-layer statistics say (layers.csv)
+    sweep: dict | None = None  # {study, trial, page}: the sweep this run is a trial of
     best_epoch: int | None = None
     evaluated_epoch: int | None = None  # whose weights were tested (the best, when restored)
     resumed_after: int | None = None
@@ -74,7 +75,7 @@ class RunRecord:
         best = self.evaluated_epoch
         return {
             "name": self.name, "task": self.task, "status": self.status, "message": self.message,
-            "verdict": self.verdict, "network": self.network, "headline": self.headline, "started": self.started.isoformat(),
+            "verdict": self.verdict, "network": self.network, "sweep": self.sweep, "headline": self.headline, "started": self.started.isoformat(),
             "duration_s": self.duration_s, "device": self.device, "seed": self.seed, "description": self.description,
             "source": self.source, "loss": self.loss, "epochs_run": self.epochs_run, "best_epoch": self.best_epoch,
             "test": self.test, "learned": self.learned, "evaluated_epoch": best, "resumed_after": self.resumed_after,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import click
 
 from dlpipe import __version__
-from dlpipe.cli import archive, run, use
+from dlpipe.cli import archive, run, sweep, use
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -18,6 +18,6 @@ def main() -> None:
     """dlpipe: a YAML file is the experiment. Validate it, run it, read its report."""
 
 
-for command in (run.run, run.validate, use.predict, use.evaluate, use.export, archive.runs, archive.compare,
+for command in (run.run, run.validate, sweep.sweep, use.predict, use.evaluate, use.export, archive.runs, archive.compare,
                 run.init, run.schema):
     main.add_command(command)

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from dlpipe.language.errors import InvalidValue, PipelineError, Problem, find_node, override_for
 from dlpipe.language.pipeline import Pipeline, pipeline_model, source_class
+from dlpipe.language.sweep import check_sweep
 from dlpipe.language.validation import problems_from_validation
 
 MAX_FILE_BYTES = 1_000_000
@@ -168,6 +169,22 @@ def _duplicate_keys(node: yaml.Node, path: tuple = ()):
             yield from _duplicate_keys(item, path + (index,))
 
 
+def default_section(data: dict, override: str) -> None:
+    """Write out a top-level section the file leaves at its default before a --set changes one of its keys.
+
+    `--set optimizer.lr=0.01` on a file without `optimizer:` then changes the default optimizer's lr
+    (adam's), instead of making an optimizer with no type.
+    """
+    key = override.partition("=")[0].strip().split(".")[0]
+    field = pipeline_model().model_fields.get(key)
+    if key in data or "." not in override.partition("=")[0] or field is None or field.default_factory is None:
+        return
+    default = field.default_factory()
+    if hasattr(default, "model_dump"):
+        data[key] = default.model_dump(mode="json", exclude_defaults=True) | (
+            {"type": default.type} if hasattr(default, "type") else {})
+
+
 def apply_override(data: dict, override: str) -> None:
     """Apply one `key.path=value` in place; the value is read as a YAML scalar."""
     key, sep, value_text = override.partition("=")
@@ -212,6 +229,7 @@ def load_pipeline(path: str | Path, overrides: tuple[str, ...] = (), decide_task
     text = read_source(path)
     data, node, problems = parse_yaml(path, text)
     for override in overrides:
+        default_section(data, override)
         apply_override(data, override)
     data.setdefault("name", path.stem)
     context = {"base_dir": path.resolve().parent}
@@ -223,9 +241,34 @@ def load_pipeline(path: str | Path, overrides: tuple[str, ...] = (), decide_task
         problems += problems_from_validation(exc, data, model)
     except RecursionError:
         raise PipelineError(f"{path}: the YAML is nested too deeply to be a pipeline; refused") from None
+    if pipeline is not None and pipeline.sweep is not None:
+        problems += check_sweep(data, pipeline.sweep, lambda raw: _problems(model, raw, context))
     if problems:
         raise PipelineError.from_problems(path, text, node, problems, overrides)
     return Loaded(pipeline, path, text, node, tuple(overrides), reason)
+
+
+def check_values(loaded: Loaded, sweep, origin: dict[str, str]) -> list[str]:
+    """A sweep given by flags against a loaded pipeline: each problem as a printable line."""
+    import yaml as _yaml
+
+    data = _yaml.safe_load(loaded.text) or {}
+    for override in loaded.overrides:
+        default_section(data, override)
+        apply_override(data, override)
+    context = {"base_dir": loaded.path.resolve().parent}
+    problems = check_sweep(data, sweep, lambda raw: _problems(pipeline_model(), raw, context), origin)
+    return [problem.render(loaded.path, loaded.text, loaded.node) if ".".join(map(str, problem.path[2:])) not in
+            origin else problem.message for problem in problems]
+
+
+def _problems(model, data: dict, context: dict) -> list[Problem]:
+    """What validating `data` finds (none: it is a valid pipeline)."""
+    try:
+        model.model_validate(data, context=context)
+    except ValidationError as exc:
+        return problems_from_validation(exc, data, model)
+    return []
 
 
 def _decide_task(data: dict, decide_task: TaskDecider, context: dict, problems: list[Problem]) -> str:

@@ -16,6 +16,7 @@ from pydantic import Field, create_model, model_validator
 from dlpipe.language import data, layers, metrics, optim
 from dlpipe.language.metrics import Metric
 from dlpipe.language.section import Section, expand_shorthand, tagged_union, tags
+from dlpipe.language.sweep import Sweep
 
 SECTIONS_WITH_SHORTHAND = ("loss", "optimizer", "scheduler")
 
@@ -67,6 +68,7 @@ class Pipeline(Section):
     name: str = Field("pipeline", min_length=1, max_length=100, description="Run name; names the report folder.")
     description: str = Field("", description="One line shown at the top of the report.")
     seed: int = Field(0, ge=0, le=2**32 - 1, description="Seed for data, initial weights and batch order.")
+    sweep: Sweep | None = Field(None, description="A hyperparameter search for `dlpipe sweep` (ignored by run).")
 
     @model_validator(mode="before")
     @classmethod

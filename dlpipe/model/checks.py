@@ -88,9 +88,10 @@ def recorded_keys(pipeline: Pipeline, task: str) -> list[str]:
 
 
 def _monitor_problems(pipeline: Pipeline, task: str):
-    """A schedule or early stopping that watches a value the run does not record."""
+    """A schedule, early stopping or a sweep that watches a value the run does not record."""
     watched = [(("scheduler", "monitor"), getattr(pipeline.scheduler, "monitor", None)),
-               (("training", "early_stopping", "monitor"), getattr(pipeline.training.early_stopping, "monitor", None))]
+               (("training", "early_stopping", "monitor"), getattr(pipeline.training.early_stopping, "monitor", None)),
+               (("sweep", "metric"), getattr(pipeline.sweep, "metric", None))]
     recorded = recorded_keys(pipeline, task)
     for path, monitor in watched:
         if monitor is not None and monitor not in recorded:

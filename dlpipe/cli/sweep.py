@@ -1,0 +1,82 @@
+"""`dlpipe sweep FILE`: a hyperparameter search whose trials are ordinary runs (dlpipe/sweep, on Optuna)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from dlpipe.cli.common import fail as _fail
+
+
+@click.command()
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--set", "overrides", multiple=True, metavar="KEY.PATH=VALUE", help="Override a value for every trial.")
+@click.option("--grid", "grids", multiple=True, metavar="KEY.PATH=V1,V2,...",
+              help="Search these values (repeatable; replaces the file's sweep parameters; method grid).")
+@click.option("--method", type=click.Choice(["grid", "random", "bayes"]), help="Override sweep.method.")
+@click.option("--trials", type=click.IntRange(1, 100_000), help="Override sweep.trials (random, bayes).")
+@click.option("--metric", help="Override sweep.metric, e.g. val_accuracy.")
+@click.option("--prune/--no-prune", default=None, help="Override sweep.prune.")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("reports"), show_default=True,
+              help="Root directory of the run archive.")
+@click.option("--storage", metavar="URL", help="Optuna database URL (default: sqlite:///<out>/sweeps.db).")
+@click.option("--study", metavar="NAME", help="Study name: the same name and storage on several machines share it.")
+@click.option("--resume", is_flag=True, help="Continue this pipeline's newest study (a stopped or killed sweep).")
+@click.option("--best", is_flag=True, help="Print the best trial's pipeline (YAML) and exit.")
+def sweep(file: Path, overrides, grids, method, trials, metric, prune, out: Path, storage, study, resume, best) -> None:
+    """Search hyperparameters: every trial is a run under --out, and one page says which setting won and why."""
+    import importlib.util
+
+    if importlib.util.find_spec("optuna") is None:  # say which extra is missing, before any work
+        _fail("dlpipe sweep needs Optuna: pip install 'dlpipe[sweep]'")
+    from dlpipe.language.errors import PipelineError
+    from dlpipe.sweep.plan import make_plan
+
+    try:
+        plan, seed = make_plan(file, tuple(overrides), tuple(grids), {"method": method, "trials": trials,
+                                                                       "metric": metric, "prune": prune},
+                               out, storage, study, resume or best)
+    except PipelineError as exc:
+        _fail(str(exc))
+    if best:
+        _print_best(plan)
+        return
+    _run(plan, seed)
+
+
+def _print_best(plan) -> None:
+    import optuna
+
+    from dlpipe.sweep.results import best_yaml
+
+    number, text = best_yaml(optuna.load_study(study_name=plan.study, storage=plan.storage), plan)
+    if not text:
+        _fail(f"study {plan.study}: no completed trial yet")
+    click.echo(f"# the best trial ({number}) of sweep {plan.study}")
+    click.echo(text, nl=False)
+
+
+def _run(plan, seed: int) -> None:
+    import signal
+    import threading
+
+    from dlpipe.cli.run import _stopper
+    from dlpipe.report.pages import human
+    from dlpipe.sweep.driver import run_sweep
+
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, _stopper(stop)) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        study, page = run_sweep(plan, seed, stop, lambda line: click.echo(line, err=True))
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    try:
+        click.echo(f"best: trial {study.best_trial.number}, {plan.sweep.metric} {human(study.best_value)}: "
+                   + "  ".join(f"{k}={human(v)}" for k, v in study.best_trial.params.items()))
+    except ValueError:
+        click.echo("best: no trial completed")
+    click.echo(f"sweep: {page}")
+    if stop.is_set():
+        raise SystemExit(130)

@@ -1,0 +1,39 @@
+"""Run a sweep to its end (or to a signal): trial after trial, a line each, the sweep page after each."""
+
+from __future__ import annotations
+
+import threading
+from typing import Callable
+
+from dlpipe.archive.log import Progress
+from dlpipe.report.pages import human
+from dlpipe.sweep.results import write_page
+from dlpipe.sweep.search import Plan, open_study, remaining, requeue_stale, run_trial
+
+
+def run_sweep(plan: Plan, seed: int, stop: threading.Event, say: Callable[[str], None]) -> tuple[object, str]:
+    """Trials until the sweep has its total (or a signal); returns (the study, the sweep page's path)."""
+    study = open_study(plan, seed)
+    stale = requeue_stale(study)
+    if stale:
+        say(f"{stale} trial(s) left running by a stopped sweep process will run again")
+    page = write_page(study, plan)
+    say(f"sweep {plan.study}: {plan.sweep.method}, metric {plan.sweep.metric}; page {page}")
+    while not stop.is_set() and remaining(study, plan.sweep) > 0:
+        row = run_trial(plan, study, stop, page, Progress(quiet=True, stop=stop))
+        page = write_page(study, plan)
+        if row is None:
+            say("stopped by a signal: the interrupted trial is queued again; `dlpipe sweep ... --resume` continues")
+            break
+        say(_line(row, study, plan))
+    return study, str(page)
+
+
+def _line(row: dict, study, plan: Plan) -> str:
+    values = "  ".join(f"{key}={human(value)}" for key, value in row["params"].items())
+    result = f"{plan.sweep.metric} {human(row['value'])}" if row["value"] is not None else row["status"]
+    try:
+        best = f"best so far: trial {study.best_trial.number}, {human(study.best_value)}"
+    except ValueError:
+        best = "no completed trial yet"
+    return f"trial {row['number']:>3}  {values}  ->  {result} ({row['status']})  ·  {best}"

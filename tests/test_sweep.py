@@ -1,0 +1,85 @@
+"""`dlpipe sweep`: grid, random and bayes searches on Optuna whose trials are ordinary runs; one page; resume; sharing."""
+
+from __future__ import annotations
+
+import statistics
+from pathlib import Path
+
+import pytest
+
+optuna = pytest.importorskip("optuna")
+
+from conftest import TINY_SINE, TOY_CLASSIFIER  # noqa: E402
+
+LRS = "optimizer.lr=1.0e-4,1.0e-3,1.0e-2,1.0e-1"
+
+
+def study_of(out: Path, name: str | None = None):
+    storage = f"sqlite:///{out / 'sweeps.db'}"
+    name = name or optuna.get_all_study_summaries(storage)[-1].study_name
+    return optuna.load_study(study_name=name, storage=storage)
+
+
+def counted(study) -> list:
+    return [t for t in study.trials if t.state.is_finished() and not t.user_attrs.get("interrupted")]
+
+
+def test_a_grid_over_the_learning_rate_finds_a_better_one_and_writes_its_page(cli, write_yaml, tmp_path):
+    path = write_yaml(TINY_SINE)
+    result = cli("sweep", path, "--grid", LRS, "--out", tmp_path)
+    assert result.exit_code == 0, result.output
+    study = study_of(tmp_path)
+    assert sorted(t.params["optimizer.lr"] for t in counted(study)) == [1.0e-4, 1.0e-3, 1.0e-2, 1.0e-1]
+    assert study.best_trial.params["optimizer.lr"] != 1.0e-4  # too small for 5 epochs
+    page = Path(result.stdout.strip().splitlines()[-1].removeprefix("sweep: "))
+    html = page.read_text()
+    assert page.parent.parent.name == "sweeps" and html.count(">report</a>") == 4
+    assert "Verdict" in html and "mattered most" in html and "Trials, best first" in html
+    for trial in counted(study):  # every trial is an ordinary run whose report links back to the sweep
+        report = (tmp_path / trial.user_attrs["run"] / "report.html").read_text()
+        assert f"Trial {trial.number} of the sweep" in report
+        link = report.split('of the sweep <a href="')[1].split('"')[0]
+        assert (tmp_path / trial.user_attrs["run"] / link).resolve() == page.resolve()
+    best = cli("sweep", path, "--grid", LRS, "--out", tmp_path, "--best")
+    assert best.exit_code == 0 and f"lr: {study.best_trial.params['optimizer.lr']}" in best.stdout
+    written = tmp_path / "best.yaml"
+    written.write_text(best.stdout)
+    assert cli("validate", written).exit_code == 0  # ready to use as it is
+
+
+def test_a_bayes_sweep_with_pruning_prunes_some_trials_and_its_best_beats_the_median(cli, toy_mnist, write_yaml,
+                                                                                        tmp_path):
+    folder, _ = toy_mnist
+    text = TOY_CLASSIFIER.format(root=folder) + """\
+sweep:
+  metric: val_loss
+  method: bayes
+  trials: 6
+  prune: true
+  parameters:
+    optimizer.lr: {log_range: [1.0e-5, 3.0e-2]}
+    model.layers.1.units: {choice: [4, 32]}
+"""
+    result = cli("sweep", write_yaml(text), "--out", tmp_path)
+    assert result.exit_code == 0, result.output
+    study = study_of(tmp_path)
+    states = [t.state for t in counted(study)]
+    assert len(states) == 6 and states.count(optuna.trial.TrialState.PRUNED) >= 1
+    values = sorted(t.value for t in counted(study) if t.value is not None)
+    assert len(values) >= 2 and study.best_value < statistics.median(values)  # better than the median trial
+    pruned = next(t for t in counted(study) if t.state == optuna.trial.TrialState.PRUNED)
+    assert "pruned at epoch" in (tmp_path / pruned.user_attrs["run"] / "report.html").read_text()
+    assert "(pruned)" in result.stderr
+
+
+def test_bad_sweep_flags_are_refused_before_anything_runs(cli, write_yaml, tmp_path):
+    path = write_yaml(TINY_SINE)
+    for args, message in ((["--grid", "optimizer.lr=0.0,0.1"], "--grid optimizer.lr=0.0,0.1: with optimizer.lr = 0.0"),
+                          (["--grid", "optimizer.lr"], "expected key.path=value,value"),
+                          (["--grid", "model.layers.0.unitz=3"], "unknown key 'unitz'; did you mean 'units'?"),
+                          ([], "nothing to search"),
+                          (["--grid", "optimizer.lr=0.1", "--metric", "val_accuracy"], "'val_accuracy' is not recorded")):
+        result = cli("sweep", path, *args, "--out", tmp_path / "out")
+        assert result.exit_code == 2 and message in result.stderr, (args, result.stderr)
+        assert "Traceback" not in result.output
+    assert not list((tmp_path / "out").glob("*/*/metrics.json"))  # no trial ran
