@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -40,17 +41,16 @@ def test_a_killed_sweep_resumes_without_rerunning_finished_trials(write_yaml, tm
     assert "trial   0" not in err  # the finished one was not run again
 
 
-def test_two_workers_share_one_study_and_run_each_grid_point_once(write_yaml, tmp_path):
+def test_two_worker_processes_share_one_study_and_run_each_grid_point_once(write_yaml, tmp_path):
+    """--jobs 2: two worker processes started together on one new SQLite file (both create it at once)."""
     path = write_yaml(TINY_SINE)
-    grid = "optimizer.lr=1.0e-4,1.0e-3,1.0e-2,1.0e-1"
-    storage = f"sqlite:///{tmp_path / 'shared.db'}"
-    workers = [sweep_process(path, "--grid", grid, "--out", tmp_path / "out", "--storage", storage,
-                             "--study", "shared") for _ in range(2)]
-    for worker in workers:
-        _, err = worker.communicate(timeout=300)
-        assert worker.returncode == 0, err
-    study = optuna.load_study(study_name="shared", storage=storage)
-    lrs = [t.params["optimizer.lr"] for t in counted(study)]
-    assert sorted(lrs) == [1.0e-4, 1.0e-3, 1.0e-2, 1.0e-1]  # exactly 4, none twice
-    page = next((tmp_path / "out").glob("tiny/sweeps/shared/sweep.html")).read_text()
+    done = subprocess.run([sys.executable, "-m", "dlpipe", "sweep", str(path), "--grid", "optimizer.lr=1.0e-3,1.0e-2",
+                           "--grid", "training.batch_size=32,64", "--out", str(tmp_path), "--jobs", "2"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "2 worker processes" in done.stderr and done.stdout.splitlines()[-1].startswith("sweep: ")
+    trials = counted(study_of(tmp_path))
+    points = sorted((t.params["optimizer.lr"], t.params["training.batch_size"]) for t in trials)
+    assert points == [(1.0e-3, 32), (1.0e-3, 64), (1.0e-2, 32), (1.0e-2, 64)]  # exactly 4, none twice
+    page = Path(done.stdout.splitlines()[-1].removeprefix("sweep: ")).read_text()
     assert page.count(">report</a>") == 4

@@ -24,7 +24,10 @@ from dlpipe.cli.common import fail as _fail
 @click.option("--study", metavar="NAME", help="Study name: the same name and storage on several machines share it.")
 @click.option("--resume", is_flag=True, help="Continue this pipeline's newest study (a stopped or killed sweep).")
 @click.option("--best", is_flag=True, help="Print the best trial's pipeline (YAML) and exit.")
-def sweep(file: Path, overrides, grids, method, trials, metric, prune, out: Path, storage, study, resume, best) -> None:
+@click.option("--jobs", type=click.IntRange(1, 256), default=1, show_default=True,
+              help="Trials in parallel processes; the machine's cores are split between them.")
+def sweep(file: Path, overrides, grids, method, trials, metric, prune, out: Path, storage, study, resume, best,
+          jobs: int) -> None:
     """Search hyperparameters: every trial is a run under --out, and one page says which setting won and why."""
     import importlib.util
 
@@ -42,7 +45,35 @@ def sweep(file: Path, overrides, grids, method, trials, metric, prune, out: Path
     if best:
         _print_best(plan)
         return
+    if jobs > 1:
+        _jobs(plan, grids, {"--method": method, "--trials": trials, "--metric": metric}, prune, jobs)
+        return
     _run(plan, seed)
+
+
+def _jobs(plan, grids, options: dict, prune, jobs: int) -> None:
+    """J worker processes of this command on one study, each on its own share of the cores."""
+    import os
+    import subprocess
+    import sys
+
+    cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else list(range(os.cpu_count() or 1))
+    args = [str(plan.path), "--out", str(plan.out), "--storage", plan.storage, "--study", plan.study,
+            *[a for o in plan.overrides for a in ("--set", o)], *[a for g in grids for a in ("--grid", g)],
+            *[a for k, v in options.items() if v is not None for a in (k, str(v))],
+            *([] if prune is None else ["--prune" if prune else "--no-prune"])]
+    workers = []
+    for number in range(jobs):
+        mine = cores[number::jobs] or cores  # more jobs than cores: they share
+        threads = ("--set", f"training.threads={len(mine)}")
+        pin = (lambda cpus=mine: os.sched_setaffinity(0, cpus)) if hasattr(os, "sched_setaffinity") else None
+        workers.append(subprocess.Popen([sys.executable, "-m", "dlpipe", "sweep", *args, *threads], preexec_fn=pin,
+                                        stdout=subprocess.DEVNULL))
+    click.echo(f"sweep {plan.study}: {jobs} worker processes, {len(cores)} cores between them", err=True)
+    codes = [worker.wait() for worker in workers]
+    _summary(plan)
+    if any(codes):
+        raise SystemExit(max(codes))
 
 
 def _print_best(plan) -> None:
@@ -62,7 +93,6 @@ def _run(plan, seed: int) -> None:
     import threading
 
     from dlpipe.cli.run import _stopper
-    from dlpipe.report.pages import human
     from dlpipe.sweep.driver import run_sweep
 
     stop = threading.Event()
@@ -72,11 +102,23 @@ def _run(plan, seed: int) -> None:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+    _summary(plan, study, page)
+    if stop.is_set():
+        raise SystemExit(130)
+
+
+def _summary(plan, study=None, page=None) -> None:
+    """The best trial and the page, on stdout (the last line: `sweep: PAGE`)."""
+    import optuna
+
+    from dlpipe.report.pages import human
+    from dlpipe.sweep.results import write_page
+
+    study = study or optuna.load_study(study_name=plan.study, storage=plan.storage)
+    page = page or write_page(study, plan)
     try:
         click.echo(f"best: trial {study.best_trial.number}, {plan.sweep.metric} {human(study.best_value)}: "
                    + "  ".join(f"{k}={human(v)}" for k, v in study.best_trial.params.items()))
     except ValueError:
         click.echo("best: no trial completed")
     click.echo(f"sweep: {page}")
-    if stop.is_set():
-        raise SystemExit(130)
