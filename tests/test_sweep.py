@@ -40,6 +40,12 @@ def test_a_grid_over_the_learning_rate_finds_a_better_one_and_writes_its_page(cl
         assert f"Trial {trial.number} of the sweep" in report
         link = report.split('of the sweep <a href="')[1].split('"')[0]
         assert (tmp_path / trial.user_attrs["run"] / link).resolve() == page.resolve()
+    index = (tmp_path / "index.html").read_text()
+    assert f'href="./tiny/sweeps/{study.study_name}/sweep.html"' in index and "Sweeps" in index
+    listed = cli("runs", "--out", tmp_path).stdout.splitlines()
+    assert len(listed) == 4 and listed[1].startswith(f"sweep {study.study_name} (4 trials)")  # one row, and then
+    expanded = cli("runs", "--out", tmp_path, "--expand").stdout.splitlines()
+    assert len([line for line in expanded if line.startswith("  tiny/")]) == 4  # its trials under it
     best = cli("sweep", path, "--grid", LRS, "--out", tmp_path, "--best")
     assert best.exit_code == 0 and f"lr: {study.best_trial.params['optimizer.lr']}" in best.stdout
     written = tmp_path / "best.yaml"

@@ -47,6 +47,19 @@ def find_run(root: Path, ref: str) -> Path:
     raise LookupError(f"no run {ref!r} under {root} (see `dlpipe runs --out {root}`)")
 
 
+def _row(r: RunRecord) -> tuple[str, ...]:
+    return (r.ref, started_text(r), r.status, duration_text(r), headline_text(r), (r.verdict or {}).get("kind", ""))
+
+
+def _sweep_row(study: str, trials: list[RunRecord]) -> tuple[str, ...]:
+    """One row for a sweep's trials: how many, and the best headline among them."""
+    scored = [t for t in trials if isinstance((t.headline or {}).get("value"), (int, float))]
+    best = max(scored, key=lambda t: t.headline["value"], default=None)  # accuracy or R^2: higher is better
+    total = sum(t.duration_s or 0.0 for t in trials)
+    return (f"sweep {study} ({len(trials)} trials)", started_text(trials[-1]), "sweep", f"{total:.1f} s",
+            f"best {headline_text(best)} ({best.ref})" if best else "", "")
+
+
 def damaged_text(damaged: list[str]) -> str:
     """One line per run that could not be read, under a count."""
     lines = [f"{len(damaged)} run(s) could not be read:"] + [f"  {reason}" for reason in damaged[:20]]
@@ -66,10 +79,23 @@ def headline_text(record: RunRecord) -> str:
     return f"{head['name']} {head['value']:.4g}" if isinstance(head.get("value"), (int, float)) else ""
 
 
-def table(runs: list[RunRecord]) -> str:
-    """The runs as an aligned text table for the terminal."""
+def table(runs: list[RunRecord], expand: bool = False) -> str:
+    """The runs as an aligned text table for the terminal; a sweep's trials are one row (expand: and each trial)."""
     head = ("run", "started", "status", "duration", "headline", "verdict")
-    rows = [(r.ref, started_text(r), r.status, duration_text(r), headline_text(r), (r.verdict or {}).get("kind", ""))
-            for r in runs]
+    rows, trials_of, at = [], {}, {}
+    for r in runs:
+        study = (r.sweep or {}).get("study")
+        if study is None:
+            rows.append(_row(r))
+            continue
+        if study not in trials_of:  # the sweep's row goes where its newest trial would be
+            trials_of[study], at[study] = [], len(rows)
+            rows.append(())
+        trials_of[study].append(r)
+    for study in reversed(list(at)):  # from the end: expanding a sweep shifts only the rows after it
+        trials = trials_of[study]
+        indented = [("  " + row[0], *row[1:]) for row in map(_row, trials)] if expand else []
+        rows[at[study]:at[study] + 1] = [_sweep_row(study, trials), *indented]
+    widths = [max(len(row[i]) for row in [head, *rows]) for i in range(len(head))]
     widths = [max(len(row[i]) for row in [head, *rows]) for i in range(len(head))]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in [head, *rows])

@@ -14,8 +14,9 @@ from dlpipe.cli.common import fail as _fail
 @click.option("--out", type=click.Path(path_type=Path), default=Path("reports"), show_default=True,
               help="Root directory of the run archive.")
 @click.option("--name", help="Only runs of this pipeline name.")
+@click.option("--expand", is_flag=True, help="List each sweep's trials under its row.")
 @click.pass_context
-def runs(ctx: click.Context, out: Path, name: str | None) -> None:
+def runs(ctx: click.Context, out: Path, name: str | None, expand: bool) -> None:
     """List the archived runs (newest first); `dlpipe runs show RUN` for one."""
     ctx.obj = out
     if ctx.invoked_subcommand is None:
@@ -27,7 +28,7 @@ def runs(ctx: click.Context, out: Path, name: str | None) -> None:
             click.echo(damaged_text(damaged), err=True)
         if not found:
             _fail(f"no runs under {out}" + (f" named {name}" if name else "") + " (dlpipe run FILE makes one)")
-        click.echo(table(found))
+        click.echo(table(found, expand))
         click.echo(f"\n{len(found)} run(s); browse them in {out / 'index.html'}")
 
 

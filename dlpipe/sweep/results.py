@@ -9,8 +9,9 @@ from pathlib import Path
 import optuna
 from optuna.trial import TrialState
 
-from dlpipe.archive.files import sanitize_name, write_atomic
+from dlpipe.archive.files import sanitize_name, write_atomic, write_json
 from dlpipe.archive.record import RunRecord
+from dlpipe.report.index import write_index
 from dlpipe.report.sweep import render_sweep
 from dlpipe.sweep.search import Plan
 
@@ -86,6 +87,16 @@ def write_page(study: optuna.Study, plan: Plan) -> Path:
                          "counts": ", ".join(f"{n} {k}" for k, n in counts.items()) or "none yet",
                          "written": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")})
     write_atomic(page, html)
+    best = min((r for r in found if r["value"] is not None), default=None,
+               key=lambda r: -r["value"] if maximize else r["value"])
+    write_json(page.with_name("sweep.json"), {  # what the archive's index shows of the sweep
+        "name": plan.name, "study": plan.study, "metric": plan.sweep.metric, "method": plan.sweep.method,
+        "trials": len(found), "counts": counts, "best": {"number": best["number"], "value": best["value"],
+                                                         "params": best["params"]} if best else None})
+    try:
+        write_index(plan.out)  # its Sweeps table
+    except Exception:  # noqa: BLE001 - the index is a convenience: it never stops a sweep
+        pass
     return page
 
 
