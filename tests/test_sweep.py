@@ -89,3 +89,12 @@ def test_bad_sweep_flags_are_refused_before_anything_runs(cli, write_yaml, tmp_p
         assert result.exit_code == 2 and message in result.stderr, (args, result.stderr)
         assert "Traceback" not in result.output
     assert not list((tmp_path / "out").glob("*/*/metrics.json"))  # no trial ran
+
+
+def test_the_page_never_shows_a_storage_password():
+    from dlpipe.sweep.results import _safe
+
+    assert _safe("postgresql+psycopg2://dlpipe:s3cret@db.example:5432/sweeps") == \
+        "postgresql+psycopg2://dlpipe:***@db.example:5432/sweeps"
+    assert _safe("postgresql://dlpipe@127.0.0.1/sweeps") == "postgresql://dlpipe@127.0.0.1/sweeps"
+    assert _safe("sqlite:////tmp/x/sweeps.db") == "sqlite:////tmp/x/sweeps.db"

@@ -95,10 +95,14 @@ def _run(plan, seed: int) -> None:
     from dlpipe.cli.run import _stopper
     from dlpipe.sweep.driver import run_sweep
 
+    from dlpipe.sweep.search import StorageError
+
     stop = threading.Event()
     previous = {sig: signal.signal(sig, _stopper(stop)) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         study, page = run_sweep(plan, seed, stop, lambda line: click.echo(line, err=True))
+    except StorageError as exc:
+        _fail(str(exc))
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

@@ -106,4 +106,4 @@ def _safe(url: str) -> str:
     if not at or "://" not in head:
         return url
     scheme, _, user = head.partition("://")
-    return f"{scheme}://{user.split(':')[0]}:***@{tail}"
+    return f"{scheme}://{user.split(':')[0]}:***@{tail}" if ":" in user else url

@@ -71,7 +71,7 @@ def open_study(plan: Plan, seed: int) -> optuna.Study:
         optuna.pruners.NopPruner()
     direction = "maximize" if higher_is_better(sweep.metric) else "minimize"
     study = _create(lambda: optuna.create_study(storage=plan.storage, study_name=plan.study, sampler=sampler,
-                                                pruner=pruner, direction=direction, load_if_exists=True))
+                                                pruner=pruner, direction=direction, load_if_exists=True), plan.storage)
     if sweep.method == "grid" and not study.user_attrs.get("grid_enqueued"):
         study.set_user_attr("grid_enqueued", True)
         for point in _grid(sweep):
@@ -79,18 +79,26 @@ def open_study(plan: Plan, seed: int) -> optuna.Study:
     return study
 
 
-def _create(make: Callable[[], optuna.Study], attempts: int = 6) -> optuna.Study:
+class StorageError(Exception):
+    """The study's database cannot be opened; the message says which and why."""
+
+
+def _create(make: Callable[[], optuna.Study], url: str, attempts: int = 6) -> optuna.Study:
     """Open the study; two workers creating one new database at once collide (the schema written twice),
     and the one that lost finds the tables there when it tries again a moment later."""
-    from sqlalchemy.exc import IntegrityError, OperationalError
+    from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
     for attempt in range(attempts):
         try:
             return make()
-        except (IntegrityError, OperationalError, optuna.exceptions.DuplicatedStudyError):
+        except (IntegrityError, OperationalError, optuna.exceptions.DuplicatedStudyError) as exc:
             if attempt == attempts - 1:
-                raise
+                raise StorageError(f"--storage {url}: cannot open it ({type(exc).__name__}: {exc})") from None
             time.sleep(0.2 * (attempt + 1))
+        except (ImportError, SQLAlchemyError, ValueError) as exc:
+            hint = ("; for PostgreSQL: pip install psycopg2-binary and write postgresql+psycopg2://..."
+                    if isinstance(exc, ImportError) else "")
+            raise StorageError(f"--storage {url}: cannot open it ({type(exc).__name__}: {exc}){hint}") from None
     raise AssertionError("unreachable")
 
 
