@@ -98,3 +98,16 @@ def test_the_page_never_shows_a_storage_password():
         "postgresql+psycopg2://dlpipe:***@db.example:5432/sweeps"
     assert _safe("postgresql://dlpipe@127.0.0.1/sweeps") == "postgresql://dlpipe@127.0.0.1/sweeps"
     assert _safe("sqlite:////tmp/x/sweeps.db") == "sqlite:////tmp/x/sweeps.db"
+
+
+def test_a_diverged_trial_is_recorded_as_such_and_the_sweep_goes_on(cli, write_yaml, tmp_path):
+    path = write_yaml(TINY_SINE)
+    result = cli("sweep", path, "--set", "optimizer={type: sgd, lr: 0.01}", "--set", "data.x_range=[-30, 30]",
+                 "--grid", "optimizer.lr=10.0,0.01", "--out", tmp_path)
+    assert result.exit_code == 0, result.output
+    trials = {t.params["optimizer.lr"]: t for t in counted(study_of(tmp_path))}
+    assert trials[10.0].state == optuna.trial.TrialState.FAIL and trials[10.0].user_attrs["status"] == "diverged"
+    assert trials[0.01].state == optuna.trial.TrialState.COMPLETE  # run after the diverged one
+    assert "(diverged)" in result.stderr
+    page = Path(result.stdout.splitlines()[-1].removeprefix("sweep: ")).read_text()
+    assert "<td title=\"the loss became" in page and ">diverged</td>" in page
