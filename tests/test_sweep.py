@@ -111,3 +111,11 @@ def test_a_diverged_trial_is_recorded_as_such_and_the_sweep_goes_on(cli, write_y
     assert "(diverged)" in result.stderr
     page = Path(result.stdout.splitlines()[-1].removeprefix("sweep: ")).read_text()
     assert "<td title=\"the loss became" in page and ">diverged</td>" in page
+
+
+def test_grid_flags_are_checked_on_a_table_whose_task_the_data_decides(cli, tmp_path):
+    from conftest import ROOT
+
+    result = cli("sweep", ROOT / "pipelines/iris.yaml", "--grid", "optimizer.lr=1.0e-3,0", "--out", tmp_path)
+    assert result.exit_code == 2 and "--grid optimizer.lr=1.0e-3,0: with optimizer.lr = 0: optimizer.lr: out of range" \
+        in result.stderr and "loss" not in result.stderr  # the task (and so the loss) came from the data

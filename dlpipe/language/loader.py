@@ -6,7 +6,7 @@ the key and what was expected, ready to print; the CLI turns it into exit code 2
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -32,6 +32,7 @@ class Loaded:
     node: yaml.Node
     overrides: tuple[str, ...]
     task_reason: str = ""  # why an auto task was decided as it was ("target 'species' holds 3 strings")
+    raw: dict = field(default_factory=dict, repr=False, compare=False)  # what was validated: overrides and task in
 
     def line_of(self, path: tuple) -> int | None:
         """The 1-based line of the key at `path`, or None when it comes from a --set or a default."""
@@ -245,21 +246,14 @@ def load_pipeline(path: str | Path, overrides: tuple[str, ...] = (), decide_task
         problems += check_sweep(data, pipeline.sweep, lambda raw: _problems(model, raw, context))
     if problems:
         raise PipelineError.from_problems(path, text, node, problems, overrides)
-    return Loaded(pipeline, path, text, node, tuple(overrides), reason)
+    return Loaded(pipeline, path, text, node, tuple(overrides), reason, data)
 
 
-def check_values(loaded: Loaded, sweep, origin: dict[str, str]) -> list[str]:
-    """A sweep given by flags against a loaded pipeline: each problem as a printable line."""
-    import yaml as _yaml
-
-    data = _yaml.safe_load(loaded.text) or {}
-    for override in loaded.overrides:
-        default_section(data, override)
-        apply_override(data, override)
+def check_flags(loaded: Loaded, sweep, origin: dict[str, str]) -> list[str]:
+    """A sweep given by --grid flags against a loaded pipeline: each problem's message, naming its flag."""
     context = {"base_dir": loaded.path.resolve().parent}
-    problems = check_sweep(data, sweep, lambda raw: _problems(pipeline_model(), raw, context), origin)
-    return [problem.render(loaded.path, loaded.text, loaded.node) if ".".join(map(str, problem.path[2:])) not in
-            origin else problem.message for problem in problems]
+    problems = check_sweep(loaded.raw, sweep, lambda raw: _problems(pipeline_model(), raw, context), origin)
+    return [problem.message for problem in problems]
 
 
 def _problems(model, data: dict, context: dict) -> list[Problem]:

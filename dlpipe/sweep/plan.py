@@ -6,7 +6,7 @@ from pathlib import Path
 
 from dlpipe.data.sources import read_pipeline
 from dlpipe.language.errors import PipelineError
-from dlpipe.language.loader import check_values
+from dlpipe.language.loader import check_flags
 from dlpipe.language.sweep import Sweep, grid_flag
 from dlpipe.model.checks import recorded_keys
 from dlpipe.sweep.search import Plan, new_study_name
@@ -18,9 +18,9 @@ def make_plan(file: Path, overrides: tuple[str, ...], grids: tuple[str, ...], ch
     loaded = read_pipeline(file, overrides)
     pipeline = loaded.pipeline
     base = pipeline.sweep.model_dump() if pipeline.sweep else {"parameters": {}}
-    if grids:
-        parsed = dict(grid_flag(text) for text in grids)
-        base["parameters"] = {key: parameter.model_dump(exclude_none=True) for key, parameter in parsed.items()}
+    flags = {text: grid_flag(text) for text in grids}
+    if flags:
+        base["parameters"] = {key: parameter.model_dump(exclude_none=True) for key, parameter in flags.values()}
         base["method"] = "grid"
     if not base["parameters"]:
         raise PipelineError(f"{file}: nothing to search: add a sweep: section to the file, or --grid "
@@ -30,8 +30,8 @@ def make_plan(file: Path, overrides: tuple[str, ...], grids: tuple[str, ...], ch
         sweep = Sweep.model_validate(base)
     except ValueError as exc:
         raise PipelineError(f"sweep options: {exc}") from None
-    origin = {key: f"--grid {text}" for text in grids for key in [text.partition('=')[0].strip()]}
-    problems = check_values(loaded, sweep, origin)
+    # The file's own sweep section was checked when it was loaded; flags are checked here.
+    problems = check_flags(loaded, sweep, {key: f"--grid {text}" for text, (key, _) in flags.items()}) if flags else []
     recorded = recorded_keys(pipeline, pipeline.task)
     if sweep.metric not in recorded:
         problems.append(f"sweep metric: '{sweep.metric}' is not recorded by this pipeline (recorded: "

@@ -12,7 +12,7 @@ from optuna.trial import TrialState
 from dlpipe.archive.files import sanitize_name, write_atomic, write_json
 from dlpipe.archive.record import RunRecord
 from dlpipe.report.index import write_index
-from dlpipe.report.sweep import render_sweep
+from dlpipe.report.sweep import ranked, render_sweep
 from dlpipe.sweep.search import Plan
 
 STATUS = {TrialState.COMPLETE: "completed", TrialState.PRUNED: "pruned", TrialState.FAIL: "failed",
@@ -25,13 +25,12 @@ def page_path(plan: Plan) -> Path:
 
 
 def rows(study: optuna.Study, plan: Plan, page: Path) -> list[dict]:
-    """One row per trial that counts (interrupted ones were queued again), its run's history read back."""
+    """One row per trial that counts (interrupted ones were queued again); histories are read for the best five."""
     out = []
     for trial in study.get_trials(deepcopy=False):
         if trial.user_attrs.get("interrupted") or trial.state == TrialState.WAITING:
             continue
         run = trial.user_attrs.get("run")
-        record = _record(plan.out / run) if run else None
         status = trial.user_attrs.get("status") or STATUS.get(trial.state, str(trial.state))
         message = trial.user_attrs.get("message", "")
         if status == "pruned" and message.startswith("pruned at epoch"):
@@ -40,7 +39,11 @@ def rows(study: optuna.Study, plan: Plan, page: Path) -> list[dict]:
                     "value": trial.value if trial.state == TrialState.COMPLETE else None, "status": status,
                     "message": message, "seconds": trial.user_attrs.get("seconds"),
                     "report": os.path.relpath(plan.out / run / "report.html", page.parent) if run else "",
-                    "history": record.history if record else None, "run": run})
+                    "history": None, "run": run})
+    maximize = study.direction == optuna.study.StudyDirection.MAXIMIZE
+    for row in ranked([r for r in out if r["value"] is not None], maximize)[:5]:  # their curves are drawn
+        record = _record(plan.out / row["run"]) if row["run"] else None
+        row["history"] = record.history if record else None
     return out
 
 
