@@ -8,7 +8,7 @@ from typing import Callable
 from dlpipe.archive.log import Progress
 from dlpipe.report.pages import human
 from dlpipe.sweep.results import write_page
-from dlpipe.sweep.search import Plan, open_study, remaining, requeue_stale, run_trial
+from dlpipe.sweep.search import Plan, claim, open_study, requeue_stale, run_trial
 
 
 def run_sweep(plan: Plan, seed: int, stop: threading.Event, say: Callable[[str], None]) -> tuple[object, str]:
@@ -19,8 +19,8 @@ def run_sweep(plan: Plan, seed: int, stop: threading.Event, say: Callable[[str],
         say(f"{stale} trial(s) left running by a stopped sweep process will run again")
     page = write_page(study, plan)
     say(f"sweep {plan.study}: {plan.sweep.method}, metric {plan.sweep.metric}; page {page}")
-    while not stop.is_set() and remaining(study, plan.sweep) > 0:
-        row = run_trial(plan, study, stop, page, Progress(quiet=True, stop=stop))
+    while not stop.is_set() and (trial := claim(plan, study)) is not None:
+        row = run_trial(plan, study, trial, stop, page, Progress(quiet=True, stop=stop))
         page = write_page(study, plan)
         if row is None:
             say("stopped by a signal: the interrupted trial is queued again; `dlpipe sweep ... --resume` continues")

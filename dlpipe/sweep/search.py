@@ -18,6 +18,7 @@ import os
 import socket
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -163,11 +164,39 @@ def pruner(trial: optuna.Trial, metric: str, prune: bool):
     return ask
 
 
-def run_trial(plan: Plan, study: optuna.Study, stop: threading.Event, page: Path, progress: Progress) -> dict | None:
-    """Ask for one trial, run it as a dlpipe run, tell Optuna how it went; its row for the sweep page."""
-    trial = study.ask({key: distribution(p) for key, p in plan.sweep.parameters.items()})
-    trial.set_user_attr("host", HOST)
-    trial.set_user_attr("pid", os.getpid())
+@contextmanager
+def _taking_turns(storage: str):
+    """SQLite has no row locks (Optuna's SELECT ... FOR UPDATE is ignored there), so two processes could
+    pop one waiting trial at once: on one SQLite file, claims take turns under a file lock beside it."""
+    try:
+        import fcntl
+    except ImportError:
+        fcntl = None
+    if fcntl is None or not storage.startswith("sqlite:///"):
+        yield
+        return
+    with open(storage.removeprefix("sqlite:///") + ".lock", "a", encoding="utf-8") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def claim(plan: Plan, study: optuna.Study) -> optuna.Trial | None:
+    """The next trial for this process, or None when the sweep has all it needs (counted or running)."""
+    with _taking_turns(plan.storage):
+        if remaining(study, plan.sweep) <= 0:
+            return None
+        trial = study.ask({key: distribution(p) for key, p in plan.sweep.parameters.items()})
+        trial.set_user_attr("host", HOST)
+        trial.set_user_attr("pid", os.getpid())
+    return trial
+
+
+def run_trial(plan: Plan, study: optuna.Study, trial: optuna.Trial, stop: threading.Event, page: Path,
+              progress: Progress) -> dict | None:
+    """Run a claimed trial as a dlpipe run, tell Optuna how it went; its row for the sweep page."""
     sets = tuple(f"{key}={yaml_text(value)}" for key, value in trial.params.items())
     loaded: Loaded = read_pipeline(plan.path, (*plan.overrides, *sets, "sweep=null"))
     started = time.perf_counter()
