@@ -3,12 +3,13 @@
   plain   the best plain-PyTorch loop: data in memory, index batching (index_select), fused Adam,
           no DataLoader; it records the training loss and accuracy per epoch, as dlpipe does
   bare    the same loop recording nothing per batch (what the learning curves cost)
+  script  plain, in a hand-written script that reads MNIST itself (gzip + numpy) and writes nothing
   course  the idiomatic loop from the course: a Dataset returning one sample at a time,
           DataLoader(shuffle=True), model(X.view(-1, 28*28)) for the MLPs
 
 Each trains, then evaluates the validation split after every epoch (as dlpipe does) and the
 test split at the end. Usage (the benchmark runner calls it):
-    python benchmarks/loops.py plain|bare|course mnist_linear|mnist_mlp|mnist_cnn|sine EPOCHS
+    python benchmarks/loops.py plain|bare|script|course mnist_linear|mnist_mlp|mnist_cnn|sine EPOCHS [BATCH]
 It prints one JSON line: the time at the end of each epoch, the training-set size, the test metric.
 """
 
@@ -31,6 +32,29 @@ def mnist_arrays():
 
     data = load_data(MNISTData(type="mnist", download=False), 42)
     return data.train, data.validation, data.test
+
+
+def script_arrays():
+    """MNIST as a hand-written script reads it: gzip + numpy, normalised, 5,000 validation images."""
+    import gzip
+    from pathlib import Path
+    from types import SimpleNamespace
+
+    folder = Path(os.environ.get("DLPIPE_DATA", "data")) / "mnist"
+
+    def read(name: str, offset: int) -> np.ndarray:
+        with gzip.open(folder / name) as f:
+            return np.frombuffer(f.read(), np.uint8, offset=offset)
+
+    x = read("train-images-idx3-ubyte.gz", 16).reshape(-1, 1, 28, 28).astype(np.float32) / 255
+    y = read("train-labels-idx1-ubyte.gz", 8).astype(np.int64)
+    test_x = read("t10k-images-idx3-ubyte.gz", 16).reshape(-1, 1, 28, 28).astype(np.float32) / 255
+    test_y = read("t10k-labels-idx1-ubyte.gz", 8).astype(np.int64)
+    order = np.random.default_rng(42).permutation(len(x))
+    train, val = order[5000:], order[:5000]
+    mean, std = x[train].mean(), x[train].std()
+    split = lambda a, b: SimpleNamespace(x=torch.from_numpy((a - mean) / std), y=torch.from_numpy(b))  # noqa: E731
+    return split(x[train], y[train]), split(x[val], y[val]), split(test_x, test_y)
 
 
 def sine_arrays():
@@ -130,14 +154,18 @@ def main() -> None:
     style, name, epochs = sys.argv[1], sys.argv[2], int(sys.argv[3])
     torch.set_num_threads(len(os.sched_getaffinity(0)))
     torch.manual_seed(42)
-    train, val, test = sine_arrays() if name == "sine" else mnist_arrays()
+    if style == "script":  # a hand-written script: its own data loading, then the plain loop
+        train, val, test = script_arrays()
+    else:
+        train, val, test = sine_arrays() if name == "sine" else mnist_arrays()
     model, lr, batch = build(name)
+    batch = int(sys.argv[4]) if len(sys.argv) > 4 else batch
     loss_fn = nn.MSELoss() if name == "sine" else nn.CrossEntropyLoss()
     flatten = name in ("mnist_linear", "mnist_mlp")
     if style == "course" and flatten:
         model = model[1:]  # the course flattens with X.view instead of a Flatten layer
     ticks = [time.perf_counter()]  # the end of every epoch; epoch 1 includes one-off start-up costs
-    if style in ("plain", "bare"):
+    if style in ("plain", "bare", "script"):
         plain(model, lr, batch, epochs, train, val, loss_fn, ticks, record=style == "plain")
     else:
         course(model, lr, batch, epochs, train, val, loss_fn, flatten, ticks)

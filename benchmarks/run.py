@@ -11,6 +11,8 @@ such as torch importing its compiler on the first optimizer step); every contend
 the validation split after each epoch. Wall is command to exit (for dlpipe: to the written report).
 
 Run: DLPIPE_DATA=../shared/data python benchmarks/run.py [--repeats 3] [--models mnist_mlp,sine] [--targets]
+     --peers: against Lightning and Keras; --script: the whole process against a hand-written script
+     (both in benchmarks/versus.py)
 """
 
 from __future__ import annotations
@@ -38,17 +40,24 @@ MODELS = {
 }
 
 
-def measure(command: list[str]) -> tuple[float, float, str]:
+def measure(command: list[str], env: dict | None = None) -> tuple[float, float, str]:
     """Run `command` under /usr/bin/time-like accounting: wall seconds, peak RSS (MB), stdout."""
+    wall, rss, _, out = accounted(command, env)
+    return wall, rss, out
+
+
+def accounted(command: list[str], env: dict | None = None) -> tuple[float, float, float, str]:
+    """Wall seconds, peak RSS (MB), CPU seconds (user + system) and stdout of one fresh process."""
     start = time.perf_counter()
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    out = process.stdout.read()
-    err = process.stderr.read()
-    _, status, usage = os.wait4(process.pid, 0)
-    wall = time.perf_counter() - start
-    if status != 0:
-        raise SystemExit(f"{' '.join(command)} failed:\n{err[-2000:]}")
-    return wall, usage.ru_maxrss / 1024, out
+    with tempfile.TemporaryFile("w+") as errors:  # a file, not a pipe: a chatty stderr cannot block the child
+        process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=errors, text=True, env=env)
+        out = process.stdout.read()
+        _, status, usage = os.wait4(process.pid, 0)
+        wall = time.perf_counter() - start
+        if status != 0:
+            errors.seek(0)
+            raise SystemExit(f"{' '.join(command)} failed:\n{errors.read()[-2000:]}")
+    return wall, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime, out
 
 
 def steady(epoch_ends: list[float]) -> float:
@@ -130,8 +139,17 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--models", default=",".join(MODELS))
     parser.add_argument("--targets", action="store_true", help="also measure the end-to-end targets")
+    parser.add_argument("--peers", action="store_true", help="the shipped pipelines against Lightning and Keras "
+                        "(benchmarks/versus.py; --models from mnist_mlp,mnist_cnn,sine)")
+    parser.add_argument("--script", action="store_true", help="the whole dlpipe process against a hand-written "
+                        "script (benchmarks/versus.py)")
     args = parser.parse_args()
     print(f"machine: {os.cpu_count()} CPUs, {len(os.sched_getaffinity(0))} usable", file=sys.stderr)
+    if args.peers or args.script:
+        import versus
+
+        chosen = [m for m in args.models.split(",") if m in versus.PIPELINES] or list(versus.PIPELINES)
+        return versus.peers(chosen, args.repeats) if args.peers else versus.script(args.repeats)
     benchmark(args.models.split(","), args.repeats)
     if args.targets:
         print()

@@ -1,18 +1,26 @@
-"""How fast the light commands start: `dlpipe --help` and `dlpipe runs`, median of N fresh processes.
+"""How fast dlpipe starts: the light commands, and where a short run's time goes.
 
-    python benchmarks/startup.py [--runs 10]
+    python benchmarks/startup.py [--runs 10]          # `dlpipe --help` and `dlpipe runs`
+    python benchmarks/startup.py --stages [--runs 5]  # `dlpipe run` sine.yaml and mnist.yaml, stage by stage
 
 Each command runs as the installed console script does (`python -c "from dlpipe.cli import
 main; main()"`, which skips the python -m machinery), from the checkout it is started in, so
 running this file from an older checkout measures that one. Target: --help <= 0.10 s.
 PYTHONDONTWRITEBYTECODE is dropped for the measured processes: an installed dlpipe has its
 bytecode cached, and recompiling every module on each start is not what users see.
+
+--stages reads each run's stage times from its run.log (start-up is the process's age when the
+runner starts: interpreter, imports, the pipeline's checks) and prints the median of N runs per
+stage; "fixed" is wall minus the train stage (issue 19's targets: sine <= 1.3 s, MNIST <= 1.5 s).
+Alongside, in the same rounds: `import torch` and `import torch._dynamo` alone, the floor under
+every PyTorch program's start (torch 2.13 imports its compiler when an optimizer is constructed).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -33,10 +41,56 @@ def seconds(code: str, args: list[str]) -> float:
     return time.perf_counter() - start
 
 
+STAGE = re.compile(r"^\s+([a-z -]+): ([0-9.]+) s$")
+
+
+def run_stages(pipeline: str, out: str) -> dict[str, float]:
+    """One `dlpipe run`: wall seconds and run.log's seconds per stage."""
+    start = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "dlpipe", "run", f"pipelines/{pipeline}", "--out", out, "-q"],
+                          cwd=ROOT, env=ENV, capture_output=True, text=True, check=True)
+    wall = time.perf_counter() - start
+    run_dir = Path(done.stdout.strip().splitlines()[-1].removeprefix("report: ")).parent
+    stages = {m.group(1): float(m.group(2)) for line in (run_dir / "run.log").read_text().splitlines()
+              if (m := STAGE.match(line))}
+    # layer stats run inside train, the live report in a thread beside it: neither adds to the wall
+    sequential = ("start-up", "load data", "index", "build", "train", "evaluate", "report")
+    stages["other"] = wall - sum(stages[k] for k in sequential)  # run directory, printing, leaving the process
+    return {**stages, "wall": wall, "fixed": wall - stages["train"]}
+
+
+def stages(runs: int) -> None:
+    """The stage breakdown of sine.yaml and mnist.yaml, median of `runs`, with torch's own import beside it."""
+    out = tempfile.mkdtemp(prefix="dlpipe-stages-")
+    imports = {"import torch": "import torch", "import torch + torch._dynamo": "import torch, torch._dynamo"}
+    pipelines = ("sine.yaml", "mnist.yaml")
+    results: dict[str, list[dict]] = {p: [] for p in (*pipelines, *imports)}
+    run_stages("sine.yaml", out)  # warm the file cache and the bytecode
+    for round_ in range(runs):
+        for pipeline in pipelines:
+            results[pipeline].append(run_stages(pipeline, out))
+        for label, code in imports.items():
+            results[label].append({"wall": seconds(code, [])})
+        print(f"  round {round_ + 1}/{runs}: " + ", ".join(f"{p} {results[p][-1]['wall']:.2f} s" for p in pipelines),
+              file=sys.stderr, flush=True)
+    names = [k for k in results["sine.yaml"][0] if k not in ("total", "other", "wall", "fixed")] + \
+        ["other", "wall", "fixed"]
+    print(f"{'stage (median of ' + str(runs) + ')':<26}" + "".join(f"{p:>12}" for p in pipelines))
+    for name in names:
+        cells = [statistics.median(r.get(name, 0.0) for r in results[p]) for p in pipelines]
+        print(f"{name:<26}" + "".join(f"{c:>12.3f}" for c in cells))
+    for label in imports:
+        print(f"{label:<26}{statistics.median(r['wall'] for r in results[label]):>12.3f}   (python -c, same rounds)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=10)
-    runs = parser.parse_args().runs
+    parser.add_argument("--runs", type=int, default=None)
+    parser.add_argument("--stages", action="store_true", help="the stages of `dlpipe run` sine.yaml and mnist.yaml")
+    args = parser.parse_args()
+    if args.stages:
+        return stages(args.runs or 5)
+    runs = args.runs or 10
     empty = tempfile.mkdtemp(prefix="dlpipe-startup-")
     commands = {"python -c pass": ("pass", []), "dlpipe --help": (ENTRY, ["--help"]),
                 "dlpipe runs (empty)": (ENTRY, ["runs", "--out", empty])}

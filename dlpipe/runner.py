@@ -63,20 +63,22 @@ class Trial:
 
 def run(loaded: Loaded, out_root: Path, progress: Progress, stop: threading.Event | None = None,
         resume_dir: Path | None = None, world: World | None = None, tune_process: bool = False,
-        trial: Trial | None = None) -> RunRecord:
+        trial: Trial | None = None, startup_s: float | None = None) -> RunRecord:
     """Train the pipeline (or continue the run in resume_dir) and archive everything in its run directory.
 
     Raises PipelineError (a setting the data cannot satisfy) or DataUnavailable before any
     run directory exists. In a distributed run every rank trains; only rank 0 writes the
     run directory. tune_process: the `dlpipe` command itself may tune the process (speed.py).
     trial: the run is a sweep's trial (dlpipe/sweep), which may stop it early as pruned.
+    startup_s: the process's seconds before this call (interpreter, imports, checks), for run.log's stages.
     """
     started, clock = datetime.now(timezone.utc), time.perf_counter()
     writer = world is None or world.main
     # The run directory is this process's until it returns (RunLocked when another live one has it).
     locks = [files.lock_run_dir(resume_dir)] if resume_dir is not None and writer else []
     try:
-        return _run(loaded, out_root, progress, stop, resume_dir, world, tune_process, started, clock, locks, trial)
+        return _run(loaded, out_root, progress, stop, resume_dir, world, tune_process, started, clock, locks, trial,
+                    startup_s)
     finally:
         for lock in locks:
             files.unlock_run_dir(lock)
@@ -84,20 +86,20 @@ def run(loaded: Loaded, out_root: Path, progress: Progress, stop: threading.Even
 
 def _run(loaded: Loaded, out_root: Path, progress: Progress, stop: threading.Event | None, resume_dir: Path | None,
          world: World | None, tune_process: bool, started: datetime, clock: float, locks: list,
-         trial: Trial | None = None) -> RunRecord:
+         trial: Trial | None = None, startup_s: float | None = None) -> RunRecord:
     try:
         resolve_device(loaded.pipeline.training.device)
         data = load_data(loaded.pipeline.data, loaded.pipeline.seed, progress)
     except InvalidValue as exc:
         raise loaded.invalid(exc) from None
-    stages = {"load data": time.perf_counter() - clock}
+    stages = {**({"start-up": startup_s} if startup_s is not None else {}), "load data": time.perf_counter() - clock}
     writer = world is None or world.main
     run_dir = _open_run_dir(loaded, out_root, started, resume_dir, progress) if writer else \
         Path(resume_dir or tempfile.mkdtemp(prefix="dlpipe-rank-"))
     if writer and not locks:
         locks.append(files.lock_run_dir(run_dir))  # a new directory: nobody else can know it yet
     if writer:
-        _index(run_dir.parent.parent, progress)  # the index shows the run as running (it holds the lock now)
+        _index(run_dir.parent.parent, progress, stages)  # the index shows the run as running (it holds the lock)
     record, insights = _record(loaded, run_dir, started), Insights()
     record.status, record.sweep, trace = "failed", trial.sweep if trial else None, ""
     try:
@@ -290,8 +292,8 @@ def _finish(record: RunRecord, insights: Insights, stages: dict[str, float], pro
         record.write()  # last: metrics.json says how the run ended only once every other file is in place
     except OSError as exc:  # it keeps its last status (running): the run is resumable once there is room
         record.status, record.message = "failed", _writing_failed(exc, "metrics.json")
-    _index(record.path.parent.parent, progress)
     stages["report"] = time.perf_counter() - t
+    _index(record.path.parent.parent, progress, stages)
     status, *times = record.log_tail(stages).splitlines()
     progress.log(status)  # run.log only: the terminal gets the status once, from the command, with the verdict
     progress.say("\n".join(times))
@@ -301,11 +303,13 @@ def _finish(record: RunRecord, insights: Insights, stages: dict[str, float], pro
     return record
 
 
-def _index(root: Path, progress: Progress) -> None:
+def _index(root: Path, progress: Progress, stages: dict[str, float]) -> None:
+    t = time.perf_counter()
     try:
         write_index(root)
     except Exception as exc:  # noqa: BLE001 - the index is a convenience: it never fails the run
         progress.say(f"warning: the run index was not updated: {type(exc).__name__}: {exc}")
+    stages["index"] = stages.get("index", 0.0) + time.perf_counter() - t  # at the start and at the end
 
 
 def _writing_failed(exc: Exception, what: str) -> str:

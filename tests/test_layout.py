@@ -87,9 +87,17 @@ def test_jinja_is_set_up_in_one_place():
     assert setups == ["dlpipe.report.pages"]
 
 
+def test_a_run_never_imports_matplotlib():
+    """A run's report is inline SVG: matplotlib (~0.5 s to import) is for the compare and sweep pages only."""
+    code = ("import sys, dlpipe.runner, dlpipe.report.live, dlpipe.trained.api; "
+            "assert 'matplotlib' not in sys.modules, sorted(m for m in sys.modules if 'matplotlib' in m)[:3]")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+
+
 def test_rendering_figures_leaves_the_matplotlib_backend_alone():
     code = ("import matplotlib; matplotlib.use('svg'); from dlpipe.report import plots; "
-            "png = plots.lr_curve({'epoch': [1, 2, 3], 'lr': [0.1, 0.01, 0.001]}); "
+            "png = plots.overlay_curves([('a', {'epoch': [1, 2], 'time': [0.1, 0.2], 'train_loss': [1.0, 0.5], "
+            "'val_loss': [1.1, 0.6]})]); "
             "assert png and matplotlib.get_backend() == 'svg', matplotlib.get_backend(); "
             "import sys; assert 'matplotlib.pyplot' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)

@@ -18,13 +18,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from matplotlib.text import Text
 
 from dlpipe.archive.layers import read_layers
 from dlpipe.archive.record import RunRecord
-from dlpipe.report import fits, plots
+from dlpipe.report import fits
 from dlpipe.report.live import render_live
-from dlpipe.report import svg
 
 from conftest import ROOT, TINY_SINE, TOY_CLASSIFIER
 
@@ -41,8 +39,9 @@ window.addEventListener("load", () => {
     results[frame.id] = {
       scroll: doc.documentElement.scrollWidth, width: view.innerWidth, smallest_font: Math.min(...fonts),
       images: [...doc.images].map(i => [i.naturalWidth, i.getBoundingClientRect().width, i.alt]),
-      svg_fonts: [...doc.querySelectorAll("svg[viewBox]")].map(svg => svg.getBoundingClientRect().width /
-        svg.viewBox.baseVal.width * parseFloat(svg.getAttribute("font-size") || 0)).filter(size => size > 0),
+      svg_fonts: [...doc.querySelectorAll("svg[role=img]")].map(svg => Math.min(...[...svg.querySelectorAll("text")]
+        .map(t => svg.getBoundingClientRect().width / svg.viewBox.baseVal.width *
+             parseFloat(view.getComputedStyle(t).fontSize)))).filter(size => size > 0 && size < Infinity),
       wrapped_links: [...doc.querySelectorAll("td a")].filter(a => a.getClientRects().length > 1 ||
         a.getBoundingClientRect().height > 1.6 * parseFloat(view.getComputedStyle(a).lineHeight || 20)).length,
     };
@@ -151,9 +150,10 @@ def test_every_page_fits_a_phone_and_a_desktop(pages, tmp_path):
         for natural, shown, alt in page["images"]:
             assert natural > 0, f"{key}: image {alt!r} did not decode"
             assert shown <= width, f"{key}: image {alt!r} is wider than the window"
-            if width == 1280 and alt != "Misclassified test images":  # desktop: figures at full size, never shrunk
+            if width == 1280:  # desktop: figures at full size, never shrunk
                 assert shown >= min(natural, 1130) - 1, f"{key}: {alt!r} shown at {shown} of {natural} px"
-    assert len(measured["init_demo@420"]["svg_fonts"]) == 5  # the network's charts, legible on a phone
+    assert len(measured["init_demo@420"]["svg_fonts"]) >= 5 + 2 + 2 + 1  # network, losses, r2 and lr, fit: on a phone
+    assert len(measured["mnist@420"]["svg_fonts"]) >= 4 + 2  # learning curves and the confusion matrices
     assert measured["live@420"]["images"] == []  # the live page draws inline SVG: nothing to decode
     if os.environ.get("DLPIPE_SHOTS"):  # for a person to look at: each page at each width
         folder = Path(os.environ["DLPIPE_SHOTS"])
@@ -167,21 +167,32 @@ def test_every_page_fits_a_phone_and_a_desktop(pages, tmp_path):
                           window=f"{max(width, 500)},6000")
 
 
-def _texts(fig):
-    return [t for t in fig.findobj(Text) if t.get_text().strip() and t.get_visible()]
+def _smallest_text(svg_text: str) -> float:
+    """The smallest font size (px at the chart's full width) of any text in an SVG chart."""
+    import xml.etree.ElementTree as ET
+
+    root = ET.fromstring(svg_text)
+    inherited = float(root.get("font-size"))
+    return min(float(t.get("font-size", inherited)) for t in root.iter("text"))
 
 
-def test_figure_text_is_at_least_11_px_at_full_size():
-    """8 pt at the figures' 100 dpi is 11.1 px; on a desktop the panels are shown at full size (test above)."""
+def test_chart_text_is_at_least_11_px_on_a_phone():
+    """Every report chart is inline SVG whose text stays >= 11 px when the chart is 381 px wide (a 420 px phone)."""
     import numpy as np
 
+    from dlpipe.report import charts, classes
+
     history = {"epoch": [1, 2, 3], "time": [0.1, 0.2, 0.3], "train_loss": [1, 0.5, 0.3], "val_loss": [1, 0.6, 0.5],
-               "train_accuracy": [0.5, 0.7, 0.8], "val_accuracy": [0.5, 0.6, 0.7]}
-    matrix = np.array([[50, 3], [4, 43]])
-    report = fits.ClassReport(("cat", "dog"), matrix, [], [], [])
+               "train_accuracy": [0.5, 0.7, 0.8], "val_accuracy": [0.5, 0.6, 0.7], "val_f1": [0.4, 0.5, 0.6],
+               "lr": [0.1, 0.05, 0.01]}
+    matrix = np.random.default_rng(0).integers(0, 1200, (10, 10))
+    report = fits.ClassReport(tuple("0123456789"), matrix, [], [], [])
     grid = np.linspace(-1, 1, 20)
-    assert svg.FONT * 381 / svg.WIDTH >= 11  # the SVG charts (live page, network) on a 420 px phone
-    for fig in (plots.curves_figure(history), fits.confusion_figure(report),
-                fits.fit_figure(fits.FitCurve({"train": (grid, grid)}, grid, grid, grid))):
-        sizes = [t.get_fontsize() * fig.dpi / 72 for t in _texts(fig)]
-        assert sizes and min(sizes) >= 11, (fig, min(sizes))
+    drawn = [*charts.learning_curves(history), *charts.lr_chart(history), *charts.metric_charts(history),
+             *classes.confusion_heatmaps(report), *fits.regression_fit(fits.FitCurve({"train": (grid, grid)}, grid,
+                                                                                     grid, grid)),
+             *fits.predicted_vs_true(fits.Predictions(grid, grid * 0.9))]
+    assert len(drawn) == 4 + 1 + 1 + 2 + 1 + 2
+    for chart in drawn:
+        width = float(chart.split('viewBox="0 0 ', 1)[1].split()[0])
+        assert _smallest_text(chart) * 381 / width >= 10.95, (chart[:120], width)

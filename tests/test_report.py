@@ -19,8 +19,9 @@ def test_report_has_no_external_url(cli, write_yaml, tmp_path):
     text = re.sub(r"data:image/png;base64,[A-Za-z0-9+/=]+", "", html)  # base64 may contain "//"
     assert not re.search(r"(https?:)?//[a-z0-9]", text, re.I)
     assert not re.search(r"<(script|link|iframe)\b", html, re.I)
-    sources = re.findall(r'src="([^"]*)"', html)
-    assert sources and all(s.startswith("data:image/png;base64,") for s in sources)
+    sources = re.findall(r'src="([^"]*)"', html)  # the charts are inline SVG; images (mistakes) are data: URLs
+    assert all(s.startswith("data:image/png;base64,") for s in sources)
+    assert html.count("<svg viewBox") >= 7
 
 
 def test_yaml_strings_are_escaped(cli, write_yaml, tmp_path):
@@ -35,11 +36,12 @@ def test_report_shows_header_metrics_figures_summary_and_yaml(cli, write_yaml, t
                      "Learning curves", "Data, true function and model prediction", "(N, 16)",
                      "Resolved pipeline", "type: sine"):
         assert fragment in html, fragment
-    alts = re.findall(r'<img alt="([^"]*)"', html)  # one image per panel
-    assert [a for a in alts if a.startswith("Learning curves")] == ["Learning curves, panel 1", "Learning curves, panel 2"]
-    assert len([a for a in alts if a.startswith("Validation metrics")]) == 4  # mse, rmse, mae, r2
-    assert alts.count("Data, true function and model prediction") == 1
-    assert html.count('<svg viewBox') == 5  # the network's statistics as inline SVG; no dead-ReLU chart: tanh
+    charts = re.findall(r'<svg viewBox="[^"]*" role="img" aria-label="([^"]*)"', html)  # one inline SVG per chart
+    assert charts[:2] == ["Loss by epoch", "Loss by wall time"]
+    assert [c for c in charts if c.endswith("(validation)")] == [f"{m} (validation)" for m in ("mse", "rmse", "mae", "r2")]
+    assert charts.count("Regression fit") == 1
+    assert len([c for c in charts if c.startswith(("weight", "gradient", "activation", "saturated", "dead"))]) == 5
+    assert "dead ReLU" not in " ".join(charts)  # tanh: no dead-ReLU chart
 
 
 def test_linear_report_shows_learned_w_and_b(cli, tmp_path):

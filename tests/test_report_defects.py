@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 import re
+import xml.etree.ElementTree as ET
 
 import numpy as np
-import pytest
 
-from dlpipe.report import fits, plots
+from dlpipe.report import charts, classes, fits, plots
 
 from conftest import TINY_SINE
 
@@ -16,17 +16,20 @@ from conftest import TINY_SINE
 def test_precision_recall_and_f1_share_one_panel():
     history = {"epoch": [1, 2], "val_loss": [1, 0.5], "val_accuracy": [0.5, 0.7], "val_precision": [0.4, 0.6],
                "val_top_3_accuracy": [0.8, 0.9], "val_recall": [0.5, 0.6], "val_f1": [0.45, 0.6]}
-    assert plots.metric_panels(history) == [["val_precision", "val_recall", "val_f1"], ["val_top_3_accuracy"]]
-    assert plots.metric_curves(history)  # draws
+    assert charts.metric_panels(history) == [["val_precision", "val_recall", "val_f1"], ["val_top_3_accuracy"]]
+    drawn = [ET.fromstring(svg) for svg in charts.metric_charts(history)]
+    assert [svg.get("aria-label") for svg in drawn] == ["precision, recall, f1 (validation)", "top_3_accuracy (validation)"]
+    assert len(drawn[0].findall(".//{*}polyline")) == 3 and len(drawn[1].findall(".//{*}polyline")) == 1
 
 
 def test_the_dashed_true_function_is_drawn_over_the_prediction():
     grid = np.linspace(-3, 3, 50)
     curve = fits.FitCurve({"train": (grid, np.sin(grid))}, grid, np.sin(grid), np.sin(grid))  # a perfect fit
-    lines = {line.get_label(): line for line in fits.fit_figure(curve).axes[0].get_lines()}
-    truth, prediction = lines["true function"], lines["model prediction"]
-    assert truth.get_zorder() > prediction.get_zorder() and truth.get_linestyle() == "--"
-    assert prediction.get_linewidth() > truth.get_linewidth()  # the prediction shows on both sides of the dashes
+    lines = fits.fit_chart(curve).lines
+    labels = [line.label for line in lines]
+    truth, prediction = lines[labels.index("true function")], lines[labels.index("model prediction")]
+    assert labels.index("true function") > labels.index("model prediction") and truth.dash  # drawn later: on top
+    assert prediction.width > truth.width  # the prediction shows on both sides of the dashes
 
 
 def test_run_prints_the_status_once_and_the_verdict_at_the_end(cli, write_yaml, tmp_path):
@@ -77,24 +80,23 @@ def test_compare_shows_yaml_and_warns_when_losses_differ(cli, write_yaml, tmp_pa
 def test_a_diverged_history_plots_what_is_finite_and_marks_where_it_broke():
     history = {"epoch": [1, 2, 3], "time": [0.1, 0.2, 0.3], "train_loss": [1.0, 0.5, float("inf")],
                "val_loss": [1.1, 0.6, float("nan")], "val_r2": [0.1, 0.3, float("nan")]}
-    assert plots._first_non_finite(history["train_loss"], history["val_loss"]) == 2
-    assert np.isnan(plots.finite(history["train_loss"])[2]) and plots.finite([1.0, 2.0]).tolist() == [1.0, 2.0]
-    ax = plots.curves_figure(history).axes[0]
-    low, high = ax.get_ylim()
+    assert charts.first_non_finite(history["train_loss"], history["val_loss"]) == 2
+    chart = charts.learning_charts(history)[0]
+    _, _, low, high = chart.ranges()
     assert 0.4 < low < 0.6 and 1.0 < high < 1.2  # scaled to the finite losses, not -0.04..0.04
-    assert "loss NaN or inf (epoch 3)" in [line.get_label() for line in ax.get_lines()]
-    assert plots.metric_curves(history)
-    at_once = plots.curves_figure({**history, "train_loss": [float("inf")] * 3, "val_loss": [float("nan")] * 3})
-    assert "no finite loss to draw: it was NaN or inf from epoch 1" in [t.get_text() for t in at_once.axes[0].texts]
-    marked = plots.curves_figure(history, diverged_at=(3, 5, 20)).axes[0]  # the batch, at its share of the epoch
-    line = next(line for line in marked.get_lines() if "NaN or inf" in line.get_label())
-    assert line.get_label() == "loss NaN or inf (epoch 3, batch 5 of 20)" and line.get_xdata()[0] == 2.25
+    assert "loss NaN or inf (epoch 3)" in [rule.label for rule in chart.rules]
+    assert "loss NaN or inf (epoch 3)" in chart.svg() and charts.metric_charts(history)
+    at_once = charts.learning_charts({**history, "train_loss": [float("inf")] * 3, "val_loss": [float("nan")] * 3})
+    assert at_once[0].note == "no finite loss: NaN or inf from epoch 1" and at_once[0].note in at_once[0].svg()
+    marked = charts.learning_charts(history, diverged_at=(3, 5, 20))[0]  # the batch, at its share of the epoch
+    rule = next(rule for rule in marked.rules if "NaN or inf" in rule.label)
+    assert rule.label == "loss NaN or inf (epoch 3, batch 5 of 20)" and rule.at == 2.25
 
 
 def test_a_real_diverged_run_reports_the_batch_where_the_loss_broke(cli, write_yaml, tmp_path, monkeypatch):
     drawn = []
-    original = plots.curves_figure
-    monkeypatch.setattr(plots, "curves_figure", lambda *args: drawn.append(args) or original(*args))
+    original = charts.learning_curves
+    monkeypatch.setattr(charts, "learning_curves", lambda *args: drawn.append(args) or original(*args))
     cli("run", write_yaml(TINY_SINE), "--out", tmp_path, "-q", "--set", "optimizer={type: sgd, lr: 10}",
         "--set", "data.x_range=[-30, 30]")
     metrics = json.loads(next(tmp_path.glob("tiny/*/metrics.json")).read_text())
@@ -107,21 +109,45 @@ def test_a_real_diverged_run_reports_the_batch_where_the_loss_broke(cli, write_y
 def test_the_fit_panel_keeps_the_datas_range_when_the_prediction_runs_away():
     grid = np.linspace(-3, 3, 50)
     curve = fits.FitCurve({"train": (grid, np.sin(grid))}, grid, np.sin(grid), grid * 1e19)
-    ax = fits.fit_figure(curve).axes[0]
-    low, high = ax.get_ylim()
-    assert -1.5 < low < -1.0 and 1.0 < high < 1.5 and "leaves the data's range" in ax.get_title()
+    chart = fits.fit_chart(curve)
+    _, _, low, high = chart.ranges()
+    assert -1.5 < low < -1.0 and 1.0 < high < 1.5 and "leaves the data's range" in chart.title
 
 
 def test_the_confusion_matrix_is_legible_and_shows_the_errors():
     matrix = np.array([[95, 3, 2], [1, 97, 2], [0, 10, 90]])
     report = fits.ClassReport(("0", "1", "2"), matrix, [], [], [])
-    fig = fits.confusion_figure(report)
-    counts, errors = fig.axes[0], fig.axes[1]  # (then the two colour bars)
-    texts = [t for ax in (counts, errors) for t in ax.texts]
-    assert texts and min(t.get_fontsize() for t in texts) >= 11  # >= 11 px at 1280 px (was 7)
-    assert all(label.get_rotation() == 0 for label in counts.get_xticklabels())  # short names: no tilt
-    shown = errors.get_images()[0].get_array()
-    assert shown.mask[0, 0] and shown.mask[2, 2] and not shown.mask[2, 1]  # the diagonal does not set the scale
-    assert errors.get_images()[0].get_clim()[1] == pytest.approx(0.10)  # the worst error is the darkest red
-    tilted = fits.confusion_figure(fits.ClassReport(("T-shirt/top", "Trouser", "Pullover"), matrix, [], [], []))
-    assert all(label.get_rotation() == 30 for label in tilted.axes[0].get_xticklabels())
+    counts, errors = (ET.fromstring(svg) for svg in classes.confusion_heatmaps(report))
+    numbers = [t for svg in (counts, errors) for t in svg.iter("text") if t.get("fill")]  # the cells' numbers
+    assert numbers and min(int(t.get("font-size")) for t in numbers) >= 12  # >= 11 px at 1280 px (was 7)
+    assert not any("rotate(-45)" in (t.get("transform") or "") for t in counts.iter("text"))  # short: no tilt
+    cells = [r.get("fill") for r in errors.iter("rect") if r.get("width") == r.get("height")]
+    assert cells[0] == cells[4] == cells[8] == "#e0e0e0"  # the diagonal is greyed out: it does not set the scale
+    assert cells[7] == classes._colour(1.0, classes.REDS)  # the worst error (10 % of class 2) is the darkest red
+    assert "97.0%" in [t.text for t in errors.iter("text")]  # the diagonal says the recall
+    tilted = ET.fromstring(classes.confusion_heatmaps(fits.ClassReport(("T-shirt/top", "Trouser", "Pullover"),
+                                                                        matrix, [], [], []))[0])
+    assert sum("rotate(-45)" in (t.get("transform") or "") for t in tilted.iter("text")) == 3
+
+
+def test_class_names_from_the_data_are_escaped_in_the_svg():
+    matrix = np.array([[1, 0], [0, 1]])
+    svg = classes.confusion_heatmaps(fits.ClassReport(("<b>a</b>", "x&y"), matrix, [], [], []))[0]
+    assert "<b>" not in svg and "&lt;b&gt;a&lt;/b&gt;" in svg and "x&amp;y" in svg
+    ET.fromstring(svg)  # well-formed
+
+
+def test_mistakes_are_real_pngs():
+    from PIL import Image
+    import base64
+    import io
+
+    image = np.arange(28 * 28, dtype=np.uint8).reshape(28, 28)
+    decoded = np.asarray(Image.open(io.BytesIO(classes.png(image))))
+    assert decoded.shape == (28, 28) and (decoded == image).all()
+    rgb = np.random.default_rng(0).integers(0, 255, (5, 7, 3), dtype=np.uint8)
+    assert (np.asarray(Image.open(io.BytesIO(classes.png(rgb)))) == rgb).all()
+    report = fits.ClassReport(("0", "1"), np.eye(2), [], [], [(image, "0", "1", 0.9)])
+    tile = classes.mistakes(report)[0]
+    shown = np.asarray(Image.open(io.BytesIO(base64.b64decode(tile["png"]))))
+    assert (shown == 255 - image).all() and tile["confidence"] == "90%"  # dark ink on a light page

@@ -119,3 +119,14 @@ def test_grid_flags_are_checked_on_a_table_whose_task_the_data_decides(cli, tmp_
     result = cli("sweep", ROOT / "pipelines/iris.yaml", "--grid", "optimizer.lr=1.0e-3,0", "--out", tmp_path)
     assert result.exit_code == 2 and "--grid optimizer.lr=1.0e-3,0: with optimizer.lr = 0: optimizer.lr: out of range" \
         in result.stderr and "loss" not in result.stderr  # the task (and so the loss) came from the data
+
+
+def test_the_sweep_section_is_about_the_file_so_run_overrides_do_not_break_it(cli, tmp_path):
+    """`dlpipe run --set scheduler=null` works on a file sweeping scheduler.max_lr; `dlpipe sweep` refuses it."""
+    from conftest import ROOT
+
+    mnist = ROOT / "pipelines/mnist.yaml"
+    assert cli("validate", mnist, "--set", "scheduler=null").exit_code == 0
+    result = cli("sweep", mnist, "--set", "scheduler=null", "--out", tmp_path)
+    assert result.exit_code == 2 and "with scheduler.max_lr = 0.0001: scheduler: missing 'type:'" in result.stderr
+    assert not list(tmp_path.glob("*/*/metrics.json"))

@@ -59,7 +59,7 @@ def test_the_readme_python_example_runs_as_written(tmp_path, monkeypatch, capsys
     assert probabilities.shape == (2, 3) and np.allclose(probabilities.sum(1), 1.0)
     assert isinstance(names["net"], torch.nn.Module) and names["pipeline"].name == "iris"
     assert names["prep"].classes == ("setosa", "versicolor", "virginica")
-    assert "test_accuracy" in result._repr_html_() and "<img" in result._repr_html_()
+    assert "test_accuracy" in result._repr_html_() and "<svg" in result._repr_html_()
     assert "setosa, versicolor, virginica" in model._repr_html_()
 
 

@@ -44,6 +44,10 @@ def run(file: Path | None, overrides: tuple[str, ...], out: Path, resume: Path |
     import signal
     import threading
 
+    from dlpipe.engine.speed import preload_torch_compiler
+
+    preload_torch_compiler()  # from here on, beside the checks, the imports and the data loading
+
     stop = threading.Event()
     previous = {sig: signal.signal(sig, _stopper(stop)) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
@@ -133,18 +137,17 @@ def _execute(loaded, out: Path, resume: Path | None, quiet: bool, stop, world=No
     from dlpipe.data.idx import DataUnavailable
     from dlpipe.archive.files import RunLocked
     from dlpipe.engine.checkpoint import ResumeError
-    from dlpipe.engine.speed import preload_torch_compiler
+    from dlpipe.engine.speed import process_age
     from dlpipe.language.errors import PipelineError
     from dlpipe.runner import run as run_pipeline
 
-    preload_torch_compiler()
     if world is not None:
         from dlpipe.engine.distributed import start
 
         start(world)
     try:
         return run_pipeline(loaded, out, Progress(quiet=quiet, stop=stop), stop=stop, resume_dir=resume, world=world,
-                            tune_process=is_main_program())
+                            tune_process=is_main_program(), startup_s=process_age() if is_main_program() else None)
     except DownloadStopped as exc:
         _fail(f"{exc}; no run was started", 130)
     except PipelineError as exc:

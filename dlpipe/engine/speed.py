@@ -31,6 +31,22 @@ def tune_allocator() -> bool:
         return False
 
 
+def process_age() -> float | None:
+    """Seconds since this process started (Linux /proc, 10 ms resolution); None elsewhere.
+
+    The start-up stage of run.log: interpreter, imports and the pipeline's checks, before the runner starts.
+    """
+    import os
+    from pathlib import Path
+
+    try:
+        ticks = int(Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()[19])
+        uptime = float(Path("/proc/uptime").read_text().split()[0])
+        return max(0.0, uptime - ticks / os.sysconf("SC_CLK_TCK"))
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def preload_torch_compiler() -> None:
     """Import torch._dynamo in a background thread while the data loads.
 

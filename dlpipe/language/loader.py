@@ -6,6 +6,8 @@ the key and what was expected, ready to print; the CLI turns it into exit code 2
 
 from __future__ import annotations
 
+import copy
+
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -229,12 +231,19 @@ def load_pipeline(path: str | Path, overrides: tuple[str, ...] = (), decide_task
     path = Path(path)
     text = read_source(path)
     data, node, problems = parse_yaml(path, text)
+    # The sweep section is about the file as written: `dlpipe run --set scheduler=null` must not fail for a
+    # sweep over scheduler.max_lr (dlpipe sweep checks it again with its overrides applied).
+    written = copy.deepcopy(data) if overrides and isinstance(data.get("sweep"), dict) else data
     for override in overrides:
         default_section(data, override)
         apply_override(data, override)
     data.setdefault("name", path.stem)
     context = {"base_dir": path.resolve().parent}
     reason = _decide_task(data, decide_task, context, problems) if decide_task is not None else ""
+    if written is not data:
+        written.setdefault("name", path.stem)
+        if reason and isinstance(written.get("data"), dict):
+            written["data"] = {**written["data"], "task": data["data"]["task"]}
     pipeline, model = None, pipeline_model()
     try:
         pipeline = model.model_validate(data, context=context)
@@ -243,7 +252,7 @@ def load_pipeline(path: str | Path, overrides: tuple[str, ...] = (), decide_task
     except RecursionError:
         raise PipelineError(f"{path}: the YAML is nested too deeply to be a pipeline; refused") from None
     if pipeline is not None and pipeline.sweep is not None:
-        problems += check_sweep(data, pipeline.sweep, lambda raw: _problems(model, raw, context))
+        problems += check_sweep(written, pipeline.sweep, lambda raw: _problems(model, raw, context))
     if problems:
         raise PipelineError.from_problems(path, text, node, problems, overrides)
     return Loaded(pipeline, path, text, node, tuple(overrides), reason, data)

@@ -1,4 +1,4 @@
-"""The run report: one self-contained HTML file per run (figures inlined, no external URL)."""
+"""The run report: one self-contained HTML file per run (figures inlined as SVG, no external URL)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 from dlpipe.archive.files import write_atomic
 from dlpipe.archive.record import RunRecord
 from dlpipe.model.network import Summary
-from dlpipe.report import fits, plots
+from dlpipe.report import charts, classes, fits
 from dlpipe.report.network import network_charts
 from dlpipe.report.pages import render_page
 
@@ -25,20 +25,20 @@ class Insights:
     diverged_at: tuple[int, int, int] | None = None  # (epoch, batch, batches per epoch)
 
 
-def _figures(record: RunRecord, insights: Insights) -> list[tuple[str, str]]:
-    """(title, base64 PNG) for every figure this run can show."""
+def _figures(record: RunRecord, insights: Insights) -> list[tuple[str, list[str]]]:
+    """(title, [inline SVG chart]) for every figure this run can show."""
     figures = []
     if record.history.get("epoch"):
-        figures.append(("Learning curves", plots.to_pngs(plots.curves_figure(record.history, record.best_epoch,
-                                                                                   insights.diverged_at))))
-        lr = plots.lr_curve(record.history)
+        figures.append(("Learning curves", charts.learning_curves(record.history, record.best_epoch,
+                                                                  insights.diverged_at)))
+        lr = charts.lr_chart(record.history)
         if lr:
             figures.append(("Learning rate", lr))
-        metrics = plots.metric_curves(record.history)
+        metrics = charts.metric_charts(record.history)
         if metrics:
             figures.append(("Validation metrics by epoch", metrics))
     if insights.classes is not None:
-        figures.append(("Confusion matrix (test)", fits.confusion_heatmaps(insights.classes)))
+        figures.append(("Confusion matrix (test)", classes.confusion_heatmaps(insights.classes)))
     if insights.fit_curve is not None:
         figures.append(("Data, true function and model prediction", fits.regression_fit(insights.fit_curve)))
     if insights.predictions is not None:
@@ -48,7 +48,7 @@ def _figures(record: RunRecord, insights: Insights) -> list[tuple[str, str]]:
 
 def render(record: RunRecord, insights: Insights, resolved_yaml: str) -> str:
     """The report's HTML text."""
-    grid = fits.misclassified_grid(insights.classes) if insights.classes else None
+    grid = classes.mistakes(insights.classes) if insights.classes else None
     return render_page("report.html", r=record, summary=insights.summary, classes=insights.classes,
                        resolved_yaml=resolved_yaml, figures=_figures(record, insights), mistakes=grid,
                        network=network_charts(insights.network) if insights.network else None,

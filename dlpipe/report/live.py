@@ -20,7 +20,7 @@ from dlpipe.archive.files import write_atomic
 from dlpipe.archive.record import RunRecord
 from dlpipe.report.network import judge_network
 from dlpipe.report.pages import render_page
-from dlpipe.report.plots import TRAIN, VAL
+from dlpipe.report.charts import TRAIN, VAL
 from dlpipe.report.svg import line_chart
 
 EVERY_S = 3.0

@@ -1,4 +1,4 @@
-"""Report figures with matplotlib, returned as base64 PNG for embedding in HTML.
+"""Figures with matplotlib, returned as base64 PNG: the comparison and sweep pages (a run's report is SVG).
 
 Figures are built with the object-oriented API (Figure + the Agg canvas), never pyplot:
 the process-wide backend and figure registry stay as the user (say, a notebook) set them.
@@ -18,7 +18,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from matplotlib.transforms import Bbox
 
-TRAIN, VAL, TEST, TRUE, MODEL = "#1f77b4", "#ff7f0e", "#2ca02c", "#444444", "#d62728"
+from dlpipe.report.charts import wants_log as _wants_log  # one rule for every chart
 
 
 def subplots(rows: int = 1, columns: int = 1, figsize=(6.4, 4.8), squeeze: bool = True):
@@ -71,124 +71,6 @@ def finite(values: list[float]) -> np.ndarray:
     """The values with NaN and inf as gaps (NaN), so the axes scale to what can be drawn."""
     array = np.asarray(values, dtype=float)
     return np.where(np.isfinite(array), array, np.nan)
-
-
-def _first_non_finite(*series: list[float]) -> int | None:
-    """The index of the first epoch where any series is NaN or infinite."""
-    bad = [int(np.argmax(~np.isfinite(np.asarray(s, dtype=float)))) for s in series
-           if not np.isfinite(np.asarray(s, dtype=float)).all()]
-    return min(bad) if bad else None
-
-
-def _wants_log(*series: list[float]) -> bool:
-    """Log scale when the finite positive values span more than a decade."""
-    values = [v for s in series for v in s if v is not None and math.isfinite(v)]
-    return bool(values) and min(values) > 0 and max(values) / min(values) > 10
-
-
-def learning_curves(history: dict[str, list[float]], best_epoch: int | None = None) -> str:
-    """Loss (and accuracy, for classifiers) against epoch and against wall-clock seconds, as one PNG (notebooks)."""
-    return to_png(curves_figure(history, best_epoch))
-
-
-def curves_figure(history: dict[str, list[float]], best_epoch: int | None = None,
-                  diverged_at: tuple[int, int, int] | None = None) -> Figure:
-    """The learning curves as a figure; NaN and inf are gaps, and the epoch they start at is marked.
-
-    diverged_at (epoch, batch, batches per epoch): the batch whose loss was NaN or inf, marked on the epoch axis
-    at its fraction of the epoch.
-    """
-    rows = [("loss", "train_loss", "val_loss")]
-    if "train_accuracy" in history and "val_accuracy" in history:
-        rows.append(("accuracy", "train_accuracy", "val_accuracy"))
-    fig, axes = subplots(len(rows), 2, figsize=(11, 3.8 * len(rows)), squeeze=False)
-    for (label, train_key, val_key), pair in zip(rows, axes):
-        log = label == "loss" and _wants_log(history[train_key], history[val_key])
-        broken = _first_non_finite(history[train_key], history[val_key])
-        for ax, x_key, x_label in ((pair[0], "epoch", "epoch"), (pair[1], "time", "wall time (s)")):
-            marker = "o" if len(history[x_key]) <= 30 else None
-            ax.plot(history[x_key], finite(history[train_key]), color=TRAIN, marker=marker, ms=3, label=f"train {label}")
-            ax.plot(history[x_key], finite(history[val_key]), color=VAL, marker=marker, ms=3,
-                    label=f"validation {label}")
-            if broken is not None:  # plot what is finite, and say where it stopped being
-                at, where = history[x_key][broken], f"epoch {broken + 1}"
-                if diverged_at and diverged_at[0] == broken + 1:
-                    where = f"epoch {diverged_at[0]}, batch {diverged_at[1]} of {diverged_at[2]}"
-                    at = broken + diverged_at[1] / diverged_at[2] if x_key == "epoch" else at
-                ax.axvline(at, color=MODEL, lw=1.5, label=f"{label} NaN or inf ({where})")
-                if broken == 0:  # nothing finite to draw: say so instead of leaving empty axes
-                    ax.text(0.5, 0.5, f"no finite {label} to draw: it was NaN or inf from epoch 1",
-                            transform=ax.transAxes, ha="center", va="center", fontsize=11, color=MODEL)
-            if best_epoch is not None and best_epoch <= len(history[x_key]):
-                ax.axvline(history[x_key][best_epoch - 1], color="#2e7d32", ls="--", lw=1,
-                           label=f"best epoch ({best_epoch})")
-            if x_key == "epoch":
-                epoch_axis(ax)
-            else:
-                ax.set_xlabel(x_label)
-            ax.set_ylabel(label + (" (log scale)" if log else ""))
-            if log:
-                ax.set_yscale("log")
-            ax.grid(alpha=0.3)
-            ax.legend()
-            ax.set_title(f"{label.capitalize()} by {'epoch' if x_key == 'epoch' else 'wall time'}")
-    fig.tight_layout()
-    return fig
-
-
-def lr_curve(history: dict[str, list[float]]) -> list[str] | None:
-    """The learning rate each epoch started with; None when it never changed."""
-    if len(set(history.get("lr", []))) <= 1:
-        return None
-    fig, ax = subplots(figsize=(5.5, 2.8))
-    ax.plot(history["epoch"], history["lr"], color="#6a1b9a", marker="o" if len(history["lr"]) <= 30 else None, ms=3)
-    epoch_axis(ax)
-    ax.set_ylabel("learning rate")
-    if _wants_log(history["lr"]) and max(history["lr"]) / min(history["lr"]) > 100:
-        ax.set_yscale("log")
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    return to_pngs(fig)
-
-
-SHARED_PANELS = (("val_precision", "val_recall", "val_f1"),)  # metrics that move together: one panel, one line each
-
-
-def metric_panels(history: dict[str, list[float]]) -> list[list[str]]:
-    """The validation metrics to plot, grouped into panels (precision, recall and F1 share one)."""
-    keys = [k for k in history if k.startswith("val_") and k not in ("val_loss", "val_accuracy")]
-    panels: list[list[str]] = []
-    for key in keys:
-        group = next((g for g in SHARED_PANELS if key in g), None)
-        panel = next((p for p in panels if group and p[0] in group), None)
-        if panel is not None:
-            panel.append(key)
-        else:
-            panels.append([key])
-    return panels
-
-
-def metric_curves(history: dict[str, list[float]]) -> list[str] | None:
-    """One small panel per validation metric (or group of metrics) against epoch."""
-    panels = metric_panels(history)
-    if not panels:
-        return None
-    fig, axes = subplots(1, len(panels), figsize=(2.9 * len(panels) + 0.5, 2.8), squeeze=False)
-    colours = (VAL, TRAIN, TEST)
-    for ax, keys in zip(axes[0], panels):
-        marker = "o" if len(history["epoch"]) <= 30 else None  # a single epoch is a point, not a line
-        for key, colour in zip(keys, colours):
-            ax.plot(history["epoch"], finite(history[key]), color=colour, marker=marker, ms=3,
-                    label=key.removeprefix("val_"))
-        if len(keys) == 1 and keys[0] != "val_r2" and _wants_log(history[keys[0]]):
-            ax.set_yscale("log")
-        ax.set_title(", ".join(k.removeprefix("val_") for k in keys) + " (validation)")
-        if len(keys) > 1:
-            ax.legend(fontsize=8)
-        epoch_axis(ax)
-        ax.grid(alpha=0.3)
-    fig.tight_layout()
-    return to_pngs(fig)
 
 
 def overlay_curves(runs: list[tuple[str, dict[str, list[float]]]]) -> list[str] | None:

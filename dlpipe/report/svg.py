@@ -1,23 +1,236 @@
-"""Line charts as inline SVG text, for the live report: a few milliseconds, where matplotlib takes ~0.5 s.
+"""Charts as inline SVG text: line and scatter charts on one set of axes code, in milliseconds.
 
-The page is rewritten every few seconds while the run trains, so its figures must cost
-next to nothing; the final report draws them again with matplotlib.
+Every figure of a run's report is drawn here: matplotlib took 1.5-2.7 s per report plus
+~0.5 s to import, on every run (benchmarks/startup.py). Text is escaped (class names come
+from the user's data); NaN and inf are gaps. Charts share one size and font, legible on a
+phone (FONT px at full size is still 11 px when the chart is 381 px wide).
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 from html import escape
 
-WIDTH, HEIGHT = 540, 280
-LEFT, RIGHT, TOP, BOTTOM = 84, 14, 32, 48
+WIDTH, HEIGHT = 540, 300
+LEFT, RIGHT, BOTTOM = 84, 14, 48
 FONT = 16  # px at full size: still 11 px on a 420 px phone with a scroll bar (the chart at 381 of 540 px)
+LEGEND_ROW = 20
 
 
-def _ticks(low: float, high: float, count: int = 5) -> list[float]:
-    if high <= low:
+@dataclass(frozen=True)
+class Line:
+    """A line (or, with radius, a cloud of points) to draw: xs and ys in data units."""
+
+    label: str
+    colour: str
+    xs: list[float]
+    ys: list[float]
+    width: float = 2.0
+    dash: str = ""  # an SVG dash array, e.g. "6 4"
+    radius: float = 0.0  # > 0: points, not a line
+    opacity: float = 1.0
+    markers: bool = False  # a dot at every point as well (few epochs)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A vertical (x) or horizontal (y) line across the plot, with its legend label."""
+
+    at: float
+    label: str
+    colour: str
+    dash: str = ""
+    vertical: bool = True
+
+
+@dataclass
+class Chart:
+    """One chart: lines, rules, axis labels; `svg()` gives its text."""
+
+    title: str
+    lines: list[Line] = field(default_factory=list)
+    rules: list[Rule] = field(default_factory=list)
+    x_label: str = "epoch"
+    y_label: str = ""
+    log: bool = False
+    integer_x: bool = False
+    ylim: tuple[float, float] | None = None
+    legend: bool = True
+    note: str = ""  # said in the middle of the plot (e.g. nothing finite to draw)
+
+    def svg(self) -> str:
+        return render(self)
+
+    def ranges(self) -> tuple[float, float, float, float]:
+        """(x0, x1, y0, y1) of the plot in data units (log10 of y on a log axis): what is finite, padded."""
+        log = self.log
+        ys = [(math.log10(y) if log else y) for line in self.lines for y in line.ys if _drawable(y, log)]
+        xs = [x for line in self.lines for x, y in zip(line.xs, line.ys) if _drawable(y, log) and math.isfinite(x)]
+        xs += [rule.at for rule in self.rules if rule.vertical and math.isfinite(rule.at)]
+        ys += [(math.log10(r.at) if log else r.at) for r in self.rules if not r.vertical and _drawable(r.at, log)]
+        x0, x1 = _range(xs, (0.0, 1.0))
+        x0, x1 = x0 - 0.02 * (x1 - x0), x1 + 0.02 * (x1 - x0)  # a dot at either end stays whole
+        y0, y1 = self.ylim if self.ylim else _range(ys, (0.0, 1.0))
+        if not self.ylim:  # (in log10 units on a log axis) a dot at the top or bottom stays whole
+            y0, y1 = y0 - 0.04 * (y1 - y0), y1 + 0.04 * (y1 - y0)
+        return x0, x1, y0, y1
+
+
+def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
+    """Round tick values (1, 2 or 5 times a power of ten) covering [low, high]."""
+    if not high > low:
         return [low]
-    return [low + (high - low) * i / (count - 1) for i in range(count)]
+    raw = (high - low) / max(count - 1, 1)
+    power = 10 ** math.floor(math.log10(raw))
+    step = next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
+    first = math.ceil(low / step - 1e-9)
+    count = math.floor(high / step + 1e-9) - first + 1
+    return [round((first + i) * step, 12) for i in range(count)]
+
+
+def _drawable(y, log: bool) -> bool:
+    return isinstance(y, (int, float)) and math.isfinite(y) and (y > 0 or not log)
+
+
+def _legend_items(chart: Chart) -> list[tuple[str, str, str, bool]]:
+    items = [(line.label, line.colour, line.dash, line.radius > 0) for line in chart.lines if line.label]
+    return items + [(rule.label, rule.colour, rule.dash, False) for rule in chart.rules if rule.label]
+
+
+def _legend(chart: Chart) -> tuple[list[str], int]:
+    """Legend entries flowing in rows above the plot (never over the data); (parts, height used)."""
+    items = _legend_items(chart) if chart.legend else []
+    parts, x, y = [], 8.0, 30 + LEGEND_ROW
+    for label, colour, dash, point in items:
+        width = 30 + 0.55 * FONT * len(label) + 14
+        if x + width > WIDTH - 4 and x > 8:
+            x, y = 8.0, y + LEGEND_ROW
+        mark = (f'<circle cx="{x + 11}" cy="{y - 5}" r="4" fill="{colour}"/>' if point else
+                f'<line x1="{x}" x2="{x + 22}" y1="{y - 5}" y2="{y - 5}" stroke="{colour}" stroke-width="2.5"'
+                f'{_dash(dash)}/>')
+        parts.append(f'{mark}<text x="{x + 28}" y="{y}">{escape(label)}</text>')
+        x += width
+    return parts, (y - 30 + 8 if items else 0)
+
+
+def _dash(dash: str) -> str:
+    return f' stroke-dasharray="{dash}"' if dash else ""
+
+
+def _range(values: list[float], fallback: tuple[float, float]) -> tuple[float, float]:
+    if not values:
+        return fallback
+    low, high = min(values), max(values)
+    if high - low < 1.0e-12 * max(1.0, abs(high)):
+        return low - 0.5 * (abs(low) or 1.0), high + 0.5 * (abs(high) or 1.0)
+    return low, high
+
+
+def render(chart: Chart) -> str:
+    """The chart's SVG: title, legend rows, framed plot with grid and ticks, the lines, the rules."""
+    log = chart.log
+    legend, legend_height = _legend(chart)
+    top = 30 + legend_height
+    height = HEIGHT + legend_height
+    head = (f'<svg viewBox="0 0 {WIDTH} {height}" role="img" aria-label="{escape(chart.title)}" '
+            f'font-family="system-ui, sans-serif" font-size="{FONT}">'
+            f'<text x="{WIDTH / 2}" y="20" text-anchor="middle" font-weight="600">{escape(chart.title)}</text>')
+    x0, x1, y0, y1 = chart.ranges()
+    plot_w, plot_h = WIDTH - LEFT - RIGHT, height - top - BOTTOM
+    sx = lambda x: LEFT + (x - x0) / (x1 - x0) * plot_w  # noqa: E731 - two tiny maps
+    sy = lambda y: top + (y1 - y) / (y1 - y0) * plot_h  # noqa: E731
+    parts = [head, *legend, f'<rect x="{LEFT}" y="{top}" width="{plot_w}" height="{plot_h}" fill="none" '
+             'stroke="#999"/>']
+    parts += _y_ticks(y0, y1, log, sy)
+    parts += _x_ticks(x0, x1, chart.integer_x, sx, top + plot_h)
+    parts.append(f'<text x="{LEFT + plot_w / 2}" y="{height - 6}" text-anchor="middle">{escape(chart.x_label)}</text>')
+    if chart.y_label:
+        label = chart.y_label + (" (log scale)" if log else "")
+        parts.append(f'<text transform="translate(18 {top + plot_h / 2:.1f}) rotate(-90)" text-anchor="middle">'
+                     f'{escape(label)}</text>')
+    parts.append(f'<svg x="{LEFT}" y="{top}" width="{plot_w}" height="{plot_h}" '
+                 f'viewBox="{LEFT} {top} {plot_w} {plot_h}" overflow="hidden">')  # clip to the plot
+    for line in chart.lines:
+        parts += _draw(line, log, sx, sy)
+    for rule in chart.rules:
+        if rule.vertical:
+            x = sx(rule.at)
+            parts.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{top}" y2="{top + plot_h}" stroke="{rule.colour}" '
+                         f'stroke-width="2"{_dash(rule.dash)}/>')
+        elif _drawable(rule.at, log):
+            y = sy(math.log10(rule.at) if log else rule.at)
+            parts.append(f'<line x1="{LEFT}" x2="{LEFT + plot_w}" y1="{y:.1f}" y2="{y:.1f}" stroke="{rule.colour}" '
+                         f'stroke-width="2"{_dash(rule.dash)}/>')
+    parts.append("</svg>")
+    if chart.note:
+        parts.append(f'<text x="{LEFT + plot_w / 2}" y="{top + plot_h / 2}" text-anchor="middle" fill="#d62728">'
+                     f'{escape(chart.note)}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _y_ticks(y0: float, y1: float, log: bool, sy) -> list[str]:
+    if log:
+        ticks = _log_ticks(y0, y1)
+    else:
+        ticks = nice_ticks(y0, y1)
+    parts = []
+    for value in ticks:
+        y = sy(value)
+        label = f"{10 ** value:.2g}" if log else f"{value:.4g}"
+        parts.append(f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y:.1f}" y2="{y:.1f}" stroke="#e6e6e6"/>'
+                     f'<text x="{LEFT - 6}" y="{y + 5:.1f}" text-anchor="end">{label}</text>')
+    return parts
+
+
+def _log_ticks(y0: float, y1: float) -> list[float]:
+    """log10 positions of round values: powers of ten, or 1-2-5 steps when the range spans under two decades."""
+    decades = [float(v) for v in range(math.ceil(y0 - 1e-9), math.floor(y1 + 1e-9) + 1)]
+    if len(decades) >= 3:
+        every = math.ceil(len(decades) / 6)  # at most ~6 labels, whatever the span
+        return decades[::every]
+    steps = [math.log10(m) + k for k in range(math.floor(y0) - 1, math.ceil(y1) + 1) for m in (1, 2, 5)]
+    inside = [v for v in steps if y0 - 1e-9 <= v <= y1 + 1e-9]
+    return inside if len(inside) >= 2 else [y0 + (y1 - y0) * i / 4 for i in range(5)]
+
+
+def _x_ticks(x0: float, x1: float, integer: bool, sx, bottom: float) -> list[str]:
+    ticks = nice_ticks(x0, x1, 6)
+    if integer:
+        ticks = sorted({int(round(t)) for t in ticks if abs(t - round(t)) < 1e-9} or {int(round(x0))})
+    parts = []
+    for value in ticks:
+        x = sx(value)
+        parts.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{bottom}" y2="{bottom + 5}" stroke="#999"/>'
+                     f'<text x="{x:.1f}" y="{bottom + 20}" text-anchor="middle">{value:.4g}</text>')
+    return parts
+
+
+def _draw(line: Line, log: bool, sx, sy) -> list[str]:
+    """One polyline per finite stretch (a NaN or inf is a gap; a lone point is a dot), or the points."""
+    points = [(sx(x), sy(math.log10(y) if log else y)) if _drawable(y, log) and math.isfinite(x) else None
+              for x, y in zip(line.xs, line.ys)]
+    if line.radius > 0:
+        dots = "".join(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="{line.radius}"/>' for x, y in filter(None, points))
+        return [f'<g fill="{line.colour}" fill-opacity="{line.opacity}">{dots}</g>']
+    runs, current = [], []
+    for point in points + [None]:
+        if point is not None:
+            current.append(point)
+        elif current:
+            runs.append(current)
+            current = []
+    out = []
+    for run in runs:
+        if len(run) == 1 or line.markers:
+            out.append(f'<g fill="{line.colour}">' + "".join(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="3.5"/>'
+                                                             for x, y in run) + "</g>")
+        if len(run) > 1:
+            text = " ".join(f"{x:.1f},{y:.1f}" for x, y in run)
+            out.append(f'<polyline fill="none" stroke="{line.colour}" stroke-width="{line.width}" '
+                       f'stroke-opacity="{line.opacity}"{_dash(line.dash)} points="{text}"/>')
+    return out
 
 
 def line_chart(series: list[tuple[str, str, list[float], list[float]]], title: str, x_label: str = "epoch",
@@ -26,68 +239,8 @@ def line_chart(series: list[tuple[str, str, list[float], list[float]]], title: s
 
     legend=False leaves the labels to the page (one legend shared by several charts).
     """
-    points = [(x, y) for _, _, xs, ys in series for x, y in zip(xs, ys) if _drawable(y, log)]
-    if not points:
+    if not any(_drawable(y, log) for *_, ys in series for y in ys):
         return (f'<svg viewBox="0 0 {WIDTH} 60" role="img" aria-label="{escape(title)}">'
                 f'<text x="8" y="34" font-size="{FONT}">{escape(title)}: nothing finite to draw yet</text></svg>')
-    xs, ys = [p[0] for p in points], [_y(p[1], log) for p in points]
-    x0, x1 = min(xs), max(xs) if max(xs) > min(xs) else min(xs) + 1
-    y0, y1 = min(ys), max(ys)
-    if y1 - y0 < 1.0e-12:
-        y0, y1 = y0 - 0.5, y1 + 0.5
-    sx = lambda x: LEFT + (x - x0) / (x1 - x0) * (WIDTH - LEFT - RIGHT)  # noqa: E731 - two tiny maps
-    sy = lambda y: TOP + (y1 - y) / (y1 - y0) * (HEIGHT - TOP - BOTTOM)  # noqa: E731
-    parts = [f'<svg viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-label="{escape(title)}" '
-             f'font-family="system-ui, sans-serif" font-size="{FONT}">',
-             f'<text x="{WIDTH / 2}" y="19" text-anchor="middle" font-weight="600">{escape(title)}</text>',
-             f'<rect x="{LEFT}" y="{TOP}" width="{WIDTH - LEFT - RIGHT}" height="{HEIGHT - TOP - BOTTOM}" '
-             'fill="none" stroke="#999"/>']
-    for value in _ticks(y0, y1):
-        y = sy(value)
-        label = f"{10 ** value if log else value:.3g}"
-        parts.append(f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y:.1f}" y2="{y:.1f}" stroke="#eee"/>'
-                     f'<text x="{LEFT - 6}" y="{y + 5:.1f}" text-anchor="end">{label}</text>')
-    for value in sorted({round(v) for v in _ticks(x0, x1)}):
-        x = sx(value)
-        parts.append(f'<text x="{x:.1f}" y="{HEIGHT - BOTTOM + 18}" text-anchor="middle">{value}</text>')
-    parts.append(f'<text x="{LEFT + (WIDTH - LEFT - RIGHT) / 2}" y="{HEIGHT - 6}" text-anchor="middle">'
-                 f'{escape(x_label)}{" (log scale)" if log else ""}</text>')
-    for number, (label, colour, line_xs, line_ys) in enumerate(series):
-        parts += _polylines(line_xs, line_ys, log, sx, sy, colour)
-        if not legend:
-            continue
-        y = TOP + 18 + 18 * number
-        parts.append(f'<line x1="{WIDTH - RIGHT - 190}" x2="{WIDTH - RIGHT - 168}" y1="{y - 5}" y2="{y - 5}" '
-                     f'stroke="{colour}" stroke-width="2"/><text x="{WIDTH - RIGHT - 162}" y="{y}">'
-                     f'{escape(label)}</text>')
-    parts.append("</svg>")
-    return "".join(parts)
-
-
-def _drawable(y, log: bool) -> bool:
-    return isinstance(y, (int, float)) and math.isfinite(y) and (y > 0 or not log)
-
-
-def _y(y: float, log: bool) -> float:
-    return math.log10(y) if log else y
-
-
-def _polylines(xs, ys, log, sx, sy, colour) -> list[str]:
-    """One polyline per finite stretch (a NaN or inf is a gap); a lone point is a dot."""
-    runs, current = [], []
-    for x, y in zip(xs, ys):
-        if _drawable(y, log):
-            current.append(f"{sx(x):.1f},{sy(_y(y, log)):.1f}")
-        elif current:
-            runs.append(current)
-            current = []
-    if current:
-        runs.append(current)
-    out = []
-    for run in runs:
-        if len(run) == 1:
-            cx, cy = run[0].split(",")
-            out.append(f'<circle cx="{cx}" cy="{cy}" r="3" fill="{colour}"/>')
-        else:
-            out.append(f'<polyline fill="none" stroke="{colour}" stroke-width="2" points="{" ".join(run)}"/>')
-    return out
+    lines = [Line(label, colour, list(xs), list(ys), markers=len(xs) <= 30) for label, colour, xs, ys in series]
+    return Chart(title, lines, x_label=x_label, log=log, legend=legend, integer_x=x_label == "epoch").svg()

@@ -30,8 +30,10 @@ def make_plan(file: Path, overrides: tuple[str, ...], grids: tuple[str, ...], ch
         sweep = Sweep.model_validate(base)
     except ValueError as exc:
         raise PipelineError(f"sweep options: {exc}") from None
-    # The file's own sweep section was checked when it was loaded; flags are checked here.
-    problems = check_flags(loaded, sweep, {key: f"--grid {text}" for text, (key, _) in flags.items()}) if flags else []
+    # The file's own sweep section was checked as written when it was loaded; flags, and the section under
+    # --set overrides, are checked here.
+    problems = check_flags(loaded, sweep, {key: f"--grid {text}" for text, (key, _) in flags.items()}) \
+        if flags or overrides else []
     recorded = recorded_keys(pipeline, pipeline.task)
     if sweep.metric not in recorded:
         problems.append(f"sweep metric: '{sweep.metric}' is not recorded by this pipeline (recorded: "

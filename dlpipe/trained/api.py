@@ -71,12 +71,12 @@ class Run:
 
 
 def _curve(history: dict[str, list[float]]) -> str:
-    """The learning curves as an inline PNG (small), or nothing when no epoch finished."""
+    """The learning curves as inline SVG charts, or nothing when no epoch finished."""
     if not history.get("epoch"):
         return ""
-    from dlpipe.report.plots import learning_curves
+    from dlpipe.report.charts import history_html
 
-    return f'<img style="max-width:640px" src="data:image/png;base64,{learning_curves(history)}">'
+    return history_html(history)
 
 
 def overrides(values: dict[str, Any] | None) -> tuple[str, ...]:

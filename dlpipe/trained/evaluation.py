@@ -20,6 +20,7 @@ from dlpipe.data.sources import load_data
 from dlpipe.engine.evaluate import scores
 from dlpipe.engine.optim import build_loss
 from dlpipe.language.pipeline import pipeline_model, source_class
+from dlpipe.report import classes as class_figures
 from dlpipe.report import fits
 from dlpipe.report.insights import class_report, predicted_vs_true
 from dlpipe.report.pages import render_page
@@ -57,7 +58,7 @@ def evaluate(model: TrainedModel, data_file: Path | None = None, data_changes: d
     folder = create_run_dir(model.path, "evaluations", started)
     classes = class_report(model.torch_module, data, outputs)
     predictions = predicted_vs_true(model.torch_module, data, outputs)
-    figures = [("Confusion matrix", fits.confusion_heatmaps(classes))] if classes else []
+    figures = [("Confusion matrix", class_figures.confusion_heatmaps(classes))] if classes else []
     figures += [("Predicted vs true, and residuals", fits.predicted_vs_true(predictions))] if predictions else []
     write_json(folder / "metrics.json", {"source": source, "samples": len(samples), "metrics": metrics,
                                          "warnings": warnings, "notes": notes, "started": started.isoformat()})
