@@ -30,7 +30,7 @@ from dlpipe.data.dataset import Dataset
 from dlpipe.data.sources import load_data
 from dlpipe.engine import distributed, integrity
 from dlpipe.engine.checkpoint import Checkpointer, ResumeError, TrainingState, model_bytes
-from dlpipe.engine.device import place, resolve_device
+from dlpipe.engine.device import place, resolve_device, use_channels_last
 from dlpipe.engine.resume import checkpoint_the_end, restored
 from dlpipe.engine.distributed import Ranks, World
 from dlpipe.engine.evaluate import predict, scores
@@ -228,6 +228,7 @@ def _build(pipeline, data: Dataset, device: torch.device, insights: Insights):
     model, insights.summary = build_model(pipeline.model, data.sample_shape)
     check_output(insights.summary, data.target_size, data.task)
     model.to(device)
+    use_channels_last(model, device)
     optimizer = build_optimizer(pipeline.optimizer, model.parameters(), fused=device.type in ("cpu", "cuda"))
     schedule = LRSchedule(pipeline.scheduler, optimizer, pipeline.training.epochs,
                           steps_per_epoch(len(data.train), pipeline.training.batch_size))

@@ -240,3 +240,30 @@ def test_r2_of_constant_targets_is_finite():
     target = torch.full((4, 1), 3.0)
     assert compute_metrics("regression", target.clone(), target, [R2(type="r2")]) == {"r2": 1.0}
     assert compute_metrics("regression", target + 1, target, [R2(type="r2")]) == {"r2": 0.0}
+
+
+def test_a_conv_net_trains_the_same_in_channels_last():
+    """use_channels_last (NHWC weights, NHWC batches: faster on CPU) changes the speed, not the numbers."""
+    from dlpipe.engine.device import use_channels_last
+    from dlpipe.engine.evaluate import channels_last, predict
+
+    gen = torch.Generator().manual_seed(3)
+    x = torch.randn(96, 3, 8, 8, generator=gen)
+    y = (x[:, 0].mean(dim=(1, 2)) > 0).long()
+    split = Samples(x[:32], y[:32])
+    data = Dataset(DataInfo("classification", (3, 8, 8), 2), Samples(x[32:], y[32:]), split, split)
+
+    def trained(nhwc: bool):
+        torch.manual_seed(7)
+        model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(8, 8, 3),
+                              nn.ReLU(), nn.Flatten(), nn.Linear(32, 2))
+        assert use_channels_last(model, torch.device("cpu")) if nhwc else not channels_last(model)
+        state, _ = fit(model, data, loss_fn=nn.CrossEntropyLoss(), optimizer=torch.optim.Adam(model.parameters()),
+                       training=Training(epochs=2, batch_size=16), metrics=[Accuracy(type="accuracy")],
+                       generator=torch.Generator().manual_seed(5), progress=Progress(quiet=True))
+        return state.history["train_loss"], predict(model, x[:32]), channels_last(model)
+
+    (plain, plain_out, plain_cl), (nhwc, nhwc_out, nhwc_cl) = trained(False), trained(True)
+    assert nhwc_cl and not plain_cl
+    assert plain == pytest.approx(nhwc, rel=1e-4) and torch.allclose(plain_out, nhwc_out, atol=1e-4)
+    assert not use_channels_last(nn.Sequential(nn.Linear(3, 2)), torch.device("cpu"))  # no convolution: as it was

@@ -14,6 +14,12 @@ MODE_FREE = frozenset((nn.Sequential, nn.Linear, nn.Conv2d, nn.MaxPool2d, nn.Avg
                        nn.ReLU, nn.Tanh, nn.Sigmoid, nn.GELU, nn.LeakyReLU, nn.ELU, nn.Softmax, nn.Identity))
 
 
+def channels_last(model: nn.Module) -> bool:
+    """Whether the model's convolutions hold channels_last weights (engine/device.use_channels_last)."""
+    weights = [m.weight for m in model.modules() if isinstance(m, nn.Conv2d)]  # (one input channel: both layouts)
+    return any(w.is_contiguous(memory_format=torch.channels_last) and not w.is_contiguous() for w in weights)
+
+
 def predict(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """Model outputs for all of `x`, in eval mode, batched, without autograd.
 
@@ -23,8 +29,9 @@ def predict(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
     switch = model.training and not all(type(module) in MODE_FREE for module in model.modules())
     if switch:
         model.eval()
+    fmt = torch.channels_last if x.dim() == 4 and channels_last(model) else torch.contiguous_format
     with torch.inference_mode():
-        chunks = [model(x[i:i + EVAL_BATCH]) for i in range(0, len(x), EVAL_BATCH)]
+        chunks = [model(x[i:i + EVAL_BATCH].contiguous(memory_format=fmt)) for i in range(0, len(x), EVAL_BATCH)]
     if switch:
         model.train()
     return chunks[0] if len(chunks) == 1 else torch.cat(chunks)

@@ -21,7 +21,7 @@ from torch import nn
 from dlpipe.archive.log import Progress
 from dlpipe.data.dataset import Dataset
 from dlpipe.engine.checkpoint import TrainingState
-from dlpipe.engine.evaluate import evaluate
+from dlpipe.engine.evaluate import channels_last, evaluate
 from dlpipe.engine.local import Local
 from dlpipe.engine.schedule import LRSchedule
 from dlpipe.language.metrics import history_columns
@@ -75,10 +75,16 @@ def _end_with_best(rule: EarlyStopping | None, state: TrainingState, model: nn.M
     return len(state.history["epoch"]) or None
 
 
-def _bf16(model: nn.Module, device_type: str) -> Callable[[torch.Tensor], torch.Tensor]:
-    """The model's forward pass under bfloat16 autocast, returning float32 for the loss."""
+def _forward(model: nn.Module, device_type: str, bf16: bool, nhwc: bool) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The model's forward pass: under bfloat16 autocast (float32 out, for the loss), on NHWC batches, or plain."""
+    if not bf16 and not nhwc:
+        return model
 
     def forward(xb: torch.Tensor) -> torch.Tensor:
+        if nhwc:
+            xb = xb.contiguous(memory_format=torch.channels_last)  # a gathered batch comes out NCHW
+        if not bf16:
+            return model(xb)
         with torch.autocast(device_type, dtype=torch.bfloat16):
             return model(xb).float()
 
@@ -104,7 +110,7 @@ def fit(model: nn.Module, data: Dataset, *, loss_fn: nn.Module, optimizer: torch
     x, y = data.train.x, data.train.y
     n, batch_size, steps = len(x), min(training.batch_size, len(x)), steps_per_epoch(len(x), training.batch_size)
     schedule = schedule or LRSchedule(None, optimizer, training.epochs, steps)
-    forward = _bf16(model, x.device.type) if training.precision == "bf16" else model
+    forward = _forward(model, x.device.type, training.precision == "bf16", x.dim() == 4 and channels_last(inner))
     clip, after_batch, bar, agree = training.clip_grad_norm, schedule.after_batch, progress.batch, sync.agree
     stopping = stop if stop is not None else threading.Event()
     # Preallocated once: a small tensor kept per batch would split the freed activation blocks and
