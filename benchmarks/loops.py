@@ -34,22 +34,24 @@ def mnist_arrays():
     return data.train, data.validation, data.test
 
 
-def script_arrays():
-    """MNIST as a hand-written script reads it: gzip + numpy, normalised, 5,000 validation images."""
+def raw_mnist(split: str = "train") -> tuple[np.ndarray, np.ndarray]:
+    """MNIST's (N, 1, 28, 28) uint8 images and int64 labels as a hand-written script reads them: gzip + numpy."""
     import gzip
     from pathlib import Path
+
+    folder, prefix = Path(os.environ.get("DLPIPE_DATA", "data")) / "mnist", "train" if split == "train" else "t10k"
+    with gzip.open(folder / f"{prefix}-images-idx3-ubyte.gz") as f:
+        x = np.frombuffer(f.read(), np.uint8, offset=16).reshape(-1, 1, 28, 28)
+    with gzip.open(folder / f"{prefix}-labels-idx1-ubyte.gz") as f:
+        return x, np.frombuffer(f.read(), np.uint8, offset=8).astype(np.int64)
+
+
+def script_arrays():
+    """MNIST as a hand-written script reads it: gzip + numpy, normalised, 5,000 validation images."""
     from types import SimpleNamespace
 
-    folder = Path(os.environ.get("DLPIPE_DATA", "data")) / "mnist"
-
-    def read(name: str, offset: int) -> np.ndarray:
-        with gzip.open(folder / name) as f:
-            return np.frombuffer(f.read(), np.uint8, offset=offset)
-
-    x = read("train-images-idx3-ubyte.gz", 16).reshape(-1, 1, 28, 28).astype(np.float32) / 255
-    y = read("train-labels-idx1-ubyte.gz", 8).astype(np.int64)
-    test_x = read("t10k-images-idx3-ubyte.gz", 16).reshape(-1, 1, 28, 28).astype(np.float32) / 255
-    test_y = read("t10k-labels-idx1-ubyte.gz", 8).astype(np.int64)
+    (x, y), (test_x, test_y) = raw_mnist("train"), raw_mnist("test")
+    x, test_x = x.astype(np.float32) / 255, test_x.astype(np.float32) / 255
     order = np.random.default_rng(42).permutation(len(x))
     train, val = order[5000:], order[:5000]
     mean, std = x[train].mean(), x[train].std()

@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import gzip
-import os
 import statistics
 import sys
 import tempfile
@@ -25,23 +23,15 @@ from pathlib import Path
 
 import numpy as np
 
+from loops import raw_mnist
 from run import measure
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def mnist_images() -> tuple[np.ndarray, np.ndarray]:
-    folder = Path(os.environ.get("DLPIPE_DATA", "data")) / "mnist"
-    with gzip.open(folder / "train-images-idx3-ubyte.gz") as f:
-        x = np.frombuffer(f.read(), np.uint8, offset=16).reshape(-1, 1, 28, 28)
-    with gzip.open(folder / "train-labels-idx1-ubyte.gz") as f:
-        y = np.frombuffer(f.read(), np.uint8, offset=8).astype(np.int64)
-    return x, y
-
-
 def arrays(n: int, folder: Path) -> Path:
     """x.npy and y.npy of n samples (shifted repeats beyond 60,000) and a pipeline that reads them."""
-    x, y = mnist_images()
+    x, y = raw_mnist("train")
     rng = np.random.default_rng(0)
     copies, xs, ys = -(-n // len(x)), [], []
     for copy in range(copies):

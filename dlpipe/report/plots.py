@@ -28,13 +28,6 @@ def subplots(rows: int = 1, columns: int = 1, figsize=(6.4, 4.8), squeeze: bool 
     return fig, fig.subplots(rows, columns, squeeze=squeeze)
 
 
-def to_png(fig: Figure) -> str:
-    """Render a figure; base64 PNG text for a data: URL."""
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
-    return base64.b64encode(buffer.getvalue()).decode("ascii")
-
-
 def to_pngs(fig: Figure) -> list[str]:
     """Each panel of a figure as its own base64 PNG (a colorbar stays with its panel), from one draw.
 
