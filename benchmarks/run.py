@@ -148,7 +148,10 @@ def main() -> None:
     if args.peers or args.script:
         import versus
 
-        chosen = [m for m in args.models.split(",") if m in versus.PIPELINES] or list(versus.PIPELINES)
+        asked = args.models.split(",") if args.models != ",".join(MODELS) else list(versus.PIPELINES)
+        if unknown := [m for m in asked if m not in versus.PIPELINES]:
+            parser.error(f"--models: {', '.join(unknown)} not a peer model; choose from {', '.join(versus.PIPELINES)}")
+        chosen = asked
         return versus.peers(chosen, args.repeats) if args.peers else versus.script(args.repeats)
     benchmark(args.models.split(","), args.repeats)
     if args.targets:
