@@ -111,3 +111,54 @@ def test_no_two_classes_share_a_name():
     records = {"TrainingState", "FitOutcome", "RunRecord", "Insights"}  # what a run's state is held in
     assert records <= set(names) and not {"Split", "TrainState", "FitResult", "Outcome", "RunResult",
                                           "RunInfo"} & set(names)
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Module -> the dlpipe modules it imports anywhere (top or late), resolved to modules that exist."""
+    names = {module_name(p) for p in MODULES}
+    graph = {}
+    for path in MODULES:
+        found = set()
+        for name in imports_of(path):
+            while name and name not in names:  # `from dlpipe.x import f`: f is a function of dlpipe.x
+                name = name.rpartition(".")[0]
+            if name:
+                found.add(name)
+        graph[module_name(path)] = found - {module_name(path)}
+    # The root's lazy attributes (dlpipe.run, dlpipe.load) are its public face; Python imports the root before
+    # any submodule, so it can never be the half-initialised module of a cycle.
+    graph["dlpipe"] = set()
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Every module that can reach itself, with one path back to it."""
+    found = []
+    for start in sorted(graph):
+        stack, seen = [(start, [start])], set()
+        while stack:
+            node, path = stack.pop()
+            for nxt in sorted(graph.get(node, ())):
+                if nxt == start:
+                    found.append(path + [start])
+                    stack = []
+                    break
+                if nxt not in seen:
+                    seen.add(nxt)
+                    stack.append((nxt, path + [nxt]))
+    return found
+
+
+def test_no_import_cycles_not_even_through_a_late_import():
+    assert cycles(import_graph()) == []
+
+
+def test_the_cycle_check_finds_a_cycle_hidden_by_a_late_import():
+    assert cycles({"a": {"b"}, "b": {"a"}, "c": {"a"}}) == [["a", "b", "a"], ["b", "a", "b"]]
+
+
+def test_every_module_imports_on_its_own():
+    """A cycle hidden by a bottom-of-module import breaks `import dlpipe.language.files` alone: each, in turn."""
+    names = [module_name(p) for p in MODULES if stage_of(module_name(p)) == "language"]
+    code = "import importlib, sys\nfor name in sys.argv[1:]:\n    for m in [k for k in sys.modules if k.startswith('dlpipe')]:\n        del sys.modules[m]\n    importlib.import_module(name)\n"
+    subprocess.run([sys.executable, "-c", code, *names], check=True, cwd=ROOT)

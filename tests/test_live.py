@@ -26,6 +26,8 @@ class Recorded(LiveReport):
     def __init__(self, *args, **kwargs):
         self.pages, self.written = [], threading.Event()
         super().__init__(*args, **kwargs)
+        if self.enabled:  # the page written at the start, before the first epoch's can replace it in the queue
+            assert self.written.wait(30), "the first live page was not written"
 
     def write(self, *job) -> None:
         super().write(*job)
@@ -65,11 +67,15 @@ def test_the_live_page_shows_the_run_so_far_and_reloads_itself(tmp_path, monkeyp
 
 def test_nothing_is_written_after_close(tmp_path, monkeypatch):
     monkeypatch.setattr(live_module, "EVERY_S", 0.0)
-    live = LiveReport(_record(tmp_path), 3, [])
+    live = Recorded(_record(tmp_path), 3, [])
+    live.submit({"epoch": [1]}, 0.5)  # a page still queued when close comes
     live.close()
+    assert not live._thread.is_alive()  # close returns only once the worker has ended: nothing can write after it
+    written = len(live.pages)
     (tmp_path / "report.html").write_text("final")
-    live.submit({}, 0.0)  # a late epoch end, after the final report: the worker is gone
-    assert (tmp_path / "report.html").read_text() == "final"
+    live.submit({}, 0.0)  # a late epoch end, after the final report
+    LiveReport.__call__(live, TrainingState(history={"epoch": [2]}, epoch=2))  # as the loop calls it, no waiting
+    assert (tmp_path / "report.html").read_text() == "final" and len(live.pages) == written
 
 
 def test_a_run_shows_a_live_page_while_it_trains_and_ends_with_the_full_report(cli, write_yaml, tmp_path,

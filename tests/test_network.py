@@ -13,10 +13,11 @@ from dlpipe.archive.layers import append_layers, keep_layers, read_layers
 from dlpipe.engine.checkpoint import TrainingState
 from dlpipe.engine.probe import NetworkProbe
 from dlpipe.language.errors import PipelineError
-from dlpipe.language.layers import InitScheme
+from dlpipe.language.layers import ACTIVATIONS, ActivationName, InitScheme
 from dlpipe.language.loader import load_pipeline
 from dlpipe.language.pipeline import pipeline_model
 from dlpipe.model.init import SCHEMES
+from dlpipe.model.layers import ACTIVATION_MODULES
 from dlpipe.model.network import build_model
 from dlpipe.report.network import judge_network
 
@@ -43,6 +44,10 @@ EXPECTED = [
     ({"weights": "xavier_uniform"}, "sigmoid", math.sqrt(2 / 512)),
     ({"weights": "xavier_normal", "gain": 2.0}, "tanh", 2 * math.sqrt(2 / 512)),
     ({"weights": "orthogonal"}, "relu", math.sqrt(2) / math.sqrt(256)),
+    ({"weights": "kaiming_normal"}, "elu", math.sqrt(2 / 256)),  # a separate elu layer: a ReLU's gain
+    ({"weights": "xavier_normal"}, "elu", math.sqrt(2) * math.sqrt(2 / 512)),
+    ({"weights": "xavier_normal"}, "softmax", math.sqrt(2 / 512)),  # softmax keeps the scale: gain 1
+    ({"weights": "xavier_normal"}, "gelu", math.sqrt(2) * math.sqrt(2 / 512)),
     ({"weights": "normal", "std": 1.0}, None, 1.0),
     ({"weights": "normal"}, None, 0.05),
     ({"weights": "uniform", "a": 0.3}, None, 0.3 / math.sqrt(3)),
@@ -55,6 +60,22 @@ def test_each_scheme_gives_its_documented_scale_with_the_gain_of_the_activation(
     layers = [{**WIDE, "init": init}] + ([{"type": activation}] if activation else [])  # the activation as a layer
     model, _ = _model(layers, shape=(256,))
     assert model[0].weight.std().item() == pytest.approx(std, rel=0.05)
+
+
+@pytest.mark.parametrize("name", list(ACTIVATIONS))
+def test_every_activation_is_declared_once_and_built_as_declared(name):
+    """Its torch module exists, its outputs stay in its declared range, its gain name is torch's, and its layer
+    (whether an activation: or a separate layer) gives the following probe and init the same activation."""
+    facts = ACTIVATIONS[name]
+    assert set(ACTIVATION_MODULES) == set(ACTIVATIONS) and name in typing.get_args(ActivationName)
+    out = ACTIVATION_MODULES[name]()(torch.linspace(-50, 50, 1001).reshape(7, 143))
+    low, high = facts.range
+    assert out.min().item() >= low - 1e-6 and out.max().item() <= high + 1e-6
+    assert nn.init.calculate_gain(facts.gain, 0.01) > 0
+    assert not (facts.dies and facts.saturates) and (facts.saturates <= all(map(math.isfinite, facts.range)))
+    _, separate = _model([{"type": "linear", "units": 4}, {"type": name}], shape=(3,))
+    _, own = _model([{"type": "linear", "units": 4, "activation": name}], shape=(3,))
+    assert [r.activation for r in separate.rows][:1] == [r.activation for r in own.rows] == [name]
 
 
 def test_zeros_orthogonal_and_the_bias_settings():

@@ -132,7 +132,12 @@ def test_every_metric_declares_its_task_and_direction_and_computes(name):
     cls = next(c for c in metrics.METRICS if name in tags(c))
     config = cls.model_validate(example("metrics", name))
     assert cls.TASK in ("regression", "classification") and "HIGHER_IS_BETTER" in vars(cls)
-    assert metrics.higher_is_better(f"val_{config.key}") is bool(cls.HIGHER_IS_BETTER)
+    for prefix in ("val_", "train_", "test_", ""):  # one declared direction, read by every watcher and page
+        if cls.HIGHER_IS_BETTER is None:
+            with pytest.raises(metrics.UnknownDirection):
+                metrics.higher_is_better(f"{prefix}{config.key}")
+        else:
+            assert metrics.higher_is_better(f"{prefix}{config.key}") is cls.HIGHER_IS_BETTER
     if cls.TASK == "classification":
         pred, target = torch.randn(20, 3), torch.arange(20) % 3
     else:
@@ -150,6 +155,17 @@ def test_every_data_source_declares_its_task_and_shapes(name):
     info = sources.describe(cls.model_validate(example("data", name)))
     assert cls.TASK in ("regression", "classification", "auto") and info.task in ("regression", "classification")
     assert cls.TASK in ("auto", info.task) and info.target_size >= 1 and all(d >= 1 for d in info.sample_shape)
+
+
+@pytest.mark.parametrize("key", ["loss", "val_loss", "train_loss", "test_loss"])
+def test_every_loss_is_minimised(key):
+    assert metrics.higher_is_better(key) is False
+
+
+@pytest.mark.parametrize("key", ["val_foo", "lr", "time", "epoch", "val_r3"])
+def test_a_key_no_metric_declares_has_no_direction(key):
+    with pytest.raises(metrics.UnknownDirection, match=f"'{key}': no metric says"):
+        metrics.higher_is_better(key)
 
 
 # --- a new extension, registered from here: one class and one builder each ---------------------

@@ -13,7 +13,8 @@ from dlpipe.engine.schedule import LRSchedule
 SCHEDULE = TypeAdapter(tagged_union(SCHEDULERS))
 
 
-def lrs(raw: dict | None, epochs: int = 6, steps: int = 4, metric=lambda epoch: 1.0) -> list[float]:
+def lrs(raw: dict | None, epochs: int = 6, steps: int = 4, metric=lambda epoch: 1.0, key: str = "val_loss"
+        ) -> list[float]:
     """The lr at the start of each epoch when driven like the training loop drives it."""
     optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0)
     schedule = LRSchedule(SCHEDULE.validate_python(raw) if raw else None, optimizer, epochs, steps)
@@ -24,7 +25,7 @@ def lrs(raw: dict | None, epochs: int = 6, steps: int = 4, metric=lambda epoch: 
         for _ in range(steps):
             optimizer.step()
             schedule.after_batch()
-        schedule.end_epoch(epoch, {"val_loss": metric(epoch)})
+        schedule.end_epoch(epoch, {key: metric(epoch)})
     return seen
 
 
@@ -64,3 +65,53 @@ def test_plateau_cuts_after_patience():
     values = {1: 3.0, 2: 2.0, 3: 2.0, 4: 2.0, 5: 2.0, 6: 2.0}
     seen = lrs({"type": "reduce_on_plateau", "patience": 1, "factor": 0.5}, metric=values.get)
     assert seen == pytest.approx([1, 1, 1, 1, 0.5, 0.5])
+
+
+@pytest.mark.parametrize("key, values, cut", [
+    ("val_r2", [0.1, 0.5, 0.7, 0.8, 0.9, 0.95], False),  # rising R^2 is progress: never cut
+    ("val_r2", [0.9, 0.8, 0.7, 0.6, 0.5, 0.4], True),
+    ("val_accuracy", [0.5, 0.6, 0.7, 0.8, 0.9, 0.95], False),
+    ("val_mae", [0.5, 0.4, 0.3, 0.2, 0.1, 0.05], False),
+    ("val_mae", [0.1, 0.2, 0.3, 0.4, 0.5, 0.6], True),
+])
+def test_plateau_takes_its_direction_from_the_watched_metric(key, values, cut):
+    seen = lrs({"type": "reduce_on_plateau", "monitor": key, "patience": 0, "factor": 0.1},
+               metric=lambda epoch: values[epoch - 1], key=key)
+    assert (min(seen) < 1) is cut, seen
+
+
+def test_plateau_mode_can_still_be_given():
+    seen = lrs({"type": "reduce_on_plateau", "monitor": "val_r2", "mode": "min", "patience": 0, "factor": 0.1},
+               metric=lambda epoch: epoch / 10, key="val_r2")
+    assert seen[-1] < 1e-3  # the user asked for min: rising R^2 counts as getting worse
+
+
+@pytest.mark.parametrize("monitor", ["val_foo", "lr", "val_confusion_matrix"])
+def test_a_watched_value_of_unknown_direction_is_refused_not_guessed(monitor, cli, write_yaml):
+    schedule = SCHEDULE.validate_python({"type": "reduce_on_plateau", "monitor": monitor})
+    with pytest.raises(ValueError, match="no metric says whether higher or lower is better"):
+        schedule.higher_is_better  # noqa: B018 - never a silent "lower is better"
+    assert SCHEDULE.validate_python({"type": "reduce_on_plateau", "monitor": monitor, "mode": "max"}).higher_is_better
+    from conftest import TINY_SINE
+
+    done = cli("validate", write_yaml(TINY_SINE + f"scheduler: {{type: reduce_on_plateau, monitor: {monitor}}}\n"))
+    assert done.exit_code == 2 and f"'{monitor}' is not recorded by this pipeline (recorded: train_loss, val_loss" \
+        in done.stderr
+
+
+def test_sine_with_a_plateau_on_val_r2_keeps_its_learning_rate(cli, tmp_path):
+    """The reproduction: val_r2 rises every epoch, so the lr must stay where it is (it was cut 10x each epoch)."""
+    import json
+
+    from conftest import ROOT
+
+    result = cli("run", ROOT / "pipelines" / "sine.yaml", "--out", tmp_path, "-q", "--set", "training.epochs=4",
+                 "--set", "scheduler={type: reduce_on_plateau, monitor: val_r2, patience: 0}")
+    assert result.exit_code == 0, result.output
+    run = next(tmp_path.glob("*/*/"))
+    history = (run / "history.csv").read_text().splitlines()
+    columns = history[0].split(",")
+    r2 = [float(row.split(",")[columns.index("val_r2")]) for row in history[1:]]
+    lrs_seen = [float(row.split(",")[columns.index("lr")]) for row in history[1:]]
+    assert r2 == sorted(r2) and len(set(lrs_seen)) == 1, (r2, lrs_seen)  # never cut
+    assert json.loads((run / "metrics.json").read_text())["status"] == "completed"

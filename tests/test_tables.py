@@ -219,3 +219,20 @@ def test_report_shows_the_features_and_the_predicted_vs_true_plot(cli, tmp_path,
     assert "<td>location</td><td>categorical</td>" in html and "east, north, south" in html
     assert "Predicted vs true, and residuals (test)" in html and "was standardized for training" in html
     assert "Data, true function and model prediction" not in html  # the 1-D plot is for 1-D inputs only
+
+
+def test_every_unknown_feature_is_reported_at_once(cli, tmp_path, write_yaml):
+    """Two typos in features: two messages, each at its own item of the list (not only the first)."""
+    path = write_yaml(f"""\
+        data:
+          type: csv
+          path: {ROOT / 'pipelines' / 'data' / 'iris.csv'}
+          target: species
+          features: [sepal_lenght_cm, sepal_width_cm, petal_lenght_cm]
+        model: {{layers: [{{type: linear, units: 3}}]}}
+        """)
+    for command in ("validate", "run"):
+        done = cli(command, path, *(["--out", tmp_path / "out"] if command == "run" else []))
+        assert done.exit_code == 2 and "2 problems; nothing was run" in done.stderr, done.stderr
+        assert f"{path}:5:" in done.stderr and "no column 'sepal_lenght_cm'; did you mean 'sepal_length_cm'?" in \
+            done.stderr and "no column 'petal_lenght_cm'; did you mean 'petal_length_cm'?" in done.stderr

@@ -13,34 +13,73 @@ OUT = click.option("--out", type=click.Path(path_type=Path), default=Path("repor
                    help="Root of the run archive, where RUN is looked up.")
 
 
-def _model(run: str, out: Path):
-    """The run's TrainedModel, or exit 2 with the reason (no such run: the closest names)."""
-    from dlpipe.trained.model import LoadError, TrainedModel, find
+class FormatChoice(click.Choice):
+    """The export formats, read from the export stage's table when first needed (it imports torch: not at --help)."""
+
+    def __init__(self):
+        super().__init__([])
+
+    @property
+    def choices(self):
+        from dlpipe.trained.export import FORMATS
+
+        return tuple(FORMATS)
+
+    @choices.setter
+    def choices(self, value) -> None:
+        pass  # always the table's
+
+
+ANY_STATUS = click.option("--any-status", is_flag=True,
+                          help="Use RUN even if it did not complete (diverged, interrupted, pruned, failed).")
+
+
+def _model(run: str, out: Path, any_status: bool = False):
+    """The run's TrainedModel, or exit 2 with the reason (no such run: the closest names; not completed: why)."""
+    from dlpipe.trained.errors import LoadError
+    from dlpipe.trained.model import TrainedModel, find
 
     try:
-        return TrainedModel(find(run, out))
+        model = TrainedModel(find(run, out), any_status=any_status)
     except LoadError as exc:
         _fail(str(exc))
+    if any_status and (status := _status(model.path)) != "completed":
+        click.echo(f"warning: {model.path} is {status}: its answers come from a model that did not finish "
+                   "training", err=True)
+    return model
 
 
-@click.command()
+def _status(run_dir: Path) -> str:
+    from dlpipe.archive.record import RunRecord
+
+    try:
+        return RunRecord.read(run_dir, with_history=False).status
+    except (OSError, ValueError):
+        return "of unknown status"
+
+
+@click.command(context_settings={"ignore_unknown_options": True})  # --x 0.5 -2: a negative number is a value
 @click.argument("run", shell_complete=complete_runs)
 @click.argument("inputs", nargs=-1, metavar="INPUT...")
-@click.option("--x", "numbers", type=float, multiple=True, help="1-D input values: --x 0.5 1.0 2.0 (or --x 0.5 --x 1.0).")
+@click.option("--x", "numbers", type=float, multiple=True, help="1-D input values: --x 0.5 -1.0 2.0 (or --x 0.5 --x 1.0).")
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="Write here (.csv, .json or .npy); default stdout.")
 @click.option("--top", type=click.IntRange(1, 100), default=3, show_default=True, help="Classes listed per row.")
 @click.option("--batch-size", type=click.IntRange(1), default=1000, show_default=True)
+@ANY_STATUS
 @OUT
 def predict(run: str, inputs: tuple[str, ...], numbers: tuple[float, ...], output: Path | None, top: int,
-            batch_size: int, out: Path) -> None:
+            batch_size: int, any_status: bool, out: Path) -> None:
     """Predict with RUN's model: INPUT is a CSV (- for stdin), .npy/.npz arrays, or images (files, globs, folders)."""
     from dlpipe.language.errors import InvalidValue
-    from dlpipe.trained.inputs import InputError
+    from dlpipe.trained.errors import InputError
     from dlpipe.trained.predict import predict_rows, read_inputs, table, write
 
     from dlpipe.data.table import is_number
 
-    model, notes = _model(run, out), []
+    unknown = [i for i in inputs if i.startswith("-") and i != "-" and not is_number(i)]
+    if unknown:
+        _fail(f"dlpipe predict: no such option: {unknown[0]} (see dlpipe predict --help)")
+    model, notes = _model(run, out, any_status), []
     if numbers and all(is_number(i) for i in inputs):  # --x 0.5 1.0 2.0: the numbers after the first too
         numbers, inputs = numbers + tuple(float(i) for i in inputs), ()
     try:
@@ -64,8 +103,9 @@ def predict(run: str, inputs: tuple[str, ...], numbers: tuple[float, ...], outpu
 @click.argument("run", shell_complete=complete_runs)
 @click.option("--data", "data_file", type=click.Path(path_type=Path), help="Another file of the run's kind of data.")
 @click.option("--set", "changes", multiple=True, metavar="data.KEY=VALUE", help="Change a data setting (repeatable).")
+@ANY_STATUS
 @OUT
-def evaluate(run: str, data_file: Path | None, changes: tuple[str, ...], out: Path) -> None:
+def evaluate(run: str, data_file: Path | None, changes: tuple[str, ...], any_status: bool, out: Path) -> None:
     """RUN's model on its test split, or on other data; writes RUN/evaluations/<stamp>/ (the run is not changed)."""
     import yaml
     from pydantic import ValidationError
@@ -73,7 +113,7 @@ def evaluate(run: str, data_file: Path | None, changes: tuple[str, ...], out: Pa
     from dlpipe.data.idx import DataUnavailable
     from dlpipe.language.errors import InvalidValue
     from dlpipe.trained.evaluation import evaluate as run_evaluation
-    from dlpipe.trained.inputs import InputError
+    from dlpipe.trained.errors import InputError
 
     if data_file is not None and changes:
         _fail("give --data FILE or --set data.KEY=VALUE, not both")
@@ -83,7 +123,7 @@ def evaluate(run: str, data_file: Path | None, changes: tuple[str, ...], out: Pa
         if not sep or not key.startswith("data.") or "." in key[5:]:
             _fail(f"--set {change}: expected data.KEY=VALUE, e.g. --set data.type=fashion_mnist")
         settings[key[5:]] = yaml.safe_load(value) if value else ""
-    model = _model(run, out)
+    model = _model(run, out, any_status)
     try:
         result = run_evaluation(model, data_file, settings)
     except (InputError, InvalidValue, DataUnavailable) as exc:
@@ -106,14 +146,15 @@ def evaluate(run: str, data_file: Path | None, changes: tuple[str, ...], out: Pa
 
 @click.command()
 @click.argument("run", shell_complete=complete_runs)
-@click.option("--format", "fmt", type=click.Choice(["onnx", "torchscript", "safetensors"]), required=True)
+@click.option("--format", "fmt", type=FormatChoice(), required=True)
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="The file (default RUN/exports/model.EXT).")
+@ANY_STATUS
 @OUT
-def export(run: str, fmt: str, output: Path | None, out: Path) -> None:
+def export(run: str, fmt: str, output: Path | None, any_status: bool, out: Path) -> None:
     """Export RUN's model (normalization inside) and verify it against the run's model on 100 test samples."""
     from dlpipe.trained.export import ExportError, export_run
 
-    model = _model(run, out)
+    model = _model(run, out, any_status)
     try:
         written, beside, difference = export_run(model, fmt, output)
     except ExportError as exc:

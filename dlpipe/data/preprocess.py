@@ -54,6 +54,7 @@ class Preprocessing:
     std: tuple[float, ...] = ()
     size: tuple[int, int] | None = None
     channels: int | None = None
+    missing: str = "error"  # a table's `missing:` policy, applied to new rows as in training (dlpipe/trained/rows.py)
     notes: tuple[str, ...] = field(default=(), compare=False)
 
     @property

@@ -57,7 +57,11 @@ def sniff_delimiter(path: Path, given: str | None) -> str:
     if given:
         return given
     with open(path, "rb") as handle:
-        head = handle.read(SNIFF_BYTES).decode("utf-8", errors="replace")
+        return sniff_text(handle.read(SNIFF_BYTES).decode("utf-8", errors="replace"))
+
+
+def sniff_text(head: str) -> str:
+    """The delimiter csv.Sniffer sees in the first 50 lines of `head` (comma when unsure)."""
     lines = head.splitlines()[:50]
     try:
         return csv.Sniffer().sniff("\n".join(lines), delimiters=",;\t|").delimiter
@@ -147,10 +151,10 @@ def missing_cells(path: Path, frame) -> str | None:
 
 
 def numeric(path: Path, frame, column: str, key: tuple):
-    """The column as float64; InvalidValue naming the first cells that are text."""
+    """The column as float64; InvalidValue naming the first cells that are text, or not finite (inf, 1e309)."""
     values = frame[column]
     if values.dtype.kind in "biuf":
-        return values.astype(np.float64)
+        return finite(path, values.astype(np.float64), column, key)
     parsed = pandas().to_numeric(values, errors="coerce")
     bad = values.notna() & parsed.isna()
     if bad.any():
@@ -158,7 +162,23 @@ def numeric(path: Path, frame, column: str, key: tuple):
         raise InvalidValue(key, f"{path}: column {column!r} holds numbers and text: {', '.join(where)}"
                                 f"{f' and {int(bad.sum()) - SHOWN} more' if bad.sum() > SHOWN else ''}; "
                                 f"fix those cells, or list {column!r} under categorical:")
-    return parsed.astype(np.float64)
+    return finite(path, parsed.astype(np.float64), column, key)
+
+
+def finite(path: Path, values, column: str, key: tuple):
+    """The numeric column back; InvalidValue naming the first cells holding inf (text inf, -inf, or beyond 1.8e308).
+
+    Empty cells (NaN) are the missing: policy's, not this check's.
+    """
+    infinite = np.isinf(values.to_numpy())
+    if infinite.any():
+        rows = values.index[infinite]
+        where = [f"line {line_of(int(i))} ({values[i]})" for i in rows[:SHOWN]]
+        more = f" and {len(rows) - SHOWN} more" if len(rows) > SHOWN else ""
+        raise InvalidValue(key, f"{path}: column {column!r} holds values that are not finite numbers: "
+                                f"{', '.join(where)}{more}; dlpipe does not train on them (one makes every loss NaN): "
+                                "fix those cells, or leave them empty and set missing:")
+    return values
 
 
 def is_text(frame, column: str) -> bool:

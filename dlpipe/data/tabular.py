@@ -18,7 +18,7 @@ from dlpipe.archive.log import Progress
 from dlpipe.data import table, targets
 from dlpipe.data.dataset import DataInfo, Dataset, Samples
 from dlpipe.data.preprocess import Column, Preprocessing
-from dlpipe.language.errors import InvalidValue
+from dlpipe.language.errors import InvalidValue, check_each
 from dlpipe.language.files import CSVData
 
 MAX_ONEHOT = 10_000  # one-hot columns in all; beyond this a column is almost surely an ID, not a category
@@ -46,11 +46,11 @@ def layout(config: CSVData) -> Layout:
     table.check_file(path)
     delimiter = table.sniff_delimiter(path, config.delimiter)
     names = table.header(path, delimiter)
-    table.need_column(path, names, config.target, table.TARGET)
-    for index, name in enumerate(config.features or []):
-        table.need_column(path, names, name, table.FEATURES + (index,))
-    if config.split_column:
-        table.need_column(path, names, config.split_column, ("data", "split_column"))
+    check_each([lambda: table.need_column(path, names, config.target, table.TARGET),  # every unknown column at once
+                *(lambda i=i, name=name: table.need_column(path, names, name, table.FEATURES + (i,))
+                  for i, name in enumerate(config.features or [])),
+                *([lambda: table.need_column(path, names, config.split_column, ("data", "split_column"))]
+                  if config.split_column else [])])
     features = config.features or [n for n in names if n not in (config.target, config.split_column)]
     if not features:
         raise InvalidValue(table.PATH, f"{path}: holds only the target column {config.target!r}; no features")
@@ -72,14 +72,15 @@ def describe(config: CSVData, seed: int = 0) -> DataInfo:
     categorical = _categorical(config, found, peek)
     if categorical:
         return load(config, seed, Progress(quiet=True)).info
-    for index, name in enumerate(found.features):  # text in a numeric column, in the first rows at least
-        table.numeric(found.path, peek, name, table.FEATURES + (index,) if config.features else table.PATH)
-    target = table.read(config, [found.target], found.delimiter)[found.target].dropna().to_numpy()
+    check_each(lambda i=i, name=name: table.numeric(found.path, peek, name, _key(config, i))  # in the first rows
+               for i, name in enumerate(found.features))
+    column = table.read(config, [found.target], found.delimiter)[found.target].dropna()
+    target, line = column.to_numpy(), _lines(column)
     task = config.task_name if config.task_name != "auto" else targets.decide(target, repr(found.target))[0]
     if task == "classification":
-        return DataInfo(task, (len(found.features),), len(targets.class_labels(target, repr(found.target),
-                                                                               str(found.path))[1]))
-    targets.regression_values(target, repr(found.target), str(found.path))
+        return DataInfo(task, (len(found.features),), len(targets.class_labels(
+            target, repr(found.target), str(found.path), line, table.TARGET)[1]))
+    targets.regression_values(target, repr(found.target), str(found.path), line, table.TARGET)
     return DataInfo(task, (len(found.features),), 1)
 
 
@@ -95,14 +96,16 @@ def load(config: CSVData, seed: int, progress: Progress) -> Dataset:
                                found.split_column or "")
     columns = _fit_columns(config, found, frame, parts[0])
     raw_y = frame[found.target].to_numpy()
+    line = _lines(frame)
     if task == "classification":
-        labels, classes = targets.class_labels(raw_y, repr(found.target), where)
+        labels, classes = targets.class_labels(raw_y, repr(found.target), where, line, table.TARGET)
         y, scale = torch.from_numpy(labels), (0.0, 1.0)
     else:
-        values, classes = targets.regression_values(raw_y, repr(found.target), where), ()
+        values, classes = targets.regression_values(raw_y, repr(found.target), where, line, table.TARGET), ()
         scale = targets.target_scale(values[parts[0]], config.scale_target)
         y = torch.from_numpy(((values - scale[0]) / scale[1]).astype(np.float32)[:, None])
-    prep = Preprocessing("table", task, (sum(len(c.inputs) for c in columns),), classes, found.target, scale, columns)
+    prep = Preprocessing("table", task, (sum(len(c.inputs) for c in columns),), classes, found.target, scale, columns,
+                         missing=config.missing)
     x, unseen = prep.table_inputs({c.name: frame[c.name].to_numpy() for c in columns})
     if unseen:
         notes.append(f"{unseen} row(s) hold a category the training rows do not: encoded as all zeros")
@@ -111,6 +114,16 @@ def load(config: CSVData, seed: int, progress: Progress) -> Dataset:
     info = DataInfo(task, prep.sample_shape, len(classes) if classes else 1)
     prep = Preprocessing(**{**prep.__dict__, "notes": tuple(notes)})
     return Dataset(info, *splits, classes=classes, files=(found.path,), preprocessing=prep)
+
+
+def _key(config: CSVData, index: int) -> tuple:
+    """The pipeline key of feature `index`: its line in features:, or the path when every column is a feature."""
+    return table.FEATURES + (index,) if config.features else table.PATH
+
+
+def _lines(frame):
+    """Where row i of a (possibly filtered) frame is in the file: 'line N'."""
+    return lambda i: f"line {table.line_of(int(frame.index[i]))}"
 
 
 def _categorical(config: CSVData, found: Layout, frame) -> list[str]:
@@ -145,6 +158,9 @@ def _without_missing(config: CSVData, found: Layout, frame) -> tuple[object, lis
 def _fit_columns(config: CSVData, found: Layout, frame, train_rows: np.ndarray) -> list[Column]:
     """Each feature's kind and what was fitted on the training rows: mean and std, or the categories."""
     categorical = set(_categorical(config, found, frame))
+    numeric = [(i, name) for i, name in enumerate(found.features) if name not in categorical]
+    check_each(lambda i=i, name=name: table.numeric(found.path, frame, name, _key(config, i))  # all problems at once
+               for i, name in numeric)
     columns = []
     for index, name in enumerate(found.features):
         train = frame[name].iloc[train_rows]
@@ -152,7 +168,7 @@ def _fit_columns(config: CSVData, found: Layout, frame, train_rows: np.ndarray) 
             categories = tuple(sorted(set(train.dropna().astype(str))))
             columns.append(Column(name, "categorical", categories=categories))
             continue
-        values = table.numeric(found.path, frame, name, table.FEATURES + (index,) if config.features else table.PATH)
+        values = table.numeric(found.path, frame, name, _key(config, index))
         frame[name] = values
         train_values = values.iloc[train_rows].to_numpy()
         mean, std = float(np.nanmean(train_values)), float(np.nanstd(train_values))

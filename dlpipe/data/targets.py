@@ -5,9 +5,11 @@ Shared by the CSV and the arrays sources, so both decide and report a task the s
 
 from __future__ import annotations
 
+from typing import Callable
+
 import numpy as np
 
-from dlpipe.language.data import MIN_SPLIT, SplitFractions
+from dlpipe.language.source import MIN_SPLIT, SplitFractions
 from dlpipe.language.errors import InvalidValue
 
 MAX_AUTO_CLASSES = 20  # task: auto calls an integer target with at most this many values (and few per row) classes
@@ -31,9 +33,44 @@ def decide(values: np.ndarray, name: str) -> tuple[str, str]:
     return "regression", f"target {name} holds {kind} with {distinct} distinct values: regression"
 
 
-def class_labels(values: np.ndarray, name: str, where: str) -> tuple[np.ndarray, tuple[str, ...]]:
-    """Labels 0..k-1 and the class names (sorted; numbers sorted as numbers); InvalidValue for too few/many classes."""
+Label = Callable[[int], str]  # where sample i is, in the user's words: "line 7" of a CSV, "sample 6" of an array
+
+
+def _sample(i: int) -> str:
+    return f"sample {i}"
+
+
+def refuse_non_finite(values: np.ndarray, what: str, where: str, label: Label = _sample, key: tuple = TASK) -> None:
+    """InvalidValue naming the first sample (and how many) whose value is NaN or infinite: never trained on.
+
+    One NaN or inf makes every loss after it NaN (or the run "diverges" for no fault of the learning rate).
+    Checked in chunks, so a large array costs no second copy of itself.
+    """
+    values = np.asarray(values)
+    if values.dtype.kind not in "fc" or len(values) == 0:
+        return
+    flat, bad = values.reshape(len(values), -1), []
+    for start in range(0, len(flat), CHUNK):
+        rows = np.flatnonzero(~np.isfinite(flat[start:start + CHUNK]).all(axis=1)) + start
+        bad += rows.tolist()
+    if bad:
+        first = flat[bad[0]]
+        raise InvalidValue(key, f"{where}: {label(bad[0])}: {what} is {first[~np.isfinite(first)][0]} ({len(bad)} "
+                                "sample(s) hold NaN or inf); dlpipe does not train on a value that is not a finite "
+                                "number: fix or remove them")
+
+
+CHUNK = 65_536
+
+
+def class_labels(values: np.ndarray, name: str, where: str, label: Label = _sample, key: tuple = TASK
+                 ) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Labels 0..k-1 and the class names (sorted; numbers sorted as numbers); InvalidValue for too few/many classes.
+
+    label and key: where a sample is, and the pipeline key that named the targets (for a NaN or inf among them).
+    """
     if _is_numeric(values):
+        refuse_non_finite(values.astype(np.float64), f"target {name}", where, label, key)
         numbers = values.astype(np.float64)
         order = np.unique(numbers)
         names = tuple(str(int(v)) if v == int(v) else str(v) for v in order)
@@ -52,13 +89,16 @@ def class_labels(values: np.ndarray, name: str, where: str) -> tuple[np.ndarray,
     return labels.astype(np.int64), names
 
 
-def regression_values(values: np.ndarray, name: str, where: str) -> np.ndarray:
-    """The target as float64; InvalidValue when it holds text."""
+def regression_values(values: np.ndarray, name: str, where: str, label: Label = _sample, key: tuple = TASK
+                      ) -> np.ndarray:
+    """The target as float64; InvalidValue when it holds text, NaN or inf (label, key: as for class_labels)."""
     if not _is_numeric(values):
         sample = next(v for v in values if not _number(v))
         raise InvalidValue(TASK, f"{where}: target {name} holds text ({sample!r}); a regression needs numbers "
                                  "(task: classification to predict it as a class)")
-    return values.astype(np.float64)
+    numbers = values.astype(np.float64)
+    refuse_non_finite(numbers, f"target {name}", where, label, key)
+    return numbers
 
 
 def target_scale(y_train: np.ndarray, setting) -> tuple[float, float]:

@@ -12,6 +12,7 @@ epochs are sampled (always the first and the last) and longer ones all recorded.
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 
@@ -20,12 +21,12 @@ from torch import nn
 
 from dlpipe.archive.layers import append_layers, keep_layers
 from dlpipe.engine.checkpoint import TrainingState
+from dlpipe.language.layers import ACTIVATIONS
 from dlpipe.model.network import Summary
 
 PROBE_BATCH = 256
 BUDGET = 0.01  # of the training time; the issue allows 2 %, half of it is kept for noise
 SATURATION = 0.99
-ACTIVATION_KINDS = ("relu", "tanh", "sigmoid", "gelu", "leaky_relu", "elu", "softmax")
 
 
 def _blocks(model: nn.Sequential, summary: Summary) -> list[tuple[int, str, str | None, nn.Module, int]]:
@@ -82,10 +83,11 @@ class NetworkProbe:
         rows = []
         for n, (index, kind, activation, _, _) in enumerate(self.blocks):
             w_std, grad, mean, std, dead, sat = values[6 * n:6 * n + 6]
+            facts = ACTIVATIONS.get(activation)
             rows.append({"epoch": epoch, "layer": index, "kind": kind, "activation": activation or "",
                          "weight_std": w_std, "grad_norm": None if grad < 0 else grad, "act_mean": mean,
-                         "act_std": std, "dead": dead if activation == "relu" else None,
-                         "saturated": sat if activation in ("tanh", "sigmoid") else None})
+                         "act_std": std, "dead": dead if facts and facts.dies else None,
+                         "saturated": sat if facts and facts.saturates else None})
         return rows
 
 
@@ -97,6 +99,8 @@ def _stats(block, out: torch.Tensor) -> list[torch.Tensor]:
     grad = torch.stack(grads).norm() if grads else out.new_tensor(-1.0)
     units = out.transpose(0, 1).reshape(out.shape[1], -1)  # one row per unit (feature or channel)
     dead = (units <= 0).all(dim=1).float().mean()
-    scaled = out if activation == "tanh" else 2 * out - 1  # sigmoid's (0, 1) onto tanh's (-1, 1)
+    low, high = ACTIVATIONS[activation].range if activation in ACTIVATIONS else (-1.0, 1.0)
+    bounded = math.isfinite(low) and math.isfinite(high)
+    scaled = 2 * (out - low) / (high - low) - 1 if bounded else out.new_zeros(())  # the range onto (-1, 1)
     saturated = (scaled.abs() > SATURATION).float().mean()
     return [module.weight.float().std(correction=0), grad, out.mean(), out.std(correction=0), dead, saturated]

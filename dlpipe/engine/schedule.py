@@ -28,7 +28,7 @@ SCHEDULE_BUILDERS: dict[type, Callable] = {
     OneCycleSchedule: lambda c, opt, epochs, steps: lr_scheduler.OneCycleLR(
         opt, max_lr=c.max_lr or opt.param_groups[0]["lr"], total_steps=epochs * steps, pct_start=c.pct_start),
     PlateauSchedule: lambda c, opt, epochs, steps: lr_scheduler.ReduceLROnPlateau(
-        opt, mode=c.mode, factor=c.factor, patience=c.patience, min_lr=c.min_lr),
+        opt, mode="max" if c.higher_is_better else "min", factor=c.factor, patience=c.patience, min_lr=c.min_lr),
 }
 
 

@@ -21,9 +21,27 @@ class InvalidValue(ValueError):
     PipelineError that points at the line, or at the --set that gave the value.
     """
 
-    def __init__(self, path: tuple, message: str):
+    def __init__(self, path: tuple, message: str, also: tuple[InvalidValue, ...] = ()):
         super().__init__(message)
         self.path = tuple(path)
+        self.also = tuple(also)  # more problems found in the same pass: every one is reported at once
+
+    @property
+    def problems(self) -> list[Problem]:
+        """This problem and the others found with it, as Problems at their keys."""
+        return [Problem(each.path, str(each)) for each in (self, *self.also)]
+
+
+def check_each(checks) -> None:
+    """Run every check (a callable that may raise InvalidValue); raise one InvalidValue carrying all they found."""
+    found = []
+    for check in checks:
+        try:
+            check()
+        except InvalidValue as exc:
+            found += [exc, *exc.also]
+    if found:
+        raise InvalidValue(found[0].path, str(found[0]), also=tuple(found[1:]))
 
 
 class PipelineError(Exception):

@@ -12,7 +12,7 @@ from typing import Any, Literal, Union
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from dlpipe.language.data import DataSource, SplitFractions
+from dlpipe.language.source import DataSource, SplitFractions
 
 
 def _beside_pipeline(value: str, info: ValidationInfo) -> str:

@@ -6,16 +6,40 @@ Adding a layer: a class here, added to LAYERS, and its builder in dlpipe/model/l
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Literal, Union
 
 from pydantic import Field, model_validator
 
 from dlpipe.language.section import Section
 
-ActivationName = Literal["relu", "tanh", "sigmoid", "gelu", "leaky_relu", "elu", "softmax"]
-# What each activation can output, for the warning about a regression's output layer.
-ACTIVATION_RANGE = {"relu": (0.0, math.inf), "sigmoid": (0.0, 1.0), "tanh": (-1.0, 1.0), "softmax": (0.0, 1.0),
-                    "elu": (-1.0, math.inf), "gelu": (-0.17, math.inf)}
+
+@dataclass(frozen=True)
+class Activation:
+    """Every fact about an activation that a stage needs; its torch module is built in dlpipe/model/layers.py.
+
+    range: what it can output (the check of a regression's output layer; saturation is judged
+    against it). gain: its name for torch.nn.init.calculate_gain (gelu and elu pass positive
+    inputs like a ReLU; softmax keeps the scale). dies: units can stop firing for good (dead
+    ReLUs). saturates: outputs pile up at the ends of its range (tanh, sigmoid).
+    """
+
+    range: tuple[float, float]
+    gain: str
+    dies: bool = False
+    saturates: bool = False
+
+
+ACTIVATIONS = {
+    "relu": Activation((0.0, math.inf), "relu", dies=True),
+    "tanh": Activation((-1.0, 1.0), "tanh", saturates=True),
+    "sigmoid": Activation((0.0, 1.0), "sigmoid", saturates=True),
+    "gelu": Activation((-0.17, math.inf), "relu"),
+    "leaky_relu": Activation((-math.inf, math.inf), "leaky_relu"),
+    "elu": Activation((-1.0, math.inf), "relu"),
+    "softmax": Activation((0.0, 1.0), "linear"),
+}
+ActivationName = Literal[tuple(ACTIVATIONS)]  # the `activation:` of a linear or conv2d layer
 
 
 InitScheme = Literal["default", "kaiming_normal", "kaiming_uniform", "xavier_normal", "xavier_uniform",

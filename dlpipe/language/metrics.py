@@ -110,10 +110,34 @@ def metric_class(key: str, table: tuple[type[Metric], ...] | None = None) -> typ
     return next((cls for cls in (table or METRICS) if cls.names_key(bare)), None)
 
 
+class UnknownDirection(ValueError):
+    """A recorded value whose direction no metric declares: never guessed as "lower is better"."""
+
+
+LOSS = "loss"  # every loss is minimised, whatever its type: the one direction not declared on a metric class
+PREFIXES = ("val_", "train_", "test_")
+
+
 def higher_is_better(key: str) -> bool:
-    """Direction of a recorded value: losses and errors go down, scores up (as each metric declares)."""
+    """Direction of a recorded value (val_r2, train_loss, accuracy): as its metric declares; losses go down.
+
+    Raises UnknownDirection for a key no metric names (or one that is not a number to rank).
+    """
+    bare = re.sub(r"^(val|train|test)_", "", key)
+    if bare == LOSS:
+        return False
     found = metric_class(key)
-    return bool(found and found.HIGHER_IS_BETTER)
+    if found is None or found.HIGHER_IS_BETTER is None:
+        known = ", ".join([LOSS, *(tags(c)[0] if c is not TopKAccuracy else "topK_accuracy" for c in METRICS
+                                   if c.HIGHER_IS_BETTER is not None)])
+        raise UnknownDirection(f"{key!r}: no metric says whether higher or lower is better (known, with a val_ or "
+                               f"train_ prefix: {known}); watch one of those, or give mode: min or mode: max")
+    return found.HIGHER_IS_BETTER
+
+
+def wants_higher(mode: str, monitor: str) -> bool:
+    """The direction a watcher (early stopping, a plateau schedule) takes: max, min, or auto from the metric."""
+    return mode == "max" or (mode == "auto" and higher_is_better(monitor))
 
 
 def history_columns(task: str, metric_keys: list[str]) -> list[str]:
@@ -136,3 +160,4 @@ def headline(task: str, test: dict[str, float]) -> dict | None:
         if name:
             return {"name": name, "value": test[name]}
     return {"name": "loss", "value": test["loss"]} if "loss" in test else None
+

@@ -11,6 +11,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
+from dlpipe.language.metrics import wants_higher
 from dlpipe.language.section import Section
 
 
@@ -145,10 +146,16 @@ class OneCycleSchedule(Scheduler):
 class PlateauSchedule(Schedule):
     type: Literal["reduce_on_plateau"] = Field(description="Cut the lr when a metric stops improving.")
     monitor: str = Field("val_loss", description="History key to watch, e.g. val_loss or val_accuracy.")
-    mode: Literal["min", "max"] = Field("min", description="min: lower is better; max: higher is better.")
+    mode: Literal["auto", "min", "max"] = Field(
+        "auto", description="min: lower is better; max: higher is better; auto: as the watched metric declares.")
     factor: float = Field(0.1, gt=0, lt=1, description="Factor applied to the lr on a plateau.")
     patience: int = Field(5, ge=0, description="Epochs without improvement before cutting.")
     min_lr: float = Field(0.0, ge=0, description="The lr is never cut below this.")
+
+    @property
+    def higher_is_better(self) -> bool:
+        return wants_higher(self.mode, self.monitor)
+
 
 
 SCHEDULERS = (StepSchedule, MultiStepSchedule, ExponentialSchedule, CosineSchedule, OneCycleSchedule, PlateauSchedule)

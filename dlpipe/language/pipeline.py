@@ -33,7 +33,8 @@ class EarlyStopping(Section):
 
     @property
     def higher_is_better(self) -> bool:
-        return self.mode == "max" or (self.mode == "auto" and metrics.higher_is_better(self.monitor))
+        return metrics.wants_higher(self.mode, self.monitor)
+
 
 
 class Training(Section):

@@ -2,19 +2,16 @@
 
 Each parameter is a `--set` path with one of: {choice: [...]}, {range: [low, high]},
 {log_range: [low, high]} (sampled on a log scale) or {int_range: [low, high]}.
-`check_sweep` tries every value a parameter can take (each choice, each end of a range)
-on the pipeline, so a learning rate range reaching 0 or `units: {choice: [0]}` is
-refused before anything runs, with the pipeline's own message, at the parameter's line.
+overrides.check_sweep tries every value a parameter can take before anything runs.
 """
 
 from __future__ import annotations
 
-import copy
 from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from dlpipe.language.errors import PipelineError, Problem
+from dlpipe.language.errors import PipelineError
 from dlpipe.language.section import Section
 
 Value = bool | int | float | str
@@ -93,37 +90,6 @@ def grid_flag(text: str) -> tuple[str, Parameter]:
     if any(not isinstance(v, (bool, int, float, str)) for v in parsed):
         raise PipelineError(f"--grid {text}: each value must be a number, true/false or a word")
     return key.strip(), Parameter(choice=parsed)
-
-
-def check_sweep(raw: dict, sweep: Sweep, validate, origin: dict[str, str] | None = None) -> list[Problem]:
-    """Problems of a sweep against the raw pipeline: each probe value is set like --set, then validated.
-
-    validate(data) returns the pipeline's Problems for that data; origin maps a parameter to the flag that gave it.
-    """
-    from dlpipe.language.loader import apply_override, default_section
-
-    problems = []
-    for key, parameter in sweep.parameters.items():
-        for value in parameter.probes:
-            data = copy.deepcopy(raw)
-            data.pop("sweep", None)
-            try:
-                default_section(data, f"{key}={yaml_text(value)}")
-                apply_override(data, f"{key}={yaml_text(value)}")
-                found = validate(data)
-            except PipelineError as exc:
-                found = [Problem((), str(exc).split(": ", 2)[-1])]
-            if found:
-                first = found[0]
-                dotted = ".".join(str(part) for part in first.path)
-                problems.append(Problem(("sweep", "parameters", key), f"{_origin(origin, key)}with {key} = "
-                                        f"{yaml_text(value)}: {dotted + ': ' if dotted else ''}{first.message}"))
-                break
-    return problems
-
-
-def _origin(origin: dict[str, str] | None, key: str) -> str:
-    return f"{origin[key]}: " if origin and key in origin else ""
 
 
 def yaml_text(value: Any) -> str:

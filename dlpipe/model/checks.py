@@ -13,7 +13,7 @@ import torch
 from dlpipe.data.sources import describe
 from dlpipe.language import metrics, optim
 from dlpipe.language.errors import InvalidValue, Problem
-from dlpipe.language.layers import ACTIVATION_RANGE
+from dlpipe.language.layers import ACTIVATIONS
 from dlpipe.language.loader import Loaded
 from dlpipe.language.metrics import history_columns
 from dlpipe.language.pipeline import Pipeline
@@ -44,7 +44,7 @@ def check_pipeline(loaded: Loaded) -> Checked:
             _, summary = build_model(pipeline.model, info.sample_shape)
         check_output(summary, info.target_size, info.task)
     except InvalidValue as exc:
-        problems.append(Problem(exc.path, str(exc)))
+        problems += exc.problems
     if problems:
         raise loaded.errors(problems)
     return Checked(summary, loaded.render([*_range_warnings(pipeline, info), *_lr_warnings(pipeline)]))
@@ -105,9 +105,9 @@ def _range_warnings(pipeline: Pipeline, info):
     index = len(pipeline.model.layers) - 1
     last = pipeline.model.layers[index]
     name = getattr(last, "activation", None) or last.type
-    if name not in ACTIVATION_RANGE:
+    if name not in ACTIVATIONS:
         return
-    low, high = ACTIVATION_RANGE[name]
+    low, high = ACTIVATIONS[name].range
     values = np.asarray(info.true_function(np.linspace(*info.x_range, 1001)))
     if values.min() < low or values.max() > high:
         yield Problem(("model", "layers", index), f"{name} outputs only values in [{low:g}, {high:g}] but the "

@@ -12,22 +12,23 @@ from typing import Callable
 import torch
 from torch import nn
 
-from dlpipe.language.layers import Init
+from dlpipe.language.layers import ACTIVATIONS, Init
 
-# torch.nn.init.calculate_gain knows no gelu, elu or softmax: gelu and elu pass positive inputs
-# like a ReLU; softmax, like no activation, keeps the scale (gain 1).
-GAIN_OF = {"relu": "relu", "gelu": "relu", "elu": "relu", "tanh": "tanh", "sigmoid": "sigmoid",
-           "leaky_relu": "leaky_relu", "softmax": "linear", None: "linear"}
 DEFAULT_STD = DEFAULT_BOUND = 0.05  # Keras's RandomNormal / RandomUniform defaults
 
 
+def gain_name(activation: str | None) -> str:
+    """calculate_gain's name for the activation after a layer (none: linear), as the activation declares."""
+    return ACTIVATIONS[activation].gain if activation is not None else "linear"
+
+
 def _gain(init: Init, activation: str | None, slope: float) -> float:
-    return init.gain if init.gain is not None else nn.init.calculate_gain(GAIN_OF[activation], slope)
+    return init.gain if init.gain is not None else nn.init.calculate_gain(gain_name(activation), slope)
 
 
 def _kaiming(fill: Callable) -> Callable:
     def apply(weight: torch.Tensor, init: Init, activation: str | None, slope: float) -> None:
-        name = GAIN_OF[activation]
+        name = gain_name(activation)
         # kaiming on a layer with no activation: torch's own choice, the gain of leaky_relu with a = 0 (a ReLU).
         name = "leaky_relu" if name == "linear" else name
         fill(weight, a=init.a if init.a is not None else slope, nonlinearity=name)

@@ -29,7 +29,8 @@ from dlpipe.language.layers import (
 )
 
 Built = tuple[nn.Module, tuple[int, ...], str]
-ACTIVATIONS: dict[str, Callable[[], nn.Module]] = {
+# The torch module of each activation named in dlpipe/language/layers.py's ACTIVATIONS (same keys; a test checks).
+ACTIVATION_MODULES: dict[str, Callable[[], nn.Module]] = {
     "relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "gelu": nn.GELU, "leaky_relu": nn.LeakyReLU,
     "elu": nn.ELU, "softmax": lambda: nn.Softmax(dim=1)}
 
@@ -50,7 +51,7 @@ def shape_text(shape: tuple[int, ...]) -> str:
 def _with_activation(module: nn.Module, name: str | None, kind: str) -> tuple[nn.Module, str]:
     if name is None:
         return module, kind
-    return nn.Sequential(module, ACTIVATIONS[name]()), f"{kind} + {name}"
+    return nn.Sequential(module, ACTIVATION_MODULES[name]()), f"{kind} + {name}"
 
 
 def linear(config: LinearLayer, shape: tuple[int, ...], index: int) -> Built:
@@ -132,8 +133,8 @@ def _text(value) -> str:
 
 BUILDERS: dict[type, Callable[..., Built]] = {
     LinearLayer: linear,
-    ActivationLayer: lambda c, shape, i: (ACTIVATIONS[c.type](), shape, c.type),
-    SoftmaxLayer: lambda c, shape, i: (ACTIVATIONS["softmax"](), shape, "softmax"),
+    ActivationLayer: lambda c, shape, i: (ACTIVATION_MODULES[c.type](), shape, c.type),
+    SoftmaxLayer: lambda c, shape, i: (ACTIVATION_MODULES["softmax"](), shape, "softmax"),
     LeakyReLULayer: lambda c, shape, i: (nn.LeakyReLU(c.negative_slope), shape, "leaky_relu"),
     ELULayer: lambda c, shape, i: (nn.ELU(c.alpha), shape, "elu"),
     DropoutLayer: lambda c, shape, i: (nn.Dropout(c.rate), shape, f"dropout({c.rate:g})"),

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from dlpipe.language.layers import ActivationLayer, LeakyReLULayer
+from dlpipe.language.layers import ACTIVATIONS
 from dlpipe.language.pipeline import ModelConfig
 from dlpipe.model.init import initialize
 from dlpipe.model.layers import ShapeError, build_layer, shape_text
@@ -87,7 +87,7 @@ def _activation_after(layers: list, index: int) -> tuple[str | None, float]:
     if own is not None or index + 1 == len(layers):
         return own, 0.01
     after = layers[index + 1]
-    if isinstance(after, (ActivationLayer, LeakyReLULayer)):
+    if after.type in ACTIVATIONS:  # every activation layer is named by its activation (relu, elu, softmax, ...)
         return after.type, getattr(after, "negative_slope", 0.01)
     return None, 0.01
 

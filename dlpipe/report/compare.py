@@ -12,7 +12,7 @@ import yaml
 
 from dlpipe.archive.files import write_atomic
 from dlpipe.archive.record import RunRecord
-from dlpipe.language.metrics import higher_is_better
+from dlpipe.language.metrics import UnknownDirection, higher_is_better
 from dlpipe.report import plots
 from dlpipe.report.pages import render_page
 
@@ -31,10 +31,11 @@ def best_marks(rows: list[list[float | None]], names: list[str]) -> list[int | N
     marks = []
     for name, values in zip(names, rows):
         present = [(v, i) for i, v in enumerate(values) if isinstance(v, (int, float))]
-        if len(present) < 2:
-            marks.append(None)
-            continue
-        marks.append((max if higher_is_better(name) else min)(present)[1])
+        try:
+            best = max if higher_is_better(name) else min
+        except UnknownDirection:  # a value this version does not know (a newer run's): no mark, never a guess
+            best = None
+        marks.append(best(present)[1] if best is not None and len(present) >= 2 else None)
     return marks
 
 

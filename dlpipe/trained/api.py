@@ -53,9 +53,9 @@ class Run:
     def report_path(self) -> Path:
         return self.record.path / "report.html"
 
-    def load(self) -> TrainedModel:
-        """The trained model of this run."""
-        return TrainedModel(self.path)
+    def load(self, any_status: bool = False) -> TrainedModel:
+        """The trained model of this run (refused unless it completed, or any_status=True)."""
+        return TrainedModel(self.path, any_status=any_status)
 
     def __repr__(self) -> str:
         shown = ", ".join(f"{k}={v:.4g}" for k, v in self.metrics.items() if k.startswith("test_"))
@@ -123,6 +123,9 @@ class InlineProgress(Progress):
         super().say(text)
 
 
-def load(run: str | Path, out: str | Path = "reports") -> TrainedModel:
-    """A trained run's model: a run directory, name/stamp, a stamp prefix or a name (its newest run)."""
-    return TrainedModel(find(run, out))
+def load(run: str | Path, out: str | Path = "reports", any_status: bool = False) -> TrainedModel:
+    """A trained run's model: a run directory, name/stamp, a stamp prefix or a name (its newest run).
+
+    A run that did not complete is refused (LoadError naming the newest completed one) unless any_status=True.
+    """
+    return TrainedModel(find(run, out), any_status=any_status)

@@ -24,7 +24,9 @@ from dlpipe.report import classes as class_figures
 from dlpipe.report import fits
 from dlpipe.report.insights import class_report, predicted_vs_true
 from dlpipe.report.pages import render_page
-from dlpipe.trained.inputs import InputError, decode, image_files, model_inputs
+from dlpipe.trained.inputs import decode, image_files, model_inputs
+from dlpipe.trained.errors import InputError
+from dlpipe.trained.rows import table_rows
 from dlpipe.trained.model import TrainedModel
 
 
@@ -101,7 +103,9 @@ def _from_file(model: TrainedModel, path: Path, notes: list[str]) -> Samples:
         frame, _ = read_table(model, [str(path)])
         if prep.target not in frame.columns:
             raise InputError(f"{path} has no target column {prep.target!r}; evaluate needs it")
-        return Samples(model_inputs(prep, frame, notes), _targets(model, frame[prep.target].to_numpy(), path))
+        rows = table_rows(prep, frame, notes)  # the run's missing: policy may leave rows out (noted)
+        return Samples(torch.from_numpy(rows.x), _targets(model, frame[prep.target].to_numpy()[rows.kept], path,
+                                                          rows.kept))
     if path.is_dir():
         classes = sorted(p.name for p in path.iterdir() if p.is_dir())
         files = [(f, c) for c in classes for f in image_files([str(path / c)])]
@@ -116,9 +120,13 @@ def _from_file(model: TrainedModel, path: Path, notes: list[str]) -> Samples:
     return Samples(model_inputs(prep, x, notes), _targets(model, y, path))
 
 
-def _targets(model: TrainedModel, values: np.ndarray, path: Path) -> torch.Tensor:
-    """Targets as the model was trained on them: class numbers by name, or standardized values."""
+def _targets(model: TrainedModel, values: np.ndarray, path: Path, rows: np.ndarray | None = None) -> torch.Tensor:
+    """Targets as the model was trained on them: class numbers by name, or standardized values.
+
+    rows: each value's row in the file (0-based), when some rows were left out.
+    """
     prep = model.preprocessing
+    rows = np.arange(len(values)) if rows is None else rows
     if model.task == "classification":
         names = [str(int(v)) if isinstance(v, (float, np.floating)) and float(v).is_integer() else str(v)
                  for v in values]
@@ -126,9 +134,27 @@ def _targets(model: TrainedModel, values: np.ndarray, path: Path) -> torch.Tenso
         unknown = [(row, name) for row, name in enumerate(names) if name not in index]
         if unknown:
             row, name = unknown[0]
-            raise InputError(f"{path}: row {row + 1} has the class {name!r}, which the model does not know "
+            raise InputError(f"{path}: row {rows[row] + 1} has the class {name!r}, which the model does not know "
                              f"(its classes: {', '.join(prep.classes)})")
         return torch.tensor([index[n] for n in names], dtype=torch.int64)
     mean, std = prep.target_scale
-    y = (np.asarray(values, dtype=np.float64).reshape(len(values), -1) - mean) / std
-    return torch.from_numpy(y.astype(np.float32))
+    numbers = _regression_targets(values, path, rows, prep.target)
+    return torch.from_numpy(((numbers - mean) / std).astype(np.float32))
+
+
+def _regression_targets(values: np.ndarray, path: Path, rows: np.ndarray, name: str) -> np.ndarray:
+    """The targets as float64, one row per sample; InputError naming the first row whose target is empty, text
+    or not finite."""
+    flat = np.asarray(values, dtype=object).reshape(len(values), -1)
+    numbers = np.full(flat.shape, np.nan)
+    for index, value in np.ndenumerate(flat):  # object cells: text is a refusal, never a NaN that scores as one
+        try:
+            numbers[index] = float(value)
+        except (TypeError, ValueError):
+            pass
+    bad = np.flatnonzero(~np.isfinite(numbers).all(axis=1))
+    if len(bad):
+        value = flat[bad[0]][~np.isfinite(numbers[bad[0]])][0]
+        raise InputError(f"{path}: row {rows[bad[0]] + 1}: the target {name or 'y'} is {value!r}, not a finite "
+                         f"number ({len(bad)} such row(s)); every row needs one to be scored")
+    return numbers

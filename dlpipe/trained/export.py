@@ -17,7 +17,9 @@ import io
 import json
 import logging
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -26,7 +28,6 @@ from torch import nn
 from dlpipe.data.preprocess import Preprocessing
 from dlpipe.trained.model import TrainedModel
 
-FORMATS = {"onnx": ".onnx", "torchscript": ".torchscript.pt", "safetensors": ".safetensors"}
 EXTRA = "pip install 'dlpipe[export]'  (in a checkout: pip install -e '.[export]')"
 TOLERANCE = 1e-5
 SAMPLES = 100
@@ -37,25 +38,40 @@ class ExportError(Exception):
 
 
 class Deployable(nn.Module):
-    """The network between the stored normalization (first op) and the target's scaling (last op)."""
+    """The network between the stored normalization (first op) and the target's scaling (last op).
 
-    def __init__(self, network: nn.Module, mean: torch.Tensor, std: torch.Tensor, out_mean: float, out_std: float):
+    fill: for a table trained with missing: mean, what an empty (NaN) input becomes, per input column, as in
+    training; otherwise None and a NaN input gives a NaN output (the run refused or dropped such rows).
+    """
+
+    def __init__(self, network: nn.Module, mean: torch.Tensor, std: torch.Tensor, out_mean: float, out_std: float,
+                 fill: torch.Tensor | None = None):
         super().__init__()
         self.network = network
         self.register_buffer("mean", mean)
         self.register_buffer("std", std)
         self.register_buffer("out_mean", torch.tensor(out_mean, dtype=torch.float32))
         self.register_buffer("out_std", torch.tensor(out_std, dtype=torch.float32))
+        self.fills = fill is not None
+        if fill is not None:
+            self.register_buffer("fill", fill)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.fills:
+            x = torch.where(torch.isnan(x), self.fill, x)
         return self.network((x - self.mean) / self.std) * self.out_std + self.out_mean
 
 
 def deployable(model: TrainedModel) -> Deployable:
     """The run's network with its preprocessing folded in, in eval mode."""
-    mean, std = raw_scale(model.preprocessing)
-    out_mean, out_std = model.preprocessing.target_scale if model.task == "regression" else (0.0, 1.0)
-    return Deployable(model.torch_module, mean, std, out_mean, out_std).eval()
+    prep = model.preprocessing
+    mean, std = raw_scale(prep)
+    out_mean, out_std = prep.target_scale if model.task == "regression" else (0.0, 1.0)
+    fill = None
+    if prep.kind == "table" and prep.missing == "mean":
+        fill = torch.tensor([c.fill if c.kind == "numeric" else 0.0 for c in prep.columns for _ in c.inputs],
+                            dtype=torch.float32).view(1, -1)
+    return Deployable(model.torch_module, mean, std, out_mean, out_std, fill).eval()
 
 
 def raw_scale(prep: Preprocessing) -> tuple[torch.Tensor, torch.Tensor]:
@@ -77,7 +93,7 @@ def raw_scale(prep: Preprocessing) -> tuple[torch.Tensor, torch.Tensor]:
 
 def export_run(model: TrainedModel, fmt: str, output: Path | None = None) -> tuple[Path, Path, float]:
     """Export to `output` (default RUN/exports/model.EXT), verified on the run's first 100 test samples."""
-    output = output or model.path / "exports" / f"model{FORMATS[fmt]}"
+    output = output or model.path / "exports" / f"model{FORMATS[fmt].suffix}"
     from dlpipe.data.sources import load_data
 
     test = load_data(model.pipeline.data, model.pipeline.seed).test.x[:SAMPLES]
@@ -91,9 +107,14 @@ def export(model: TrainedModel, fmt: str, output: Path, raw: torch.Tensor) -> tu
     wrapped = deployable(model)
     with torch.inference_mode():
         expected = wrapped(raw).numpy()
+    form = FORMATS[fmt]
+    absent = [name for name in form.packages if importlib.util.find_spec(name) is None]
+    if absent:
+        raise ExportError(f"{fmt} export needs the {', '.join(form.packages)} package(s) ({', '.join(absent)} "
+                          f"missing): {EXTRA}")
     output.parent.mkdir(parents=True, exist_ok=True)
     try:
-        {"onnx": _onnx, "torchscript": _torchscript, "safetensors": _safetensors}[fmt](wrapped, raw, output)
+        form.write(wrapped, raw, output)
         got = _load_and_run(model, fmt, output, raw)
     except ExportError:
         output.unlink(missing_ok=True)
@@ -110,8 +131,6 @@ def export(model: TrainedModel, fmt: str, output: Path, raw: torch.Tensor) -> tu
 
 
 def _onnx(wrapped: Deployable, raw: torch.Tensor, output: Path) -> None:
-    if not all(importlib.util.find_spec(name) for name in ("onnx", "onnxscript", "onnxruntime")):
-        raise ExportError(f"onnx export needs the onnx, onnxscript and onnxruntime packages: {EXTRA}")
     logging.getLogger("torch.onnx").setLevel(logging.ERROR)
     with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():  # it prints its steps and warns
         warnings.simplefilter("ignore")
@@ -129,32 +148,64 @@ def _torchscript(wrapped: Deployable, raw: torch.Tensor, output: Path) -> None:
 
 
 def _safetensors(wrapped: Deployable, raw: torch.Tensor, output: Path) -> None:
-    try:
-        from safetensors.torch import save_file
-    except ImportError:
-        raise ExportError(f"safetensors export needs the safetensors package: {EXTRA}") from None
+    from safetensors.torch import save_file
+
     save_file({k: v.contiguous() for k, v in wrapped.state_dict().items()}, str(output))
+
+
+def _run_onnx(model: TrainedModel, output: Path, raw: torch.Tensor) -> np.ndarray:
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(str(output), providers=["CPUExecutionProvider"])
+    return session.run(None, {"input": raw.numpy()})[0]
+
+
+def _run_torchscript(model: TrainedModel, output: Path, raw: torch.Tensor) -> np.ndarray:
+    with torch.inference_mode(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return torch.jit.load(str(output)).eval()(raw).numpy()
+
+
+def _run_safetensors(model: TrainedModel, output: Path, raw: torch.Tensor) -> np.ndarray:
+    from safetensors.torch import load_file
+
+    rebuilt = deployable(TrainedModel(model.path, any_status=True))
+    rebuilt.load_state_dict(load_file(str(output)))
+    with torch.inference_mode():
+        return rebuilt(raw).numpy()
+
+
+@dataclass(frozen=True)
+class Format:
+    """An export format: its file suffix, the packages it needs (the export extra), how it is written, and how a
+    user loads it back and runs it (the verification)."""
+
+    suffix: str
+    packages: tuple[str, ...]
+    write: Callable[[Deployable, torch.Tensor, Path], None]
+    run: Callable[[TrainedModel, Path, torch.Tensor], np.ndarray]
+
+
+# The export formats: `dlpipe export --format` offers these names.
+FORMATS = {
+    "onnx": Format(".onnx", ("onnx", "onnxscript", "onnxruntime"), _onnx, _run_onnx),
+    "torchscript": Format(".torchscript.pt", (), _torchscript, _run_torchscript),
+    "safetensors": Format(".safetensors", ("safetensors",), _safetensors, _run_safetensors),
+}
 
 
 def _load_and_run(model: TrainedModel, fmt: str, output: Path, raw: torch.Tensor) -> np.ndarray:
     """The exported file loaded back the way a user would, run on `raw` (a batch size it was not traced with)."""
-    if fmt == "onnx":
-        try:
-            import onnxruntime
-        except ImportError:
-            raise ExportError(f"verifying an onnx export needs onnxruntime: {EXTRA}") from None
-        session = onnxruntime.InferenceSession(str(output), providers=["CPUExecutionProvider"])
-        return session.run(None, {"input": raw.numpy()})[0]
-    if fmt == "torchscript":
-        with torch.inference_mode(), warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)
-            return torch.jit.load(str(output)).eval()(raw).numpy()
-    from safetensors.torch import load_file
+    return FORMATS[fmt].run(model, output, raw)
 
-    rebuilt = deployable(TrainedModel(model.path))
-    rebuilt.load_state_dict(load_file(str(output)))
-    with torch.inference_mode():
-        return rebuilt(raw).numpy()
+
+# What the exported model does with an empty cell (NaN in a numeric input column), by the run's missing: policy.
+EMPTY_CELLS = {
+    "error": "NaN in, NaN out: the run refused rows with empty cells (missing: error); dlpipe predict refuses them too",
+    "drop": "NaN in, NaN out: the run left rows with empty cells out (missing: drop); dlpipe predict leaves them out",
+    "mean": "a NaN in a numeric column becomes its training mean inside the model (missing: mean), as in training; "
+            "an empty or unseen category is all zeros in its one-hot columns",
+}
 
 
 def _describe(model: TrainedModel, fmt: str, output: Path) -> Path:
@@ -170,7 +221,8 @@ def _describe(model: TrainedModel, fmt: str, output: Path) -> Path:
                 else {}), fmt: output.name}
     info = {**prep.to_json(), "export": {
         "files": files, "input": {"name": "input", "shape": ["batch", *prep.sample_shape], "dtype": "float32",
-                                  "meaning": meaning, "input_columns": inputs},
+                                  "meaning": meaning, "input_columns": inputs,
+                                  **({"empty_cells": EMPTY_CELLS[prep.missing]} if prep.kind == "table" else {})},
         "output": {"name": "output", "meaning": "logits, one per class in the order of classes (softmax gives "
                                                 "probabilities)" if model.task == "classification" else
                    f"the predicted {prep.target or 'value'} in its own units"},

@@ -6,7 +6,6 @@ naming the column, row, file or shape and what was expected; the CLI prints it (
 
 from __future__ import annotations
 
-import difflib
 import glob
 from pathlib import Path
 
@@ -15,11 +14,8 @@ import torch
 
 from dlpipe.data.folder import EXTENSIONS
 from dlpipe.data.preprocess import Preprocessing
-from dlpipe.data.table import is_number
-
-
-class InputError(ValueError):
-    """Inputs a trained model cannot take; the message says what was received and what is expected."""
+from dlpipe.trained.errors import InputError
+from dlpipe.trained.rows import table_rows
 
 
 def model_inputs(prep: Preprocessing, data, notes: list[str] | None = None) -> torch.Tensor:
@@ -28,7 +24,7 @@ def model_inputs(prep: Preprocessing, data, notes: list[str] | None = None) -> t
     if isinstance(data, torch.Tensor):
         data = data.detach().cpu().numpy()
     if prep.kind == "table":
-        return torch.from_numpy(_table(prep, data, notes))
+        return torch.from_numpy(table_rows(prep, data, notes).x)
     x = np.asarray(data)
     if x.size == 0:
         raise InputError("no inputs: the input is empty")
@@ -40,39 +36,14 @@ def model_inputs(prep: Preprocessing, data, notes: list[str] | None = None) -> t
     if tuple(x.shape[1:]) != shape:
         raise InputError(f"inputs of shape {tuple(x.shape)}; this model takes (N, {', '.join(map(str, shape))})")
     try:
-        return torch.from_numpy(prep.scaled(x.astype(np.float32)))
+        x = x.astype(np.float32)
     except (TypeError, ValueError) as exc:
         raise InputError(f"inputs that are not numbers ({exc})") from None
-
-
-def _table(prep: Preprocessing, data, notes: list[str]) -> np.ndarray:
-    columns = [c.name for c in prep.columns]
-    if isinstance(data, np.ndarray) and data.ndim == 2 and data.shape[1] == len(columns):
-        data = {name: data[:, i] for i, name in enumerate(columns)}
-    have = list(data.keys()) if hasattr(data, "keys") else []
-    for name in columns:
-        if name not in have:
-            close = difflib.get_close_matches(name, [str(h) for h in have], n=1, cutoff=0.6)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise InputError(f"no column {name!r}{hint} (the model's features: {', '.join(columns)}; the input has: "
-                             f"{', '.join(map(str, have)) or 'no columns'})")
-    rows = len(np.asarray(data[columns[0]]))
-    if rows == 0:
-        raise InputError("no rows: the input is empty")
-    for column in prep.columns:
-        if column.kind == "numeric":
-            _numbers(np.asarray(data[column.name], dtype=object), column.name)
-    x, unseen = prep.table_inputs(data)
-    if unseen:
-        notes.append(f"{unseen} row(s) hold a category not seen in training: encoded as all zeros")
-    return x
-
-
-def _numbers(values: np.ndarray, name: str) -> None:
-    """InputError naming the first row whose cell in a numeric column is text."""
-    for row, value in enumerate(values):
-        if isinstance(value, str) and not is_number(value):
-            raise InputError(f"row {row + 1}, column {name!r}: {value!r} is not a number")
+    bad = np.flatnonzero(~np.isfinite(x.reshape(len(x), -1)).all(axis=1))
+    if len(bad):
+        raise InputError(f"sample {bad[0] + 1} holds NaN or inf ({len(bad)} sample(s) do; beyond 3.4e38 counts): "
+                         "the model's answer for it could not be right")
+    return torch.from_numpy(prep.scaled(x))
 
 
 def _pixels(prep: Preprocessing, x: np.ndarray, notes: list[str]) -> np.ndarray:

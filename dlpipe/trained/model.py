@@ -8,21 +8,21 @@ must fit the network built from it; otherwise LoadError says which and why.
 from __future__ import annotations
 
 import difflib
+import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 from pydantic import ValidationError
 
+from dlpipe.archive.record import RunRecord
 from dlpipe.archive.runs import find_run, list_runs
 from dlpipe.data.preprocess import Preprocessing
 from dlpipe.engine.evaluate import predict as batched_predict
 from dlpipe.language.pipeline import Pipeline, pipeline_model
 from dlpipe.model.network import build_model
-
-
-class LoadError(Exception):
-    """A run that cannot be used for predictions; the message says why and what to do."""
+from dlpipe.trained.errors import InputError, InputNote, LoadError
+from dlpipe.trained.inputs import model_inputs
 
 
 def find(ref: str | Path, out: str | Path = "reports") -> Path:
@@ -38,11 +38,37 @@ def find(ref: str | Path, out: str | Path = "reports") -> Path:
         raise LoadError(f"{exc}{hint}") from None
 
 
-class TrainedModel:
-    """A run's network and preprocessing, ready for predictions (Keras-like: predict, predict_proba)."""
+def check_completed(run_dir: Path) -> None:
+    """LoadError unless the run completed: a diverged, failed, interrupted or pruned run's weights are no answer.
 
-    def __init__(self, run_dir: str | Path):
+    The message names the newest completed run of the same pipeline, if there is one, and how to use this one anyway.
+    """
+    try:
+        status = RunRecord.read(run_dir, with_history=False).status
+    except (OSError, ValueError) as exc:
+        status, why = "unknown", f" (its metrics.json: {exc})"
+    else:
+        why = ""
+    if status == "completed":
+        return
+    root = run_dir.parent.parent
+    other = next((r for r in list_runs(root, run_dir.parent.name) if r.status == "completed"), None)
+    instead = (f"; the newest completed run of {run_dir.parent.name} is {other.ref}: give that instead" if other
+               else f"; {run_dir.parent.name} has no completed run")
+    raise LoadError(f"{run_dir}: the run is {status}{why}, so its weights are not a trained model's{instead}, or "
+                    "allow this run explicitly (--any-status; any_status=True in Python)")
+
+
+class TrainedModel:
+    """A run's network and preprocessing, ready for predictions (Keras-like: predict, predict_proba).
+
+    any_status: use a run that did not complete (diverged, interrupted, pruned, failed); refused otherwise.
+    """
+
+    def __init__(self, run_dir: str | Path, any_status: bool = False):
         self.path = Path(run_dir)
+        if not any_status:
+            check_completed(self.path)
         file = self.path / "model.pt"
         if not file.is_file():
             raise LoadError(f"{self.path}: no model.pt; the run ended before its first epoch finished, so it has "
@@ -72,15 +98,29 @@ class TrainedModel:
         return self.preprocessing.classes
 
     def outputs(self, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
-        """Raw network outputs (logits, or standardized regression values) for model-ready inputs."""
+        """Raw network outputs (logits, or standardized regression values) for model-ready inputs.
+
+        InputError when an output is not a finite number: no answer is better than a wrong one.
+        """
         chunks = [batched_predict(self.torch_module, x[i:i + batch_size]) for i in range(0, len(x), batch_size)]
-        return torch.cat(chunks).float() if chunks else torch.empty(0)
+        out = torch.cat(chunks).float() if chunks else torch.empty(0)
+        bad = (~torch.isfinite(out.reshape(len(out), -1))).any(dim=1).nonzero().flatten().tolist()
+        if bad:
+            rows = ", ".join(str(r + 1) for r in bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
+            raise InputError(f"the model's output for row(s) {rows} is not a finite number (inf or NaN): no answer "
+                             "is given for inputs this far from what it was trained on")
+        return out
 
     def inputs(self, data) -> torch.Tensor:
-        """Model-ready inputs from rows (a DataFrame or dict of columns), an array or a tensor of raw samples."""
-        from dlpipe.trained.inputs import model_inputs
+        """Model-ready inputs from rows (a DataFrame, dict of columns or list of dicts), an array or a tensor.
 
-        return model_inputs(self.preprocessing, data)
+        What dlpipe fills in, leaves out or encodes as unseen is said as an InputNote warning (row, column, value).
+        """
+        notes: list[str] = []
+        x = model_inputs(self.preprocessing, data, notes)
+        for note in notes:
+            warnings.warn(note, InputNote, stacklevel=3)
+        return x
 
     def predict(self, data, batch_size: int = 1000) -> np.ndarray:
         """Predictions: values in the target's own units (regression), or class names (classification)."""

@@ -14,8 +14,11 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import torch
 
-from dlpipe.trained.inputs import InputError, decode, image_files, model_inputs
+from dlpipe.trained.inputs import decode, image_files, model_inputs
+from dlpipe.trained.errors import InputError
+from dlpipe.trained.rows import table_rows
 from dlpipe.trained.model import TrainedModel
 
 SHOWN_ROWS = 20
@@ -26,7 +29,7 @@ def read_inputs(model: TrainedModel, inputs: list[str], numbers: tuple[float, ..
     prep = model.preprocessing
     if numbers:
         if prep.sample_shape != (1,):
-            raise InputError(f"--x gives one number per sample; this model takes inputs of shape {prep.sample_shape}")
+            raise InputError(f"--x gives one number per sample, for a model with one input; {_takes(prep)}")
         return np.asarray(numbers, dtype=np.float32)[:, None], [{"x": v} for v in numbers]
     if not inputs:
         raise InputError("no INPUT: give a CSV file (or - for standard input), .npy/.npz arrays, images, or --x")
@@ -37,7 +40,7 @@ def read_inputs(model: TrainedModel, inputs: list[str], numbers: tuple[float, ..
         data = np.concatenate([_array(model, Path(i)) for i in arrays])
         return data, [{"index": i} for i in range(len(data))]
     if prep.kind != "images":
-        raise InputError(f"{inputs[0]}: this model takes .npy or .npz arrays of shape (N, {prep.sample_shape})")
+        raise InputError(f"{inputs[0]}: not a .npy or .npz file; {_takes(prep)}")
     files = image_files(inputs)
     if not files:
         raise InputError(f"{' '.join(inputs)}: no image files there")
@@ -46,16 +49,16 @@ def read_inputs(model: TrainedModel, inputs: list[str], numbers: tuple[float, ..
 
 def read_table(model: TrainedModel, inputs: list[str]):
     """CSV files (or - for stdin) as one frame, and per row the columns that are not features (passed through)."""
-    from dlpipe.data.table import pandas
+    from dlpipe.data.table import pandas, sniff_text
 
     pd, frames = pandas(), []
     for item in inputs:
-        source = io.StringIO(sys.stdin.read()) if item == "-" else item
-        if item != "-" and not Path(item).is_file():
-            raise InputError(f"{item}: no such file")
+        text = _csv_text(model, item)
+        delimiter = sniff_text(text[:SNIFF_CHARS])
+        _same_fields(text, delimiter, item)
         try:
-            frames.append(pd.read_csv(source, sep=None if item == "-" else _delimiter(item), engine="python"))
-        except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+            frames.append(pd.read_csv(io.StringIO(text), sep=delimiter, skipinitialspace=True, engine="c"))
+        except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
             raise InputError(f"{item}: cannot be read as CSV ({str(exc).strip().splitlines()[-1]})") from None
     frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     frame.columns = [str(c).strip() for c in frame.columns]
@@ -64,10 +67,41 @@ def read_table(model: TrainedModel, inputs: list[str]):
     return frame, frame[extra].to_dict("records") if extra else [{} for _ in range(len(frame))]
 
 
-def _delimiter(path: str) -> str:
-    from dlpipe.data.table import sniff_delimiter
+SNIFF_CHARS = 64 * 1024
+# The first bytes of files that are not CSV text, and what they are.
+NOT_TEXT = {b"\x93NUMPY": "a NumPy .npy array", b"PK\x03\x04": "a zip archive (an .npz?)",
+            b"\x89PNG": "a PNG image", b"\xff\xd8\xff": "a JPEG image", b"GIF8": "a GIF image"}
 
-    return sniff_delimiter(Path(path), None)
+
+def _csv_text(model: TrainedModel, item: str) -> str:
+    """The text of a CSV input; InputError saying what the file is instead, and what the model takes."""
+    names = ", ".join(c.name for c in model.preprocessing.columns)
+    takes = f"this model takes a CSV table whose header names its columns {names}"
+    if item == "-":
+        return sys.stdin.read()
+    path = Path(item)
+    if not path.is_file():
+        raise InputError(f"{item}: no such file")
+    data = path.read_bytes()
+    kind = next((what for magic, what in NOT_TEXT.items() if data.startswith(magic)), None)
+    if kind:
+        raise InputError(f"{item}: is {kind}, not a CSV table; {takes}")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{item}: not UTF-8 text (byte {exc.start}); {takes}") from None
+
+
+def _same_fields(text: str, delimiter: str, item: str) -> None:
+    """InputError for a row with more or fewer fields than the header (pandas would shift or pad it silently)."""
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
+    header = next(reader, None)
+    if not header:
+        raise InputError(f"{item}: holds no table (no header, no rows)")
+    for row in reader:
+        if row and len(row) != len(header):
+            raise InputError(f"{'standard input' if item == '-' else item}:{reader.line_num}: this row has "
+                             f"{len(row)} fields, the header has {len(header)}; every row needs one per column")
 
 
 def _array(model: TrainedModel, path: Path) -> np.ndarray:
@@ -85,10 +119,29 @@ def _array(model: TrainedModel, path: Path) -> np.ndarray:
         raise InputError(f"{path}: cannot be read without pickle ({exc})") from None
 
 
+def _takes(prep) -> str:
+    """What a model takes, in words: its columns by name, or the shape of one sample."""
+    if prep.kind == "table":
+        names = [c.name for c in prep.columns]
+        return (f"this model takes rows of its {len(names)} column(s) {', '.join(names)}: give a CSV file (or - for "
+                "standard input) whose header names them")
+    shape = ", ".join(map(str, prep.sample_shape))
+    what = "images (files, globs or folders), or " if prep.kind == "images" else ""
+    return f"this model takes {what}.npy or .npz arrays of shape (N, {shape})"
+
+
 def predict_rows(model: TrainedModel, data, passthrough: list[dict], top: int, batch_size: int,
                  notes: list[str]) -> tuple[list[dict], np.ndarray]:
-    """One output row per input (passed-through columns first), and the numbers as an array (.npy output)."""
-    out = model.outputs(model_inputs(model.preprocessing, data, notes), batch_size)
+    """One output row per input (passed-through columns first), and the numbers as an array (.npy output).
+
+    A table run that drops rows with empty cells (missing: drop) gives none for them; the note says which.
+    """
+    if model.preprocessing.kind == "table":
+        rows = table_rows(model.preprocessing, data, notes)
+        x, passthrough = torch.from_numpy(rows.x), [passthrough[i] for i in rows.kept]
+    else:
+        x = model_inputs(model.preprocessing, data, notes)
+    out = model.outputs(x, batch_size)
     if model.task == "regression":
         values = model.preprocessing.targets_out(out.numpy())
         name = model.preprocessing.target or "prediction"
