@@ -14,10 +14,9 @@ import tempfile
 import threading
 import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
 
 import torch
 from torch import nn
@@ -29,7 +28,7 @@ from dlpipe.archive.record import RunRecord
 from dlpipe.data.dataset import Dataset
 from dlpipe.data.sources import load_data
 from dlpipe.engine import distributed, integrity
-from dlpipe.engine.checkpoint import Checkpointer, ResumeError, TrainingState, model_bytes
+from dlpipe.engine.checkpoint import Checkpointer, ResumeError, model_bytes
 from dlpipe.engine.device import place, resolve_device, use_channels_last
 from dlpipe.engine.resume import checkpoint_the_end, restored
 from dlpipe.engine.distributed import Ranks, World
@@ -37,7 +36,7 @@ from dlpipe.engine.evaluate import predict, scores
 from dlpipe.engine.optim import build_loss, build_optimizer
 from dlpipe.engine.probe import NetworkProbe
 from dlpipe.engine.schedule import LRSchedule
-from dlpipe.engine.train import FitOutcome, fit, steps_per_epoch
+from dlpipe.engine.train import Callback, FitOutcome, fit, steps_per_epoch
 from dlpipe.language.errors import InvalidValue
 from dlpipe.language.loader import Loaded
 from dlpipe.language.metrics import headline
@@ -50,26 +49,38 @@ from dlpipe.report.insights import (class_report, data_facts, learned_parameters
 from dlpipe.report.network import judge_network
 from dlpipe.report.verdict import judge
 
-EXIT_CODES = {"completed": 0, "pruned": 0, "diverged": 1, "failed": 1, "interrupted": 130}
+@dataclass
+class RunContext:
+    """One run as the stages below see it: what was asked, and what it has produced so far (filled in as it goes)."""
 
+    loaded: Loaded
+    progress: Progress
+    record: RunRecord
+    stop: threading.Event | None = None  # set by a signal: end after the current batch
+    world: World | None = None  # a distributed run's place in it; None for one process
+    tune_process: bool = False  # the `dlpipe` command itself may tune the process (speed.py)
+    resume: bool = False
+    callbacks: tuple[Callback, ...] = ()  # asked after every epoch, after the run's own (a sweep's pruner)
+    insights: Insights = field(default_factory=Insights)
+    stages: dict[str, float] = field(default_factory=dict)  # seconds per stage, for run.log
 
-@dataclass(frozen=True)
-class Trial:
-    """What a sweep adds to a run: where it belongs (shown in its report), and a pruner asked after each epoch."""
-
-    sweep: dict  # {"study", "trial", "page"}: the sweep page's path relative to the run directory
-    prune: Callable[[TrainingState], str]  # a reason to stop this run now, or ""
+    @property
+    def writer(self) -> bool:
+        """Whether this process writes the run directory (every process but a distributed run's other ranks)."""
+        return self.world is None or self.world.main
 
 
 def run(loaded: Loaded, out_root: Path, progress: Progress, stop: threading.Event | None = None,
         resume_dir: Path | None = None, world: World | None = None, tune_process: bool = False,
-        trial: Trial | None = None, startup_s: float | None = None) -> RunRecord:
+        callbacks: tuple[Callback, ...] = (), sweep: dict | None = None, startup_s: float | None = None
+        ) -> RunRecord:
     """Train the pipeline (or continue the run in resume_dir) and archive everything in its run directory.
 
     Raises PipelineError (a setting the data cannot satisfy) or DataUnavailable before any
     run directory exists. In a distributed run every rank trains; only rank 0 writes the
     run directory. tune_process: the `dlpipe` command itself may tune the process (speed.py).
-    trial: the run is a sweep's trial (dlpipe/sweep), which may stop it early as pruned.
+    callbacks: asked after every epoch; one may end the run (a sweep's pruner: status pruned).
+    sweep: the sweep this run is a trial of ({study, trial, page, metric, maximize}), shown in its record.
     startup_s: the process's seconds before this call (interpreter, imports, checks), for run.log's stages.
     """
     started, clock = datetime.now(timezone.utc), time.perf_counter()
@@ -77,50 +88,51 @@ def run(loaded: Loaded, out_root: Path, progress: Progress, stop: threading.Even
     # The run directory is this process's until it returns (RunLocked when another live one has it).
     locks = [files.lock_run_dir(resume_dir)] if resume_dir is not None and writer else []
     try:
-        return _run(loaded, out_root, progress, stop, resume_dir, world, tune_process, started, clock, locks, trial,
-                    startup_s)
+        try:
+            resolve_device(loaded.pipeline.training.device)
+            data = load_data(loaded.pipeline.data, loaded.pipeline.seed, progress)
+        except InvalidValue as exc:
+            raise loaded.invalid(exc) from None
+        stages = {**({"start-up": startup_s} if startup_s is not None else {}),
+                  "load data": time.perf_counter() - clock}
+        run_dir = _open_run_dir(loaded, out_root, started, resume_dir, progress) if writer else \
+            Path(resume_dir or tempfile.mkdtemp(prefix="dlpipe-rank-"))
+        if writer and not locks:
+            locks.append(files.lock_run_dir(run_dir))  # a new directory: nobody else can know it yet
+        if writer:
+            _index(run_dir.parent.parent, progress, stages)  # the index shows the run as running (it holds the lock)
+        record = _record(loaded, run_dir, started)
+        record.status, record.sweep = "failed", sweep
+        context = RunContext(loaded, progress, record, stop, world, tune_process, resume_dir is not None,
+                             tuple(callbacks), stages=stages)
+        return _run(context, data, clock)
     finally:
         for lock in locks:
             files.unlock_run_dir(lock)
 
 
-def _run(loaded: Loaded, out_root: Path, progress: Progress, stop: threading.Event | None, resume_dir: Path | None,
-         world: World | None, tune_process: bool, started: datetime, clock: float, locks: list,
-         trial: Trial | None = None, startup_s: float | None = None) -> RunRecord:
+def _run(context: RunContext, data: Dataset, clock: float) -> RunRecord:
+    """Train and test; whatever happens, the run directory ends with its report (rank 0)."""
+    record, progress, trace = context.record, context.progress, ""
     try:
-        resolve_device(loaded.pipeline.training.device)
-        data = load_data(loaded.pipeline.data, loaded.pipeline.seed, progress)
-    except InvalidValue as exc:
-        raise loaded.invalid(exc) from None
-    stages = {**({"start-up": startup_s} if startup_s is not None else {}), "load data": time.perf_counter() - clock}
-    writer = world is None or world.main
-    run_dir = _open_run_dir(loaded, out_root, started, resume_dir, progress) if writer else \
-        Path(resume_dir or tempfile.mkdtemp(prefix="dlpipe-rank-"))
-    if writer and not locks:
-        locks.append(files.lock_run_dir(run_dir))  # a new directory: nobody else can know it yet
-    if writer:
-        _index(run_dir.parent.parent, progress, stages)  # the index shows the run as running (it holds the lock)
-    record, insights = _record(loaded, run_dir, started), Insights()
-    record.status, record.sweep, trace = "failed", trial.sweep if trial else None, ""
-    try:
-        _train(loaded, data, resume_dir is not None, progress, stop, record, insights, stages, world, tune_process,
-               trial)
+        _train(context, data)
     except ResumeError as exc:  # nothing was trained: the run's files stay as they were
         progress.log(f"--resume failed before training, nothing was changed: {exc}")
         progress.log(traceback.format_exc().rstrip())
         progress.close()
         raise
     except Exception as exc:  # noqa: BLE001 - any failure still ends with a report
-        lost = world is not None and isinstance(exc, RuntimeError) and ("peer" in str(exc) or "Connection" in str(exc))
+        lost = context.world is not None and isinstance(exc, RuntimeError) and (
+            "peer" in str(exc) or "Connection" in str(exc))
         cause = "another worker of this distributed run failed or was killed; " if lost else ""
         record.status, record.message = "failed", f"{cause}{type(exc).__name__}: {exc}"
         trace = traceback.format_exc()
     record.duration_s = time.perf_counter() - clock
-    if not writer:
-        if resume_dir is None:
-            shutil.rmtree(run_dir, ignore_errors=True)
+    if not context.writer:
+        if not context.resume:
+            shutil.rmtree(record.path, ignore_errors=True)
         return record
-    return _finish(record, insights, stages, progress, trace)
+    return _finish(record, context.insights, context.stages, progress, trace)
 
 
 def _record(loaded: Loaded, run_dir: Path, started: datetime) -> RunRecord:
@@ -147,14 +159,12 @@ def _open_run_dir(loaded: Loaded, out_root: Path, started: datetime, resume_dir:
     return run_dir
 
 
-def _train(loaded: Loaded, data: Dataset, resume: bool, progress: Progress, stop: threading.Event | None,
-           record: RunRecord, insights: Insights, stages: dict[str, float], world: World | None,
-           tune_process: bool, trial: Trial | None = None) -> None:
+def _train(context: RunContext, data: Dataset) -> None:
     """Build, restore when resuming, fit with checkpoints, then evaluate on the test split."""
-    pipeline, run_dir = loaded.pipeline, record.path
-    pruned, own = [], threading.Event()  # own: set by the pruner, never the caller's stop (a sweep goes on)
-    stop = Either(stop, own) if stop is not None else own
-    device = place(loaded.pipeline.training, world, tune_process)
+    loaded, progress, record, insights, stages = (context.loaded, context.progress, context.record,
+                                                  context.insights, context.stages)
+    pipeline, run_dir, world = loaded.pipeline, record.path, context.world
+    device = place(pipeline.training, world, context.tune_process)
     record.device, record.task = str(device), data.task
     record.environment = environment(loaded.text, data.files, str(device))
     record.data = data_facts(data, loaded.task_reason)
@@ -164,15 +174,15 @@ def _train(loaded: Loaded, data: Dataset, resume: bool, progress: Progress, stop
 
     t = time.perf_counter()
     model, loss_fn, optimizer, schedule = _build(pipeline, data, device, insights)
-    state = restored(run_dir, device, model, optimizer, schedule, generator, progress) if resume else None
+    state = restored(run_dir, device, model, optimizer, schedule, generator, progress) if context.resume else None
     record.resumed_after = state.epoch if state else None
     stages["build"] = time.perf_counter() - t
     _say_setup(progress, insights, device, loaded, data, world)
 
     t = time.perf_counter()
     saver = Checkpointer(run_dir, model, optimizer, schedule, generator, state.epoch if state else 0,
-                         enabled=world is None or world.main, run_identity=integrity.identity(
-                             (run_dir / "pipeline.yaml").read_bytes() if world is None or world.main else b""))
+                         enabled=context.writer, run_identity=integrity.identity(
+                             (run_dir / "pipeline.yaml").read_bytes() if context.writer else b""))
     probe = NetworkProbe(model, insights.summary, data.validation.x, run_dir if saver.enabled else None,
                          pipeline.training.epochs, state.epoch if state else 0)
     finished = state is not None and state.finished is not None
@@ -186,11 +196,8 @@ def _train(loaded: Loaded, data: Dataset, resume: bool, progress: Progress, stop
             state, fitted = fit(distributed.wrap(model, device) if world else model, data, loss_fn=loss_fn,
                                 optimizer=optimizer, training=pipeline.training, metrics=pipeline.scalar_metrics,
                                 generator=generator, progress=progress, schedule=schedule, state=state,
-                                on_epoch_end=lambda now: (saver(now), probe(now), live(now),
-                                                          _prune(trial, now, pruned, own)),
-                                stop=stop, sync=Ranks(world) if world else None)
-            if pruned and fitted.status == "interrupted":  # stopped by the pruner, not by a signal
-                fitted.status, fitted.message = "pruned", pruned[0]
+                                callbacks=(saver, probe, live, *context.callbacks), stop=context.stop,
+                                sync=Ranks(world) if world else None)
             checkpoint_the_end(saver, state, fitted, run_dir)
     finally:
         live.close()  # before anything else writes report.html
@@ -204,23 +211,6 @@ def _train(loaded: Loaded, data: Dataset, resume: bool, progress: Progress, stop
     _test(model, data, loss_fn, loaded, world, record, insights)
     _save_model(run_dir, model, pipeline.model_dump(mode="json"), data)
     stages["evaluate"] = time.perf_counter() - t
-
-
-class Either:
-    """Set when either event is: the caller's stop (a signal) or the run's own (its pruner)."""
-
-    def __init__(self, first: threading.Event, second: threading.Event):
-        self.first, self.second = first, second
-
-    def is_set(self) -> bool:
-        return self.first.is_set() or self.second.is_set()
-
-
-def _prune(trial: Trial | None, state: TrainingState, pruned: list[str], stop: threading.Event) -> None:
-    """Ask a sweep's pruner after an epoch; its reason ends training after this epoch."""
-    if trial is not None and not pruned and (reason := trial.prune(state)):
-        pruned.append(reason)
-        stop.set()
 
 
 def _build(pipeline, data: Dataset, device: torch.device, insights: Insights):

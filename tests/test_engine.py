@@ -301,17 +301,17 @@ def test_an_interrupt_mid_epoch_checkpoints_the_last_completed_epoch_and_resumes
         optimizer = build_optimizer(pipeline.optimizer, model.parameters(), fused=True)
         return model, optimizer, LRSchedule(pipeline.scheduler, optimizer, 9, 5), torch.Generator().manual_seed(0)
 
-    def train(model, optimizer, schedule, generator, progress, state=None, on_epoch_end=None, stop=None):
+    def train(model, optimizer, schedule, generator, progress, state=None, callbacks=(), stop=None):
         return fit(model, data, loss_fn=torch.nn.MSELoss(), optimizer=optimizer, training=pipeline.training,
                    metrics=[], generator=generator, progress=progress, schedule=schedule, state=state,
-                   on_epoch_end=on_epoch_end, stop=stop)
+                   callbacks=callbacks, stop=stop)
 
     straight, *rest = parts()
     train(straight, *rest, Progress(quiet=True))
     model, optimizer, schedule, generator = parts()
     stop = threading.Event()
     saver = Checkpointer(tmp_path, model, optimizer, schedule, generator, every_s=3600)  # writes epoch 1 only
-    _, outcome = train(model, optimizer, schedule, generator, StopInEpoch(stop, 6), on_epoch_end=saver, stop=stop)
+    _, outcome = train(model, optimizer, schedule, generator, StopInEpoch(stop, 6), callbacks=[saver], stop=stop)
     assert outcome.status == "interrupted" and "epoch 6, batch 3" in outcome.message
     assert load_checkpoint(tmp_path, torch.device("cpu"))["epoch"] == 1 and saver.flush() == 5
     payload = load_checkpoint(tmp_path, torch.device("cpu"))

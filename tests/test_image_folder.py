@@ -145,3 +145,58 @@ def test_mnist_as_png_gives_exactly_the_idx_sources_metrics(cli, tmp_path, write
     assert results["png"]["test"] == results["idx"]["test"]  # identical pixels and splits: identical numbers
     assert results["png"]["test"]["accuracy"] > 0.8
     assert results["png"]["confusion_matrix"] == results["idx"]["confusion_matrix"]
+
+
+def test_sixteen_bit_grey_keeps_brightness_apart(cli, tmp_path, write_yaml, monkeypatch):
+    """Two classes that differ only in brightness, as 16-bit PNGs: clipped at 255 they were one (accuracy 0.33)."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    rng = np.random.default_rng(0)
+    for name, level in (("dark", 15000), ("mid", 30000), ("bright", 50000)):
+        (tmp_path / "imgs" / name).mkdir(parents=True)
+        for i in range(20):
+            pixels = np.clip(rng.normal(level, 1500, size=(6, 6)), 0, 65535).astype(np.uint16)
+            Image.fromarray(pixels).save(tmp_path / "imgs" / name / f"{i}.png")
+    assert Image.open(tmp_path / "imgs" / "dark" / "0.png").mode.startswith("I")
+    data = load_data(read_pipeline(folder_pipeline(write_yaml, tmp_path / "imgs", ", normalize: false")).pipeline.data, 0)
+    means = {data.classes[c]: data.train.x[data.train.y == c].mean().item() * 255 for c in range(3)}
+    assert means["dark"] == pytest.approx(15000 / 257, abs=2) and means["bright"] == pytest.approx(50000 / 257, abs=2)
+    from dlpipe.trained.inputs import decode
+
+    assert decode([tmp_path / "imgs" / "mid" / "0.png"]).mean() == pytest.approx(30000 / 257, abs=5)  # predict too
+
+
+def test_a_class_whose_images_were_all_skipped_is_refused(cli, tmp_path, write_yaml, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    colour_folder(tmp_path / "imgs")
+    (tmp_path / "imgs" / "green").mkdir()
+    for i in range(3):
+        (tmp_path / "imgs" / "green" / f"{i}.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"broken" * 10)
+    path = folder_pipeline(write_yaml, tmp_path / "imgs", ", on_bad_file: skip")
+    path.write_text(path.read_text().replace("units: 2", "units: 3"))
+    done = cli("run", path, "--out", tmp_path / "out")
+    assert done.exit_code == 2 and "class(es) 'green' (0 sample(s) in all) have no training samples" in done.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_class_too_small_for_every_split_is_said_in_the_run_and_the_report(cli, tmp_path):
+    from conftest import ROOT
+
+    rows = (ROOT / "pipelines" / "data" / "iris.csv").read_text().splitlines()
+    rows.append(rows[1].rsplit(",", 1)[0] + ",rare")  # one row of a fourth class
+    (tmp_path / "iris.csv").write_text("\n".join(rows) + "\n")
+    (tmp_path / "iris.yaml").write_text(f"data: {{type: csv, path: {tmp_path / 'iris.csv'}, target: species}}\n"
+                                        "model: {layers: [{type: linear, units: 4}]}\ntraining: {epochs: 2}\n")
+    done = cli("run", tmp_path / "iris.yaml", "--out", tmp_path / "out")  # seed 0 puts the one row in test
+    assert done.exit_code == 0 and "note: class(es) 'rare' have no validation samples" in done.stderr
+    report = next((tmp_path / "out").glob("*/*/report.html")).read_text()
+    assert "class(es) &#39;rare&#39; have no validation samples" in report or "'rare' have no validation" in report
+
+
+def test_the_cache_of_a_skip_run_does_not_hide_a_bad_file_from_an_error_run(cli, tmp_path, write_yaml, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    colour_folder(tmp_path / "imgs")
+    (tmp_path / "imgs" / "red" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"broken" * 10)
+    skipped = cli("run", folder_pipeline(write_yaml, tmp_path / "imgs", ", on_bad_file: skip"), "--out", tmp_path / "a")
+    assert skipped.exit_code == 0 and "1 unreadable image(s) skipped (on_bad_file: skip)" in skipped.stderr
+    strict = cli("run", folder_pipeline(write_yaml, tmp_path / "imgs"), "--out", tmp_path / "b")
+    assert strict.exit_code == 2 and "broken.png: cannot be" in strict.stderr and "skipped" not in strict.stderr

@@ -130,3 +130,50 @@ def test_the_sweep_section_is_about_the_file_so_run_overrides_do_not_break_it(cl
     result = cli("sweep", mnist, "--set", "scheduler=null", "--out", tmp_path)
     assert result.exit_code == 2 and "with scheduler.max_lr = 0.0001: scheduler: missing 'type:'" in result.stderr
     assert not list(tmp_path.glob("*/*/metrics.json"))
+
+
+def _trial(tmp_path, number: int, val_loss: float, test_r2: float, status: str = "completed"):
+    from datetime import datetime, timezone
+
+    from dlpipe.archive.record import RunRecord
+
+    run_dir = tmp_path / "tiny" / f"2026010{number}-000000-00000{number}"
+    run_dir.mkdir(parents=True)
+    record = RunRecord(name="tiny", started=datetime(2026, 1, 1, number, tzinfo=timezone.utc), path=run_dir,
+                       status=status, task="regression", test={"loss": 0.1, "r2": test_r2},
+                       headline={"name": "r2", "value": test_r2},
+                       sweep={"study": "s1", "trial": number, "page": "x", "metric": "val_loss", "maximize": False},
+                       history={"epoch": [1], "val_loss": [val_loss]}, evaluated_epoch=1)
+    record.write()
+    return record
+
+
+def test_runs_names_the_sweeps_best_by_its_validation_metric_not_the_test_headline(tmp_path):
+    """Trial 2 has the lowest validation loss (the sweep's metric); trial 1 the highest test R^2; trial 3, pruned,
+    the lowest loss of all at the epoch it stopped. `dlpipe runs` must name trial 2, as the sweep page does."""
+    from dlpipe.archive.runs import list_runs, table
+
+    for number, val_loss, test_r2, status in ((1, 0.30, 0.99, "completed"), (2, 0.10, 0.90, "completed"),
+                                              (3, 0.01, 0.50, "pruned")):
+        _trial(tmp_path, number, val_loss, test_r2, status)
+    row = table(list_runs(tmp_path)).splitlines()[1]
+    assert "best val_loss 0.1: trial 2 (tiny/20260102-000000-000002)" in row, row
+
+
+def test_runs_the_sweep_page_and_the_index_name_the_same_best_trial(cli, tmp_path):
+    """The issue's sweep (shorter): one choice everywhere, the sweep's metric and its direction."""
+    import json
+
+    from conftest import ROOT
+
+    result = cli("sweep", ROOT / "pipelines" / "sine.yaml", "--grid", "optimizer.lr=1.0e-3,1.0e-2,1.0e-1",
+                 "--grid", "training.batch_size=32,128", "--set", "training.epochs=15", "--out", tmp_path)
+    assert result.exit_code == 0, result.output
+    study = study_of(tmp_path)
+    best = study.best_trial
+    summary = json.loads(next(tmp_path.glob("sine/sweeps/*/sweep.json")).read_text())
+    assert summary["best"]["number"] == best.number
+    row = cli("runs", "--out", tmp_path).stdout.splitlines()[1]
+    assert f"best val_loss {best.value:.4g}: trial {best.number} ({best.user_attrs['run']})" in row, row
+    page = Path(result.stdout.splitlines()[-1].removeprefix("sweep: ")).read_text()
+    assert f"The best trial's pipeline (trial {best.number})" in page

@@ -18,6 +18,8 @@ from pathlib import Path
 from dlpipe.archive.files import history_csv, write_atomic, write_json
 
 METRICS_FILE, HISTORY_FILE = "metrics.json", "history.csv"
+# How a run ends, and the exit code of `dlpipe run` for it (a pruned sweep trial ended as its sweep asked).
+EXIT_CODES = {"completed": 0, "pruned": 0, "diverged": 1, "failed": 1, "interrupted": 130}
 MAX_FILE_BYTES = 50_000_000  # a metrics.json or history.csv larger than this is not one dlpipe wrote
 NUMBER, TEXT, NONE = (int, float), (str,), (type(None),)
 # What each key of metrics.json must hold; a file that breaks this is damaged, never half-trusted.
@@ -26,7 +28,7 @@ TYPES = {"name": TEXT, "status": TEXT, "message": TEXT, "task": TEXT, "descripti
          "headline": (dict,) + NONE, "verdict": (dict,) + NONE, "best_epoch": (int,) + NONE,
          "evaluated_epoch": (int,) + NONE, "resumed_after": (int,) + NONE, "learned": (list,),
          "classes": (list,), "per_class": (list,), "confusion_matrix": (list,), "environment": (dict,),
-         "data": (dict,), "network": (dict,) + NONE, "sweep": (dict,) + NONE}
+         "data": (dict,), "network": (dict,) + NONE, "sweep": (dict,) + NONE, "validation": (dict,)}
 
 
 @dataclass
@@ -50,7 +52,8 @@ class RunRecord:
     headline: dict | None = None  # {name, value}: the one test number that sums the run up
     verdict: dict | None = None  # {kind, advice, epoch}: how the learning curves look
     network: dict | None = None  # {kind, findings, epoch}: what the per-layer statistics say (layers.csv)
-    sweep: dict | None = None  # {study, trial, page}: the sweep this run is a trial of
+    sweep: dict | None = None  # {study, trial, page, metric, maximize}: the sweep this run is a trial of
+    validation: dict[str, float] = field(default_factory=dict)  # val_ values at the evaluated epoch, as read back
     best_epoch: int | None = None
     evaluated_epoch: int | None = None  # whose weights were tested (the best, when restored)
     resumed_after: int | None = None
@@ -79,7 +82,8 @@ class RunRecord:
             "duration_s": self.duration_s, "device": self.device, "seed": self.seed, "description": self.description,
             "source": self.source, "loss": self.loss, "epochs_run": self.epochs_run, "best_epoch": self.best_epoch,
             "test": self.test, "learned": self.learned, "evaluated_epoch": best, "resumed_after": self.resumed_after,
-            "validation": {k: v[best - 1] for k, v in self.history.items() if k.startswith("val_") and best},
+            "validation": {k: v[best - 1] for k, v in self.history.items() if k.startswith("val_") and best}
+            if self.history else self.validation,
             **({"per_class": self.per_class, "classes": self.classes, "confusion_matrix": self.confusion_matrix}
                if self.classes else {}),
             "data": self.data, "environment": self.environment, "distributed": self.environment.get("distributed"),

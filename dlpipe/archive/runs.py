@@ -6,6 +6,7 @@ needs no database and survives runs being copied, moved or deleted by hand.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from dlpipe.archive.record import METRICS_FILE, RunRecord
@@ -51,13 +52,27 @@ def _row(r: RunRecord) -> tuple[str, ...]:
     return (r.ref, started_text(r), r.status, duration_text(r), headline_text(r), (r.verdict or {}).get("kind", ""))
 
 
+def sweep_best(trials: list[RunRecord]) -> tuple[RunRecord, str, float] | None:
+    """The sweep's best trial as the sweep itself ranks them (its page, sweep.json, Optuna): by the sweep's
+    validation metric, in that metric's direction, among completed trials; (run, metric, value), or None."""
+    link = next((t.sweep for t in trials if (t.sweep or {}).get("metric")), None)
+    if link is None or not isinstance(link.get("maximize"), bool):
+        return None  # a sweep recorded before trials carried their metric: its page says which is best
+    metric = link["metric"]
+    scored = [(t, t.validation[metric]) for t in trials if t.status == "completed"
+              and isinstance(t.validation.get(metric), (int, float)) and math.isfinite(t.validation[metric])]
+    if not scored:
+        return None
+    run, value = (max if link["maximize"] else min)(scored, key=lambda pair: pair[1])
+    return run, metric, value
+
+
 def _sweep_row(study: str, trials: list[RunRecord]) -> tuple[str, ...]:
-    """One row for a sweep's trials: how many, and the best headline among them."""
-    scored = [t for t in trials if isinstance((t.headline or {}).get("value"), (int, float))]
-    best = max(scored, key=lambda t: t.headline["value"], default=None)  # accuracy or R^2: higher is better
+    """One row for a sweep's trials: how many, and the best of them by the sweep's own metric."""
+    best = sweep_best(trials)
     total = sum(t.duration_s or 0.0 for t in trials)
-    return (f"sweep {study} ({len(trials)} trials)", started_text(trials[-1]), "sweep", f"{total:.1f} s",
-            f"best {headline_text(best)} ({best.ref})" if best else "", "")
+    shown = f"best {best[1]} {best[2]:.4g}: trial {best[0].sweep['trial']} ({best[0].ref})" if best else ""
+    return (f"sweep {study} ({len(trials)} trials)", started_text(trials[-1]), "sweep", f"{total:.1f} s", shown, "")
 
 
 def damaged_text(damaged: list[str]) -> str:

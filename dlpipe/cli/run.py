@@ -17,7 +17,6 @@ from dlpipe.cli.common import fail as _fail
 from dlpipe.cli.common import complete_run_dirs, is_main_program, quick_exit
 
 SCHEMA_PATH = Path("schemas") / "pipeline.schema.json"
-EXIT_CODES = {"completed": 0, "diverged": 1, "failed": 1, "interrupted": 130}
 
 
 @click.command()
@@ -56,6 +55,8 @@ def run(file: Path | None, overrides: tuple[str, ...], out: Path, resume: Path |
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+    from dlpipe.archive.record import EXIT_CODES
+
     code = EXIT_CODES.get(record.status, 1)
     # A clean stop for a signal our launcher forwarded: the launcher exits 130, torchrun quietly.
     exit_code = 0 if world is not None and code == 130 and os.environ.get("DLPIPE_LAUNCHED") else code

@@ -107,18 +107,20 @@ def load(config: ArraysData, seed: int, progress: Progress) -> Dataset:
     x = x[:, None] if x.ndim == 1 else x
     targets.refuse_non_finite(x, "x", str(config.path or config.x), key=_where(config, "x")[2])
     raw_y = _read(config, "y")
-    where = str(config.path or config.y)
+    where, notes = str(config.path or config.y), []
     task = config.task_name if config.task_name != "auto" else targets.decide(raw_y.reshape(-1), "y")[0]
     parts = targets.split_rows(len(x), config.split, np.random.default_rng(seed), where)
     if task == "classification":
         labels, classes = targets.class_labels(raw_y.reshape(-1), "y", where, key=_where(config, "y")[2])
+        notes = targets.class_support([labels[idx] for idx in parts], classes, where, _where(config, "y")[2])
         y, scale = torch.from_numpy(labels), (0.0, 1.0)
     else:
         values, classes = targets.regression_values(raw_y.reshape(len(x), -1), "y", where, key=_where(config, "y")[2]), ()
         scale = targets.target_scale(values[parts[0]], config.scale_target)
         y = torch.from_numpy(((values - scale[0]) / scale[1]).astype(np.float32))
     mean, std = _statistics(x[parts[0]]) if config.standardize else ((), ())
-    prep = Preprocessing("arrays", task, tuple(x.shape[1:]), classes, "y", scale, mean=mean, std=std)
+    prep = Preprocessing("arrays", task, tuple(x.shape[1:]), classes, "y", scale, mean=mean, std=std,
+                         notes=tuple(notes))
     x_t = torch.from_numpy(prep.scaled(x))
     splits = [Samples(x_t[torch.from_numpy(idx)], y[torch.from_numpy(idx)]) for idx in parts]
     info = DataInfo(task, prep.sample_shape, len(classes) if classes else int(y.shape[1]))

@@ -24,7 +24,7 @@ from dlpipe.data.dataset import DataInfo, Dataset, Samples
 from dlpipe.data.images import validation_count
 from dlpipe.data.memory import check_fits
 from dlpipe.data.preprocess import Preprocessing
-from dlpipe.data.targets import split_rows
+from dlpipe.data.targets import class_support, split_rows
 from dlpipe.language.errors import InvalidValue
 from dlpipe.language.files import ImageFolderData
 
@@ -87,6 +87,21 @@ def _classes(folder: Path) -> tuple[str, ...]:
     return names
 
 
+WIDE_GREY = ("I;16", "I;16B", "I;16L", "I;16N", "I")  # 16-bit grey (Pillow opens 16-bit PNGs as I;16 or I)
+
+
+def to_mode(img, mode: str):
+    """The image in mode L (grey) or RGB, 16-bit grey scaled onto 0..255 (65535 -> 255).
+
+    Pillow's own convert clips 16-bit values at 255, so two classes that differ only in
+    brightness would become one; here they keep their order and spacing.
+    """
+    if img.mode in WIDE_GREY:
+        wide = np.asarray(img, dtype=np.float64)
+        img = pillow().fromarray(np.clip(np.rint(wide / 257.0), 0, 255).astype(np.uint8), "L")
+    return img if img.mode == mode else img.convert(mode)
+
+
 def _mode_channels(mode: str) -> int:
     return 3 if mode in ("RGB", "RGBA", "P", "PA", "CMYK", "YCbCr", "LAB", "HSV", "RGBX") else 1
 
@@ -137,11 +152,12 @@ def load(config: ImageFolderData, seed: int, progress: Progress) -> Dataset:
         labels[part] = np.array([y for p, y in kept if p not in bad], dtype=np.int64)
         skipped |= bad
     x, y = _split(config, pixels, labels, seed)
+    support = class_support(y, found.classes, config.root, ROOT)  # a class whose images were all skipped: refused
     mean, std = _statistics(x[0]) if config.normalize else ((), ())
     for part in x:
         for c in range(len(mean)):  # one channel at a time, as the IDX source does for its one channel
             part[:, c].sub_(mean[c]).div_(std[c])
-    notes = (f"{len(skipped)} unreadable image(s) skipped (on_bad_file: skip)",) if skipped else ()
+    notes = ((f"{len(skipped)} unreadable image(s) skipped (on_bad_file: skip)",) if skipped else ()) + tuple(support)
     prep = Preprocessing("images", "classification", (channels, height, width), found.classes, mean=mean, std=std,
                          size=(height, width), channels=channels, notes=notes)
     return Dataset(DataInfo("classification", (channels, height, width), len(found.classes)),
@@ -181,7 +197,7 @@ def _statistics(train: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ..
 def _decoded(config: ImageFolderData, paths: list[Path], shape: tuple[int, int, int],
              progress: Progress) -> tuple[np.ndarray, set[Path]]:
     """uint8 pixels (N, C, H, W) of `paths`, from the cache or decoded in threads; and the files that failed."""
-    cache = _cache_file(paths, shape) if config.cache else None
+    cache = _cache_file(paths, shape, config.on_bad_file) if config.cache else None
     if cache is not None and cache.is_file():
         with np.load(cache, allow_pickle=False) as stored:
             bad = {Path(p) for p in stored["bad"]}
@@ -194,7 +210,7 @@ def _decoded(config: ImageFolderData, paths: list[Path], shape: tuple[int, int, 
         try:
             with image.open(path) as img:
                 img.load()
-                img = img.convert(mode) if img.mode != mode else img
+                img = to_mode(img, mode)
                 img = img.resize(size, image.Resampling.BILINEAR) if img.size != size else img
                 return np.asarray(img).reshape(shape[1], shape[2], shape[0])
         except (OSError, ValueError, SyntaxError) as exc:
@@ -218,9 +234,15 @@ def _decoded(config: ImageFolderData, paths: list[Path], shape: tuple[int, int, 
     return pixels, bad
 
 
-def _cache_file(paths: list[Path], shape: tuple[int, int, int]) -> Path:
-    """The cache entry for these files (names, sizes, mtimes) decoded to this shape."""
-    digest = hashlib.sha256(repr(shape).encode())
+DECODER = 2  # raised when decoding changes (2: 16-bit grey scaled, not clipped), so older entries are not used
+
+
+def _cache_file(paths: list[Path], shape: tuple[int, int, int], on_bad_file: str) -> Path:
+    """The cache entry for these files (names, sizes, mtimes) decoded to this shape under this on_bad_file.
+
+    A `skip` entry holds no pixels for the bad files: an `error` run must decode them itself and stop.
+    """
+    digest = hashlib.sha256(repr((shape, on_bad_file, DECODER)).encode())
     for path in paths:
         stat = path.stat()
         digest.update(f"{path}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())

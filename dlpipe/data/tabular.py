@@ -99,6 +99,7 @@ def load(config: CSVData, seed: int, progress: Progress) -> Dataset:
     line = _lines(frame)
     if task == "classification":
         labels, classes = targets.class_labels(raw_y, repr(found.target), where, line, table.TARGET)
+        notes += targets.class_support([labels[idx] for idx in parts], classes, where, table.TARGET)
         y, scale = torch.from_numpy(labels), (0.0, 1.0)
     else:
         values, classes = targets.regression_values(raw_y, repr(found.target), where, line, table.TARGET), ()

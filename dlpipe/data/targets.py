@@ -110,6 +110,24 @@ def target_scale(y_train: np.ndarray, setting) -> tuple[float, float]:
     return 0.0, 1.0
 
 
+def class_support(labels: list[np.ndarray], classes: tuple[str, ...], where: str, key: tuple = TASK) -> list[str]:
+    """Samples of each class in train, validation and test: InvalidValue for a class with none to train on; a note
+    for each class missing from validation or test (its scores there cannot be measured)."""
+    counts = np.stack([np.bincount(np.asarray(split, dtype=np.int64), minlength=len(classes)) for split in labels])
+    untrained = [(classes[c], int(counts[:, c].sum())) for c in np.flatnonzero(counts[0] == 0)]
+    if untrained:
+        shown = ", ".join(f"{name!r} ({total} sample(s) in all)" for name, total in untrained[:5])
+        raise InvalidValue(key, f"{where}: class(es) {shown} have no training samples: a classifier cannot learn "
+                                "them; add samples, or remove the class")
+    notes = []
+    for split, name in ((1, "validation"), (2, "test")):
+        absent = [classes[c] for c in np.flatnonzero(counts[split] == 0)]
+        if absent:
+            notes.append(f"class(es) {', '.join(map(repr, absent[:10]))} have no {name} samples (too few in all to "
+                         f"be in every split): their {name} scores are not measured")
+    return notes
+
+
 SPLIT_NAMES = {"train": 0, "training": 0, "validation": 1, "val": 1, "valid": 1, "test": 2}
 
 

@@ -3,7 +3,8 @@
 Data stays in memory as tensors; each epoch draws one permutation and takes batches
 by indexing it (no DataLoader, no per-sample Python). After every epoch the loop
 records the history, applies early stopping and the schedule, and hands the state to
-`on_epoch_end` (the checkpoint). A set `stop` event ends training after the current
+each callback in turn (checkpoint, probe, live page, a sweep's pruner: one signature,
+`callback(state) -> Stop | None`). A set `stop` event ends training after the current
 batch. `sync` is engine.local.Local, or engine.distributed.Ranks in a distributed run.
 """
 
@@ -13,7 +14,7 @@ import math
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Sequence
 
 import torch
 from torch import nn
@@ -26,6 +27,19 @@ from dlpipe.engine.local import Local
 from dlpipe.engine.schedule import LRSchedule
 from dlpipe.language.metrics import history_columns
 from dlpipe.language.pipeline import EarlyStopping, Training
+
+
+@dataclass(frozen=True)
+class Stop:
+    """What a callback returns to end training after this epoch: the run's status (e.g. pruned) and why."""
+
+    status: str
+    message: str
+
+
+# A per-epoch hook: called with the training state after every epoch (checkpoint, network probe, live page,
+# a sweep's pruner); it returns a Stop to end training there, or None to go on.
+Callback = Callable[[TrainingState], "Stop | None"]
 
 
 @dataclass
@@ -98,8 +112,7 @@ def _diverged(value: float, epoch: int, step: int, lr: float) -> str:
 
 def fit(model: nn.Module, data: Dataset, *, loss_fn: nn.Module, optimizer: torch.optim.Optimizer,
         training: Training, metrics: list, generator: torch.Generator, progress: Progress,
-        schedule: LRSchedule | None = None, state: TrainingState | None = None,
-        on_epoch_end: Callable[[TrainingState], None] | None = None,
+        schedule: LRSchedule | None = None, state: TrainingState | None = None, callbacks: Sequence[Callback] = (),
         stop: threading.Event | None = None, sync: Local | None = None) -> tuple[TrainingState, FitOutcome]:
     """Train from `state` (a fresh start when None) up to training.epochs; metrics: the scalar metric configs."""
     sync = sync or Local()
@@ -167,8 +180,10 @@ def fit(model: nn.Module, data: Dataset, *, loss_fn: nn.Module, optimizer: torch
         stop_early = _early_stop(training.early_stopping, state, row, inner)
         schedule.end_epoch(epoch, row)
         state.epoch, state.elapsed = epoch, time.perf_counter() - start
-        if on_epoch_end is not None:
-            on_epoch_end(state)
+        asked = [ask for ask in (callback(state) for callback in callbacks) if ask is not None]
+        if asked:  # a callback ended the run here (a sweep's pruner): its status, not "completed"
+            outcome.status, outcome.message = asked[0].status, asked[0].message
+            break
         if stop_early:
             outcome.message = stop_early
             break

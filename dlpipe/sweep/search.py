@@ -34,7 +34,8 @@ from dlpipe.data.sources import read_pipeline
 from dlpipe.language.loader import Loaded
 from dlpipe.language.metrics import higher_is_better
 from dlpipe.language.sweep import Parameter, Sweep, yaml_text
-from dlpipe.runner import Trial, run
+from dlpipe.engine.train import Callback, Stop
+from dlpipe.runner import run
 
 HOST = socket.gethostname()
 
@@ -147,19 +148,19 @@ def remaining(study: optuna.Study, sweep: Sweep) -> int:
     return sweep.trials - len([t for t in trials if counted(t)]) - running
 
 
-def pruner(trial: optuna.Trial, metric: str, prune: bool):
-    """The runner's per-epoch hook: report the metric to Optuna; a reason to stop when it says prune."""
+def pruner(trial: optuna.Trial, metric: str, prune: bool) -> Callback:
+    """A per-epoch callback of the trial's run: report the metric to Optuna; Stop(pruned) when it says prune."""
 
-    def ask(state) -> str:
+    def ask(state) -> Stop | None:
         values = state.history.get(metric) or []
         if not values or not math.isfinite(values[-1]):
-            return ""
+            return None
         epoch = state.epoch
         trial.report(values[-1], epoch)
         if prune and trial.should_prune():
-            return (f"pruned at epoch {epoch}: {metric} {values[-1]:.4g} was worse than the median of the earlier "
-                    f"trials at that epoch")
-        return ""
+            return Stop("pruned", f"pruned at epoch {epoch}: {metric} {values[-1]:.4g} was worse than the median of "
+                                  "the earlier trials at that epoch")
+        return None
 
     return ask
 
@@ -200,9 +201,10 @@ def run_trial(plan: Plan, study: optuna.Study, trial: optuna.Trial, stop: thread
     sets = tuple(f"{key}={yaml_text(value)}" for key, value in trial.params.items())
     loaded: Loaded = read_pipeline(plan.path, (*plan.overrides, *sets, "sweep=null"))
     started = time.perf_counter()
-    link = {"study": plan.study, "trial": trial.number, "page": os.path.relpath(page, plan.out / "x" / "y")}
+    link = {"study": plan.study, "trial": trial.number, "page": os.path.relpath(page, plan.out / "x" / "y"),
+            "metric": plan.sweep.metric, "maximize": higher_is_better(plan.sweep.metric)}  # how `runs` ranks trials
     record = run(loaded, plan.out, Progress(quiet=True, stop=stop), stop=stop,
-                 trial=Trial(link, pruner(trial, plan.sweep.metric, plan.sweep.prune)))
+                 callbacks=(pruner(trial, plan.sweep.metric, plan.sweep.prune),), sweep=link)
     trial.set_user_attr("run", os.path.relpath(record.path, plan.out))
     trial.set_user_attr("status", record.status)
     trial.set_user_attr("message", record.message)
