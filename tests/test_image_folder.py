@@ -178,18 +178,31 @@ def test_a_class_whose_images_were_all_skipped_is_refused(cli, tmp_path, write_y
     assert not (tmp_path / "out").exists()
 
 
-def test_a_class_too_small_for_every_split_is_said_in_the_run_and_the_report(cli, tmp_path):
+def test_a_class_too_small_for_every_split_is_refused_or_said_in_the_run_and_the_report(cli, tmp_path):
+    """A fourth iris class of two rows: both in training (seed 0) gives a note, in the run and its report; one row
+    that the split puts in test leaves the class nothing to train on: refused."""
     from conftest import ROOT
+    from dlpipe.data.targets import split_rows
+    from dlpipe.language.source import SplitFractions
 
     rows = (ROOT / "pipelines" / "data" / "iris.csv").read_text().splitlines()
-    rows.append(rows[1].rsplit(",", 1)[0] + ",rare")  # one row of a fourth class
+    train, _, test = split_rows(150, SplitFractions(), np.random.default_rng(0), "")
+    for index in train[:2]:
+        rows[index + 1] = rows[index + 1].rsplit(",", 1)[0] + ",rare"
     (tmp_path / "iris.csv").write_text("\n".join(rows) + "\n")
     (tmp_path / "iris.yaml").write_text(f"data: {{type: csv, path: {tmp_path / 'iris.csv'}, target: species}}\n"
                                         "model: {layers: [{type: linear, units: 4}]}\ntraining: {epochs: 2}\n")
-    done = cli("run", tmp_path / "iris.yaml", "--out", tmp_path / "out")  # seed 0 puts the one row in test
-    assert done.exit_code == 0 and "note: class(es) 'rare' have no validation samples" in done.stderr
+    done = cli("run", tmp_path / "iris.yaml", "--out", tmp_path / "out")
+    assert done.exit_code == 0 and "note: class(es) 'rare' have no validation samples" in done.stderr, done.stderr
+    assert "note: class(es) 'rare' have no test samples" in done.stderr
     report = next((tmp_path / "out").glob("*/*/report.html")).read_text()
-    assert "class(es) &#39;rare&#39; have no validation samples" in report or "'rare' have no validation" in report
+    assert "have no test samples (too few in all to be in every split)" in report
+    rows = (ROOT / "pipelines" / "data" / "iris.csv").read_text().splitlines()
+    rows[test[0] + 1] = rows[test[0] + 1].rsplit(",", 1)[0] + ",rare"
+    (tmp_path / "iris.csv").write_text("\n".join(rows) + "\n")
+    done = cli("run", tmp_path / "iris.yaml", "--out", tmp_path / "out2")
+    assert done.exit_code == 2 and "class(es) 'rare' (1 sample(s) in all) have no training samples" in done.stderr
+    assert not (tmp_path / "out2").exists()
 
 
 def test_the_cache_of_a_skip_run_does_not_hide_a_bad_file_from_an_error_run(cli, tmp_path, write_yaml, monkeypatch):
