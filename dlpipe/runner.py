@@ -30,7 +30,7 @@ from dlpipe.data.sources import load_data
 from dlpipe.engine import distributed, integrity
 from dlpipe.engine.checkpoint import Checkpointer, ResumeError, model_bytes
 from dlpipe.engine.device import place, resolve_device, use_channels_last
-from dlpipe.engine.resume import checkpoint_the_end, restored
+from dlpipe.engine.resume import Resumed, checkpoint_the_end, restored
 from dlpipe.engine.distributed import Ranks, World
 from dlpipe.engine.evaluate import predict, scores
 from dlpipe.engine.optim import build_loss, build_optimizer
@@ -60,6 +60,7 @@ class RunContext:
     world: World | None = None  # a distributed run's place in it; None for one process
     tune_process: bool = False  # the `dlpipe` command itself may tune the process (speed.py)
     resume: bool = False
+    allow_changed_data: bool = False  # a resume may continue on data files that changed since (said in the report)
     callbacks: tuple[Callback, ...] = ()  # asked after every epoch, after the run's own (a sweep's pruner)
     insights: Insights = field(default_factory=Insights)
     stages: dict[str, float] = field(default_factory=dict)  # seconds per stage, for run.log
@@ -72,8 +73,8 @@ class RunContext:
 
 def run(loaded: Loaded, out_root: Path, progress: Progress, stop: threading.Event | None = None,
         resume_dir: Path | None = None, world: World | None = None, tune_process: bool = False,
-        callbacks: tuple[Callback, ...] = (), sweep: dict | None = None, startup_s: float | None = None
-        ) -> RunRecord:
+        callbacks: tuple[Callback, ...] = (), sweep: dict | None = None, startup_s: float | None = None,
+        allow_changed_data: bool = False) -> RunRecord:
     """Train the pipeline (or continue the run in resume_dir) and archive everything in its run directory.
 
     Raises PipelineError (a setting the data cannot satisfy) or DataUnavailable before any
@@ -82,6 +83,7 @@ def run(loaded: Loaded, out_root: Path, progress: Progress, stop: threading.Even
     callbacks: asked after every epoch; one may end the run (a sweep's pruner: status pruned).
     sweep: the sweep this run is a trial of ({study, trial, page, metric, maximize}), shown in its record.
     startup_s: the process's seconds before this call (interpreter, imports, checks), for run.log's stages.
+    allow_changed_data: resume even if a data file changed since the run started (refused otherwise).
     """
     started, clock = datetime.now(timezone.utc), time.perf_counter()
     writer = world is None or world.main
@@ -104,7 +106,7 @@ def run(loaded: Loaded, out_root: Path, progress: Progress, stop: threading.Even
         record = _record(loaded, run_dir, started)
         record.status, record.sweep = "failed", sweep
         context = RunContext(loaded, progress, record, stop, world, tune_process, resume_dir is not None,
-                             tuple(callbacks), stages=stages)
+                             allow_changed_data, tuple(callbacks), stages=stages)
         return _run(context, data, clock)
     finally:
         for lock in locks:
@@ -174,15 +176,20 @@ def _train(context: RunContext, data: Dataset) -> None:
 
     t = time.perf_counter()
     model, loss_fn, optimizer, schedule = _build(pipeline, data, device, insights)
-    state = restored(run_dir, device, model, optimizer, schedule, generator, progress) if context.resume else None
+    data_files = record.environment["data_files"]
+    resumed = restored(run_dir, device, model, optimizer, schedule, generator, progress, data_files,
+                       context.allow_changed_data) if context.resume else None
+    state = resumed.state if resumed else None
     record.resumed_after = state.epoch if state else None
+    _provenance(record, resumed)
     stages["build"] = time.perf_counter() - t
     _say_setup(progress, insights, device, loaded, data, world)
 
     t = time.perf_counter()
     saver = Checkpointer(run_dir, model, optimizer, schedule, generator, state.epoch if state else 0,
                          enabled=context.writer, run_identity=integrity.identity(
-                             (run_dir / "pipeline.yaml").read_bytes() if context.writer else b""))
+                             (run_dir / "pipeline.yaml").read_bytes() if context.writer else b"", data_files,
+                             record.environment["data_files"]))
     probe = NetworkProbe(model, insights.summary, data.validation.x, run_dir if saver.enabled else None,
                          pipeline.training.epochs, state.epoch if state else 0)
     finished = state is not None and state.finished is not None
@@ -211,6 +218,17 @@ def _train(context: RunContext, data: Dataset) -> None:
     _test(model, data, loss_fn, loaded, world, record, insights)
     _save_model(run_dir, model, pipeline.model_dump(mode="json"), data)
     stages["evaluate"] = time.perf_counter() - t
+
+
+def _provenance(record: RunRecord, resumed: Resumed | None) -> None:
+    """The data the run started on stays its data_files; a resume allowed on changed data adds what it is now."""
+    if resumed is None:
+        return
+    if resumed.changed:
+        record.environment["data_files_at_resume"] = record.environment["data_files"]
+        record.data["notes"].append(f"resumed after epoch {resumed.state.epoch} on changed data "
+                                    f"(--allow-changed-data): {'; '.join(resumed.changed)}")
+    record.environment["data_files"] = resumed.first_data
 
 
 def _build(pipeline, data: Dataset, device: torch.device, insights: Insights):

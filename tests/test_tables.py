@@ -236,3 +236,49 @@ def test_every_unknown_feature_is_reported_at_once(cli, tmp_path, write_yaml):
         assert done.exit_code == 2 and "2 problems; nothing was run" in done.stderr, done.stderr
         assert f"{path}:5:" in done.stderr and "no column 'sepal_lenght_cm'; did you mean 'sepal_length_cm'?" in \
             done.stderr and "no column 'petal_lenght_cm'; did you mean 'petal_length_cm'?" in done.stderr
+
+
+def test_a_resume_on_changed_data_is_refused_unless_allowed_and_keeps_the_original_provenance(cli, tmp_path,
+                                                                                            write_yaml):
+    """Interrupt a CSV run, shuffle its labels, resume: refused (exit 2, naming the file); allowed explicitly, it
+    continues, and metrics.json keeps the checksum it started with beside the new one, the report says so."""
+    import threading
+
+    from dlpipe.archive.environment import sha256_file
+    from dlpipe.archive.log import Progress
+    from dlpipe.runner import run
+
+    class StopAfter(Progress):
+        def __init__(self, stop):
+            super().__init__(quiet=True)
+            self.stop = stop
+
+        def start_epoch(self, epoch=0, epochs=0):
+            if epoch == 4:
+                self.stop.set()  # as a Ctrl-C in epoch 4 would
+
+    write_table(tmp_path, house_rows(), "houses.csv")
+    path = table_pipeline(write_yaml, "houses.csv", epochs=8)
+    stop = threading.Event()
+    record = run(read_pipeline(path), tmp_path / "out", StopAfter(stop), stop=stop)
+    assert record.status == "interrupted" and record.history["epoch"] == [1, 2, 3]
+    original = sha256_file(tmp_path / "houses.csv")
+    rows = (tmp_path / "houses.csv").read_text().splitlines()
+    prices = [row.rsplit(",", 1)[1] for row in rows[1:]]
+    np.random.default_rng(1).shuffle(prices)
+    (tmp_path / "houses.csv").write_text("\n".join([rows[0]] + [r.rsplit(",", 1)[0] + "," + p
+                                                                for r, p in zip(rows[1:], prices)]) + "\n")
+    refused = cli("run", "--resume", record.path)
+    assert refused.exit_code == 2 and f"{tmp_path / 'houses.csv'} has changed since the run last trained on it" in \
+        refused.stderr and "--allow-changed-data" in refused.stderr
+    assert json.loads((record.path / "metrics.json").read_text())["status"] == "interrupted"  # left as it was
+    allowed = cli("run", "--resume", record.path, "--allow-changed-data")
+    assert allowed.exit_code == 0, allowed.output
+    assert "continuing on it (--allow-changed-data)" in allowed.stderr
+    saved = json.loads((record.path / "metrics.json").read_text())
+    files = saved["environment"]["data_files"]
+    assert files[str(tmp_path / "houses.csv")] == original  # the provenance the run started with
+    assert saved["environment"]["data_files_at_resume"][str(tmp_path / "houses.csv")] != original
+    assert "on changed data (--allow-changed-data)" in (record.path / "report.html").read_text()
+    assert cli("run", "--resume", record.path, "--allow-changed-data").exit_code == 2  # completed: nothing to resume
+    assert "--allow-changed-data goes with --resume" in cli("run", path, "--allow-changed-data").stderr

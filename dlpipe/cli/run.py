@@ -27,13 +27,18 @@ SCHEMA_PATH = Path("schemas") / "pipeline.schema.json"
               help="Root directory of the run archive.")
 @click.option("--resume", type=click.Path(path_type=Path), metavar="RUN_DIR", shell_complete=complete_run_dirs,
               help="Continue an interrupted run in its own directory, from its last checkpoint.")
+@click.option("--allow-changed-data", is_flag=True,
+              help="With --resume: continue even if a data file changed since the run started (the report says so).")
 @click.option("--nproc", type=click.IntRange(1, 1024), default=1, show_default=True,
               help="Data-parallel worker processes on this machine (torch.distributed via torchrun).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress output; print only the result.")
-def run(file: Path | None, overrides: tuple[str, ...], out: Path, resume: Path | None, nproc: int, quiet: bool) -> None:
+def run(file: Path | None, overrides: tuple[str, ...], out: Path, resume: Path | None, allow_changed_data: bool,
+        nproc: int, quiet: bool) -> None:
     """Train the pipeline in FILE and archive its report under --out (or continue one with --resume)."""
     from dlpipe.engine.distributed import from_env
 
+    if allow_changed_data and resume is None:
+        _fail("--allow-changed-data goes with --resume RUN_DIR: a new run always trains on the data as it is")
     world = from_env()
     if nproc > 1 and world is None:
         _load_for_run(file, overrides, resume)  # bad input fails here, once, not in every worker
@@ -51,7 +56,8 @@ def run(file: Path | None, overrides: tuple[str, ...], out: Path, resume: Path |
     previous = {sig: signal.signal(sig, _stopper(stop)) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         loaded = _load_for_run(file, overrides, resume)
-        record = _execute(loaded, out, resume, quiet or (world is not None and not world.main), stop, world)
+        record = _execute(loaded, out, resume, quiet or (world is not None and not world.main), stop, world,
+                          allow_changed_data)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -131,7 +137,7 @@ def _without_nproc(argv: list[str]) -> list[str]:
     return kept
 
 
-def _execute(loaded, out: Path, resume: Path | None, quiet: bool, stop, world=None):
+def _execute(loaded, out: Path, resume: Path | None, quiet: bool, stop, world=None, allow_changed_data: bool = False):
     """Run (or resume); pipeline, data and archive problems become exit code 2."""
     from dlpipe.archive.log import Progress
     from dlpipe.data.download import DownloadStopped
@@ -148,7 +154,8 @@ def _execute(loaded, out: Path, resume: Path | None, quiet: bool, stop, world=No
         start(world)
     try:
         return run_pipeline(loaded, out, Progress(quiet=quiet, stop=stop), stop=stop, resume_dir=resume, world=world,
-                            tune_process=is_main_program(), startup_s=process_age() if is_main_program() else None)
+                            tune_process=is_main_program(), startup_s=process_age() if is_main_program() else None,
+                            allow_changed_data=allow_changed_data)
     except DownloadStopped as exc:
         _fail(f"{exc}; no run was started", 130)
     except PipelineError as exc:

@@ -45,15 +45,28 @@ def _feed(h, value) -> None:
         h.update(repr(value).encode())
 
 
-def identity(pipeline_text: bytes) -> dict:
-    """Who a run is and what it runs on, as stored in each of its checkpoints."""
+def identity(pipeline_text: bytes, data_files: dict[str, str] | None = None, first: dict[str, str] | None = None
+             ) -> dict:
+    """Who a run is and what it runs on, as stored in each of its checkpoints.
+
+    data_files: {path: SHA-256} of the data it trains on now; first: those it started with (they differ only
+    after a resume allowed on changed data), so the run's provenance survives any number of resumes.
+    """
     return {"pipeline_sha256": hashlib.sha256(pipeline_text).hexdigest(), "threads": torch.get_num_threads(),
             "torch": str(torch.__version__), "numpy": str(np.__version__), "python": platform.python_version(),
-            "dlpipe": __version__}
+            "dlpipe": __version__, "data_files": dict(data_files or {}),
+            "data_files_first": dict(first if first is not None else data_files or {})}
+
+
+def changed_data(saved: dict, now: dict) -> list[str]:
+    """One line per data file whose content differs from the checkpoint's (a checkpoint without them: none)."""
+    before, after = saved.get("data_files") or {}, now.get("data_files") or {}
+    return [f"{path} has changed since the run last trained on it (SHA-256 {after.get(path, 'none')[:12]}, was "
+            f"{sha[:12]})" for path, sha in before.items() if after.get(path) != sha]
 
 
 def differences(saved: dict, now: dict) -> tuple[list[str], list[str]]:
-    """(refusals, warnings) comparing a checkpoint's identity with this process's."""
+    """(refusals, warnings) comparing a checkpoint's identity with this process's (its data: changed_data)."""
     refusals = [f"pipeline.yaml has changed since the run wrote its checkpoint (SHA-256 {now['pipeline_sha256'][:12]}, "
                 f"was {saved['pipeline_sha256'][:12]}); a resumed run keeps its own pipeline: start a new run with "
                 "the changes instead"] if saved.get("pipeline_sha256") not in (None, now["pipeline_sha256"]) else []
