@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 
+import pytest
+
 from dlpipe.archive import log as progress_module
 from dlpipe.archive.log import Progress
 
@@ -77,3 +79,26 @@ def test_quiet_prints_nothing():
     p.say("hello")
     p.end_epoch(1, 1, {"train_loss": 1.0, "time": 1.0})
     assert stream.getvalue() == ""
+
+
+@pytest.mark.parametrize("merge", [True, False], ids=["2>&1 | head -1", "| head -1"])
+def test_a_closed_reader_stops_the_terminal_lines_not_the_run(tmp_path, write_yaml, merge):
+    """`dlpipe run FILE 2>&1 | head -1`: the reader goes after one line; the run completes and keeps everything."""
+    import json
+    import subprocess
+    import sys
+
+    from conftest import ROOT, TINY_SINE
+
+    path = write_yaml(TINY_SINE.replace("epochs: 5", "epochs: 40"))
+    process = subprocess.Popen([sys.executable, "-m", "dlpipe", "run", str(path), "--out", str(tmp_path / "out")],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT if merge else subprocess.DEVNULL,
+                               cwd=ROOT)
+    process.stdout.readline()  # the first line (stderr's "run directory:", or stdout's first test metric) ...
+    process.stdout.close()  # ... then the reader is gone, as `head -1` goes
+    assert process.wait(timeout=120) == 0
+    run_dir = next((tmp_path / "out").glob("tiny/*"))
+    saved = json.loads((run_dir / "metrics.json").read_text())
+    assert saved["status"] == "completed", saved["message"]
+    assert {"model.pt", "checkpoint.pt", "report.html", "history.csv"} <= {p.name for p in run_dir.iterdir()}
+    assert "epoch 40/40" in (run_dir / "run.log").read_text()  # run.log got every line the terminal did not

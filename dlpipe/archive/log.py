@@ -63,7 +63,7 @@ class Progress:
     def close(self) -> None:
         if self._pending and not self.quiet:  # the run's last epoch line, not shown yet
             self.clear_bar()
-            print(self._pending, file=self.stream, flush=True)
+            self.write(self._pending + "\n")
         self._pending = ""
         if self._log is not None:
             try:
@@ -83,8 +83,21 @@ class Progress:
             return
         if self._pending:  # the last epoch before whatever comes next is always shown
             pending, self._pending = self._pending, ""
-            print(pending, file=self.stream)
-        print(text, file=self.stream, flush=True)
+            self.write(pending + "\n")
+        self.write(text + "\n")
+
+    def write(self, text: str) -> None:
+        """Write to the terminal. A closed reader (`dlpipe run ... | head -5`) ends the terminal output, never the
+        run: everything goes on into run.log, the report and the checkpoint."""
+        if self.quiet:
+            return
+        try:
+            self.stream.write(text)
+            self.stream.flush()
+        except (BrokenPipeError, ValueError) as exc:  # ValueError: the stream was closed under us
+            self.quiet = self.tty = False
+            self.log(f"(the terminal output stopped here: {type(exc).__name__}; the run went on)")
+            detach(self.stream)
 
     def log(self, text: str) -> None:
         """Keep `text` for run.log only (a traceback: the terminal gets one line, the log the details)."""
@@ -121,9 +134,8 @@ class Progress:
         filled = int(BAR_WIDTH * min(done, total) // total)
         line = f"  [{'#' * filled}{'.' * (BAR_WIDTH - filled)}] {label}"
         width = self._columns() - 1  # a wrapped line could not be redrawn
-        self.stream.write("\r" + line[:width] + " " * max(0, self._bar_length - len(line[:width])))
+        self.write("\r" + line[:width] + " " * max(0, self._bar_length - len(line[:width])))
         self._bar_length = len(line[:width])
-        self.stream.flush()
         self._bar_shown = True
 
     def _columns(self) -> int:
@@ -135,8 +147,8 @@ class Progress:
 
     def clear_bar(self) -> None:
         if self._bar_shown:
-            self.stream.write("\r" + " " * self._bar_length + "\r")
             self._bar_shown = False
+            self.write("\r" + " " * self._bar_length + "\r")
 
     def end_epoch(self, epoch: int, epochs: int, values: dict[str, float]) -> None:
         """The epoch's line (counter, every recorded value, seconds): to run.log always, to the terminal as
@@ -158,6 +170,17 @@ class Progress:
         if self.tty and epoch < epochs and now - self._last_draw >= BAR_EVERY_S:
             self._last_draw = now
             self.bar(epoch, epochs, f"epoch {epoch}/{epochs} · {self._run_text}")
+
+
+def detach(stream) -> None:
+    """Point a stream whose reader has gone (EPIPE) at /dev/null, so the interpreter's last flush cannot fail."""
+    try:
+        fd = stream.fileno()
+    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
 
 
 def _fmt(value: float) -> str:

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from dlpipe.cli.common import complete_runs
+from dlpipe.cli.common import echo
 from dlpipe.cli.common import fail as _fail
 
 
@@ -25,11 +26,11 @@ def runs(ctx: click.Context, out: Path, name: str | None, expand: bool) -> None:
         damaged: list[str] = []
         found = list_runs(out, name, damaged)
         if damaged:
-            click.echo(damaged_text(damaged), err=True)
+            echo(damaged_text(damaged), err=True)
         if not found:
             _fail(f"no runs under {out}" + (f" named {name}" if name else "") + " (dlpipe run FILE makes one)")
-        click.echo(table(found, expand))
-        click.echo(f"\n{len(found)} run(s); browse them in {out / 'index.html'}")
+        echo(table(found, expand))
+        echo(f"\n{len(found)} run(s); browse them in {out / 'index.html'}")
 
 
 @runs.command("show")
@@ -47,20 +48,20 @@ def runs_show(out: Path, run: str) -> None:
         _fail(str(exc))
     except (OSError, ValueError, TypeError) as exc:
         _fail(f"{path / 'metrics.json'}: cannot be read ({exc})")
-    click.echo(f"{record.ref}: {record.status}  {record.message}".rstrip())
+    echo(f"{record.ref}: {record.status}  {record.message}".rstrip())
     epochs = f"{record.epochs_run} epoch{'' if record.epochs_run == 1 else 's'}"
-    click.echo(f"started {started_text(record)}, {duration_text(record)}, {epochs} on {record.device}")
+    echo(f"started {started_text(record)}, {duration_text(record)}, {epochs} on {record.device}")
     if record.verdict:
-        click.echo(f"verdict: {record.verdict['kind']}: {record.verdict['advice']}")
+        echo(f"verdict: {record.verdict['kind']}: {record.verdict['advice']}")
     for finding in (record.network or {}).get("findings", []) or (["healthy"] if record.network else []):
-        click.echo(f"network: {finding}")
+        echo(f"network: {finding}")
     for key, value in record.test.items():
         shown = f"{value:.6g}" if isinstance(value, (int, float)) else "n/a (not a finite number)"
-        click.echo(f"  test {key:<14} {shown}")
+        echo(f"  test {key:<14} {shown}")
     for name in ("report.html", "pipeline.yaml", "metrics.json", "history.csv", "layers.csv", "model.pt", "preprocessing.json",
                  "run.log", "evaluations", "exports"):
         if (path / name).exists():
-            click.echo(f"{name:>14}: {path / name}")
+            echo(f"{name:>14}: {path / name}")
 
 
 @click.command()
@@ -79,8 +80,8 @@ def compare(refs: tuple[str, ...], out: Path) -> None:
         paths = [find_run(out, ref) for ref in refs]
         warning = mixed([RunRecord.read(path, with_history=False) for path in paths])
         if warning:
-            click.echo(f"warning: {warning}", err=True)
-        click.echo(f"comparison: {write_comparison(paths, out)}")
+            echo(f"warning: {warning}", err=True)
+        echo(f"comparison: {write_comparison(paths, out)}")
     except LookupError as exc:
         _fail(str(exc))
     except (OSError, ValueError) as exc:

@@ -14,8 +14,28 @@ from typing import NoReturn
 
 def fail(message: str, code: int = 2) -> NoReturn:
     """Print `message` on stderr and exit with `code` (2: invalid input), never a traceback."""
-    print(message, file=sys.stderr, flush=True)
+    echo(message, err=True)
     sys.exit(code)
+
+
+def echo(text: str, err: bool = False, nl: bool = True) -> None:
+    """click.echo that a closed reader (`dlpipe ... | head -5`) silences instead of failing the command."""
+    import click
+
+    try:
+        click.echo(text, err=err, nl=nl)
+    except BrokenPipeError:
+        _detach(sys.stderr if err else sys.stdout)
+
+
+def _detach(stream) -> None:
+    """Point a stream whose reader has gone at /dev/null, so later writes and the last flush are harmless."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, stream.fileno())
+        os.close(devnull)
+    except (AttributeError, OSError, ValueError):
+        pass
 
 
 def is_main_program() -> bool:
@@ -36,8 +56,11 @@ def quick_exit(code: int) -> NoReturn:
     run here; the operating system reclaims all of it at once. Under a test runner (not the
     `dlpipe` command) exit normally, so the caller keeps control.
     """
-    sys.stdout.flush()
-    sys.stderr.flush()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (BrokenPipeError, ValueError):
+            _detach(stream)
     if os.environ.get("DLPIPE_NO_QUICK_EXIT") or not is_main_program():
         sys.exit(code)
     os._exit(code)

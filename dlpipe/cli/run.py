@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 
 from dlpipe.cli.common import fail as _fail
-from dlpipe.cli.common import complete_run_dirs, is_main_program, quick_exit
+from dlpipe.cli.common import complete_run_dirs, echo, is_main_program, quick_exit
 
 SCHEMA_PATH = Path("schemas") / "pipeline.schema.json"
 
@@ -69,16 +69,16 @@ def run(file: Path | None, overrides: tuple[str, ...], out: Path, resume: Path |
     if world is not None and not world.main:
         quick_exit(exit_code)  # rank 0 speaks for the run
     for key, value in record.test.items():
-        click.echo(f"test {key:<8} {value:.6g}")
-    click.echo(f"status: {record.status}")
+        echo(f"test {key:<8} {value:.6g}")
+    echo(f"status: {record.status}")
     if record.verdict:
-        click.echo(f"verdict: {record.verdict['kind']}: {record.verdict['advice']}")
+        echo(f"verdict: {record.verdict['kind']}: {record.verdict['advice']}")
     for finding in (record.network or {}).get("findings", []) or (["healthy"] if record.network else []):
-        click.echo(f"network: {finding}")
+        echo(f"network: {finding}")
     report = record.path / "report.html"
-    click.echo(f"report: {report if report.exists() else None}")
+    echo(f"report: {report if report.exists() else None}")
     if code:
-        click.echo(f"{loaded.pipeline.name}: {record.status}: {record.message} "
+        echo(f"{loaded.pipeline.name}: {record.status}: {record.message} "
                    f"(details in {record.path / 'run.log'})", err=True)
     quick_exit(exit_code)
 
@@ -92,7 +92,7 @@ def _stopper(stop):
         stop.set()
         import signal
 
-        click.echo(f"\n{signal.Signals(signum).name}: stopping after the current batch, then writing the "
+        echo(f"\n{signal.Signals(signum).name}: stopping after the current batch, then writing the "
                    "checkpoint and the report (press Ctrl-C again to quit at once)", err=True)
 
     return handle
@@ -120,7 +120,7 @@ def _load_for_run(file: Path | None, overrides: tuple[str, ...], resume: Path | 
     except PipelineError as exc:
         _fail(str(exc))
     if checked.warnings:
-        click.echo(checked.warnings, err=True)
+        echo(checked.warnings, err=True)
     return loaded
 
 
@@ -190,14 +190,14 @@ def validate(files: tuple[Path, ...], overrides: tuple[str, ...]) -> None:
             loaded = read_pipeline(file, overrides)
             checked = check_pipeline(loaded)
         except PipelineError as exc:
-            click.echo(str(exc), err=True)
+            echo(str(exc), err=True)
             failed += 1
             continue
         if checked.warnings:
-            click.echo(checked.warnings, err=True)
+            echo(checked.warnings, err=True)
         lines = [loaded.line_of(("model", "layers", i)) for i in range(len(checked.summary.rows))]
         task = f"task: {loaded.task_reason}\n" if loaded.task_reason else ""
-        click.echo(f"{file}: ok\n{task}{checked.summary.table(lines)}\n")
+        echo(f"{file}: ok\n{task}{checked.summary.table(lines)}\n")
     if failed:
         _fail(f"{failed} of {len(files)} pipeline file(s) invalid")
     quick_exit(0)  # tearing torch down takes ~0.35 s, a quarter of this command
@@ -222,7 +222,7 @@ def init(kind: str, file: Path) -> None:
         _fail(f"{file}: already exists; choose another name (dlpipe init {kind} OTHER.yaml)")
     except OSError as exc:
         _fail(f"{file}: cannot write: {exc.strerror or exc}")
-    click.echo(f"wrote {file}: check it with `dlpipe validate {file}`, run it with `dlpipe run {file}`")
+    echo(f"wrote {file}: check it with `dlpipe validate {file}`, run it with `dlpipe run {file}`")
 
 
 @click.command()
@@ -236,11 +236,11 @@ def schema(output: Path) -> None:
 
     text = json.dumps(pipeline_schema(), indent=2) + "\n"
     if str(output) == "-":
-        click.echo(text, nl=False)
+        echo(text, nl=False)
         return
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(text, encoding="utf-8")
     except OSError as exc:
         _fail(f"{output}: cannot write the schema: {exc.strerror or exc}")
-    click.echo(f"wrote {output}")
+    echo(f"wrote {output}")

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from dlpipe.cli.common import echo
 from dlpipe.cli.common import fail as _fail
 
 
@@ -69,7 +70,7 @@ def _jobs(plan, grids, options: dict, prune, jobs: int) -> None:
         pin = (lambda cpus=mine: os.sched_setaffinity(0, cpus)) if hasattr(os, "sched_setaffinity") else None
         workers.append(subprocess.Popen([sys.executable, "-m", "dlpipe", "sweep", *args, *threads], preexec_fn=pin,
                                         stdout=subprocess.DEVNULL))
-    click.echo(f"sweep {plan.study}: {jobs} worker processes, {len(cores)} cores between them", err=True)
+    echo(f"sweep {plan.study}: {jobs} worker processes, {len(cores)} cores between them", err=True)
     codes = [worker.wait() for worker in workers]
     _summary(plan)
     if any(codes):
@@ -84,8 +85,8 @@ def _print_best(plan) -> None:
     number, text = best_yaml(optuna.load_study(study_name=plan.study, storage=plan.storage), plan)
     if not text:
         _fail(f"study {plan.study}: no completed trial yet")
-    click.echo(f"# the best trial ({number}) of sweep {plan.study}")
-    click.echo(text, nl=False)
+    echo(f"# the best trial ({number}) of sweep {plan.study}")
+    echo(text, nl=False)
 
 
 def _run(plan, seed: int) -> None:
@@ -100,7 +101,7 @@ def _run(plan, seed: int) -> None:
     stop = threading.Event()
     previous = {sig: signal.signal(sig, _stopper(stop)) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        study, page = run_sweep(plan, seed, stop, lambda line: click.echo(line, err=True))
+        study, page = run_sweep(plan, seed, stop, lambda line: echo(line, err=True))
     except StorageError as exc:
         _fail(str(exc))
     finally:
@@ -121,8 +122,8 @@ def _summary(plan, study=None, page=None) -> None:
     study = study or optuna.load_study(study_name=plan.study, storage=plan.storage)
     page = page or write_page(study, plan)
     try:
-        click.echo(f"best: trial {study.best_trial.number}, {plan.sweep.metric} {human(study.best_value)}: "
+        echo(f"best: trial {study.best_trial.number}, {plan.sweep.metric} {human(study.best_value)}: "
                    + "  ".join(f"{k}={human(v)}" for k, v in study.best_trial.params.items()))
     except ValueError:
-        click.echo("best: no trial completed")
-    click.echo(f"sweep: {page}")
+        echo("best: no trial completed")
+    echo(f"sweep: {page}")

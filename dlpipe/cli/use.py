@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from dlpipe.cli.common import complete_runs
+from dlpipe.cli.common import echo
 from dlpipe.cli.common import fail as _fail
 
 OUT = click.option("--out", type=click.Path(path_type=Path), default=Path("reports"), show_default=True,
@@ -44,7 +45,7 @@ def _model(run: str, out: Path, any_status: bool = False):
     except LoadError as exc:
         _fail(str(exc))
     if any_status and (status := _status(model.path)) != "completed":
-        click.echo(f"warning: {model.path} is {status}: its answers come from a model that did not finish "
+        echo(f"warning: {model.path} is {status}: its answers come from a model that did not finish "
                    "training", err=True)
     return model
 
@@ -91,12 +92,12 @@ def predict(run: str, inputs: tuple[str, ...], numbers: tuple[float, ...], outpu
     except OSError as exc:
         _fail(f"{output}: cannot write: {exc.strerror or exc}")
     for note in notes:
-        click.echo(f"note: {note}", err=True)
+        echo(f"note: {note}", err=True)
     if text is not None:
-        click.echo(text, nl=False)
+        echo(text, nl=False)
     else:
-        click.echo(table(rows))
-        click.echo(f"{len(rows)} prediction(s) written to {output}")
+        echo(table(rows))
+        echo(f"{len(rows)} prediction(s) written to {output}")
 
 
 @click.command()
@@ -137,11 +138,11 @@ def evaluate(run: str, data_file: Path | None, changes: tuple[str, ...], any_sta
             else ""
         _fail(f"dlpipe evaluate {run}: --set {' '.join(changes)}: {key}: {error['msg']}{hint}")
     for warning in result.warnings:
-        click.echo(f"warning: {warning}", err=True)
-    click.echo(f"{model.path.parent.name}/{model.path.name} on {result.source}:")
+        echo(f"warning: {warning}", err=True)
+    echo(f"{model.path.parent.name}/{model.path.name} on {result.source}:")
     for key, value in result.metrics.items():
-        click.echo(f"  {key:<14} {value:.6g}")
-    click.echo(f"report: {result.path / 'report.html'}")
+        echo(f"  {key:<14} {value:.6g}")
+    echo(f"report: {result.path / 'report.html'}")
 
 
 @click.command()
@@ -161,5 +162,5 @@ def export(run: str, fmt: str, output: Path | None, any_status: bool, out: Path)
         _fail(f"dlpipe export {run}: {exc}")
     except OSError as exc:
         _fail(f"dlpipe export {run}: cannot write {output or 'the export'}: {exc.strerror or exc}")
-    click.echo(f"wrote {written} ({fmt}; verified on the test samples: largest relative difference "
+    echo(f"wrote {written} ({fmt}; verified on the test samples: largest relative difference "
                f"{difference:.1e})\n  and {beside}")

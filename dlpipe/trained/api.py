@@ -105,21 +105,20 @@ def run(path: str | Path, set: dict[str, Any] | None = None, out: str | Path = "
 class InlineProgress(Progress):
     """Progress for a notebook: the epoch lines overwrite each other (one updating line); run.log keeps them all."""
 
-    _pending = False
+    _midline = False  # an epoch line is on the screen without its newline
 
     def end_epoch(self, epoch: int, epochs: int, values: dict[str, float]) -> None:
         seconds = values.pop("time", 0.0)
         text = f"epoch {epoch}/{epochs}  " + "  ".join(f"{k} {v:.4g}" for k, v in values.items()) + f"  {seconds:.1f}s"
         self.log(text)
         if not self.quiet:
-            self.stream.write("\r" + text)
-            self.stream.flush()
-            self._pending = True
+            self.write("\r" + text)
+            self._midline = True
 
     def say(self, text: str) -> None:
-        if self._pending and not self.quiet:
-            self.stream.write("\n")
-            self._pending = False
+        if self._midline and not self.quiet:
+            self.write("\n")
+            self._midline = False
         super().say(text)
 
 
