@@ -62,6 +62,7 @@ class Problem:
     message: str
     node: yaml.Node | None = None
     warning: bool = False
+    at_key: bool = False  # point at the key itself (an unknown key), not at its value
 
     def render(self, file: Path, text: str, root: yaml.Node, overrides=()) -> str:
         dotted = ".".join(str(part) for part in self.path) or "(top level)"
@@ -69,7 +70,7 @@ class Problem:
         override = override_for(self.path, overrides)
         if override:
             return f"--set {override}: {kind}{dotted}: {self.message}"
-        node = self.node or _node_at(root, self.path)
+        node = self.node or (find_node(root, self.path) if self.at_key else None) or _node_at(root, self.path)
         mark = node.start_mark
         source = text.splitlines()[mark.line] if mark.line < len(text.splitlines()) else ""
         caret = " " * mark.column + "^"

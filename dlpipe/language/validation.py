@@ -75,7 +75,18 @@ def _problem(error: dict, data: dict, model: type[BaseModel]) -> Problem:
         allowed = _allowed_keys(_annotation_at(model, loc[:-1]))
         close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
         hint = f"did you mean '{close[0]}'? " if close else ""
-        return Problem(path, f"unknown key '{loc[-1]}'; {hint}(valid keys: {', '.join(allowed)})")
+        homes = [h for h in _homes(model, str(loc[-1])) if h != (path[:1] if len(path) > 1 else ())]
+        if homes and not close:
+            where = "at the top level (unindent it to line up with data: and model:)" if homes[0] == () else \
+                f"under {homes[0][0]}: (indent it there)"
+            hint = f"it belongs {where} "
+        return Problem(path, f"unknown key '{loc[-1]}'{' here' if hint.startswith('it') else ''}; {hint}"
+                             f"(valid keys{' here' if hint.startswith('it') else ''}: {', '.join(allowed)})",
+                       at_key=True)
+    if kind in ("model_type", "dict_type", "model_attributes_type") and got is None:
+        keys = _allowed_keys(_annotation_at(model, loc))
+        inner = f" ({', '.join(keys)})" if keys else ""
+        return Problem(path, f"has no value: its keys{inner} go on the lines below it, indented under it")
     if kind in ("union_tag_invalid", "union_tag_not_found"):
         tags = _union_tags(_annotation_at(model, loc))
         close = difflib.get_close_matches(str(ctx.get("tag", "")), tags, n=1, cutoff=0.5)
@@ -92,6 +103,17 @@ def _problem(error: dict, data: dict, model: type[BaseModel]) -> Problem:
     if kind != "value_error" and not isinstance(got, (dict, list)):
         message += f" (got {got!r})"
     return Problem(path, message)
+
+
+def _homes(root: type[BaseModel], key: str) -> list[tuple]:
+    """Where `key` is a valid key: () for the top level, (section,) for a section (any of its types)."""
+    homes = [()] if key in root.model_fields else []
+    for name, field in root.model_fields.items():
+        annotation = _unwrap(field.annotation)
+        members = _members(annotation) if _is_union(annotation) else [annotation]
+        if any(key in _allowed_keys(member) for member in members):
+            homes.append((name,))
+    return homes
 
 
 RANGE_ERRORS = ("greater_than", "greater_than_equal", "less_than", "less_than_equal")

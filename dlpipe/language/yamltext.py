@@ -64,7 +64,7 @@ def parse_yaml(path: Path, text: str) -> tuple[dict, yaml.Node, list[Problem]]:
             tag = str(exc.problem).split("'")[1].replace("tag:yaml.org,2002:", "!!") if "'" in exc.problem else "?"
             raise PipelineError(f"{where}: the YAML tag {tag} is not allowed: a pipeline file holds plain "
                                 "data (mappings, lists, strings, numbers, booleans), never Python objects") from None
-        raise PipelineError(f"{where}: invalid YAML: {exc.problem or exc.context}") from None
+        raise syntax_error(path, text, exc) from None
     except yaml.YAMLError as exc:
         raise PipelineError(f"{path}: invalid YAML: {exc}") from None
     except RecursionError:
@@ -119,3 +119,69 @@ def duplicate_keys(node: yaml.Node, path: tuple = ()):
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
             yield from duplicate_keys(item, path + (index,))
+
+
+def syntax_error(path: Path, text: str, exc: yaml.MarkedYAMLError) -> PipelineError:
+    """A YAML syntax error in words: the line with a caret, what is wrong, and the likely fix."""
+    mark = exc.problem_mark or exc.context_mark
+    lines = text.splitlines()
+    words, fix = explain(exc, lines)
+    tail = (f"\n    fix: {fix}" if fix else "") + f"\n{path}: 1 problem; nothing was run"
+    if mark is None:
+        return PipelineError(f"{path}: invalid YAML: {words}{tail}")
+    source = lines[mark.line] if mark.line < len(lines) else ""
+    column = _indent(source) if "mapping values" in str(exc.problem) else mark.column  # the key, not its colon
+    return PipelineError(f"{path}:{mark.line + 1}:{column + 1}: invalid YAML: {words}\n    {source}\n"
+                         f"    {' ' * column}^{tail}")
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip(" "))
+
+
+def _above(lines: list[str], row: int) -> int | None:
+    """The nearest line above `row` that holds something (not blank, not only a comment)."""
+    return next((i for i in range(min(row, len(lines)) - 1, -1, -1)
+                 if lines[i].strip() and not lines[i].lstrip().startswith("#")), None)
+
+
+def explain(exc: yaml.MarkedYAMLError, lines: list[str]) -> tuple[str, str]:
+    """(what is wrong, the likely fix) for PyYAML's problem, in the words of someone reading the file."""
+    problem, mark = str(exc.problem or exc.context or ""), exc.problem_mark or exc.context_mark
+    row = mark.line if mark else 0
+    line = lines[row] if row < len(lines) else ""
+    above = _above(lines, row)
+    if "\\t" in problem:  # PyYAML shows a tab as backslash-t in its message
+        return f"{problem}: a tab in the indentation", "indent with spaces only (editors: convert tabs to spaces)"
+    if "mapping values are not allowed here" in problem:
+        if above is not None and _indent(line) > _indent(lines[above]) and not lines[above].rstrip().endswith(":"):
+            return (f"this key is indented deeper than `{lines[above].strip()}` above it, which already has its "
+                    "value, so it reads as part of that value",
+                    f"indent it {_indent(lines[above])} spaces, like line {above + 1}")
+        return ("a second `key: value` inside a value (an unquoted ': ' in a text?)",
+                "quote the value ('like: this'), or put the key on a line of its own")
+    if "expected <block end>" in problem:
+        dash = "sequence" in problem or line.lstrip().startswith("-")
+        siblings = [i for i in range(row - 1, -1, -1) if lines[i].strip() and not lines[i].lstrip().startswith("#")
+                    and _indent(lines[i]) <= _indent(line) + 4]
+        near = next((i for i in siblings if lines[i].lstrip().startswith("-") == dash), None)
+        what = "list item (-)" if dash else "key"
+        if near is not None and _indent(lines[near]) != _indent(line):
+            return (f"this {what} is indented {_indent(line)} spaces, but the one on line {near + 1} is indented "
+                    f"{_indent(lines[near])}: the items of one list (and the keys of one mapping) line up",
+                    f"indent it {_indent(lines[near])} spaces, like line {near + 1}")
+        return (f"this {what} does not line up with those above it", "line it up with the items (or keys) it "
+                                                                       "belongs with")
+    if "expected ',' or '}'" in problem or "expected ',' or ']'" in problem:
+        start = exc.context_mark.line + 1 if exc.context_mark else row
+        closer = "}" if "}" in problem else "]"
+        return (f"a {{...}} or [...] opened on line {start} is not closed before this line",
+                f"close it with '{closer}' at the end of line {start}" if start != row + 1 else
+                f"close it with '{closer}'")
+    if "could not find expected ':'" in problem:
+        return ("a line that is neither `key: value` nor a list item (a missing ':' after a key, or an unclosed "
+                "quote above?)", "add ':' after the key, or close the quote")
+    if "found unexpected end of stream" in problem or "while scanning a quoted scalar" in str(exc.context or ""):
+        start = exc.context_mark.line + 1 if exc.context_mark else row + 1
+        return (f"a quote opened on line {start} is never closed", f"close the quote on line {start}")
+    return problem, ""
