@@ -234,6 +234,7 @@ def _provenance(record: RunRecord, resumed: Resumed | None) -> None:
 def _build(pipeline, data: Dataset, device: torch.device, insights: Insights):
     """The network (its summary into insights), the loss, the optimizer and the learning-rate schedule."""
     model, insights.summary = build_model(pipeline.model, data.sample_shape)
+    insights.usual_lr = pipeline.optimizer.USUAL_LR  # for the verdict "learning rate too low"
     check_output(insights.summary, data.target_size, data.task)
     model.to(device)
     use_channels_last(model, device)
@@ -284,7 +285,7 @@ def _finish(record: RunRecord, insights: Insights, stages: dict[str, float], pro
             trace: str) -> RunRecord:
     """metrics.json, history.csv, report.html, the index and the end of run.log, whatever the outcome."""
     t = time.perf_counter()
-    verdict = judge(record.history)
+    verdict = judge(record.history, insights.usual_lr)
     record.verdict = {"kind": verdict.kind, "advice": verdict.advice, "epoch": verdict.epoch} if verdict else None
     network = judge_network(insights.network)
     record.network = {"kind": network.kind, "findings": list(network.findings), "epoch": network.epoch} \

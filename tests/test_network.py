@@ -151,12 +151,12 @@ def test_the_probe_keeps_to_its_budget_and_always_records_the_first_and_last_epo
     probe = NetworkProbe(model, summary, torch.randn(10, 2), tmp_path, epochs=10)
     for epoch in range(1, 11):  # no training time at all: only the first and the last epoch fit the budget
         probe(TrainingState(history={}, epoch=epoch, elapsed=0.0))
-    assert sorted({row["epoch"] for row in read_layers(tmp_path)}) == [1, 10]
-    generous = NetworkProbe(model, summary, torch.randn(10, 2), tmp_path / "b", epochs=5)
+    assert sorted({row["epoch"] for row in read_layers(tmp_path)}) == [0, 1, 10]  # 0: before training
     (tmp_path / "b").mkdir()
+    generous = NetworkProbe(model, summary, torch.randn(10, 2), tmp_path / "b", epochs=5)
     for epoch in range(1, 6):  # long epochs: every one is recorded
         generous(TrainingState(history={}, epoch=epoch, elapsed=1.0e6))
-    assert sorted({row["epoch"] for row in read_layers(tmp_path / "b")}) == [1, 2, 3, 4, 5]
+    assert sorted({row["epoch"] for row in read_layers(tmp_path / "b")}) == [0, 1, 2, 3, 4, 5]
 
 
 def test_resume_drops_the_rows_recorded_after_the_checkpoint(tmp_path):

@@ -1,4 +1,4 @@
-"""Inside the network: per-layer statistics once per epoch, within a time budget.
+"""Inside the network: per-layer statistics before training (epoch 0) and once per epoch, within a time budget.
 
 For every linear and conv2d layer: the weights' std, the norm of the gradient the last
 training batch of the epoch left in `.grad` (zero_grad runs before each backward, so the
@@ -52,6 +52,9 @@ class NetworkProbe:
         self.batch = x_val[:PROBE_BATCH]
         self.spent = 0.0  # seconds spent probing in this process
         self.rows = keep_layers(run_dir, resumed_at) if run_dir is not None and resumed_at else []
+        if run_dir is not None and not resumed_at and self.blocks and len(self.batch):
+            self.rows = self.measure(0)  # epoch 0, before training: did the init or the training cause a finding?
+            append_layers(run_dir, self.rows)
 
     def __call__(self, state: TrainingState) -> None:
         if self.run_dir is None or not self.blocks or len(self.batch) == 0:

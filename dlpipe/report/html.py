@@ -23,6 +23,7 @@ class Insights:
     predictions: fits.Predictions | None = None
     network: list[dict] = field(default_factory=list)  # layers.csv's rows
     diverged_at: tuple[int, int, int] | None = None  # (epoch, batch, batches per epoch)
+    usual_lr: tuple[float, float] | None = None  # the optimizer's usual learning rates (the verdict reads them)
 
 
 def _figures(record: RunRecord, insights: Insights) -> list[tuple[str, list[str]]]:

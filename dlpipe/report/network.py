@@ -5,7 +5,9 @@ Findings, read at the last recorded epoch (thresholds stated in the README):
 - exploding gradients: over EXPLODING times the last one's, or any gradient norm above EXPLODING_ABS;
 - dead ReLUs: at least DEAD of a layer's ReLU units were never positive on the probe batch;
 - saturated units: at least SATURATED of a layer's tanh/sigmoid outputs lie beyond 0.99 of the range.
-None of them: "healthy".
+None of them: "healthy". The advice follows the cause, read from epoch 0 (before training): a finding
+already there is the initialisation's (advice: the init); one that came with weights grown GREW times
+or more during training is the learning rate's (advice: lower it); otherwise both are named.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ EXPLODING = 1.0e3
 EXPLODING_ABS = 1.0e4
 DEAD = 0.5
 SATURATED = 0.5
+GREW = 2.0  # weights whose std grew this much during training were pushed by the learning rate
 PANELS = (("weight_std", "weight std", True), ("grad_norm", "gradient norm (last training batch)", True),
           ("act_mean", "activation mean (probe batch)", False), ("act_std", "activation std (probe batch)", False),
           ("dead", "dead ReLU units (fraction)", False), ("saturated", "saturated tanh/sigmoid outputs (fraction)", False))
@@ -44,18 +47,35 @@ def judge_network(rows: list[dict]) -> NetworkVerdict | None:
         return None
     epoch = max(row["epoch"] for row in rows)
     last = sorted((row for row in rows if row["epoch"] == epoch), key=lambda row: row["layer"])
+    start = {row["layer"]: row for row in rows if row["epoch"] == 0} if epoch > 0 else {}
     findings = _gradient_findings(last)
     dead = [row for row in last if _ok(row["dead"]) and row["dead"] >= DEAD]
     if dead:
-        findings.append("dead ReLUs: " + f"{_shares(dead, 'dead')} ReLUs are dead (never positive on the probe batch): lower the "
-                        "learning rate, use leaky_relu, or init: kaiming_normal")
+        findings.append("dead ReLUs: " + f"{_shares(dead, 'dead')} ReLUs are dead (never positive on the probe batch)"
+                        + _cause(dead, start, "dead", DEAD, init="init: kaiming_normal, or a small positive bias "
+                                 "(bias: constant)", training="use leaky_relu"))
     saturated = [row for row in last if _ok(row["saturated"]) and row["saturated"] >= SATURATED]
     if saturated:
         kinds = "/".join(dict.fromkeys(row["activation"] for row in saturated))
-        findings.append(f"saturated units: {kinds} units saturated, {_shares(saturated, 'saturated')} outputs are beyond 0.99 of "
-                        "the range, where the gradient is ~0; use init: xavier_normal, or a smaller init std")
+        findings.append(f"saturated units: {kinds} units saturated, {_shares(saturated, 'saturated')} outputs are "
+                        "beyond 0.99 of the range, where the gradient is ~0"
+                        + _cause(saturated, start, "saturated", SATURATED, init="init: xavier_normal, or a smaller "
+                                 "init std", training="add training.clip_grad_norm"))
     kind = findings[0].split(":")[0] if findings else "healthy"
     return NetworkVerdict(kind, tuple(findings), epoch)
+
+
+def _cause(rows: list[dict], start: dict[int, dict], key: str, threshold: float, init: str, training: str) -> str:
+    """The advice for a finding, by its cause: there before training (the init), or grown with the weights."""
+    before = [start[row["layer"]] for row in rows if row["layer"] in start]
+    if before and any(_ok(b[key]) and b[key] >= threshold for b in before):
+        return f", already before training (epoch 0): the initialisation causes it; use {init}"
+    growth = [row["weight_std"] / b["weight_std"] for row, b in zip(rows, before)
+              if _ok(row["weight_std"]) and _ok(b["weight_std"]) and b["weight_std"] > 0]
+    if growth and max(growth) >= GREW:
+        return (f", not before training: the weights grew {max(growth):.1f}x while training; the learning rate is "
+                f"too high: lower it (a tenth is a good first try), or {training}")
+    return f": lower the learning rate, {training}, or use {init}"
 
 
 def _shares(rows: list[dict], key: str) -> str:
