@@ -202,11 +202,20 @@ def test_a_full_disk_fails_the_run_cleanly_and_resume_finishes_it(cli, write_yam
     assert (run_dir / "report.html").exists()
 
 
-def test_a_disk_too_full_for_a_checkpoint_ends_in_one_clear_line(cli, write_yaml, small_disk):
-    fill(small_disk, 8_000)
+def test_a_disk_too_full_for_the_run_directory_starts_no_run(cli, write_yaml, small_disk):
+    fill(small_disk, 8_000)  # not even room for the run directory's first files
     result = cli("run", write_yaml(TINY_SINE), "--out", small_disk / "out", "-q")
-    assert result.exit_code in (1, 2) and "Traceback" not in result.output
-    assert "no space left" in result.stderr.lower()
-    for leftover in (small_disk / "out").rglob(".*.tmp"):
-        raise AssertionError(f"half-written file left: {leftover}")
-    assert all((run_dir / "metrics.json").is_file() for run_dir in (small_disk / "out").glob("*/*"))
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "cannot write the run archive: no space left on the device" in result.stderr
+    assert list((small_disk / "out").glob("*/*")) == []  # no directory that is not a run
+    assert list((small_disk / "out").rglob(".*.tmp")) == []
+
+
+def test_a_disk_too_full_for_a_checkpoint_fails_the_run_in_one_clear_line(cli, write_yaml, small_disk):
+    fill(small_disk, 30_000)  # room for pipeline.yaml and metrics.json, not for the checkpoint and the report
+    result = cli("run", write_yaml(TINY_SINE), "--out", small_disk / "out", "-q")
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "no space left on the device" in result.stderr
+    [run_dir] = (small_disk / "out").glob("tiny/*")
+    assert json.loads((run_dir / "metrics.json").read_text())["status"] == "failed"
+    assert list((small_disk / "out").rglob(".*.tmp")) == []  # nothing half-written

@@ -53,14 +53,19 @@ def test_reader_takes_the_real_format(tmp_path):
 
 
 def test_a_pickle_that_would_run_code_is_refused(tmp_path):
+    marker = tmp_path / "owned"
+
     class Evil:
         def __reduce__(self):
-            return (os.system, ("echo owned",))
+            return (os.system, (f"touch {marker}",))
 
     evil = pickle.dumps({b"data": Evil(), b"labels": []}, protocol=2)
     path = write_archive(tmp_path / "evil.tar.gz", extra={"cifar-10-batches-py/data_batch_1": evil})
     with pytest.raises(DataUnavailable, match="is not a CIFAR-10 batch.*not part of the CIFAR-10 format"):
         cifar.read_archive(path)
+    assert not marker.exists()  # the payload never ran (the message alone would not prove it)
+    pickle.loads(evil)  # the check itself can fail: unpickled plainly, the payload does run
+    assert marker.exists()
 
 
 def test_a_file_that_is_not_the_published_archive_is_not_used(tmp_path):

@@ -14,11 +14,14 @@ from conftest import TINY_SINE
 
 
 def test_precision_recall_and_f1_share_one_panel():
+    from dlpipe.language.metrics import TopKAccuracy, history_columns
+
+    assert "val_top3_accuracy" in history_columns("classification", [TopKAccuracy(type="top_k_accuracy", k=3).key])
     history = {"epoch": [1, 2], "val_loss": [1, 0.5], "val_accuracy": [0.5, 0.7], "val_precision": [0.4, 0.6],
-               "val_top_3_accuracy": [0.8, 0.9], "val_recall": [0.5, 0.6], "val_f1": [0.45, 0.6]}
-    assert charts.metric_panels(history) == [["val_precision", "val_recall", "val_f1"], ["val_top_3_accuracy"]]
+               "val_top3_accuracy": [0.8, 0.9], "val_recall": [0.5, 0.6], "val_f1": [0.45, 0.6]}
+    assert charts.metric_panels(history) == [["val_precision", "val_recall", "val_f1"], ["val_top3_accuracy"]]
     drawn = [ET.fromstring(svg) for svg in charts.metric_charts(history)]
-    assert [svg.get("aria-label") for svg in drawn] == ["precision, recall, f1 (validation)", "top_3_accuracy (validation)"]
+    assert [svg.get("aria-label") for svg in drawn] == ["precision, recall, f1 (validation)", "top3_accuracy (validation)"]
     assert len(drawn[0].findall(".//{*}polyline")) == 3 and len(drawn[1].findall(".//{*}polyline")) == 1
 
 
