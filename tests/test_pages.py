@@ -75,7 +75,8 @@ def _chromium(tmp_path: Path, *args: str, window: str = "1300,1000") -> str:
 
 @pytest.fixture(scope="module")
 def pages(tmp_path_factory, request):
-    """An MNIST-format report, a diverged sine report, an init_demo report, the index, a compare page, a live page."""
+    """Every kind of page: an MNIST-format report, a diverged sine report, an init_demo report, the index, a compare
+    page, a live page, a sweep page and an evaluation page."""
     from click.testing import CliRunner
     from dlpipe.cli import main
 
@@ -98,11 +99,16 @@ def pages(tmp_path_factory, request):
     demo = run(long / "init_demo.yaml", "training.epochs=4", "model.init.weights=normal", "model.init.std=1.0")
     compared = runner.invoke(main, ["compare", "toy", "tiny", "init_demo", "--out", str(out)])
     compare = Path(re.search(r"(\S+\.html)", compared.stdout).group(1))
+    swept = runner.invoke(main, ["sweep", str(tmp / "sine.yaml"), "--grid", "optimizer.lr=1.0e-3,1.0e-2",
+                                 "--grid", "training.batch_size=32,64", "--out", str(out)])
+    sweep = Path(swept.stdout.strip().splitlines()[-1].removeprefix("sweep: "))
+    evaluated = runner.invoke(main, ["evaluate", str(mnist)])
+    evaluation = Path(evaluated.stdout.strip().splitlines()[-1].removeprefix("report: "))
     record = RunRecord.read(mnist)  # the live page of that run as it stood after two of its epochs
     live = tmp / "live.html"
     live.write_text(render_live(record, {k: v[:2] for k, v in record.history.items()}, read_layers(mnist), 3, 0.2))
     return {"mnist": mnist / "report.html", "diverged": diverged / "report.html", "init_demo": demo / "report.html",
-            "index": out / "index.html", "compare": compare, "live": live}
+            "index": out / "index.html", "compare": compare, "live": live, "sweep": sweep, "evaluation": evaluation}
 
 
 @pytest.fixture(scope="module")
