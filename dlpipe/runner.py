@@ -8,7 +8,6 @@ finish an interrupted run.
 
 from __future__ import annotations
 
-import errno
 import shutil
 import tempfile
 import threading
@@ -17,6 +16,7 @@ import traceback
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -28,26 +28,22 @@ from dlpipe.archive.record import RunRecord
 from dlpipe.data.dataset import Dataset
 from dlpipe.data.sources import load_data
 from dlpipe.engine import distributed, integrity
-from dlpipe.engine.checkpoint import Checkpointer, ResumeError, model_bytes
+from dlpipe.engine.checkpoint import Checkpointer, ResumeError, TrainingState, save_model
 from dlpipe.engine.device import place, resolve_device, use_channels_last
-from dlpipe.engine.resume import Resumed, checkpoint_the_end, restored
+from dlpipe.engine.resume import checkpoint_the_end, keep_provenance, restored
 from dlpipe.engine.distributed import Ranks, World
-from dlpipe.engine.evaluate import predict, scores
 from dlpipe.engine.optim import build_loss, build_optimizer
 from dlpipe.engine.probe import NetworkProbe
 from dlpipe.engine.schedule import LRSchedule
 from dlpipe.engine.train import Callback, FitOutcome, fit, steps_per_epoch
 from dlpipe.language.errors import InvalidValue
 from dlpipe.language.loader import Loaded
-from dlpipe.language.metrics import headline
 from dlpipe.model.network import build_model, check_output
-from dlpipe.report.html import Insights, write_report
-from dlpipe.report.index import write_index
+from dlpipe.report.html import Insights
 from dlpipe.report.live import LiveReport
-from dlpipe.report.insights import (class_report, data_facts, learned_parameters, predicted_vs_true,
-                                    regression_curve)
-from dlpipe.report.network import judge_network
-from dlpipe.report.verdict import judge
+from dlpipe.report.insights import data_facts, test_split
+from dlpipe.report.outputs import finish, update_index
+
 
 @dataclass
 class RunContext:
@@ -62,6 +58,7 @@ class RunContext:
     resume: bool = False
     allow_changed_data: bool = False  # a resume may continue on data files that changed since (said in the report)
     callbacks: tuple[Callback, ...] = ()  # asked after every epoch, after the run's own (a sweep's pruner)
+    data_files: dict[str, str] = field(default_factory=dict)  # {path: SHA-256} of the data it trains on now
     insights: Insights = field(default_factory=Insights)
     stages: dict[str, float] = field(default_factory=dict)  # seconds per stage, for run.log
 
@@ -102,7 +99,7 @@ def run(loaded: Loaded, out_root: Path, progress: Progress, stop: threading.Even
         if writer and not locks:
             locks.append(files.lock_run_dir(run_dir))  # a new directory: nobody else can know it yet
         if writer:
-            _index(run_dir.parent.parent, progress, stages)  # the index shows the run as running (it holds the lock)
+            update_index(run_dir.parent.parent, progress, stages)  # the index shows the run as running (it holds the lock)
         record = _record(loaded, run_dir, started)
         record.status, record.sweep = "failed", sweep
         context = RunContext(loaded, progress, record, stop, world, tune_process, resume_dir is not None,
@@ -134,7 +131,7 @@ def _run(context: RunContext, data: Dataset, clock: float) -> RunRecord:
         if not context.resume:
             shutil.rmtree(record.path, ignore_errors=True)
         return record
-    return _finish(record, context.insights, context.stages, progress, trace)
+    return finish(record, context.insights, context.stages, progress, trace)
 
 
 def _record(loaded: Loaded, run_dir: Path, started: datetime) -> RunRecord:
@@ -163,10 +160,39 @@ def _open_run_dir(loaded: Loaded, out_root: Path, started: datetime, resume_dir:
 
 def _train(context: RunContext, data: Dataset) -> None:
     """Build, restore when resuming, fit with checkpoints, then evaluate on the test split."""
-    loaded, progress, record, insights, stages = (context.loaded, context.progress, context.record,
-                                                  context.insights, context.stages)
-    pipeline, run_dir, world = loaded.pipeline, record.path, context.world
-    device = place(pipeline.training, world, context.tune_process)
+    record, insights, stages = context.record, context.insights, context.stages
+    data, parts = _prepare(context, data)
+    t = time.perf_counter()
+    state, fitted, probe, live = _fit(context, data, parts)
+    record.history, record.status, record.message = state.history, fitted.status, fitted.message
+    record.best_epoch, record.evaluated_epoch = state.best_epoch, fitted.evaluated_epoch
+    insights.diverged_at = fitted.diverged_at
+    insights.network, stages["train"], stages["layer stats"] = probe.rows, time.perf_counter() - t, probe.spent
+    stages["live report"] = live.cpu_s  # in a thread beside training (CPU seconds)
+
+    t = time.perf_counter()
+    test_split(parts.model, data, parts.loss_fn, context.loaded.pipeline, context.world, record, insights)
+    save_model(record.path, parts.model, context.loaded.pipeline.model_dump(mode="json"), data.preprocessing)
+    stages["evaluate"] = time.perf_counter() - t
+
+
+class Parts(NamedTuple):
+    """What training works on: built from the pipeline, put back from the checkpoint when resuming."""
+
+    model: nn.Module
+    loss_fn: nn.Module
+    optimizer: torch.optim.Optimizer
+    schedule: LRSchedule
+    generator: torch.Generator  # batch order
+    device: torch.device
+    state: TrainingState | None  # where a resumed run continues from
+
+
+def _prepare(context: RunContext, data: Dataset) -> tuple[Dataset, Parts]:
+    """The device and the record's environment; the network and its training parts, restored when resuming."""
+    loaded, record, insights = context.loaded, context.record, context.insights
+    pipeline = loaded.pipeline
+    device = place(pipeline.training, context.world, context.tune_process)
     record.device, record.task = str(device), data.task
     record.environment = environment(loaded.text, data.files, str(device))
     record.data = data_facts(data, loaded.task_reason)
@@ -176,59 +202,41 @@ def _train(context: RunContext, data: Dataset) -> None:
 
     t = time.perf_counter()
     model, loss_fn, optimizer, schedule = _build(pipeline, data, device, insights)
-    data_files = record.environment["data_files"]
-    resumed = restored(run_dir, device, model, optimizer, schedule, generator, progress, data_files,
-                       context.allow_changed_data) if context.resume else None
-    state = resumed.state if resumed else None
-    record.resumed_after = state.epoch if state else None
-    _provenance(record, resumed)
-    stages["build"] = time.perf_counter() - t
-    _say_setup(progress, insights, device, loaded, data, world)
+    resumed = restored(record.path, device, model, optimizer, schedule, generator, context.progress,
+                       record.environment["data_files"], context.allow_changed_data) if context.resume else None
+    record.resumed_after = resumed.state.epoch if resumed else None
+    context.data_files = dict(record.environment["data_files"])  # what it trains on now (provenance may differ)
+    keep_provenance(record, resumed)
+    context.stages["build"] = time.perf_counter() - t
+    _say_setup(context.progress, insights, device, loaded, data, context.world)
+    return data, Parts(model, loss_fn, optimizer, schedule, generator, device, resumed.state if resumed else None)
 
-    t = time.perf_counter()
-    saver = Checkpointer(run_dir, model, optimizer, schedule, generator, state.epoch if state else 0,
-                         enabled=context.writer, run_identity=integrity.identity(
-                             (run_dir / "pipeline.yaml").read_bytes() if context.writer else b"", data_files,
-                             record.environment["data_files"]))
-    probe = NetworkProbe(model, insights.summary, data.validation.x, run_dir if saver.enabled else None,
-                         pipeline.training.epochs, state.epoch if state else 0)
+
+def _fit(context: RunContext, data: Dataset, parts: Parts):
+    """Train with the run's callbacks (checkpoint, probe, live page, then the caller's); (state, outcome, probe, live)."""
+    pipeline, record, world, state = context.loaded.pipeline, context.record, context.world, parts.state
+    saver = Checkpointer(record.path, parts.model, parts.optimizer, parts.schedule, parts.generator,
+                         state.epoch if state else 0, enabled=context.writer, run_identity=integrity.identity(
+                             (record.path / "pipeline.yaml").read_bytes() if context.writer else b"",
+                             context.data_files, record.environment["data_files"]))
+    probe = NetworkProbe(parts.model, context.insights.summary, data.validation.x,
+                         record.path if saver.enabled else None, pipeline.training.epochs, state.epoch if state else 0)
     finished = state is not None and state.finished is not None
-    live = LiveReport(record, pipeline.training.epochs, probe.rows, insights.summary,
+    live = LiveReport(record, pipeline.training.epochs, probe.rows, context.insights.summary,
                       enabled=saver.enabled and not finished)  # report.html from now on: status running
     try:
         if finished:  # killed while writing its outputs: re-create them, train no more
-            progress.say("training had finished; writing the outputs again")
-            fitted = FitOutcome(**state.finished)
-        else:
-            state, fitted = fit(distributed.wrap(model, device) if world else model, data, loss_fn=loss_fn,
-                                optimizer=optimizer, training=pipeline.training, metrics=pipeline.scalar_metrics,
-                                generator=generator, progress=progress, schedule=schedule, state=state,
-                                callbacks=(saver, probe, live, *context.callbacks), stop=context.stop,
-                                sync=Ranks(world) if world else None)
-            checkpoint_the_end(saver, state, fitted, run_dir)
+            context.progress.say("training had finished; writing the outputs again")
+            return state, FitOutcome(**state.finished), probe, live
+        state, fitted = fit(distributed.wrap(parts.model, parts.device) if world else parts.model, data,
+                            loss_fn=parts.loss_fn, optimizer=parts.optimizer, training=pipeline.training,
+                            metrics=pipeline.scalar_metrics, generator=parts.generator, progress=context.progress,
+                            schedule=parts.schedule, state=state, callbacks=(saver, probe, live, *context.callbacks),
+                            stop=context.stop, sync=Ranks(world) if world else None)
+        checkpoint_the_end(saver, state, fitted, record.path)
+        return state, fitted, probe, live
     finally:
         live.close()  # before anything else writes report.html
-    record.history, record.status, record.message = state.history, fitted.status, fitted.message
-    record.best_epoch, record.evaluated_epoch = state.best_epoch, fitted.evaluated_epoch
-    insights.diverged_at = fitted.diverged_at
-    insights.network, stages["train"], stages["layer stats"] = probe.rows, time.perf_counter() - t, probe.spent
-    stages["live report"] = live.cpu_s  # in a thread beside training (CPU seconds)
-
-    t = time.perf_counter()
-    _test(model, data, loss_fn, loaded, world, record, insights)
-    _save_model(run_dir, model, pipeline.model_dump(mode="json"), data)
-    stages["evaluate"] = time.perf_counter() - t
-
-
-def _provenance(record: RunRecord, resumed: Resumed | None) -> None:
-    """The data the run started on stays its data_files; a resume allowed on changed data adds what it is now."""
-    if resumed is None:
-        return
-    if resumed.changed:
-        record.environment["data_files_at_resume"] = record.environment["data_files"]
-        record.data["notes"].append(f"resumed after epoch {resumed.state.epoch} on changed data "
-                                    f"(--allow-changed-data): {'; '.join(resumed.changed)}")
-    record.environment["data_files"] = resumed.first_data
 
 
 def _build(pipeline, data: Dataset, device: torch.device, insights: Insights):
@@ -252,77 +260,3 @@ def _say_setup(progress: Progress, insights: Insights, device: torch.device, loa
                  f"{loaded.pipeline.training.precision}" + (f", {world.size} processes ({world.backend})" if world else ""))
     for line in ([f"task: {loaded.task_reason}"] if loaded.task_reason else []) + [f"note: {n}" for n in data.notes]:
         progress.say(line)
-
-
-def _save_model(run_dir: Path, model: nn.Module, resolved: dict, data: Dataset) -> None:
-    """model.pt, and the fitted preprocessing (also inside model.pt) as a readable preprocessing.json."""
-    prep = data.preprocessing.to_json() if data.preprocessing is not None else None
-    if prep is not None:
-        files.write_json(run_dir / "preprocessing.json", prep)
-    files.write_atomic(run_dir / "model.pt", model_bytes(model, resolved, prep))
-
-
-def _test(model: nn.Module, data: Dataset, loss_fn: nn.Module, loaded: Loaded, world: World | None,
-          record: RunRecord, insights: Insights) -> None:
-    """Test metrics and what the report shows about the trained model."""
-    pipeline = loaded.pipeline
-    outputs = (Ranks(world).predict(model, data.test.x) if world else predict(model, data.test.x)).float()
-    test = scores(outputs, data.test, loss_fn, data.task, pipeline.scalar_metrics, data.target_scale)
-    if world:
-        record.environment["distributed"] = {"world_size": world.size, "backend": world.backend,
-                                             "weights_identical_across_ranks": distributed.weights_agree(model)}
-    record.test = {"loss": test.pop("loss"), **test}
-    record.learned = learned_parameters(model, pipeline)
-    insights.fit_curve = regression_curve(model, data)
-    insights.predictions = None if insights.fit_curve else predicted_vs_true(model, data, outputs)
-    insights.classes = class_report(model, data, outputs)
-    if insights.classes is not None:
-        record.classes, record.per_class = list(insights.classes.classes), insights.classes.per_class
-        record.confusion_matrix = insights.classes.matrix.tolist()
-
-
-def _finish(record: RunRecord, insights: Insights, stages: dict[str, float], progress: Progress,
-            trace: str) -> RunRecord:
-    """metrics.json, history.csv, report.html, the index and the end of run.log, whatever the outcome."""
-    t = time.perf_counter()
-    verdict = judge(record.history, insights.usual_lr)
-    record.verdict = {"kind": verdict.kind, "advice": verdict.advice, "epoch": verdict.epoch} if verdict else None
-    network = judge_network(insights.network)
-    record.network = {"kind": network.kind, "findings": list(network.findings), "epoch": network.epoch} \
-        if network else None
-    record.headline = headline(record.task, record.test)
-    try:
-        record.write_history()
-        write_report(record, insights)
-    except Exception as exc:  # noqa: BLE001 - keep the traceback in run.log, not on the terminal
-        record.status, record.message = "failed", _writing_failed(exc, "the report")
-        trace += traceback.format_exc()
-        (record.path / "report.html").unlink(missing_ok=True)  # the live page would say "running"
-    try:
-        record.write()  # last: metrics.json says how the run ended only once every other file is in place
-    except OSError as exc:  # it keeps its last status (running): the run is resumable once there is room
-        record.status, record.message = "failed", _writing_failed(exc, "metrics.json")
-    stages["report"] = time.perf_counter() - t
-    _index(record.path.parent.parent, progress, stages)
-    status, *times = record.log_tail(stages).splitlines()
-    progress.log(status)  # run.log only: the terminal gets the status once, from the command, with the verdict
-    progress.say("\n".join(times))
-    if trace:
-        progress.log("\n" + trace.rstrip())  # run.log only: the terminal gets the one-line status
-    progress.close()
-    return record
-
-
-def _index(root: Path, progress: Progress, stages: dict[str, float]) -> None:
-    t = time.perf_counter()
-    try:
-        write_index(root)
-    except Exception as exc:  # noqa: BLE001 - the index is a convenience: it never fails the run
-        progress.say(f"warning: the run index was not updated: {type(exc).__name__}: {exc}")
-    stages["index"] = stages.get("index", 0.0) + time.perf_counter() - t  # at the start and at the end
-
-
-def _writing_failed(exc: Exception, what: str) -> str:
-    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
-        return f"{exc.strerror}; free some space, then `dlpipe run --resume` writes the outputs again"
-    return f"writing {what} failed: {type(exc).__name__}: {exc}"

@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from dlpipe.archive.files import write_atomic
+from dlpipe.archive.files import write_atomic, write_json
 from dlpipe.archive.record import RunRecord
 from dlpipe.engine.integrity import digest
 
@@ -196,6 +196,14 @@ def model_bytes(model: nn.Module, resolved: dict, preprocessing: dict | None = N
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     torch.save({"state_dict": state, "pipeline": resolved, "preprocessing": preprocessing}, buffer)
     return buffer.getvalue()
+
+
+def save_model(run_dir: Path, model: nn.Module, resolved: dict, preprocessing) -> None:
+    """model.pt, and the fitted preprocessing (also inside model.pt) as a readable preprocessing.json."""
+    prep = preprocessing.to_json() if preprocessing is not None else None
+    if prep is not None:
+        write_json(run_dir / "preprocessing.json", prep)
+    write_atomic(run_dir / "model.pt", model_bytes(model, resolved, prep))
 
 
 def resumable(run_dir: Path) -> str | None:

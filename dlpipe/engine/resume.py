@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from dlpipe.archive.log import Progress
+from dlpipe.archive.record import RunRecord
 from dlpipe.engine import integrity
 from dlpipe.engine.checkpoint import Checkpointer, ResumeError, TrainingState, load_checkpoint, restore
 from dlpipe.engine.train import FitOutcome
@@ -63,3 +64,14 @@ def checkpoint_the_end(saver: Checkpointer, state: TrainingState, fitted: FitOut
     state.finished = {"status": fitted.status, "message": fitted.message, "evaluated_epoch": fitted.evaluated_epoch,
                       "diverged_at": fitted.diverged_at}
     saver.save(state)
+
+
+def keep_provenance(record: RunRecord, resumed: Resumed | None) -> None:
+    """The data the run started on stays its data_files; a resume allowed on changed data adds what it is now."""
+    if resumed is None:
+        return
+    if resumed.changed:
+        record.environment["data_files_at_resume"] = record.environment["data_files"]
+        record.data["notes"].append(f"resumed after epoch {resumed.state.epoch} on changed data "
+                                    f"(--allow-changed-data): {'; '.join(resumed.changed)}")
+    record.environment["data_files"] = resumed.first_data

@@ -11,11 +11,15 @@ import torch
 from torch import nn
 
 from dlpipe.data.dataset import Dataset
-from dlpipe.engine.evaluate import predict
+from dlpipe.archive.record import RunRecord
+from dlpipe.engine import distributed
+from dlpipe.engine.distributed import Ranks, World
+from dlpipe.engine.evaluate import predict, scores
 from dlpipe.engine.metrics import confusion_matrix, per_class
 from dlpipe.language.data import LinearData
 from dlpipe.language.pipeline import Pipeline
 from dlpipe.report.fits import ClassReport, FitCurve, Predictions
+from dlpipe.report.html import Insights
 
 MAX_SCATTER = 2000  # points per split in the regression plot; more only hides the curves
 MAX_EXAMPLES = 24  # misclassified images shown
@@ -122,3 +126,21 @@ def _pixels(data: Dataset, index: torch.Tensor) -> list[np.ndarray]:
     pixels = (data.test.x[index.to(data.test.x.device)].cpu() * std + mean).mul(255).round().clamp(0, 255)
     pixels = pixels.to(torch.uint8).permute(0, 2, 3, 1).numpy()
     return [image[:, :, 0] if image.shape[2] == 1 else image for image in pixels]
+
+
+def test_split(model: nn.Module, data: Dataset, loss_fn: nn.Module, pipeline: Pipeline, world: World | None,
+               record: RunRecord, insights: Insights) -> None:
+    """The test metrics into the record, and what the report shows about the trained model into insights."""
+    outputs = (Ranks(world).predict(model, data.test.x) if world else predict(model, data.test.x)).float()
+    test = scores(outputs, data.test, loss_fn, data.task, pipeline.scalar_metrics, data.target_scale)
+    if world:
+        record.environment["distributed"] = {"world_size": world.size, "backend": world.backend,
+                                             "weights_identical_across_ranks": distributed.weights_agree(model)}
+    record.test = {"loss": test.pop("loss"), **test}
+    record.learned = learned_parameters(model, pipeline)
+    insights.fit_curve = regression_curve(model, data)
+    insights.predictions = None if insights.fit_curve else predicted_vs_true(model, data, outputs)
+    insights.classes = class_report(model, data, outputs)
+    if insights.classes is not None:
+        record.classes, record.per_class = list(insights.classes.classes), insights.classes.per_class
+        record.confusion_matrix = insights.classes.matrix.tolist()

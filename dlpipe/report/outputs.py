@@ -1,0 +1,64 @@
+"""The end of every run, whatever its outcome: the verdicts, history.csv, report.html, metrics.json (last), the
+index and the end of run.log. A failure here is said in the record, never raised: the run keeps what it has."""
+
+from __future__ import annotations
+
+import errno
+import time
+import traceback
+from pathlib import Path
+
+from dlpipe.archive.log import Progress
+from dlpipe.archive.record import RunRecord
+from dlpipe.language.metrics import headline
+from dlpipe.report.html import Insights, write_report
+from dlpipe.report.index import write_index
+from dlpipe.report.network import judge_network
+from dlpipe.report.verdict import judge
+
+
+def finish(record: RunRecord, insights: Insights, stages: dict[str, float], progress: Progress,
+            trace: str) -> RunRecord:
+    """metrics.json, history.csv, report.html, the index and the end of run.log, whatever the outcome."""
+    t = time.perf_counter()
+    verdict = judge(record.history, insights.usual_lr)
+    record.verdict = {"kind": verdict.kind, "advice": verdict.advice, "epoch": verdict.epoch} if verdict else None
+    network = judge_network(insights.network)
+    record.network = {"kind": network.kind, "findings": list(network.findings), "epoch": network.epoch} \
+        if network else None
+    record.headline = headline(record.task, record.test)
+    try:
+        record.write_history()
+        write_report(record, insights)
+    except Exception as exc:  # noqa: BLE001 - keep the traceback in run.log, not on the terminal
+        record.status, record.message = "failed", _writing_failed(exc, "the report")
+        trace += traceback.format_exc()
+        (record.path / "report.html").unlink(missing_ok=True)  # the live page would say "running"
+    try:
+        record.write()  # last: metrics.json says how the run ended only once every other file is in place
+    except OSError as exc:  # it keeps its last status (running): the run is resumable once there is room
+        record.status, record.message = "failed", _writing_failed(exc, "metrics.json")
+    stages["report"] = time.perf_counter() - t
+    update_index(record.path.parent.parent, progress, stages)
+    status, *times = record.log_tail(stages).splitlines()
+    progress.log(status)  # run.log only: the terminal gets the status once, from the command, with the verdict
+    progress.say("\n".join(times))
+    if trace:
+        progress.log("\n" + trace.rstrip())  # run.log only: the terminal gets the one-line status
+    progress.close()
+    return record
+
+
+def update_index(root: Path, progress: Progress, stages: dict[str, float]) -> None:
+    t = time.perf_counter()
+    try:
+        write_index(root)
+    except Exception as exc:  # noqa: BLE001 - the index is a convenience: it never fails the run
+        progress.say(f"warning: the run index was not updated: {type(exc).__name__}: {exc}")
+    stages["index"] = stages.get("index", 0.0) + time.perf_counter() - t  # at the start and at the end
+
+
+def _writing_failed(exc: Exception, what: str) -> str:
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        return f"{exc.strerror}; free some space, then `dlpipe run --resume` writes the outputs again"
+    return f"writing {what} failed: {type(exc).__name__}: {exc}"
