@@ -235,3 +235,15 @@ def test_a_run_that_did_not_complete_is_refused_and_the_completed_one_named(cli,
     assert cli("predict", good.record.ref, "--x", "0.5", "--out", tmp_path).exit_code == 0
     anyway = cli("predict", "tiny", "--x", "0.5", "--any-status", "--out", tmp_path)
     assert f"warning: {bad.path} is diverged" in anyway.stderr
+
+
+def test_nan_written_in_a_cell_is_an_empty_cell_under_the_runs_policy(runs):
+    done = predict_cli(runs["error"], f"{HEADER}\n90,3,Nordend,nan")
+    assert done.exit_code == 2 and "row 1 column 'age_years'" in done.stderr  # not a silent training mean
+
+
+def test_the_export_formats_are_one_table_the_command_offers():
+    from dlpipe.cli.use import FormatChoice
+
+    assert list(FormatChoice().choices) == list(FORMATS) == ["onnx", "torchscript", "safetensors"]
+    assert all(form.suffix.startswith(".") and callable(form.write) and callable(form.run) for form in FORMATS.values())

@@ -244,3 +244,10 @@ def test_a_new_data_source_needs_one_class_and_one_builder(registered, cli, writ
     assert got["test"]["accuracy"] > 0.85 and got["classes"] == ["outside", "inside"]
     wrong = cli("validate", path, "--set", "model.layers.1.units=3")
     assert wrong.exit_code == 2 and "the data has 2 classes" in wrong.stderr
+
+
+def test_compare_marks_the_best_by_each_metrics_direction_and_never_guesses():
+    from dlpipe.report.compare import best_marks
+
+    rows = [[0.2, 0.1, 0.3], [0.9, 0.95, 0.8], [1.0, 2.0, 3.0]]
+    assert best_marks(rows, ["loss", "accuracy", "val_foo"]) == [1, 1, None]  # loss down, accuracy up, foo: unknown
