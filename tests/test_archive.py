@@ -68,7 +68,7 @@ def test_run_directory_holds_everything_and_reads_back(cli, write_yaml, tmp_path
     assert cli("run", path, "--out", tmp_path, "-q", "--set", "training.epochs=2").exit_code == 0
     run_dir = next(tmp_path.glob("tiny/*"))
     assert {p.name for p in run_dir.iterdir()} == {
-        "report.html", "pipeline.yaml", "metrics.json", "history.csv", "model.pt", "run.log", "checkpoint.pt",
+        "report.html", "pipeline.yaml", "metrics.json", "history.csv", "model.pt", "run.log", "checkpoint.pt", "checkpoint.json",
         "preprocessing.json", "layers.csv"}
     # The resolved pipeline is a valid pipeline with every default filled and the override applied.
     resolved = load_pipeline(run_dir / "pipeline.yaml").pipeline
@@ -219,3 +219,29 @@ def test_a_disk_too_full_for_a_checkpoint_fails_the_run_in_one_clear_line(cli, w
     [run_dir] = (small_disk / "out").glob("tiny/*")
     assert json.loads((run_dir / "metrics.json").read_text())["status"] == "failed"
     assert list((small_disk / "out").rglob(".*.tmp")) == []  # nothing half-written
+
+
+def test_a_killed_run_is_listed_as_stopped_with_the_epochs_its_checkpoint_holds(write_yaml, tmp_path):
+    """SIGKILL leaves metrics.json saying running; `dlpipe runs` and `runs show` must not say so for ever."""
+    import signal
+    import sys
+    import time
+
+    path = write_yaml(TINY_SINE.replace("epochs: 5", "epochs: 100000"))
+    process = subprocess.Popen([sys.executable, "-m", "dlpipe", "run", str(path), "--out", str(tmp_path), "-q"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    summary = None
+    deadline = time.monotonic() + 120
+    while summary is None or json.loads(summary.read_text())["epoch"] < 2:
+        assert process.poll() is None and time.monotonic() < deadline
+        summary = next(tmp_path.glob("tiny/*/checkpoint.json"), None)
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+    epochs = json.loads(summary.read_text())["epoch"]
+    listed = subprocess.run([sys.executable, "-m", "dlpipe", "runs", "--out", str(tmp_path)], capture_output=True,
+                            text=True).stdout
+    assert f"stopped after epoch {epochs}" in listed and "running" not in listed
+    shown = subprocess.run([sys.executable, "-m", "dlpipe", "runs", "--out", str(tmp_path), "show", "tiny"],
+                           capture_output=True, text=True).stdout
+    assert f"stopped after epoch {epochs}" in shown and f"{epochs} epochs on cpu" in shown

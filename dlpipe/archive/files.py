@@ -136,6 +136,15 @@ def history_csv(history: dict[str, list]) -> str:
     return out.getvalue()
 
 
+def table_csv(header: list[str], rows: list[list]) -> str:
+    """Rows as CSV text (quoted where a value needs it: a class name may hold a comma)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return out.getvalue()
+
+
 def write_json(path: Path, obj: Any) -> None:
     # NaN/inf are not JSON; a diverged run records them as null.
     write_atomic(path, json.dumps(_finite(obj), indent=2) + "\n")

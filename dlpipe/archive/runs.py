@@ -6,10 +6,12 @@ needs no database and survives runs being copied, moved or deleted by hand.
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
-from dlpipe.archive.record import METRICS_FILE, RunRecord
+from dlpipe.archive.files import run_is_live
+from dlpipe.archive.record import METRICS_FILE, RunRecord, read_regular
 
 
 def list_runs(root: Path, name: str | None = None, damaged: list[str] | None = None) -> list[RunRecord]:
@@ -48,8 +50,30 @@ def find_run(root: Path, ref: str) -> Path:
     raise LookupError(f"no run {ref!r} under {root} (see `dlpipe runs --out {root}`)")
 
 
+CHECKPOINT_SUMMARY = "checkpoint.json"  # written beside checkpoint.pt by the engine: {"epoch": N, "elapsed": s}
+
+
+def checkpointed_epochs(run_dir: Path) -> int:
+    """The epochs a run's latest checkpoint holds (0 when there is none or it cannot be read)."""
+    try:
+        epoch = json.loads(read_regular(Path(run_dir) / CHECKPOINT_SUMMARY)).get("epoch")
+    except (OSError, ValueError, AttributeError):
+        return 0
+    return epoch if isinstance(epoch, int) and not isinstance(epoch, bool) else 0
+
+
+def status_text(record: RunRecord) -> str:
+    """The status to show: a run still marked running whose process is gone (no one holds its lock: SIGKILL, a
+    crash, a machine gone down) is stopped, after the epochs its checkpoint holds; `--resume` continues it."""
+    if record.status != "running" or run_is_live(record.path):
+        return record.status
+    epochs = checkpointed_epochs(record.path)
+    return f"stopped after epoch {epochs}" if epochs else "stopped"
+
+
 def _row(r: RunRecord) -> tuple[str, ...]:
-    return (r.ref, started_text(r), r.status, duration_text(r), headline_text(r), (r.verdict or {}).get("kind", ""))
+    return (r.ref, started_text(r), status_text(r), duration_text(r), headline_text(r),
+            (r.verdict or {}).get("kind", ""))
 
 
 def sweep_best(trials: list[RunRecord]) -> tuple[RunRecord, str, float] | None:

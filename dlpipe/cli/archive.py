@@ -39,7 +39,7 @@ def runs(ctx: click.Context, out: Path, name: str | None, expand: bool) -> None:
 def runs_show(out: Path, run: str) -> None:
     """Print one run's status, metrics and paths (RUN: a directory, name/stamp, a stamp prefix or a name)."""
     from dlpipe.archive.record import RunRecord
-    from dlpipe.archive.runs import duration_text, find_run, started_text
+    from dlpipe.archive.runs import checkpointed_epochs, duration_text, find_run, started_text, status_text
 
     try:
         path = find_run(out, run)
@@ -48,8 +48,9 @@ def runs_show(out: Path, run: str) -> None:
         _fail(str(exc))
     except (OSError, ValueError, TypeError) as exc:
         _fail(f"{path / 'metrics.json'}: cannot be read ({exc})")
-    echo(f"{record.ref}: {record.status}  {record.message}".rstrip())
-    epochs = f"{record.epochs_run} epoch{'' if record.epochs_run == 1 else 's'}"
+    echo(f"{record.ref}: {status_text(record)}  {record.message}".rstrip())
+    run = record.epochs_run or checkpointed_epochs(path)  # a killed run has no history.csv yet: its checkpoint says
+    epochs = f"{run} epoch{'' if run == 1 else 's'}"
     echo(f"started {started_text(record)}, {duration_text(record)}, {epochs} on {record.device}")
     if record.verdict:
         echo(f"verdict: {record.verdict['kind']}: {record.verdict['advice']}")

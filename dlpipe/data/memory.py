@@ -24,12 +24,12 @@ def available_bytes() -> int:
         return 1 << 62  # unknown: do not refuse
 
 
-def check_fits(estimate: int, what: str, key: tuple) -> None:
+def check_fits(estimate: int, what: str, key: tuple, fix: str = "use a smaller file") -> None:
     """InvalidValue (naming the estimate and the memory available) when `what` would not fit."""
     available = available_bytes()
     if estimate > SHARE * available:
         raise InvalidValue(key, f"{what} needs about {_gb(estimate)} of memory once loaded, and "
-                                f"{_gb(available)} is available; use a smaller file or a machine with more memory")
+                                f"{_gb(available)} is available; {fix} or a machine with more memory")
 
 
 def _gb(size: float) -> str:

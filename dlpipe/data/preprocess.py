@@ -76,10 +76,15 @@ class Preprocessing:
                 out[:, at] = (np.where(np.isnan(x), column.fill, x) - column.mean) / column.std
                 at += 1
             else:
-                text = np.asarray(values).astype(str)
-                onehot = text[:, None] == np.asarray(column.categories, dtype=str)[None, :]
-                unseen |= ~onehot.any(axis=1) & _present(values)
-                out[:, at:at + len(column.categories)] = onehot
+                # One dict lookup per cell, never np.asarray(values).astype(str): that pads every cell to the
+                # longest one (a 1 MB cell in 2,000 rows took 7.45 GiB).
+                index = {category: i for i, category in enumerate(column.categories)}
+                codes = np.fromiter((index.get(str(value), -1) for value in values), dtype=np.int64, count=rows)
+                unseen |= (codes < 0) & _present(values)
+                block = out[:, at:at + len(column.categories)]
+                block[:] = 0
+                hit = np.flatnonzero(codes >= 0)
+                block[hit, codes[hit]] = 1
                 at += len(column.categories)
         return out, int(unseen.sum())
 

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import csv
 import difflib
+import functools
 import re
+from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -18,10 +21,12 @@ import numpy as np
 from dlpipe.data.memory import check_fits
 from dlpipe.language.errors import InvalidValue
 from dlpipe.language.files import CSVData
+from dlpipe.language.paths import looks_utf16, not_a_file, read_at_most
 
 EXTRA = "pip install 'dlpipe[tables]'  (in a checkout: pip install -e '.[tables]')"
 SNIFF_BYTES = 64 * 1024
 SHOWN = 5  # problem cells named in a message; the rest are counted
+MAX_CELL = 100_000  # characters in one cell
 PATH, TARGET, FEATURES = ("data", "path"), ("data", "target"), ("data", "features")
 
 
@@ -35,13 +40,14 @@ def pandas():
 
 
 def check_file(path: Path, key: tuple = PATH, kinds: tuple[str, ...] = (".csv", ".tsv", ".txt")) -> None:
-    """An existing, non-empty file; else InvalidValue with the neighbouring file names to choose from."""
-    if path.is_file():
+    """An existing, non-empty regular file; else InvalidValue (with the neighbouring file names to choose from)."""
+    why = not_a_file(path)
+    if why is None:
         if path.stat().st_size == 0:
             raise InvalidValue(key, f"{path}: the file is empty")
         return
-    if path.is_dir():
-        raise InvalidValue(key, f"{path}: is a folder; expected a file")
+    if why != "no such file":
+        raise InvalidValue(key, f"{path}: {why.replace('is a directory', 'is a folder')}; expected a file")
     folder = path.parent
     near = sorted(p.name for p in folder.iterdir() if p.is_file()) if folder.is_dir() else []
     close = difflib.get_close_matches(path.name, near, n=2, cutoff=0.8)
@@ -70,19 +76,36 @@ def sniff_text(head: str) -> str:
 
 
 def header(path: Path, delimiter: str) -> list[str]:
-    """The column names of the first line; InvalidValue when it looks like data or names a column twice."""
-    with open(path, encoding="utf-8-sig", errors="replace", newline="") as handle:
-        first = next(csv.reader(handle, delimiter=delimiter), [])
-    names = [name.strip() for name in first]
-    if not any(names):
+    """The column names of the first line; InvalidValue when it looks like data, names a column twice, leaves a
+    column unnamed, or the file is UTF-16.
+
+    An empty name at the end (a trailing delimiter, as spreadsheet exports write) is dropped: its column is
+    checked to be empty when the table is read (read()), and said in a note.
+    """
+    names = header_row(path, delimiter)
+    while names and not names[-1]:
+        names.pop()
+    if not names:
         raise InvalidValue(PATH, f"{path}: the first line is empty; expected a header naming the columns")
+    unnamed = [i + 1 for i, name in enumerate(names) if not name]
+    if unnamed:
+        raise InvalidValue(PATH, f"{path}: column {unnamed[0]} of the header has no name (between "
+                                 f"{names[unnamed[0] - 2]!r} and {names[unnamed[0]]!r}); name every column")
     if all(is_number(name) for name in names):
         raise InvalidValue(PATH, f"{path}: the first line ({', '.join(names[:5])}...) holds numbers; a header row "
                                  "naming the columns is required: add one")
-    twice = sorted({n for n in names if names.count(n) > 1})
+    twice = sorted(name for name, count in Counter(names).items() if count > 1)  # linear: 100,000 columns in ms
     if twice:
-        raise InvalidValue(PATH, f"{path}: the header names column(s) {', '.join(map(repr, twice))} twice")
+        raise InvalidValue(PATH, f"{path}: the header names column(s) {', '.join(map(repr, twice[:10]))} twice")
     return names
+
+
+def header_row(path: Path, delimiter: str) -> list[str]:
+    """The first line's fields, stripped, as written (a trailing delimiter gives an empty last one)."""
+    if looks_utf16(read_at_most(path, 64)[:64]):
+        raise InvalidValue(PATH, f"{path}: is UTF-16 text; save it as UTF-8 (spreadsheets: CSV UTF-8)")
+    with open(path, encoding="utf-8-sig", errors="replace", newline="") as handle:
+        return [name.strip() for name in next(csv.reader(handle, delimiter=delimiter), [])]
 
 
 def need_column(path: Path, names: list[str], column: str, key: tuple) -> None:
@@ -111,10 +134,31 @@ def read(config: CSVData, columns: list[str], delimiter: str, nrows: int | None 
         raise InvalidValue(PATH, _ragged(path, str(exc))) from None
     except UnicodeDecodeError as exc:
         raise InvalidValue(PATH, f"{path}: not UTF-8 text (byte {exc.start}); save the file as UTF-8") from None
-    frame.columns = [str(c).strip() for c in frame.columns]
+    named = len(header(path, delimiter))
+    unnamed = frame.iloc[:, named:]  # a trailing delimiter's empty column: nothing may be in it
+    if unnamed.shape[1] and unnamed.notna().to_numpy().any():
+        row = int(np.nonzero(unnamed.notna().to_numpy().any(axis=1))[0][0])
+        raise InvalidValue(PATH, f"{path}:{CSVFile(path, delimiter).line(row)}: this row has a value in a column the "
+                                 "header does not name (after its last name); name the column, or remove the value")
+    frame.columns = [str(c).strip() for c in frame.columns[:named]] + list(frame.columns[named:])
     if len(frame) == 0:
         raise InvalidValue(PATH, f"{path}: holds a header and no rows")
+    refuse_long_cells(CSVFile(path, delimiter), frame[columns])
     return frame[columns]
+
+
+def refuse_long_cells(path: CSVFile | str, frame) -> None:
+    """InvalidValue naming the first cell longer than MAX_CELL characters (no number or category is that long)."""
+    for column in frame.columns:
+        values = frame[column]
+        if values.dtype.kind != "O":
+            continue
+        lengths = values.map(lambda v: len(v) if isinstance(v, str) else 0).to_numpy()
+        if len(lengths) and lengths.max() > MAX_CELL:
+            row = int(lengths.argmax())
+            where = f"{path}:{path.line(int(values.index[row]))}" if isinstance(path, CSVFile) else f"{path}, row {row + 1}"
+            raise InvalidValue(PATH, f"{where}: column {column!r} holds a cell of {lengths.max():,} characters; a "
+                                     f"cell is at most {MAX_CELL:,} (a number or a category is never that long)")
 
 
 def estimate_bytes(path: Path, columns: int) -> int:
@@ -134,23 +178,55 @@ def _ragged(path: Path, message: str) -> str:
     return f"{path}: cannot be read as CSV: {message.strip().splitlines()[-1]}"
 
 
-def line_of(row: int) -> int:
-    """The file line of data row `row` (the header is line 1); quoted line breaks aside."""
-    return row + 2
+@dataclass(frozen=True)
+class CSVFile:
+    """A CSV file as read: its path and delimiter, and where each data row starts in it (for messages)."""
+
+    path: Path
+    delimiter: str
+
+    def __str__(self) -> str:
+        return str(self.path)
+
+    def line(self, row: int) -> int:
+        """The file line data row `row` starts on (the header is line 1; quoted line breaks counted).
+
+        Read only when a message needs it: one pass of the csv module over the file, kept for the next message.
+        """
+        try:
+            starts = _record_starts(str(self.path), self.path.stat().st_mtime_ns, self.delimiter)
+        except (OSError, csv.Error, UnicodeDecodeError):
+            return row + 2
+        return starts[row] if 0 <= row < len(starts) else row + 2
 
 
-def missing_cells(path: Path, frame) -> str | None:
+@functools.lru_cache(maxsize=4)
+def _record_starts(path: str, mtime_ns: int, delimiter: str) -> tuple[int, ...]:
+    """The line each data record starts on, blank lines skipped (as pandas skips them)."""
+    starts = []
+    with open(path, encoding="utf-8-sig", errors="replace", newline="") as handle:
+        reader = csv.reader(handle, delimiter=delimiter)
+        next(reader, None)
+        end = reader.line_num
+        for row in reader:
+            if row:
+                starts.append(end + 1)
+            end = reader.line_num
+    return tuple(starts)
+
+
+def missing_cells(path: CSVFile, frame) -> str | None:
     """A message naming the first empty cells (line and column) and their count, or None when there are none."""
     empty = frame.isna().to_numpy()
     if not empty.any():
         return None
     rows, cols = np.nonzero(empty)
-    cells = [f"line {line_of(int(frame.index[r]))} column {frame.columns[c]!r}" for r, c in zip(rows[:SHOWN], cols)]
+    cells = [f"line {path.line(int(frame.index[r]))} column {frame.columns[c]!r}" for r, c in zip(rows[:SHOWN], cols)]
     more = f" and {len(rows) - SHOWN} more" if len(rows) > SHOWN else ""
     return f"{path}: {len(rows)} empty cell(s) (or rows with too few fields): {', '.join(cells)}{more}"
 
 
-def numeric(path: Path, frame, column: str, key: tuple):
+def numeric(path: CSVFile, frame, column: str, key: tuple):
     """The column as float64; InvalidValue naming the first cells that are text, or not finite (inf, 1e309)."""
     values = frame[column]
     if values.dtype.kind in "biuf":
@@ -158,14 +234,14 @@ def numeric(path: Path, frame, column: str, key: tuple):
     parsed = pandas().to_numeric(values, errors="coerce")
     bad = values.notna() & parsed.isna()
     if bad.any():
-        where = [f"line {line_of(int(i))} ({values[i]!r})" for i in values.index[bad][:SHOWN]]
+        where = [f"line {path.line(int(i))} ({values[i]!r})" for i in values.index[bad][:SHOWN]]
         raise InvalidValue(key, f"{path}: column {column!r} holds numbers and text: {', '.join(where)}"
                                 f"{f' and {int(bad.sum()) - SHOWN} more' if bad.sum() > SHOWN else ''}; "
                                 f"fix those cells, or list {column!r} under categorical:")
     return finite(path, parsed.astype(np.float64), column, key)
 
 
-def finite(path: Path, values, column: str, key: tuple):
+def finite(path: CSVFile, values, column: str, key: tuple):
     """The numeric column back; InvalidValue naming the first cells holding inf (text inf, -inf, or beyond 1.8e308).
 
     Empty cells (NaN) are the missing: policy's, not this check's.
@@ -173,7 +249,7 @@ def finite(path: Path, values, column: str, key: tuple):
     infinite = np.isinf(values.to_numpy())
     if infinite.any():
         rows = values.index[infinite]
-        where = [f"line {line_of(int(i))} ({values[i]})" for i in rows[:SHOWN]]
+        where = [f"line {path.line(int(i))} ({values[i]})" for i in rows[:SHOWN]]
         more = f" and {len(rows) - SHOWN} more" if len(rows) > SHOWN else ""
         raise InvalidValue(key, f"{path}: column {column!r} holds values that are not finite numbers: "
                                 f"{', '.join(where)}{more}; dlpipe does not train on them (one makes every loss NaN): "

@@ -36,6 +36,10 @@ class Layout:
     split_column: str | None
 
     @property
+    def file(self) -> table.CSVFile:
+        return table.CSVFile(self.path, self.delimiter)
+
+    @property
     def columns(self) -> list[str]:
         return [*self.features, self.target, *([self.split_column] if self.split_column else [])]
 
@@ -72,10 +76,10 @@ def describe(config: CSVData, seed: int = 0) -> DataInfo:
     categorical = _categorical(config, found, peek)
     if categorical:
         return load(config, seed, Progress(quiet=True)).info
-    check_each(lambda i=i, name=name: table.numeric(found.path, peek, name, _key(config, i))  # in the first rows
+    check_each(lambda i=i, name=name: table.numeric(found.file, peek, name, _key(config, i))  # in the first rows
                for i, name in enumerate(found.features))
     column = table.read(config, [found.target], found.delimiter)[found.target].dropna()
-    target, line = column.to_numpy(), _lines(column)
+    target, line = column.to_numpy(), _lines(found.file, column)
     task = config.task_name if config.task_name != "auto" else targets.decide(target, repr(found.target))[0]
     if task == "classification":
         return DataInfo(task, (len(found.features),), len(targets.class_labels(
@@ -88,6 +92,10 @@ def load(config: CSVData, seed: int, progress: Progress) -> Dataset:
     """Read and check every cell, split, fit the preprocessing on the training rows, and apply it to all."""
     found = layout(config)
     frame, notes = _without_missing(config, found, table.read(config, found.columns, found.delimiter))
+    trailing = len(table.header_row(found.path, found.delimiter)) - len(table.header(found.path, found.delimiter))
+    if trailing:
+        notes.insert(0, f"the header ends with {trailing} empty column name(s) (a trailing delimiter, as spreadsheets "
+                        "write); those columns are empty and were ignored")
     where = str(found.path)
     task = config.task_name if config.task_name != "auto" else targets.decide(frame[found.target].to_numpy(),
                                                                               repr(found.target))[0]
@@ -96,7 +104,7 @@ def load(config: CSVData, seed: int, progress: Progress) -> Dataset:
                                found.split_column or "")
     columns = _fit_columns(config, found, frame, parts[0])
     raw_y = frame[found.target].to_numpy()
-    line = _lines(frame)
+    line = _lines(found.file, frame)
     if task == "classification":
         labels, classes = targets.class_labels(raw_y, repr(found.target), where, line, table.TARGET)
         notes += targets.class_support([labels[idx] for idx in parts], classes, where, table.TARGET)
@@ -122,9 +130,9 @@ def _key(config: CSVData, index: int) -> tuple:
     return table.FEATURES + (index,) if config.features else table.PATH
 
 
-def _lines(frame):
+def _lines(file: table.CSVFile, frame):
     """Where row i of a (possibly filtered) frame is in the file: 'line N'."""
-    return lambda i: f"line {table.line_of(int(frame.index[i]))}"
+    return lambda i: f"line {file.line(int(frame.index[i]))}"
 
 
 def _categorical(config: CSVData, found: Layout, frame) -> list[str]:
@@ -141,7 +149,7 @@ def _categorical(config: CSVData, found: Layout, frame) -> list[str]:
 def _without_missing(config: CSVData, found: Layout, frame) -> tuple[object, list[str]]:
     """The frame after missing: error (refuse), drop (rows with an empty cell) or mean (rows without a target)."""
     notes = []
-    message = table.missing_cells(found.path, frame)
+    message = table.missing_cells(found.file, frame)
     if message is None:
         return frame, notes  # read for this load alone: _fit_columns may write its numeric columns back
     if config.missing == "error":
@@ -160,7 +168,7 @@ def _fit_columns(config: CSVData, found: Layout, frame, train_rows: np.ndarray) 
     """Each feature's kind and what was fitted on the training rows: mean and std, or the categories."""
     categorical = set(_categorical(config, found, frame))
     numeric = [(i, name) for i, name in enumerate(found.features) if name not in categorical]
-    check_each(lambda i=i, name=name: table.numeric(found.path, frame, name, _key(config, i))  # all problems at once
+    check_each(lambda i=i, name=name: table.numeric(found.file, frame, name, _key(config, i))  # all problems at once
                for i, name in numeric)
     columns = []
     for index, name in enumerate(found.features):
@@ -169,7 +177,7 @@ def _fit_columns(config: CSVData, found: Layout, frame, train_rows: np.ndarray) 
             categories = tuple(sorted(set(train.dropna().astype(str))))
             columns.append(Column(name, "categorical", categories=categories))
             continue
-        values = table.numeric(found.path, frame, name, _key(config, index))
+        values = table.numeric(found.file, frame, name, _key(config, index))
         frame[name] = values
         train_values = values.iloc[train_rows].to_numpy()
         mean, std = float(np.nanmean(train_values)), float(np.nanstd(train_values))

@@ -8,6 +8,7 @@ history and the early-stopping bookkeeping. Loaded with weights_only=True.
 from __future__ import annotations
 
 import io
+import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +18,7 @@ from torch import nn
 
 from dlpipe.archive.files import write_atomic, write_json
 from dlpipe.archive.record import RunRecord
+from dlpipe.archive.runs import CHECKPOINT_SUMMARY
 from dlpipe.engine.integrity import digest
 
 CHECKPOINT = "checkpoint.pt"
@@ -70,6 +72,8 @@ def write_payload(run_dir: Path, state: TrainingState, model_state: dict, optimi
     buffer = io.BytesIO()
     torch.save(payload, buffer)
     write_atomic(run_dir / CHECKPOINT, buffer.getvalue())
+    # Beside it, what the archive lists without torch: the epochs a killed run's checkpoint holds.
+    write_atomic(run_dir / CHECKPOINT_SUMMARY, json.dumps({"epoch": state.epoch, "elapsed": state.elapsed}) + "\n")
 
 
 def load_checkpoint(run_dir: Path, device: torch.device) -> dict:

@@ -51,7 +51,7 @@ class ClassificationView:
 
     @cached_property
     def scores(self) -> dict[str, torch.Tensor]:
-        return per_class(confusion_matrix(self.predicted, self.target, self.logits.shape[1]))
+        return per_class_scores(self.predicted, self.target, self.logits.shape[1])
 
 
 def confusion_matrix(predicted: torch.Tensor, target: torch.Tensor, classes: int) -> torch.Tensor:
@@ -61,9 +61,22 @@ def confusion_matrix(predicted: torch.Tensor, target: torch.Tensor, classes: int
 
 
 def per_class(matrix: torch.Tensor) -> dict[str, torch.Tensor]:
-    """Precision, recall, F1 and support per class; 0 where a ratio is undefined (no predictions)."""
+    """Precision, recall, F1 and support per class from a confusion matrix (see _scores)."""
     m = matrix.double()
-    hits, predicted, actual = m.diagonal(), m.sum(0), m.sum(1)
+    return _scores(m.diagonal(), m.sum(0), m.sum(1))
+
+
+def per_class_scores(predicted: torch.Tensor, target: torch.Tensor, classes: int) -> dict[str, torch.Tensor]:
+    """The same as per_class(confusion_matrix(...)) in O(samples + classes), never classes^2 (5,000 classes: 25 M
+    cells each validation pass)."""
+    predicted, target = predicted.long(), target.long()
+    hits = torch.bincount(target[predicted == target], minlength=classes).double()
+    return _scores(hits, torch.bincount(predicted, minlength=classes).double(),
+                   torch.bincount(target, minlength=classes).double())
+
+
+def _scores(hits: torch.Tensor, predicted: torch.Tensor, actual: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Precision, recall, F1 and support per class; 0 where a ratio is undefined (no predictions)."""
     precision = torch.where(predicted > 0, hits / predicted.clamp(min=1), torch.zeros_like(hits))
     recall = torch.where(actual > 0, hits / actual.clamp(min=1), torch.zeros_like(hits))
     both = precision + recall

@@ -12,21 +12,27 @@ from typing import Any
 import yaml
 
 from dlpipe.language.errors import PipelineError, Problem
+from dlpipe.language.paths import looks_utf16, not_a_file, read_at_most
 
 MAX_FILE_BYTES = 1_000_000
 MAX_EXPANDED_NODES = 100_000  # an alias bomb expands far beyond this
 
 
 def read_source(path: Path) -> str:
-    """The file's text, or a one-line PipelineError saying why it cannot be used."""
-    if not path.exists():
-        raise PipelineError(f"{path}: no such file")
-    if path.is_dir():
-        raise PipelineError(f"{path}: is a directory; expected a pipeline YAML file")
-    data = path.read_bytes()
+    """The file's text, or a one-line PipelineError saying why it cannot be used.
+
+    Stat first: only a regular file is opened (a FIFO would block, /dev/zero never ends), and at most
+    MAX_FILE_BYTES + 1 bytes of it are read.
+    """
+    why = not_a_file(path)
+    if why:
+        expected = "; expected a pipeline YAML file" if why.startswith("is ") else ""
+        raise PipelineError(f"{path}: {why}{expected}")
+    data = read_at_most(path, MAX_FILE_BYTES)
     if len(data) > MAX_FILE_BYTES:
-        raise PipelineError(f"{path}: {len(data)} bytes; a pipeline file is at most {MAX_FILE_BYTES} bytes")
-    if _looks_utf16(data):
+        raise PipelineError(f"{path}: {path.stat().st_size} bytes; a pipeline file is at most {MAX_FILE_BYTES} "
+                            "bytes")
+    if looks_utf16(data):
         raise PipelineError(f"{path}: is UTF-16 text; save it as UTF-8 (most editors: Save with Encoding)")
     if b"\0" in data:
         raise PipelineError(f"{path}: looks like a binary file; expected a YAML text file")
@@ -37,16 +43,6 @@ def read_source(path: Path) -> str:
     if not text.strip():
         raise PipelineError(f"{path}: the file is empty; start from pipelines/sine.yaml")
     return text
-
-
-def _looks_utf16(data: bytes) -> bool:
-    """A byte-order mark, or ASCII text with a zero byte beside every character."""
-    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
-        return True
-    head = data[:64 - len(data[:64]) % 2]
-    halves = (head[0::2], head[1::2])
-    return len(head) >= 4 and any(set(zeros) == {0} and all(32 <= b < 127 or b in (9, 10, 13) for b in text)
-                                  for zeros, text in (halves, halves[::-1]))
 
 
 def parse_yaml(path: Path, text: str) -> tuple[dict, yaml.Node, list[Problem]]:

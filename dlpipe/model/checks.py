@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from dlpipe.data.memory import check_fits
 from dlpipe.data.sources import describe
 from dlpipe.language import metrics, optim
 from dlpipe.language.errors import InvalidValue, Problem
@@ -43,6 +44,10 @@ def check_pipeline(loaded: Loaded) -> Checked:
         with torch.device("meta"):  # shapes and parameter counts without allocating any weights
             _, summary = build_model(pipeline.model, info.sample_shape)
         check_output(summary, info.target_size, info.task)
+        # weights, their gradients and up to two optimizer states (Adam's), 4 bytes each: before any is allocated
+        check_fits(summary.total_params * 4 * 4, f"the model's {summary.total_params:,} parameters (weights, "
+                                                 "gradients and the optimizer's state)", ("model", "layers"),
+                   fix="use fewer or narrower layers")
     except InvalidValue as exc:
         problems += exc.problems
     if problems:

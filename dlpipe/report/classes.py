@@ -21,12 +21,18 @@ REDS = ((255, 245, 240), (103, 0, 13))
 CELL, MARGIN = 48, 12  # up to 10 classes: 16 px numbers, still 11 px on a phone
 
 
+IMAGE = 300  # px: the side of the confusions image drawn instead of a matrix beyond MAX_MATRIX classes
+
+
 def confusion_heatmaps(report: ClassReport) -> list[str]:
     """The confusion matrix twice: counts, and the errors alone as shares of each true class.
 
     The errors get their own red scale with the diagonal greyed out (its number is the recall),
     so that the confusions - the point of the figure - are not washed out by the correct predictions.
+    Beyond MAX_MATRIX classes (no matrix is kept): one image of the mistakes, at most IMAGE px square.
     """
+    if report.matrix is None:
+        return [confusion_image(report)]
     counts = report.matrix
     rates = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
     errors = np.where(np.eye(len(counts), dtype=bool), 0.0, rates)
@@ -95,6 +101,23 @@ def _scale_bar(x: float, y: float, width: float, scale, top: str, title: str) ->
             f'<rect x="{x}" y="{y:.0f}" width="{width}" height="10" fill="url(#{gradient})" stroke="#999"/>'
             f'<text x="{x}" y="{y + 28:.0f}">0</text>'
             f'<text x="{x + width}" y="{y + 28:.0f}" text-anchor="end">{escape(top)}</text>')
+
+
+def confusion_image(report: ClassReport) -> str:
+    """The mistakes of many classes as one base64 PNG of at most IMAGE x IMAGE pixels (a pixel is a block of class
+    pairs when there are more classes than pixels): its size does not grow with the number of classes."""
+    k = len(report.classes)
+    block = -(-k // IMAGE)
+    side = -(-k // block)
+    grid = np.zeros((side, side))
+    pairs = report.pairs if report.pairs is not None else np.zeros((0, 3), dtype=np.int64)
+    wrong = pairs[pairs[:, 0] != pairs[:, 1]]
+    np.add.at(grid, (wrong[:, 0] // block, wrong[:, 1] // block), wrong[:, 2])
+    shade = np.sqrt(grid / grid.max()) if grid.max() > 0 else grid  # sqrt: the rare confusions stay visible
+    low, high = (np.asarray(end, dtype=float) for end in REDS)
+    image = np.rint(low + (high - low) * shade[..., None]).astype(np.uint8)
+    cells = max(1, 300 // side)  # few classes: each class pair a few pixels wide, not one
+    return base64.b64encode(png(np.repeat(np.repeat(image, cells, axis=0), cells, axis=1))).decode("ascii")
 
 
 def png(image: np.ndarray) -> bytes:

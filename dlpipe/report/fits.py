@@ -39,10 +39,11 @@ class ClassReport:
     """Test-set view of a classifier: confusion matrix, per-class scores, worst confusions, mistakes."""
 
     classes: tuple[str, ...]
-    matrix: np.ndarray  # counts, rows = true class, columns = predicted
+    matrix: np.ndarray | None  # counts, rows = true class, columns = predicted; None beyond MAX_MATRIX classes
     per_class: list[dict]  # name, precision, recall, f1, support
     confusions: list[tuple[str, str, int]]  # (true, predicted, count), most frequent first
     examples: list[tuple[np.ndarray, str, str, float]]  # (HxW or HxWx3 uint8 image, true, predicted, confidence)
+    pairs: np.ndarray | None = None  # (true, predicted, count) of every pair that happened, mistakes first
 
 
 def _thin(*arrays: np.ndarray) -> list[list[float]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dlpipe.archive.files import write_atomic
+from dlpipe.archive.files import table_csv, write_atomic
 from dlpipe.archive.record import RunRecord
 from dlpipe.model.network import Summary
 from dlpipe.report import charts, classes, fits
@@ -39,7 +39,9 @@ def _figures(record: RunRecord, insights: Insights) -> list[tuple[str, list[str]
         if metrics:
             figures.append(("Validation metrics by epoch", metrics))
     if insights.classes is not None:
-        figures.append(("Confusion matrix (test)", classes.confusion_heatmaps(insights.classes)))
+        title = "Confusion matrix (test)" if insights.classes.matrix is not None else \
+            "Mistakes (test): true class down, predicted across, darker is more"
+        figures.append((title, classes.confusion_heatmaps(insights.classes)))
     if insights.fit_curve is not None:
         figures.append(("Data, true function and model prediction", fits.regression_fit(insights.fit_curve)))
     if insights.predictions is not None:
@@ -59,9 +61,19 @@ def render(record: RunRecord, insights: Insights, resolved_yaml: str) -> str:
 
 
 def write_report(record: RunRecord, insights: Insights) -> Path:
-    """Render and write report.html atomically into the run directory; returns its path."""
+    """Render and write report.html atomically into the run directory; returns its path.
+
+    Beyond MAX_MATRIX classes the per-class scores and the confusions go to per_class.csv and confusions.csv
+    beside it (one row a class, one row a pair that happened): the page shows the worst classes only.
+    """
     path = record.path / "report.html"
     resolved = (record.path / "pipeline.yaml").read_text(encoding="utf-8")
+    report = insights.classes
+    if report is not None and report.matrix is None:
+        write_atomic(record.path / "per_class.csv", table_csv(["class", "precision", "recall", "f1", "support"], [
+            [row["name"], row["precision"], row["recall"], row["f1"], int(row["support"])] for row in report.per_class]))
+        write_atomic(record.path / "confusions.csv", table_csv(["true", "predicted", "count"], [
+            [report.classes[t], report.classes[p], int(c)] for t, p, c in report.pairs]))
     write_atomic(path, render(record, insights, resolved))
     return path
 

@@ -7,8 +7,8 @@ from datetime import datetime
 from pathlib import Path
 from urllib.parse import quote
 
-from dlpipe.archive.files import run_is_live, write_atomic
-from dlpipe.archive.runs import list_runs
+from dlpipe.archive.files import write_atomic
+from dlpipe.archive.runs import list_runs, status_text
 from dlpipe.report.pages import render_page
 
 
@@ -39,7 +39,7 @@ def write_index(root: Path) -> Path:
     runs = list_runs(root, damaged=damaged)
     links = [link(record.path, root) for record in runs]
     # A run whose metrics.json still says running but whose process is gone was killed: say "stopped".
-    states = [r.status if r.status != "running" or run_is_live(r.path) else "stopped" for r in runs]
+    states = [status_text(r) for r in runs]
     html = render_page("index.html", runs=zip(runs, links, states), sweeps=_sweeps(Path(root)), count=len(runs), root=str(root), damaged=damaged,
                        written=datetime.now().strftime("%Y-%m-%d %H:%M:%S"))
     path = Path(root) / "index.html"

@@ -15,7 +15,7 @@ from dlpipe.archive.record import RunRecord
 from dlpipe.engine import distributed
 from dlpipe.engine.distributed import Ranks, World
 from dlpipe.engine.evaluate import predict, scores
-from dlpipe.engine.metrics import confusion_matrix, per_class
+from dlpipe.engine.metrics import confusion_matrix, per_class_scores
 from dlpipe.language.data import LinearData
 from dlpipe.language.pipeline import Pipeline
 from dlpipe.report.fits import ClassReport, FitCurve, Predictions
@@ -24,6 +24,7 @@ from dlpipe.report.html import Insights
 MAX_SCATTER = 2000  # points per split in the regression plot; more only hides the curves
 MAX_EXAMPLES = 24  # misclassified images shown
 TOP_CONFUSIONS = 8
+MAX_MATRIX = 30  # classes drawn as a matrix with numbers; beyond, a bounded image and files beside the report
 
 
 def data_facts(data: Dataset, task_reason: str) -> dict:
@@ -97,19 +98,29 @@ def class_report(model: nn.Module, data: Dataset, outputs: torch.Tensor | None =
     probabilities = outputs.float().softmax(dim=1).cpu()
     target = data.test.y.cpu()
     confidence, predicted = probabilities.max(dim=1)
-    matrix = confusion_matrix(predicted, target, len(data.classes))
-    scores = per_class(matrix)
-    rows = [{"name": name, **{k: float(v[i]) for k, v in scores.items()}} for i, name in enumerate(data.classes)]
-    off = matrix.clone().fill_diagonal_(0)
-    counts, flat = off.flatten().sort(descending=True)
-    confusions = [(data.classes[i // len(data.classes)], data.classes[i % len(data.classes)], int(c))
-                  for c, i in zip(counts[:TOP_CONFUSIONS].tolist(), flat[:TOP_CONFUSIONS].tolist()) if c > 0]
+    k = len(data.classes)
+    # Beyond MAX_MATRIX classes no k x k matrix is made or kept (5,000 classes: 25 M cells, a 3 GB report):
+    # the scores and the confusions come from the samples, in O(samples + classes).
+    matrix = confusion_matrix(predicted, target, k).numpy() if k <= MAX_MATRIX else None
+    scores = per_class_scores(predicted, target, k)
+    rows = [{"name": name, **{key: float(v[i]) for key, v in scores.items()}} for i, name in enumerate(data.classes)]
+    pairs = confusion_pairs(predicted.numpy(), target.numpy())
+    confusions = [(data.classes[t], data.classes[p], int(c)) for t, p, c in pairs[:TOP_CONFUSIONS] if t != p]
     wrong = (predicted != target).nonzero().flatten()
     worst = wrong[confidence[wrong].argsort(descending=True)][:MAX_EXAMPLES] if data.is_image else wrong[:0]
     images = _pixels(data, worst)
     examples = [(images[j], data.classes[target[i]], data.classes[predicted[i]], float(confidence[i]))
                 for j, i in enumerate(worst.tolist())]
-    return ClassReport(data.classes, matrix.numpy(), rows, confusions, examples)
+    return ClassReport(data.classes, matrix, rows, confusions, examples, pairs)
+
+
+def confusion_pairs(predicted: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """(true, predicted, count) of every pair that happened, mistakes first, most frequent first: a sparse
+    confusion matrix, as long as the test split at most."""
+    pairs, counts = np.unique(np.stack([target, predicted], axis=1), axis=0, return_counts=True)
+    table = np.column_stack([pairs, counts]).astype(np.int64)
+    order = np.lexsort((-table[:, 2], table[:, 0] == table[:, 1]))  # mistakes first, then by count
+    return table[order]
 
 
 def _pixels(data: Dataset, index: torch.Tensor) -> list[np.ndarray]:
@@ -143,4 +154,5 @@ def test_split(model: nn.Module, data: Dataset, loss_fn: nn.Module, pipeline: Pi
     insights.classes = class_report(model, data, outputs)
     if insights.classes is not None:
         record.classes, record.per_class = list(insights.classes.classes), insights.classes.per_class
-        record.confusion_matrix = insights.classes.matrix.tolist()
+        matrix = insights.classes.matrix  # beyond MAX_MATRIX classes: confusions.csv beside the report instead
+        record.confusion_matrix = matrix.tolist() if matrix is not None else []

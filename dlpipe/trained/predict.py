@@ -17,6 +17,8 @@ import numpy as np
 import torch
 
 from dlpipe.trained.inputs import decode, image_files, model_inputs
+from dlpipe.data.memory import check_fits
+from dlpipe.language.paths import not_a_file
 from dlpipe.trained.errors import InputError
 from dlpipe.trained.rows import table_rows
 from dlpipe.trained.model import TrainedModel
@@ -49,7 +51,7 @@ def read_inputs(model: TrainedModel, inputs: list[str], numbers: tuple[float, ..
 
 def read_table(model: TrainedModel, inputs: list[str]):
     """CSV files (or - for stdin) as one frame, and per row the columns that are not features (passed through)."""
-    from dlpipe.data.table import pandas, sniff_text
+    from dlpipe.data.table import pandas, refuse_long_cells, sniff_text
 
     pd, frames = pandas(), []
     for item in inputs:
@@ -60,6 +62,8 @@ def read_table(model: TrainedModel, inputs: list[str]):
             frames.append(pd.read_csv(io.StringIO(text), sep=delimiter, skipinitialspace=True, engine="c"))
         except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
             raise InputError(f"{item}: cannot be read as CSV ({str(exc).strip().splitlines()[-1]})") from None
+        del text
+        refuse_long_cells("standard input" if item == "-" else item, frames[-1])
     frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
     frame.columns = [str(c).strip() for c in frame.columns]
     features = {c.name for c in model.preprocessing.columns}
@@ -68,6 +72,8 @@ def read_table(model: TrainedModel, inputs: list[str]):
 
 
 SNIFF_CHARS = 64 * 1024
+MAX_STDIN = 256 * 2**20  # bytes of CSV read from standard input at most
+CSV_MEMORY = 8  # bytes of memory per byte of CSV, at most, while it is read and encoded (benchmarks/memory.py)
 # The first bytes of files that are not CSV text, and what they are.
 NOT_TEXT = {b"\x93NUMPY": "a NumPy .npy array", b"PK\x03\x04": "a zip archive (an .npz?)",
             b"\x89PNG": "a PNG image", b"\xff\xd8\xff": "a JPEG image", b"GIF8": "a GIF image"}
@@ -78,11 +84,18 @@ def _csv_text(model: TrainedModel, item: str) -> str:
     names = ", ".join(c.name for c in model.preprocessing.columns)
     takes = f"this model takes a CSV table whose header names its columns {names}"
     if item == "-":
-        return sys.stdin.read()
-    path = Path(item)
-    if not path.is_file():
-        raise InputError(f"{item}: no such file")
-    data = path.read_bytes()
+        data = sys.stdin.buffer.read(MAX_STDIN + 1)  # never more: `cat /dev/zero | dlpipe predict RUN -` ends here
+        if len(data) > MAX_STDIN:
+            raise InputError(f"standard input holds more than {MAX_STDIN // 2**20} MB; write it to a file and give "
+                             "its path (a file's size is checked against the memory before it is read)")
+    else:
+        path = Path(item)
+        why = not_a_file(path)
+        if why:
+            raise InputError(f"{item}: {why}")
+        check_fits(path.stat().st_size * CSV_MEMORY, f"{item} ({path.stat().st_size / 1e6:.0f} MB of CSV)",
+                   ("input",))
+        data = path.read_bytes()
     kind = next((what for magic, what in NOT_TEXT.items() if data.startswith(magic)), None)
     if kind:
         raise InputError(f"{item}: is {kind}, not a CSV table; {takes}")
@@ -105,8 +118,9 @@ def _same_fields(text: str, delimiter: str, item: str) -> None:
 
 
 def _array(model: TrainedModel, path: Path) -> np.ndarray:
-    if not path.is_file():
-        raise InputError(f"{path}: no such file")
+    why = not_a_file(path)
+    if why:
+        raise InputError(f"{path}: {why}")
     try:
         if path.suffix == ".npy":
             return np.load(path, allow_pickle=False)

@@ -42,8 +42,9 @@ def table_rows(prep: Preprocessing, data, notes: list[str]) -> Rows:
         if column.kind == "numeric":
             clean[column.name] = _numbers(values, empty[:, j], column.name)
         else:
-            clean[column.name] = np.where(empty[:, j], "", values.astype(str))
-            _unseen(column, clean[column.name], empty[:, j], notes)
+            text = np.array(["" if blank else str(value) for value, blank in zip(values, empty[:, j])], dtype=object)
+            clean[column.name] = text  # object, not a fixed-width str array: that pads every cell to the longest
+            _unseen(column, text, empty[:, j], notes)
     kept = _apply_missing(prep, empty, notes)
     x, _ = prep.table_inputs({name: values[kept] for name, values in clean.items()})
     return Rows(x, kept)
@@ -118,7 +119,9 @@ def _numbers(values: np.ndarray, blank: np.ndarray, name: str) -> np.ndarray:
 
 def _unseen(column: Column, text: np.ndarray, blank: np.ndarray, notes: list[str]) -> None:
     """A note naming the rows whose category the training rows never held (they are encoded as all zeros)."""
-    rows = np.flatnonzero(~np.isin(text, np.asarray(column.categories, dtype=str)) & ~blank)
+    known = set(column.categories)
+    rows = np.array([i for i, (value, empty) in enumerate(zip(text, blank)) if not empty and value not in known],
+                    dtype=np.int64)
     if len(rows):
         cells = ", ".join(f"row {r + 1} {str(text[r])!r}" for r in rows[:SHOWN])
         more = f" and {len(rows) - SHOWN} more" if len(rows) > SHOWN else ""
