@@ -143,3 +143,29 @@ def no_network(monkeypatch):
         raise OSError("network disabled in tests")
 
     monkeypatch.setattr("urllib.request.urlopen", refuse)
+
+
+# --- a small disk, for what happens when it is full ------------------------------------
+
+import shutil  # noqa: E402
+import subprocess  # noqa: E402
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 1 MB tmpfs at tmp_path/disk (needs root, as CI and the dev machine have); skipped where mounting fails."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(disk)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here ({mounted.stderr.decode().strip() or 'not root'})")
+    yield disk
+    subprocess.run(["umount", "-l", str(disk)], check=False)
+
+
+def fill(disk, leave_bytes: int) -> Path:
+    """A filler file that leaves about `leave_bytes` free on `disk`."""
+    free = shutil.disk_usage(disk).free
+    filler = disk / "filler"
+    filler.write_bytes(bytes(max(0, free - leave_bytes)))
+    return filler

@@ -8,7 +8,6 @@ import re
 import shutil
 import subprocess
 from datetime import datetime, timezone
-from pathlib import Path
 from urllib.parse import unquote
 
 import pytest
@@ -18,7 +17,7 @@ from dlpipe.archive.files import create_run_dir, history_csv, sanitize_name, wri
 from dlpipe.archive.record import RunRecord
 from dlpipe.language.loader import load_pipeline
 
-from conftest import TINY_SINE
+from conftest import TINY_SINE, fill
 
 
 def test_two_runs_in_the_same_second_get_two_directories(tmp_path):
@@ -163,26 +162,6 @@ def test_a_fifo_named_metrics_json_is_never_opened(cli, write_yaml, tmp_path):
     os.mkfifo(fifo_dir / "metrics.json")  # opening it for reading would block until a writer comes
     result = cli("run", write_yaml(TINY_SINE), "--out", tmp_path, "-q", "--set", "training.epochs=1")
     assert result.exit_code == 0 and "not a regular file" in (tmp_path / "index.html").read_text()
-
-
-@pytest.fixture
-def small_disk(tmp_path):
-    """A 1 MB tmpfs at tmp_path/disk (needs root, as CI and the dev machine have); skipped where mounting fails."""
-    disk = tmp_path / "disk"
-    disk.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(disk)], capture_output=True)
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs here ({mounted.stderr.decode().strip() or 'not root'})")
-    yield disk
-    subprocess.run(["umount", "-l", str(disk)], check=False)
-
-
-def fill(disk, leave_bytes: int) -> Path:
-    """A filler file that leaves about `leave_bytes` free on `disk`."""
-    free = shutil.disk_usage(disk).free
-    filler = disk / "filler"
-    filler.write_bytes(bytes(max(0, free - leave_bytes)))
-    return filler
 
 
 def test_a_full_disk_fails_the_run_cleanly_and_resume_finishes_it(cli, write_yaml, small_disk):

@@ -82,7 +82,7 @@ def exported_outputs(model, run: Path, x: np.ndarray, tmp_path: Path) -> dict[st
     got = {}
     for fmt, form in FORMATS.items():
         path, beside, _ = export_run(model, fmt, tmp_path / f"model{form.suffix}")
-        got[fmt] = form.run(model, path, torch.from_numpy(x)).reshape(-1)
+        got[fmt] = form.run(model, path.read_bytes(), torch.from_numpy(x)).reshape(-1)
         got["json"] = json.loads(beside.read_text())
     return got
 

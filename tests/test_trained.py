@@ -94,9 +94,8 @@ def use_a_trained_run(cli, tmp_path: Path, path: Path) -> None:
     assert stored == pytest.approx(recorded["test"], rel=1e-5, abs=1e-6)
     exported = cli("export", run_dir, "--format", "onnx")  # the command (it reads the test split itself) ...
     assert exported.exit_code == 0 and "verified on the test samples" in exported.output, exported.output
-    mean, std = raw_scale(model.preprocessing)
-    for fmt in ("torchscript", "safetensors"):  # ... and the same function from Python, on the split read above
-        export.export(model, fmt, run_dir / "exports" / f"model{export.FORMATS[fmt].suffix}", data.test.x[:100] * std + mean)
+    for fmt in ("torchscript", "safetensors"):  # ... and the same function from Python
+        export.export_run(model, fmt)
     with pytest.warns(DeprecationWarning):  # torch.jit.load: deprecated upstream, still the way to load TorchScript
         scripted = torch.jit.load(str(run_dir / "exports" / "model.torchscript.pt"))
     with torch.inference_mode():

@@ -108,21 +108,60 @@ def unlock_run_dir(handle) -> None:
 
 def write_atomic(path: Path, content: str | bytes) -> None:
     """Write to a temporary file beside `path`, then rename: readers never see half a file."""
+    write_new(path, content, replace=True)
+
+
+RUN_DIR_NAME = re.compile(r"\d{8}-\d{6}-[0-9a-f]{6}")  # create_run_dir's names: <UTC stamp>-<6 hex>
+
+
+def run_dir_of(path: Path) -> Path | None:
+    """The run directory `path` is in (or is): a folder named as create_run_dir names them, holding pipeline.yaml."""
+    resolved = Path(path).resolve()
+    return next((folder for folder in (resolved, *resolved.parents)
+                 if RUN_DIR_NAME.fullmatch(folder.name) and (folder / "pipeline.yaml").is_file()), None)
+
+
+def writable(path: Path, force: bool, allowed: Path | None = None) -> str | None:
+    """Why a command may not write its output to `path`, or None: never inside a run directory (but `allowed`, a
+    folder of the run's that dlpipe itself fills, such as its exports/), never over an existing file unless force."""
+    run = run_dir_of(path)
+    inside_allowed = allowed is not None and Path(path).resolve().is_relative_to(Path(allowed).resolve())
+    if run is not None and not inside_allowed:
+        return (f"{path}: is inside the run directory {run}, whose files dlpipe never overwrites; choose a path "
+                "outside it")
+    if Path(path).is_dir():
+        return f"{path}: is a folder; give a file name"
+    if Path(path).exists() and not force:
+        return f"{path}: already exists; pass --force to replace it (nothing was written)"
+    return None
+
+
+def write_new(path: Path, content: str | bytes, replace: bool = False) -> None:
+    """Write through a temporary file beside `path`, renamed into place only when complete; an existing file is
+    replaced only when asked (a hard link refuses to clobber it, where the file system has them)."""
     data = content.encode("utf-8") if isinstance(content, str) else content
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     try:
-        with open(tmp, "xb") as handle:  # "x": never clobber; plain open keeps the umask's permissions
+        with open(tmp, "xb") as handle:
             handle.write(data)
-        os.replace(tmp, path)
+        if replace:
+            os.replace(tmp, path)
+        else:
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                raise
+            except OSError:  # no hard links here: check, then rename
+                if path.exists():
+                    raise FileExistsError(errno.EEXIST, "already exists", str(path)) from None
+                os.replace(tmp, path)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         if exc.errno == errno.ENOSPC:
             raise OSError(errno.ENOSPC, f"no space left on the device of {path.parent} (needed about "
                                         f"{max(len(data) / 1e6, 0.01):.2f} MB for {path.name})") from None
         raise
-    except BaseException:
+    finally:
         tmp.unlink(missing_ok=True)
-        raise
 
 
 def history_csv(history: dict[str, list]) -> str:

@@ -64,11 +64,12 @@ def _status(run_dir: Path) -> str:
 @click.argument("inputs", nargs=-1, metavar="INPUT...")
 @click.option("--x", "numbers", type=float, multiple=True, help="1-D input values: --x 0.5 -1.0 2.0 (or --x 0.5 --x 1.0).")
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="Write here (.csv, .json or .npy); default stdout.")
+@click.option("--force", is_flag=True, help="Replace the -o file if it exists.")
 @click.option("--top", type=click.IntRange(1, 100), default=3, show_default=True, help="Classes listed per row.")
 @click.option("--batch-size", type=click.IntRange(1), default=1000, show_default=True)
 @ANY_STATUS
 @OUT
-def predict(run: str, inputs: tuple[str, ...], numbers: tuple[float, ...], output: Path | None, top: int,
+def predict(run: str, inputs: tuple[str, ...], numbers: tuple[float, ...], output: Path | None, force: bool, top: int,
             batch_size: int, any_status: bool, out: Path) -> None:
     """Predict with RUN's model: INPUT is a CSV (- for stdin), .npy/.npz arrays, or images (files, globs, folders)."""
     from dlpipe.language.errors import InvalidValue
@@ -86,11 +87,11 @@ def predict(run: str, inputs: tuple[str, ...], numbers: tuple[float, ...], outpu
     try:
         data, passthrough = read_inputs(model, list(inputs), numbers)
         rows, array = predict_rows(model, data, passthrough, top, batch_size, notes)
-        text = write(rows, array, output)
+        text = write(rows, array, output, force)
     except (InputError, InvalidValue) as exc:
         _fail(f"dlpipe predict {run}: {exc}")
     except OSError as exc:
-        _fail(f"{output}: cannot write: {exc.strerror or exc}")
+        _fail(f"{output}: cannot write: {exc.strerror or exc}; nothing was left half-written", 1)
     for note in notes:
         echo(f"note: {note}", err=True)
     if text is not None:
@@ -129,6 +130,9 @@ def evaluate(run: str, data_file: Path | None, changes: tuple[str, ...], any_sta
         result = run_evaluation(model, data_file, settings)
     except (InputError, InvalidValue, DataUnavailable) as exc:
         _fail(f"dlpipe evaluate {run}: {exc}")
+    except OSError as exc:
+        _fail(f"dlpipe evaluate {run}: cannot write the evaluation: {exc.strerror or exc}; nothing was left "
+              "half-written", 1)
     except ValidationError as exc:
         error = exc.errors()[0]
         parts = [str(part) for part in error["loc"]]
@@ -149,18 +153,17 @@ def evaluate(run: str, data_file: Path | None, changes: tuple[str, ...], any_sta
 @click.argument("run", shell_complete=complete_runs)
 @click.option("--format", "fmt", type=FormatChoice(), required=True)
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="The file (default RUN/exports/model.EXT).")
+@click.option("--force", is_flag=True, help="Replace the -o file (and its .preprocessing.json) if they exist.")
 @ANY_STATUS
 @OUT
-def export(run: str, fmt: str, output: Path | None, any_status: bool, out: Path) -> None:
+def export(run: str, fmt: str, output: Path | None, force: bool, any_status: bool, out: Path) -> None:
     """Export RUN's model (normalization inside) and verify it against the run's model on 100 test samples."""
     from dlpipe.trained.export import ExportError, export_run
 
     model = _model(run, out, any_status)
     try:
-        written, beside, difference = export_run(model, fmt, output)
+        written, beside, difference = export_run(model, fmt, output, force)
     except ExportError as exc:
-        _fail(f"dlpipe export {run}: {exc}")
-    except OSError as exc:
-        _fail(f"dlpipe export {run}: cannot write {output or 'the export'}: {exc.strerror or exc}")
+        _fail(f"dlpipe export {run}: {exc}", exc.code)
     echo(f"wrote {written} ({fmt}; verified on the test samples: largest relative difference "
                f"{difference:.1e})\n  and {beside}")

@@ -8,6 +8,7 @@ and nothing else in the run directory changes.
 from __future__ import annotations
 
 import dataclasses
+import shutil
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -57,17 +58,21 @@ def evaluate(model: TrainedModel, data_file: Path | None = None, data_changes: d
     metrics = scores(outputs, samples, build_loss(model.pipeline.loss), model.task, model.pipeline.scalar_metrics,
                      prep.target_scale)
     started = datetime.now(timezone.utc)
-    folder = create_run_dir(model.path, "evaluations", started)
     classes = class_report(model.torch_module, data, outputs)
     predictions = predicted_vs_true(model.torch_module, data, outputs)
     figures = [("Confusion matrix", class_figures.confusion_heatmaps(classes))] if classes else []
     figures += [("Predicted vs true, and residuals", fits.predicted_vs_true(predictions))] if predictions else []
-    write_json(folder / "metrics.json", {"source": source, "samples": len(samples), "metrics": metrics,
-                                         "warnings": warnings, "notes": notes, "started": started.isoformat()})
-    write_atomic(folder / "report.html", render_page(
-        "evaluation.html", name=model.path.parent.name + "/" + model.path.name, source=source, count=len(samples),
-        started=started.strftime("%Y-%m-%d %H:%M:%S UTC"), metrics=metrics, figures=figures, warnings=warnings,
-        notes=notes))
+    page = render_page("evaluation.html", name=model.path.parent.name + "/" + model.path.name, source=source,
+                       count=len(samples), started=started.strftime("%Y-%m-%d %H:%M:%S UTC"), metrics=metrics,
+                       figures=figures, warnings=warnings, notes=notes)
+    folder = create_run_dir(model.path, "evaluations", started)
+    try:
+        write_json(folder / "metrics.json", {"source": source, "samples": len(samples), "metrics": metrics,
+                                             "warnings": warnings, "notes": notes, "started": started.isoformat()})
+        write_atomic(folder / "report.html", page)
+    except OSError:
+        shutil.rmtree(folder, ignore_errors=True)  # (a full disk) no evaluation folder without its report
+        raise
     return Evaluation(metrics, folder, source, warnings + notes)
 
 

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from dlpipe.archive.files import write_new, writable
 from dlpipe.data.preprocess import Preprocessing
 from dlpipe.trained.model import TrainedModel
 
@@ -34,7 +35,12 @@ SAMPLES = 100
 
 
 class ExportError(Exception):
-    """An export that could not be made or did not verify; nothing is left behind."""
+    """An export that could not be made or did not verify; nothing is left behind. code: the command's exit code
+    (2: refused before anything ran, 1: it failed)."""
+
+    def __init__(self, message: str, code: int = 2):
+        super().__init__(message)
+        self.code = code
 
 
 class Deployable(nn.Module):
@@ -91,19 +97,41 @@ def raw_scale(prep: Preprocessing) -> tuple[torch.Tensor, torch.Tensor]:
     return (torch.tensor(mean, dtype=torch.float32).view(view), torch.tensor(std, dtype=torch.float32).view(view))
 
 
-def export_run(model: TrainedModel, fmt: str, output: Path | None = None) -> tuple[Path, Path, float]:
-    """Export to `output` (default RUN/exports/model.EXT), verified on the run's first 100 test samples."""
-    output = output or model.path / "exports" / f"model{FORMATS[fmt].suffix}"
+def export_run(model: TrainedModel, fmt: str, output: Path | None = None, force: bool = False
+               ) -> tuple[Path, Path, float]:
+    """Export to `output` (default RUN/exports/model.EXT), verified on the run's first 100 test samples.
+
+    Nothing existing is replaced without force, nothing inside a run directory is touched (but its own
+    exports/ folder), and the file appears only once it has verified (written beside, then renamed).
+    """
+    default = model.path / "exports" / f"model{FORMATS[fmt].suffix}"
+    output = Path(output) if output is not None else default
+    beside = output.with_name("preprocessing.json") if output == default else \
+        output.with_name(output.name + ".preprocessing.json")  # never the user's own preprocessing.json
+    shared = beside.parent == default.parent  # exports/preprocessing.json describes every format: it is merged
+    for path, replace in ((output, force), (beside, force or shared)):
+        if (why := writable(path, replace, allowed=model.path / "exports")) is not None:
+            raise ExportError(why)
     from dlpipe.data.sources import load_data
 
     test = load_data(model.pipeline.data, model.pipeline.seed).test.x[:SAMPLES]
     mean, std = raw_scale(model.preprocessing)
-    beside, difference = export(model, fmt, output, test * std + mean)  # back to raw inputs
+    data, difference = export(model, fmt, test * std + mean)  # back to raw inputs
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        write_new(output, data, replace=force)
+        write_new(beside, _describe(model, fmt, output, beside), replace=force or shared)
+    except OSError as exc:
+        raise ExportError(f"cannot write {output}: {exc.strerror or exc}; nothing was left half-written", 1) from None
     return output, beside, difference
 
 
-def export(model: TrainedModel, fmt: str, output: Path, raw: torch.Tensor) -> tuple[Path, float]:
-    """Write and verify; returns (the preprocessing.json written beside, the largest relative difference)."""
+def export(model: TrainedModel, fmt: str, raw: torch.Tensor) -> tuple[bytes, float]:
+    """The exported file's bytes, verified: loaded back as a user would and run on `raw` against the run's model.
+
+    Everything happens in memory, so a full disk or a failing exporter can leave no file behind (torch's
+    C++ writer aborted the interpreter on a full disk); ExportError says why in one line.
+    """
     wrapped = deployable(model)
     with torch.inference_mode():
         expected = wrapped(raw).numpy()
@@ -112,78 +140,76 @@ def export(model: TrainedModel, fmt: str, output: Path, raw: torch.Tensor) -> tu
     if absent:
         raise ExportError(f"{fmt} export needs the {', '.join(form.packages)} package(s) ({', '.join(absent)} "
                           f"missing): {EXTRA}")
-    output.parent.mkdir(parents=True, exist_ok=True)
     try:
-        form.write(wrapped, raw, output)
-        got = _load_and_run(model, fmt, output, raw)
+        data = form.write(wrapped, raw)
+        got = _load_and_run(model, fmt, data, raw)
     except ExportError:
-        output.unlink(missing_ok=True)
         raise
-    except Exception as exc:  # noqa: BLE001 - an exporter failure is one line, and no file is left
-        output.unlink(missing_ok=True)
-        raise ExportError(f"{fmt} export failed: {type(exc).__name__}: {str(exc).strip().splitlines()[0]}") from None
+    except Exception as exc:  # noqa: BLE001 - an exporter failure is one line
+        raise ExportError(f"{fmt} export failed: {type(exc).__name__}: {str(exc).strip().splitlines()[0]}", 1) from None
     difference = float(np.abs(got - expected).max() / max(float(np.abs(expected).max()), 1e-12))
     if not difference <= TOLERANCE:
-        output.unlink(missing_ok=True)
         raise ExportError(f"the {fmt} model's outputs differ from the run's by up to {difference:.3g} (relative; "
-                          f"allowed {TOLERANCE:g}); the file was removed")
-    return _describe(model, fmt, output), difference
+                          f"allowed {TOLERANCE:g}); nothing was written", 1)
+    return data, difference
 
 
-def _onnx(wrapped: Deployable, raw: torch.Tensor, output: Path) -> None:
+def _onnx(wrapped: Deployable, raw: torch.Tensor) -> bytes:
     logging.getLogger("torch.onnx").setLevel(logging.ERROR)
     with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():  # it prints its steps and warns
         warnings.simplefilter("ignore")
-        torch.onnx.export(wrapped, (raw[:2],), str(output), input_names=["input"], output_names=["output"],
-                          dynamic_shapes={"x": {0: torch.export.Dim("batch")}}, dynamo=True, verbose=False,
-                          external_data=False)
+        program = torch.onnx.export(wrapped, (raw[:2],), input_names=["input"], output_names=["output"],
+                                    dynamic_shapes={"x": {0: torch.export.Dim("batch")}}, dynamo=True, verbose=False)
+    return program.model_proto.SerializeToString()
 
 
-def _torchscript(wrapped: Deployable, raw: torch.Tensor, output: Path) -> None:
+def _torchscript(wrapped: Deployable, raw: torch.Tensor) -> bytes:
     # torch.jit is deprecated upstream (in favour of torch.export) but still what C++ and mobile runtimes load.
     with torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         traced = torch.jit.trace(wrapped, raw[:2])
-    traced.save(str(output))
+        buffer = io.BytesIO()
+        torch.jit.save(traced, buffer)
+    return buffer.getvalue()
 
 
-def _safetensors(wrapped: Deployable, raw: torch.Tensor, output: Path) -> None:
-    from safetensors.torch import save_file
+def _safetensors(wrapped: Deployable, raw: torch.Tensor) -> bytes:
+    from safetensors.torch import save
 
-    save_file({k: v.contiguous() for k, v in wrapped.state_dict().items()}, str(output))
+    return save({k: v.contiguous() for k, v in wrapped.state_dict().items()})
 
 
-def _run_onnx(model: TrainedModel, output: Path, raw: torch.Tensor) -> np.ndarray:
+def _run_onnx(model: TrainedModel, data: bytes, raw: torch.Tensor) -> np.ndarray:
     import onnxruntime
 
-    session = onnxruntime.InferenceSession(str(output), providers=["CPUExecutionProvider"])
+    session = onnxruntime.InferenceSession(data, providers=["CPUExecutionProvider"])
     return session.run(None, {"input": raw.numpy()})[0]
 
 
-def _run_torchscript(model: TrainedModel, output: Path, raw: torch.Tensor) -> np.ndarray:
+def _run_torchscript(model: TrainedModel, data: bytes, raw: torch.Tensor) -> np.ndarray:
     with torch.inference_mode(), warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
-        return torch.jit.load(str(output)).eval()(raw).numpy()
+        return torch.jit.load(io.BytesIO(data)).eval()(raw).numpy()
 
 
-def _run_safetensors(model: TrainedModel, output: Path, raw: torch.Tensor) -> np.ndarray:
-    from safetensors.torch import load_file
+def _run_safetensors(model: TrainedModel, data: bytes, raw: torch.Tensor) -> np.ndarray:
+    from safetensors.torch import load
 
     rebuilt = deployable(TrainedModel(model.path, any_status=True))
-    rebuilt.load_state_dict(load_file(str(output)))
+    rebuilt.load_state_dict(load(data))
     with torch.inference_mode():
         return rebuilt(raw).numpy()
 
 
 @dataclass(frozen=True)
 class Format:
-    """An export format: its file suffix, the packages it needs (the export extra), how it is written, and how a
-    user loads it back and runs it (the verification)."""
+    """An export format: its file suffix, the packages it needs (the export extra), its bytes, and how a user
+    loads those back and runs them (the verification)."""
 
     suffix: str
     packages: tuple[str, ...]
-    write: Callable[[Deployable, torch.Tensor, Path], None]
-    run: Callable[[TrainedModel, Path, torch.Tensor], np.ndarray]
+    write: Callable[[Deployable, torch.Tensor], bytes]
+    run: Callable[[TrainedModel, bytes, torch.Tensor], np.ndarray]
 
 
 # The export formats: `dlpipe export --format` offers these names.
@@ -194,9 +220,9 @@ FORMATS = {
 }
 
 
-def _load_and_run(model: TrainedModel, fmt: str, output: Path, raw: torch.Tensor) -> np.ndarray:
+def _load_and_run(model: TrainedModel, fmt: str, data: bytes, raw: torch.Tensor) -> np.ndarray:
     """The exported file loaded back the way a user would, run on `raw` (a batch size it was not traced with)."""
-    return FORMATS[fmt].run(model, output, raw)
+    return FORMATS[fmt].run(model, data, raw)
 
 
 # What the exported model does with an empty cell (NaN in a numeric input column), by the run's missing: policy.
@@ -208,15 +234,18 @@ EMPTY_CELLS = {
 }
 
 
-def _describe(model: TrainedModel, fmt: str, output: Path) -> Path:
-    """preprocessing.json beside the file: what the input is, its shape, what the output means."""
+def _describe(model: TrainedModel, fmt: str, output: Path, path: Path) -> str:
+    """The description beside the file (`path`): what the input is, its shape, what the output means."""
     prep = model.preprocessing
     inputs = prep.input_names if prep.kind == "table" else None
     meaning = {"table": "one row per sample: numeric features as they are, categorical ones one-hot in the order "
                         "of input_columns",
                "images": "pixels 0..255 as float32, channels first", "arrays": "the raw arrays, as float32"}[prep.kind]
-    path = output.with_name("preprocessing.json")
-    earlier = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    try:
+        earlier = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    except (OSError, ValueError):
+        earlier = {}
+    earlier = earlier if isinstance(earlier, dict) else {}
     files = {**(earlier.get("export", {}).get("files", {}) if earlier.get("sample_shape") == list(prep.sample_shape)
                 else {}), fmt: output.name}
     info = {**prep.to_json(), "export": {
@@ -228,5 +257,4 @@ def _describe(model: TrainedModel, fmt: str, output: Path) -> Path:
                    f"the predicted {prep.target or 'value'} in its own units"},
         "normalization": "onnx and torchscript: inside the model (its first op); safetensors: the buffers mean and "
                          "std, (input - mean) / std before the network"}}
-    path.write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
-    return path
+    return json.dumps(info, indent=2) + "\n"

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from dlpipe.trained.inputs import decode, image_files, model_inputs
+from dlpipe.archive.files import writable, write_new
 from dlpipe.data.memory import check_fits
 from dlpipe.language.paths import not_a_file
 from dlpipe.trained.errors import InputError
@@ -174,13 +175,21 @@ def predict_rows(model: TrainedModel, data, passthrough: list[dict], top: int, b
     return rows, probabilities
 
 
-def write(rows: list[dict], array: np.ndarray, output: Path | None) -> str | None:
-    """CSV to stdout (returned as text) or to `output`; .json and .npy by the file's extension."""
+def write(rows: list[dict], array: np.ndarray, output: Path | None, force: bool = False) -> str | None:
+    """CSV to stdout (returned as text) or to `output`; .json and .npy by the file's extension.
+
+    The file appears whole or not at all (written beside, then renamed); an existing one is replaced only with
+    force, and nothing inside a run directory is written (OSError, InputError).
+    """
+    if output is not None and (why := writable(output, force)) is not None:
+        raise InputError(why)
     if output is not None and output.suffix == ".npy":
-        np.save(output, array)
+        buffer = io.BytesIO()
+        np.save(buffer, array)
+        write_new(output, buffer.getvalue(), replace=force)
         return None
     if output is not None and output.suffix == ".json":
-        output.write_text(json.dumps(rows, indent=1) + "\n", encoding="utf-8")
+        write_new(output, json.dumps(rows, indent=1) + "\n", replace=force)
         return None
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=list(dict.fromkeys(k for row in rows for k in row)), lineterminator="\n")
@@ -188,7 +197,7 @@ def write(rows: list[dict], array: np.ndarray, output: Path | None) -> str | Non
     writer.writerows(rows)
     if output is None:
         return buffer.getvalue()
-    output.write_text(buffer.getvalue(), encoding="utf-8")
+    write_new(output, buffer.getvalue(), replace=force)
     return None
 
 
