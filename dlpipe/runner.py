@@ -23,7 +23,7 @@ from torch import nn
 
 from dlpipe.archive import files
 from dlpipe.archive.environment import environment
-from dlpipe.archive.log import Progress
+from dlpipe.archive.log import Progress, deferring_stops
 from dlpipe.archive.record import RunRecord
 from dlpipe.data.dataset import Dataset
 from dlpipe.data.sources import load_data
@@ -94,20 +94,30 @@ def run(loaded: Loaded, out_root: Path, progress: Progress, stop: threading.Even
             raise loaded.invalid(exc) from None
         stages = {**({"start-up": startup_s} if startup_s is not None else {}),
                   "load data": time.perf_counter() - clock}
-        run_dir = _open_run_dir(loaded, out_root, started, resume_dir, progress) if writer else \
-            Path(resume_dir or tempfile.mkdtemp(prefix="dlpipe-rank-"))
-        if writer and not locks:
-            locks.append(files.lock_run_dir(run_dir))  # a new directory: nobody else can know it yet
-        if writer:
-            update_index(run_dir.parent.parent, progress, stages)  # the index shows the run as running (it holds the lock)
-        record = _record(loaded, run_dir, started)
-        record.status, record.sweep = "failed", sweep
-        context = RunContext(loaded, progress, record, stop, world, tune_process, resume_dir is not None,
-                             allow_changed_data, tuple(callbacks), stages=stages)
-        return _run(context, data, clock)
+        with deferring_stops(stop):  # from the run directory on, a signal ends the run after a batch, with its report
+            record = _start_record(loaded, out_root, started, resume_dir, progress, world, locks, stages)
+            record.sweep = sweep
+            context = RunContext(loaded, progress, record, stop, world, tune_process, resume_dir is not None,
+                                 allow_changed_data, tuple(callbacks), stages=stages)
+            return _run(context, data, clock)
     finally:
         for lock in locks:
             files.unlock_run_dir(lock)
+
+
+def _start_record(loaded: Loaded, out_root: Path, started: datetime, resume_dir: Path | None, progress: Progress,
+                  world: World | None, locks: list, stages: dict[str, float]) -> RunRecord:
+    """The run directory (new, or the one resumed; a temporary one for the other ranks), locked and in the index."""
+    writer = world is None or world.main
+    run_dir = _open_run_dir(loaded, out_root, started, resume_dir, progress) if writer else \
+        Path(resume_dir or tempfile.mkdtemp(prefix="dlpipe-rank-"))
+    if writer and not locks:
+        locks.append(files.lock_run_dir(run_dir))  # a new directory: nobody else can know it yet
+    if writer:
+        update_index(run_dir.parent.parent, progress, stages)  # the index shows the run as running (it holds the lock)
+    record = _record(loaded, run_dir, started)
+    record.status = "failed"  # until training says otherwise
+    return record
 
 
 def _run(context: RunContext, data: Dataset, clock: float) -> RunRecord:

@@ -281,6 +281,6 @@ def test_sigint_during_a_download_exits_130_and_writes_nothing(cli, write_yaml, 
     monkeypatch.setattr("urllib.request.urlopen", lambda url, timeout=None: Interrupted(b"x" * 50_000, [0.0], 0.0))
     path = write_yaml(TOY_CLASSIFIER.format(root=tmp_path / "nowhere"))
     result = cli("run", path, "--out", tmp_path / "out", "-q")
-    assert result.exit_code == 130 and "stopped while downloading" in result.stderr
+    assert result.exit_code == 130 and "interrupted before training began; no run was started" in result.stderr
     assert "Traceback" not in result.output and not (tmp_path / "out").exists()
     assert not [p for p in (tmp_path / "cache" / "dlpipe").rglob("*") if p.is_file()]  # no .part, no half file

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import pytest
 
@@ -102,3 +103,52 @@ def test_a_closed_reader_stops_the_terminal_lines_not_the_run(tmp_path, write_ya
     assert saved["status"] == "completed", saved["message"]
     assert {"model.pt", "checkpoint.pt", "report.html", "history.csv"} <= {p.name for p in run_dir.iterdir()}
     assert "epoch 40/40" in (run_dir / "run.log").read_text()  # run.log got every line the terminal did not
+
+
+def test_a_signal_before_training_ends_the_command_at_once(cli, write_yaml, tmp_path, monkeypatch):
+    """While the data loads a first Ctrl-C used to print "stopping after the current batch" and carry on."""
+    import os
+    import signal
+
+    from dlpipe.data import synthetic
+
+    from conftest import TINY_SINE
+
+    real, seen = synthetic.load, []
+
+    def slow_load(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGINT)  # the user presses Ctrl-C while the data loads ...
+        seen.append("went on")  # ... which must not come back here
+        return real(*args, **kwargs)
+
+    from dlpipe.data import sources
+    from dlpipe.language.data import SineData
+
+    monkeypatch.setitem(sources.SOURCES, SineData, sources.Source(synthetic.describe, slow_load))
+    done = cli("run", write_yaml(TINY_SINE), "--out", tmp_path / "out")
+    assert done.exit_code == 130 and "interrupted before training began; no run was started" in done.stderr
+    assert seen == [] and not (tmp_path / "out").exists() and "stopping after the current batch" not in done.stderr
+
+
+def test_sigterm_ends_any_command_at_once_in_one_line(tmp_path):
+    """SIGTERM (a job scheduler, `kill`) to `dlpipe predict RUN -` waiting on its input: exit 130, one line."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import dlpipe
+
+    from conftest import ROOT
+
+    run = dlpipe.run(ROOT / "pipelines" / "iris.yaml", set={"training.epochs": 2}, out=tmp_path, quiet=True).path
+    process = subprocess.Popen([sys.executable, "-m", "dlpipe", "predict", str(run), "-"], stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    wchan, deadline = Path(f"/proc/{process.pid}/wchan"), time.monotonic() + 120
+    while "pipe" not in wchan.read_text():  # the kernel says it waits on its input: the command is under way
+        assert process.poll() is None and time.monotonic() < deadline
+        time.sleep(0.01)
+    process.send_signal(signal.SIGTERM)
+    out, err = process.communicate(timeout=30)
+    assert process.returncode == 130 and "dlpipe predict: interrupted; nothing was left half-written" in err
+    assert "Traceback" not in err

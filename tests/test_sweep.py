@@ -91,13 +91,17 @@ def test_bad_sweep_flags_are_refused_before_anything_runs(cli, write_yaml, tmp_p
     assert not list((tmp_path / "out").glob("*/*/metrics.json"))  # no trial ran
 
 
-def test_the_page_never_shows_a_storage_password():
-    from dlpipe.sweep.results import _safe
+@pytest.mark.parametrize("url, shown", [
+    ("postgresql+psycopg2://dlpipe:s3cret@db.example:5432/sweeps", "postgresql+psycopg2://dlpipe:***@db.example:5432/sweeps"),
+    ("postgresql://dlpipe@127.0.0.1/sweeps", "postgresql://dlpipe@127.0.0.1/sweeps"),
+    ("sqlite:////tmp/x/sweeps.db", "sqlite:////tmp/x/sweeps.db"),
+    ("postgresql://db/sweeps?user=a&password=s3cret&sslmode=require", "postgresql://db/sweeps?user=a&password=***&sslmode=require"),
+    ("mysql://u:s3cret@h/db?token=abc", "mysql://u:***@h/db?token=***"),
+])
+def test_a_storage_password_is_masked_wherever_a_url_is_shown(url, shown):
+    from dlpipe.archive.secrets import mask
 
-    assert _safe("postgresql+psycopg2://dlpipe:s3cret@db.example:5432/sweeps") == \
-        "postgresql+psycopg2://dlpipe:***@db.example:5432/sweeps"
-    assert _safe("postgresql://dlpipe@127.0.0.1/sweeps") == "postgresql://dlpipe@127.0.0.1/sweeps"
-    assert _safe("sqlite:////tmp/x/sweeps.db") == "sqlite:////tmp/x/sweeps.db"
+    assert mask(url) == shown and mask(f"dlpipe sweep x.yaml --storage {url} --jobs 2").endswith(f"{shown} --jobs 2")
 
 
 def test_a_diverged_trial_is_recorded_as_such_and_the_sweep_goes_on(cli, write_yaml, tmp_path):
@@ -177,3 +181,80 @@ def test_runs_the_sweep_page_and_the_index_name_the_same_best_trial(cli, tmp_pat
     assert f"best val_loss {best.value:.4g}: trial {best.number} ({best.user_attrs['run']})" in row, row
     page = Path(result.stdout.splitlines()[-1].removeprefix("sweep: ")).read_text()
     assert f"The best trial's pipeline (trial {best.number})" in page
+
+
+def test_a_grid_beyond_the_limit_is_refused_with_its_size_before_anything_runs(cli, write_yaml, tmp_path):
+    values = ",".join(str(i) for i in range(1, 1001))
+    done = cli("sweep", write_yaml(TINY_SINE), "--grid", f"model.layers.0.units={values}", "--grid",
+               f"training.batch_size={values}", "--out", tmp_path / "out")
+    assert done.exit_code == 2 and "the grid has 1,000,000 points; a grid is at most 10,000" in done.stderr
+    assert not (tmp_path / "out" / "sweeps.db").exists() and "Traceback" not in done.output
+
+
+def test_a_sweep_killed_while_queueing_its_grid_gets_the_missing_points_on_resume(write_yaml, tmp_path, monkeypatch):
+    """The kill used to come after grid_enqueued was set: --resume then never queued the rest (342 of 1,600)."""
+    from dlpipe.sweep.plan import make_plan
+    from dlpipe.sweep.search import _point_key, open_study
+
+    grids = ("model.layers.0.units=" + ",".join(str(i) for i in range(1, 41)), "training.batch_size=8,16,32")
+    plan, seed = make_plan(write_yaml(TINY_SINE), (), grids, {}, tmp_path, None, None, False)
+    real, queued = optuna.Study.enqueue_trial, []
+
+    def killed_after_50(study, params, *args, **kwargs):
+        if len(queued) == 50:
+            raise KeyboardInterrupt  # the SIGINT that ends the command while it queues
+        queued.append(params)
+        return real(study, params, *args, **kwargs)
+
+    monkeypatch.setattr(optuna.Study, "enqueue_trial", killed_after_50)
+    with pytest.raises(KeyboardInterrupt):
+        open_study(plan, seed)
+    monkeypatch.setattr(optuna.Study, "enqueue_trial", real)
+    study = open_study(plan, seed)  # what --resume does
+    points = [_point_key(t.system_attrs["fixed_params"]) for t in study.get_trials(deepcopy=False)]
+    assert len(points) == 120 and len(set(points)) == 120  # every point, each once
+    assert len(open_study(plan, seed).get_trials(deepcopy=False)) == 120  # and again: nothing added twice
+
+
+def test_a_trial_that_failed_on_a_full_disk_runs_again_and_the_sweep_stops(cli, write_yaml, tmp_path, monkeypatch):
+    from dlpipe.sweep import search
+
+    real, calls = search.run, []
+
+    def full_disk_once(*args, **kwargs):
+        record = real(*args, **kwargs)
+        if not calls:
+            record.status, record.message = "failed", "no space left on the device of /x (needed about 0.01 MB)"
+        calls.append(record)
+        return record
+
+    monkeypatch.setattr(search, "run", full_disk_once)
+    path = write_yaml(TINY_SINE)
+    first = cli("sweep", path, "--grid", "optimizer.lr=1.0e-3,1.0e-2", "--out", tmp_path)
+    assert first.exit_code == 1 and "the disk is full; free some space: trial 0 is queued again" in first.stderr
+    resumed = cli("sweep", path, "--grid", "optimizer.lr=1.0e-3,1.0e-2", "--out", tmp_path, "--resume")
+    assert resumed.exit_code == 0, resumed.output
+    study = study_of(tmp_path)
+    assert sorted(t.params["optimizer.lr"] for t in counted(study)) == [1.0e-3, 1.0e-2]  # the full-disk one reran
+
+
+def test_workers_get_the_storage_from_the_environment_and_a_bad_one_is_one_masked_line(cli, write_yaml, tmp_path):
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    url = "postgresql+psycopg2://dlpipe:s3cret@127.0.0.1:9/sweeps"  # nothing listens on port 9
+    done = subprocess.run([sys.executable, "-m", "dlpipe", "sweep", str(write_yaml(TINY_SINE)), "--grid",
+                           "optimizer.lr=1.0e-3,1.0e-2", "--out", str(tmp_path), "--storage", url, "--jobs", "2"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2 and "Traceback" not in done.stderr and "s3cret" not in done.stdout + done.stderr
+    assert "--storage postgresql+psycopg2://dlpipe:***@127.0.0.1:9/sweeps: cannot open it" in done.stderr
+
+
+def test_the_command_line_each_run_records_masks_a_storage_password(monkeypatch):
+    from dlpipe.archive.environment import environment
+
+    monkeypatch.setattr("sys.argv", ["dlpipe", "sweep", "x.yaml", "--storage", "postgresql://u:s3cret@db/s?token=t0k"])
+    command = environment("", (), "cpu")["command"]
+    assert "s3cret" not in command and "t0k" not in command and "postgresql://u:***@db/s?token=***" in command

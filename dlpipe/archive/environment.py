@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from dlpipe import __version__
+from dlpipe.archive.secrets import mask
 
 
 def cpu_model() -> str:
@@ -49,7 +50,7 @@ def environment(pipeline_text: str, data_files: tuple[Path, ...], device: str) -
         "cpu": cpu_model(),
         "threads": torch.get_num_threads(),
         "device": device,
-        "command": shlex.join(["dlpipe", *sys.argv[1:]]),
+        "command": mask(shlex.join(["dlpipe", *sys.argv[1:]])),  # a --storage URL's password never stored
         "pipeline_sha256": hashlib.sha256(pipeline_text.encode("utf-8")).hexdigest(),
         "data_files": {str(path): sha256_file(path) for path in data_files},
     }

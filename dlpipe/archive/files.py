@@ -111,6 +111,7 @@ def write_atomic(path: Path, content: str | bytes) -> None:
     write_new(path, content, replace=True)
 
 
+NO_SPACE = "no space left on the device"  # how a full disk is said; a sweep reruns a trial that ended so
 RUN_DIR_NAME = re.compile(r"\d{8}-\d{6}-[0-9a-f]{6}")  # create_run_dir's names: <UTC stamp>-<6 hex>
 
 
@@ -157,7 +158,7 @@ def write_new(path: Path, content: str | bytes, replace: bool = False) -> None:
                 os.replace(tmp, path)
     except OSError as exc:
         if exc.errno == errno.ENOSPC:
-            raise OSError(errno.ENOSPC, f"no space left on the device of {path.parent} (needed about "
+            raise OSError(errno.ENOSPC, f"{NO_SPACE} of {path.parent} (needed about "
                                         f"{max(len(data) / 1e6, 0.01):.2f} MB for {path.name})") from None
         raise
     finally:

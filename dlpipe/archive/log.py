@@ -14,8 +14,34 @@ import io
 import math
 import os
 import sys
+import threading
 import time
-from typing import TextIO
+from contextlib import contextmanager
+from typing import Iterator, TextIO
+
+class StopRequest(threading.Event):
+    """A Ctrl-C or SIGTERM, as the command's signal handler records it.
+
+    While `deferring` (a run has its directory and is training) a signal only sets it: the run stops after
+    the current batch and writes its checkpoint and report. Before that (checks, loading, a sweep between its
+    trials) the handler ends the command at once with KeyboardInterrupt, which every writer cleans up after.
+    """
+
+    deferring = False
+
+
+@contextmanager
+def deferring_stops(stop) -> Iterator[None]:
+    """From here until the block ends a signal stops the run gently (a StopRequest only; others are left alone)."""
+    if not isinstance(stop, StopRequest):
+        yield
+        return
+    before, stop.deferring = stop.deferring, True
+    try:
+        yield
+    finally:
+        stop.deferring = before
+
 
 BAR_AFTER_S = 2.0
 BAR_EVERY_S = 0.2

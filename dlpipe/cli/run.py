@@ -46,18 +46,21 @@ def run(file: Path | None, overrides: tuple[str, ...], out: Path, resume: Path |
 
         sys.exit(launch(nproc, _without_nproc(sys.argv[1:])))
     import signal
-    import threading
 
+    from dlpipe.archive.log import StopRequest
     from dlpipe.engine.speed import preload_torch_compiler
 
     preload_torch_compiler()  # from here on, beside the checks, the imports and the data loading
 
-    stop = threading.Event()
+    stop = StopRequest()
     previous = {sig: signal.signal(sig, _stopper(stop)) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         loaded = _load_for_run(file, overrides, resume)
         record = _execute(loaded, out, resume, quiet or (world is not None and not world.main), stop, world,
                           allow_changed_data)
+    except KeyboardInterrupt:  # a signal before training began: nothing was started, nothing half-written
+        left = "the run was left as it was" if resume else "no run was started"
+        _fail(f"dlpipe run: interrupted before training began; {left}", 130)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -84,16 +87,19 @@ def run(file: Path | None, overrides: tuple[str, ...], out: Path, resume: Path |
 
 
 def _stopper(stop):
-    """A signal handler: the first Ctrl-C (or SIGTERM) stops after the current batch, a second one at once."""
+    """A signal handler: while a run trains (stop.deferring) the first Ctrl-C or SIGTERM stops it after the current
+    batch and a second one at once; before that (checks, loading data) the first one ends the command at once."""
 
     def handle(signum, frame) -> None:
         if stop.is_set():
             os._exit(130)
         stop.set()
+        if not getattr(stop, "deferring", True):
+            raise KeyboardInterrupt  # unwinds: every writer removes its temporary file, nothing is half-written
         import signal
 
         echo(f"\n{signal.Signals(signum).name}: stopping after the current batch, then writing the "
-                   "checkpoint and the report (press Ctrl-C again to quit at once)", err=True)
+             "checkpoint and the report (press Ctrl-C again to quit at once)", err=True)
 
     return handle
 

@@ -9,6 +9,8 @@ import click
 from dlpipe.cli.common import echo
 from dlpipe.cli.common import fail as _fail
 
+STORAGE_VARIABLE = "DLPIPE_SWEEP_STORAGE"
+
 
 @click.command()
 @click.argument("file", type=click.Path(path_type=Path))
@@ -21,7 +23,9 @@ from dlpipe.cli.common import fail as _fail
 @click.option("--prune/--no-prune", default=None, help="Override sweep.prune.")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("reports"), show_default=True,
               help="Root directory of the run archive.")
-@click.option("--storage", metavar="URL", help="Optuna database URL (default: sqlite:///<out>/sweeps.db).")
+@click.option("--storage", metavar="URL", envvar=STORAGE_VARIABLE, show_envvar=True,
+              help="Optuna database URL (default: sqlite:///<out>/sweeps.db); from the environment, no process "
+                   "list shows it.")
 @click.option("--study", metavar="NAME", help="Study name: the same name and storage on several machines share it.")
 @click.option("--resume", is_flag=True, help="Continue this pipeline's newest study (a stopped or killed sweep).")
 @click.option("--best", is_flag=True, help="Print the best trial's pipeline (YAML) and exit.")
@@ -59,7 +63,7 @@ def _jobs(plan, grids, options: dict, prune, jobs: int) -> None:
     import sys
 
     cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else list(range(os.cpu_count() or 1))
-    args = [str(plan.path), "--out", str(plan.out), "--storage", plan.storage, "--study", plan.study,
+    args = [str(plan.path), "--out", str(plan.out), "--study", plan.study,
             *[a for o in plan.overrides for a in ("--set", o)], *[a for g in grids for a in ("--grid", g)],
             *[a for k, v in options.items() if v is not None for a in (k, str(v))],
             *([] if prune is None else ["--prune" if prune else "--no-prune"])]
@@ -68,10 +72,13 @@ def _jobs(plan, grids, options: dict, prune, jobs: int) -> None:
         mine = cores[number::jobs] or cores  # more jobs than cores: they share
         threads = ("--set", f"training.threads={len(mine)}")
         pin = (lambda cpus=mine: os.sched_setaffinity(0, cpus)) if hasattr(os, "sched_setaffinity") else None
+        # The storage URL (a password, perhaps) goes by the environment: `ps` shows a command line to every user.
         workers.append(subprocess.Popen([sys.executable, "-m", "dlpipe", "sweep", *args, *threads], preexec_fn=pin,
-                                        stdout=subprocess.DEVNULL))
+                                        stdout=subprocess.DEVNULL, env={**os.environ, STORAGE_VARIABLE: plan.storage}))
     echo(f"sweep {plan.study}: {jobs} worker processes, {len(cores)} cores between them", err=True)
     codes = [worker.wait() for worker in workers]
+    if all(codes):  # every worker said why on stderr (a storage it cannot open, say): nothing to sum up
+        raise SystemExit(max(codes))
     _summary(plan)
     if any(codes):
         raise SystemExit(max(codes))
@@ -91,25 +98,36 @@ def _print_best(plan) -> None:
 
 def _run(plan, seed: int) -> None:
     import signal
-    import threading
 
+    from dlpipe.archive.log import StopRequest
     from dlpipe.cli.run import _stopper
     from dlpipe.sweep.driver import run_sweep
 
     from dlpipe.sweep.search import StorageError
 
-    stop = threading.Event()
+    stop = StopRequest()
     previous = {sig: signal.signal(sig, _stopper(stop)) for sig in (signal.SIGINT, signal.SIGTERM)}
+    from sqlalchemy.exc import SQLAlchemyError
+
     try:
-        study, page = run_sweep(plan, seed, stop, lambda line: echo(line, err=True))
+        study, page, stopped = run_sweep(plan, seed, stop, lambda line: echo(line, err=True))
     except StorageError as exc:
         _fail(str(exc))
+    except (OSError, SQLAlchemyError) as exc:  # a full disk, a damaged database: one line; --resume continues
+        detail = getattr(exc, "orig", None) or exc
+        _fail(f"dlpipe sweep: {getattr(detail, 'strerror', None) or str(detail).splitlines()[0]}; "
+              f"`dlpipe sweep {plan.path} --resume` continues once that is fixed", 1)
+    except KeyboardInterrupt:  # between trials (queueing the grid, writing the page): stop here, resumable
+        _fail(f"dlpipe sweep: interrupted; `dlpipe sweep {plan.path} --resume` continues (a trial it had begun runs "
+              "again)", 130)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     _summary(plan, study, page)
     if stop.is_set():
         raise SystemExit(130)
+    if stopped:
+        raise SystemExit(1)
 
 
 def _summary(plan, study=None, page=None) -> None:

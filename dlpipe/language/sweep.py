@@ -7,6 +7,7 @@ overrides.check_sweep tries every value a parameter can take before anything run
 
 from __future__ import annotations
 
+import math
 from typing import Any, Literal
 
 from pydantic import Field, model_validator
@@ -15,6 +16,7 @@ from dlpipe.language.errors import PipelineError
 from dlpipe.language.section import Section
 
 Value = bool | int | float | str
+MAX_GRID = 10_000  # points (each one a run); queueing them takes about 25 s on SQLite
 
 
 class Parameter(Section):
@@ -66,14 +68,14 @@ class Sweep(Section):
             if ranged:
                 raise ValueError(f"method grid needs a choice list for every parameter; {', '.join(ranged)} "
                                  "has a range (use method random or bayes, or list the values)")
+            if self.grid_size > MAX_GRID:
+                raise ValueError(f"the grid has {self.grid_size:,} points; a grid is at most {MAX_GRID:,} (each point "
+                                 "is a run): use method random or bayes with trials:, or fewer values")
         return self
 
     @property
     def grid_size(self) -> int:
-        size = 1
-        for parameter in self.parameters.values():
-            size *= len(parameter.choice or [])
-        return size
+        return math.prod(len(parameter.choice or []) for parameter in self.parameters.values())
 
 
 def grid_flag(text: str) -> tuple[str, Parameter]:

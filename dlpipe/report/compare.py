@@ -11,7 +11,7 @@ from pathlib import Path
 import yaml
 
 from dlpipe.archive.files import write_atomic
-from dlpipe.archive.record import RunRecord
+from dlpipe.archive.record import RunRecord, read_regular
 from dlpipe.language.metrics import UnknownDirection, higher_is_better
 from dlpipe.report import plots
 from dlpipe.report.pages import render_page
@@ -55,13 +55,25 @@ def mixed(records: list[RunRecord]) -> str | None:
             "their test metrics within a task")
 
 
+def _config(run_dir: Path) -> dict:
+    """A run's resolved pipeline.yaml; ValueError (one line) when it is not what dlpipe wrote there."""
+    path = run_dir / "pipeline.yaml"
+    try:
+        config = yaml.safe_load(read_regular(path))
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{path}: not the pipeline dlpipe wrote there ({str(exc).splitlines()[0]})") from None
+    if not isinstance(config, dict):
+        raise ValueError(f"{path}: holds a {type(config).__name__}, not a pipeline")
+    return config
+
+
 def write_comparison(run_dirs: list[Path], root: Path) -> Path:
     """Render the comparison of `run_dirs` to <root>/comparisons/<UTC stamp>-<hex>.html."""
     folder = Path(root) / "comparisons"
     runs = []
     for run_dir in run_dirs:
         record = RunRecord.read(run_dir)
-        config = yaml.safe_load((run_dir / "pipeline.yaml").read_text()) or {}
+        config = _config(run_dir)
         runs.append({"label": record.ref, "record": record, "config": flatten(config),
                      "report": os.path.relpath(run_dir.resolve() / "report.html", folder.resolve())})
     names = list(dict.fromkeys(k for run in runs for k in run["record"].test))

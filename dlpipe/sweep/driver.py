@@ -11,8 +11,9 @@ from dlpipe.sweep.results import write_page
 from dlpipe.sweep.search import Plan, claim, open_study, requeue_stale, run_trial
 
 
-def run_sweep(plan: Plan, seed: int, stop: threading.Event, say: Callable[[str], None]) -> tuple[object, str]:
-    """Trials until the sweep has its total (or a signal); returns (the study, the sweep page's path)."""
+def run_sweep(plan: Plan, seed: int, stop: threading.Event, say: Callable[[str], None]) -> tuple[object, str, str]:
+    """Trials until the sweep has its total (or a signal, or a full disk); returns (the study, the sweep page's
+    path, why it stopped early or "")."""
     study = open_study(plan, seed)
     stale = requeue_stale(study)
     if stale:
@@ -22,11 +23,11 @@ def run_sweep(plan: Plan, seed: int, stop: threading.Event, say: Callable[[str],
     while not stop.is_set() and (trial := claim(plan, study)) is not None:
         row = run_trial(plan, study, trial, stop, page, Progress(quiet=True, stop=stop))
         page = write_page(study, plan)
-        if row is None:
-            say("stopped by a signal: the interrupted trial is queued again; `dlpipe sweep ... --resume` continues")
-            break
+        if row.get("requeued"):
+            say(f"{row['requeued']}: trial {row['number']} is queued again; `dlpipe sweep ... --resume` continues")
+            return study, str(page), row["requeued"]
         say(_line(row, study, plan))
-    return study, str(page)
+    return study, str(page), ""
 
 
 def _line(row: dict, study, plan: Plan) -> str:

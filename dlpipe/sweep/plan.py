@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from dlpipe.data.sources import read_pipeline
 from dlpipe.language.errors import PipelineError
 from dlpipe.language.loader import check_flags
 from dlpipe.language.sweep import Sweep, grid_flag
 from dlpipe.model.checks import recorded_keys
-from dlpipe.sweep.search import Plan, new_study_name
+from dlpipe.sweep.search import Plan, first_line, new_study_name
 
 
 def make_plan(file: Path, overrides: tuple[str, ...], grids: tuple[str, ...], changes: dict, out: Path,
@@ -28,8 +30,10 @@ def make_plan(file: Path, overrides: tuple[str, ...], grids: tuple[str, ...], ch
     base.update({k: v for k, v in changes.items() if v is not None})
     try:
         sweep = Sweep.model_validate(base)
-    except ValueError as exc:
-        raise PipelineError(f"sweep options: {exc}") from None
+    except ValidationError as exc:
+        said = "; ".join(".".join(map(str, e["loc"])) + (": " if e["loc"] else "") + e["msg"].removeprefix("Value error, ")
+                         for e in exc.errors(include_url=False))
+        raise PipelineError(f"sweep options: {said}; nothing was run") from None
     # The file's own sweep section was checked as written when it was loaded; flags, and the section under
     # --set overrides, are checked here.
     problems = check_flags(loaded, sweep, {key: f"--grid {text}" for text, (key, _) in flags.items()}) \
@@ -40,6 +44,8 @@ def make_plan(file: Path, overrides: tuple[str, ...], grids: tuple[str, ...], ch
                         f"{', '.join(recorded)})")
     if problems:
         raise PipelineError("\n".join(problems) + f"\n{file}: {len(problems)} problem(s); nothing was run")
+    if out.exists() and not out.is_dir():
+        raise PipelineError(f"--out {out}: is a file; expected the folder of the run archive")
     out.mkdir(parents=True, exist_ok=True)
     url = storage or f"sqlite:///{(out / 'sweeps.db').resolve()}"
     name = study or (_newest(url, pipeline.name) if existing else new_study_name(pipeline.name))
@@ -51,11 +57,12 @@ def _newest(url: str, name: str) -> str:
     import optuna
 
     from dlpipe.archive.files import sanitize_name
+    from dlpipe.archive.secrets import mask
 
     try:
         summaries = optuna.get_all_study_summaries(storage=url)
     except Exception as exc:  # noqa: BLE001 - a database that cannot be opened, in the user's words
-        raise PipelineError(f"--storage {url}: cannot open it ({type(exc).__name__}: {exc})") from None
+        raise PipelineError(mask(f"--storage {url}: cannot open it ({type(exc).__name__}: {first_line(exc)})")) from None
     mine = [s for s in summaries if s.study_name.startswith(f"{sanitize_name(name)}-")]
     if not mine:
         raise PipelineError(f"no sweep of {name} in {url} to continue; start one without --resume")

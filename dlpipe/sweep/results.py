@@ -11,6 +11,7 @@ from optuna.trial import TrialState
 
 from dlpipe.archive.files import sanitize_name, write_atomic, write_json
 from dlpipe.archive.record import RunRecord
+from dlpipe.archive.secrets import mask
 from dlpipe.report.index import write_index
 from dlpipe.report.sweep import ranked, render_sweep
 from dlpipe.sweep.search import Plan
@@ -86,7 +87,7 @@ def write_page(study: optuna.Study, plan: Plan) -> Path:
     html = render_sweep({"name": plan.name, "study": plan.study, "metric": plan.sweep.metric,
                          "maximize": maximize, "rows": found, "method": plan.sweep.method, "prune": plan.sweep.prune,
                          "kinds": {k: p.kind for k, p in plan.sweep.parameters.items()}, "importance": importance,
-                         "best_yaml": text, "best_number": number, "storage": _safe(plan.storage),
+                         "best_yaml": text, "best_number": number, "storage": mask(plan.storage),
                          "counts": ", ".join(f"{n} {k}" for k, n in counts.items()) or "none yet",
                          "written": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")})
     write_atomic(page, html)
@@ -101,12 +102,3 @@ def write_page(study: optuna.Study, plan: Plan) -> Path:
     except Exception:  # noqa: BLE001 - the index is a convenience: it never stops a sweep
         pass
     return page
-
-
-def _safe(url: str) -> str:
-    """A storage URL without its password."""
-    head, at, tail = url.rpartition("@")
-    if not at or "://" not in head:
-        return url
-    scheme, _, user = head.partition("://")
-    return f"{scheme}://{user.split(':')[0]}:***@{tail}" if ":" in user else url

@@ -28,7 +28,8 @@ import optuna
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import TrialState
 
-from dlpipe.archive.files import sanitize_name
+from dlpipe.archive.files import NO_SPACE, sanitize_name
+from dlpipe.archive.secrets import mask
 from dlpipe.archive.log import Progress
 from dlpipe.data.sources import read_pipeline
 from dlpipe.language.loader import Loaded
@@ -74,11 +75,26 @@ def open_study(plan: Plan, seed: int) -> optuna.Study:
     direction = "maximize" if higher_is_better(sweep.metric) else "minimize"
     study = _create(lambda: optuna.create_study(storage=plan.storage, study_name=plan.study, sampler=sampler,
                                                 pruner=pruner, direction=direction, load_if_exists=True), plan.storage)
-    if sweep.method == "grid" and not study.user_attrs.get("grid_enqueued"):
-        study.set_user_attr("grid_enqueued", True)
-        for point in _grid(sweep):
-            study.enqueue_trial(point, skip_if_exists=True)
+    if sweep.method == "grid":
+        with _taking_turns(plan.storage):  # two workers starting together queue each point once
+            _queue_missing(study, sweep)
     return study
+
+
+def _queue_missing(study: optuna.Study, sweep: Sweep) -> None:
+    """Queue every grid point the study does not hold yet (a sweep killed while queueing gets the rest on resume).
+
+    One pass over the trials and one insert a point: linear, never Optuna's skip_if_exists scan per point.
+    """
+    held = {_point_key(t.params or t.system_attrs.get("fixed_params") or {}) for t in study.get_trials(deepcopy=False)
+            if not t.user_attrs.get("interrupted")}  # an interrupted trial's point was queued again: it is held
+    for point in _grid(sweep):
+        if _point_key(point) not in held:
+            study.enqueue_trial(point)
+
+
+def _point_key(params: dict) -> tuple:
+    return tuple(sorted((key, repr(value)) for key, value in params.items()))
 
 
 class StorageError(Exception):
@@ -95,13 +111,18 @@ def _create(make: Callable[[], optuna.Study], url: str, attempts: int = 6) -> op
             return make()
         except (IntegrityError, OperationalError, optuna.exceptions.DuplicatedStudyError) as exc:
             if attempt == attempts - 1:
-                raise StorageError(f"--storage {url}: cannot open it ({type(exc).__name__}: {exc})") from None
+                raise StorageError(mask(f"--storage {url}: cannot open it ({type(exc).__name__}: {first_line(exc)})")) from None
             time.sleep(0.2 * (attempt + 1))
         except (ImportError, SQLAlchemyError, ValueError) as exc:
             hint = ("; for PostgreSQL: pip install psycopg2-binary and write postgresql+psycopg2://..."
                     if isinstance(exc, ImportError) else "")
-            raise StorageError(f"--storage {url}: cannot open it ({type(exc).__name__}: {exc}){hint}") from None
+            raise StorageError(mask(f"--storage {url}: cannot open it ({type(exc).__name__}: {first_line(exc)}){hint}")) from None
     raise AssertionError("unreachable")
+
+
+def first_line(exc: Exception) -> str:
+    """An exception's first line (SQLAlchemy appends the SQL and a link to its docs)."""
+    return (str(exc).strip().splitlines() or [""])[0]
 
 
 def _grid(sweep: Sweep) -> list[dict]:
@@ -196,8 +217,11 @@ def claim(plan: Plan, study: optuna.Study) -> optuna.Trial | None:
 
 
 def run_trial(plan: Plan, study: optuna.Study, trial: optuna.Trial, stop: threading.Event, page: Path,
-              progress: Progress) -> dict | None:
-    """Run a claimed trial as a dlpipe run, tell Optuna how it went; its row for the sweep page."""
+              progress: Progress) -> dict:
+    """Run a claimed trial as a dlpipe run, tell Optuna how it went; its row for the sweep page.
+
+    A trial stopped by a signal or a full disk is queued again (row["requeued"] says why): the sweep stops there.
+    """
     sets = tuple(f"{key}={yaml_text(value)}" for key, value in trial.params.items())
     loaded: Loaded = read_pipeline(plan.path, (*plan.overrides, *sets, "sweep=null"))
     started = time.perf_counter()
@@ -210,11 +234,13 @@ def run_trial(plan: Plan, study: optuna.Study, trial: optuna.Trial, stop: thread
     trial.set_user_attr("message", record.message)
     trial.set_user_attr("seconds", time.perf_counter() - started)
     value = _value(record, plan.sweep.metric)
-    if record.status == "interrupted":
+    if record.status == "interrupted" or NO_SPACE in record.message:  # not the trial's fault: it runs again
         trial.set_user_attr("interrupted", True)
         study.tell(trial, state=TrialState.FAIL)
         study.enqueue_trial(trial.params)
-        return None
+        return {"number": trial.number, "params": dict(trial.params), "value": None, "status": record.status,
+                "requeued": "the disk is full; free some space" if NO_SPACE in record.message else
+                "stopped by a signal"}
     if record.status == "pruned":
         study.tell(trial, state=TrialState.PRUNED)
     elif record.status == "completed" and value is not None:
