@@ -224,3 +224,75 @@ def test_a_killed_run_is_listed_as_stopped_with_the_epochs_its_checkpoint_holds(
     shown = subprocess.run([sys.executable, "-m", "dlpipe", "runs", "--out", str(tmp_path), "show", "tiny"],
                            capture_output=True, text=True).stdout
     assert f"stopped after epoch {epochs}" in shown and f"{epochs} epochs on cpu" in shown
+
+
+@pytest.fixture(scope="module")
+def real_records(tmp_path_factory):
+    """Two real metrics.json: a classifier's (classes, scores, confusions) and a sweep trial's (its sweep link)."""
+    import dlpipe
+
+    from conftest import ROOT
+
+    out = tmp_path_factory.mktemp("records")
+    iris = dlpipe.run(ROOT / "pipelines" / "iris.yaml", set={"training.epochs": 2}, out=out, quiet=True).path
+    trial = json.loads((iris / "metrics.json").read_text())
+    trial["sweep"] = {"study": "s-1", "trial": 3, "page": "../../sweeps/s-1/sweep.html", "metric": "val_loss",
+                      "maximize": False}
+    return [json.loads((iris / "metrics.json").read_text()), trial]
+
+
+def _paths(value, prefix=()):
+    """Every key path into a JSON value, to a depth of 3."""
+    if len(prefix) >= 3:
+        return
+    items = value.items() if isinstance(value, dict) else enumerate(value[:2]) if isinstance(value, list) else ()
+    for key, inner in items:
+        yield prefix + (key,)
+        yield from _paths(inner, prefix + (key,))
+
+
+DAMAGE = [None, 1, -3.5, "x", [], {}, True, ["x"], {"x": 1}]
+
+
+def test_a_metrics_json_damaged_anywhere_is_skipped_or_shown_never_a_crash(real_records, tmp_path):
+    """Property: one field of a real metrics.json replaced by a value of another kind, every field and kind in
+    turn: `dlpipe runs`, `runs show`, the index and compare either show the run or say it could not be read."""
+    import copy
+
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from dlpipe.archive.runs import list_runs, table
+    from dlpipe.report.index import write_index
+
+    from test_fuzz import fuzz_settings
+
+    cases = [(n, path) for n, record in enumerate(real_records) for path in _paths(record)]
+    run_dir = tmp_path / "iris" / "20260101-000000-abcdef"
+    run_dir.mkdir(parents=True)
+    (run_dir / "pipeline.yaml").write_text("name: iris\n")
+
+    @settings(fuzz_settings({**__import__("os").environ, "FUZZ_EXAMPLES": "300"}))
+    @given(st.sampled_from(cases), st.sampled_from(DAMAGE))
+    def damaged(case, value):
+        n, path = case
+        record = copy.deepcopy(real_records[n])
+        target = record
+        for key in path[:-1]:
+            target = target[key]
+        target[path[-1]] = value
+        (run_dir / "metrics.json").write_text(json.dumps(record))
+        skipped: list[str] = []
+        listed = list_runs(tmp_path, damaged=skipped)
+        assert len(listed) + len(skipped) == 1
+        table(listed, expand=True)
+        write_index(tmp_path)
+        from click.testing import CliRunner
+
+        from dlpipe.cli import main
+
+        shown = CliRunner().invoke(main, ["runs", "--out", str(tmp_path), "show", str(run_dir)])
+        assert shown.exit_code in (0, 2) and (shown.exception is None or isinstance(shown.exception, SystemExit)), \
+            (path, value, shown.output)
+
+    damaged()

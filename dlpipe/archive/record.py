@@ -132,7 +132,8 @@ def read_regular(path: Path) -> str:
 
 
 def check(data, path: Path) -> None:
-    """ValueError naming the first key of a metrics.json that does not hold what dlpipe writes there."""
+    """ValueError naming the first key of a metrics.json that does not hold what dlpipe writes there, nested keys
+    too (a headline without its name, a sweep whose study is a list): no reader ever meets a wrong type."""
     if not isinstance(data, dict):
         raise ValueError(f"{path}: holds a JSON {type(data).__name__}, not an object")
     try:
@@ -142,15 +143,35 @@ def check(data, path: Path) -> None:
     if started.tzinfo is None:
         raise ValueError(f"{path}: 'started' {data['started']!r} has no time zone")
     for key, types in TYPES.items():
-        if key in data and (not isinstance(data[key], types) or isinstance(data[key], bool) and bool not in types):
-            raise ValueError(f"{path}: {key!r} is {type(data[key]).__name__}, expected "
-                             f"{' or '.join(t.__name__ for t in types)}")
-    numbers = {**data.get("test", {}), **{"headline value": (data.get("headline") or {}).get("value")}}
-    bad = [k for k, v in numbers.items() if v is not None and not isinstance(v, NUMBER)]
-    texts = [(data.get("headline") or {}).get("name", ""), *((data.get("verdict") or {}).get(k, "") for k in
-                                                               ("kind", "advice"))]
-    if bad or not all(isinstance(t, str) for t in texts):
-        raise ValueError(f"{path}: {', '.join(bad) or 'headline or verdict'} holds the wrong kind of value")
+        if key in data:
+            _expect(data[key], types, key, path)
+    for key, fields in NESTED.items():
+        if isinstance(data.get(key), dict):
+            for field, (types, required) in fields.items():
+                if field in data[key] or required:
+                    _expect(data[key].get(field), types, f"{key}.{field}", path)
+    for key, types in ITEMS.items():
+        container = data.get(key)
+        for name, value in (container.items() if isinstance(container, dict) else enumerate(container or [])):
+            _expect(value, types, f"{key}.{name}", path)
+
+
+def _expect(value, types: tuple, key: str, path: Path) -> None:
+    if not isinstance(value, types) or isinstance(value, bool) and bool not in types:
+        raise ValueError(f"{path}: {key!r} is {type(value).__name__}, expected "
+                         f"{' or '.join(t.__name__ for t in types)}")
+
+
+# Inside the mappings: field -> (the types it may hold, whether it must be there).
+NESTED = {"headline": {"name": (TEXT, True), "value": (NUMBER + NONE, True)},
+          "verdict": {"kind": (TEXT, True), "advice": (TEXT, True), "epoch": ((int,) + NONE, False)},
+          "network": {"kind": (TEXT, True), "findings": ((list,), True), "epoch": ((int,), False)},
+          "sweep": {"study": (TEXT, True), "trial": ((int,), True), "page": (TEXT, True), "metric": (TEXT, False),
+                    "maximize": ((bool,), False)},
+          "data": {"notes": ((list,), False), "task_reason": (TEXT, False)}}
+# Every item of these: the types it may hold.
+ITEMS = {"test": NUMBER + NONE, "validation": NUMBER + NONE, "classes": TEXT, "per_class": (dict,),
+         "confusion_matrix": (list,), "learned": (dict,)}
 
 
 def read_history(run_dir: Path) -> dict[str, list[float]]:

@@ -7,6 +7,7 @@ per channel (axis 1 of 3-D and larger inputs) with the training split's statisti
 
 from __future__ import annotations
 
+import math
 import zipfile
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from dlpipe.archive.log import Progress
 from dlpipe.data import targets
 from dlpipe.data.dataset import DataInfo, Dataset, Samples
 from dlpipe.data.memory import check_fits
+from dlpipe.data.npy import read_header, refused_kind
 from dlpipe.data.preprocess import Preprocessing
 from dlpipe.data.table import check_file
 from dlpipe.language.errors import InvalidValue
@@ -37,27 +39,24 @@ def header(config: ArraysData, role: str) -> tuple[tuple[int, ...], np.dtype]:
     try:
         if name is None:
             with open(path, "rb") as handle:
-                return _npy_header(handle)
-        with zipfile.ZipFile(path) as archive:
-            members = [m.removesuffix(".npy") for m in archive.namelist()]
-            if name not in members:
-                raise InvalidValue(("data", role), f"{path} has no array {name!r}; it holds: {', '.join(members)} "
-                                                   f"(set data.{role} to one of them)")
-            with archive.open(f"{name}.npy") as handle:
-                return _npy_header(handle)
-    except (zipfile.BadZipFile, ValueError, OSError) as exc:
+                shape, dtype = read_header(handle, path.stat().st_size)
+        else:
+            with zipfile.ZipFile(path) as archive:
+                members = [m.removesuffix(".npy") for m in archive.namelist()]
+                if name not in members:
+                    raise InvalidValue(("data", role), f"{path} has no array {name!r}; it holds: "
+                                                       f"{', '.join(members)} (set data.{role} to one of them)")
+                with archive.open(f"{name}.npy") as handle:
+                    shape, dtype = read_header(handle, archive.getinfo(f"{name}.npy").file_size)
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
         if isinstance(exc, InvalidValue):
             raise
         kind = ".npy" if name is None else ".npz"
-        raise InvalidValue(key, f"{path}: not a NumPy {kind} file ({exc})") from None
-
-
-def _npy_header(handle) -> tuple[tuple[int, ...], np.dtype]:
-    version = np.lib.format.read_magic(handle)
-    readers = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
-    if version not in readers:
-        raise ValueError(f".npy format version {version[0]}.{version[1]} (1.0 and 2.0 are read)")
-    shape, _, dtype = readers[version](handle)
+        what = f"{role} " if name is not None else ""
+        raise InvalidValue(key, f"{path}: {what}{exc}" if isinstance(exc, ValueError) and str(exc).startswith(
+            ("is truncated", "its header")) else f"{path}: not a NumPy {kind} file ({exc})") from None
+    if (why := refused_kind(dtype, role)) is not None:
+        raise InvalidValue(key, f"{path}: {role} {why}")
     return shape, dtype
 
 
@@ -68,16 +67,18 @@ def _read(config: ArraysData, role: str) -> np.ndarray:
             return np.load(path, allow_pickle=False)
         with np.load(path, allow_pickle=False) as archive:
             return archive[name]
-    except ValueError as exc:  # object arrays need pickle, which is never allowed
-        raise InvalidValue(key, f"{path}: {role} cannot be read without pickle ({exc}); save numbers or strings") from None
+    except (ValueError, EOFError, OSError, zipfile.BadZipFile) as exc:  # the header was checked: a damaged body
+        raise InvalidValue(key, f"{path}: {role} cannot be read ({exc})") from None
 
 
 def _shapes(config: ArraysData) -> tuple[tuple[int, ...], tuple[int, ...], np.dtype]:
     (x_shape, x_type), (y_shape, y_type) = header(config, "x"), header(config, "y")
+    if x_shape[:1] == (0,):
+        raise InvalidValue(_where(config, "x")[2], f"{config.path or config.x}: x holds no samples (shape {x_shape})")
     if not x_shape or not y_shape or x_shape[0] != y_shape[0]:
         raise InvalidValue(("data", "y"), f"x has shape {x_shape} and y {y_shape}: they need the same length "
                                           "(one target per sample, along the first axis)")
-    check_fits(x_shape[0] * int(np.prod(x_shape[1:] or (1,))) * 4 * 3 + x_shape[0] * 8 * 3,
+    check_fits(x_shape[0] * math.prod(x_shape[1:] or (1,)) * 4 * 3 + x_shape[0] * 8 * 3,
                f"x {x_shape} ({x_type})", ("data", "x"))
     return x_shape, y_shape, y_type
 

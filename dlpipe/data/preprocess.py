@@ -111,11 +111,56 @@ class Preprocessing:
 
     @classmethod
     def from_json(cls, data: dict) -> Preprocessing:
+        """The record back from JSON; ValueError (in words) for one this dlpipe did not write or cannot use.
+
+        Checked key by key, so an entry from a newer dlpipe (an unknown key), a missing key or a column count
+        that does not add up to the input size is refused when the run is loaded, not at the first prediction.
+        """
+        if not isinstance(data, dict):
+            raise ValueError(f"is a {type(data).__name__}, not a record")
         data = {k: v for k, v in data.items() if k != "version"}
-        columns = tuple(Column(**{**c, "categories": tuple(c.get("categories", ()))}) for c in data.pop("columns", ()))
-        tuples = {k: tuple(data[k]) for k in ("sample_shape", "classes", "target_scale", "mean", "std", "size")
-                  if data.get(k) is not None}
-        return cls(**{**data, **tuples, "columns": columns})
+        _check_keys(data, {f.name for f in dataclasses.fields(cls)} - {"notes"}, ("kind", "task", "sample_shape"),
+                    "it")
+        try:
+            columns = tuple(_column(c) for c in data.pop("columns", ()) or ())
+            tuples = {k: tuple(data[k]) for k in ("sample_shape", "classes", "target_scale", "mean", "std", "size")
+                      if data.get(k) is not None}
+            made = cls(**{**data, **tuples, "columns": columns})
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"holds a value of the wrong kind ({exc})") from None
+        made.check()
+        return made
+
+    def check(self) -> None:
+        """ValueError when the parts do not fit together (the inputs its columns make against sample_shape)."""
+        if self.kind not in ("table", "arrays", "images") or self.task not in ("regression", "classification"):
+            raise ValueError(f"has kind {self.kind!r} and task {self.task!r}, which this dlpipe does not know")
+        if not self.sample_shape or not all(isinstance(d, int) and d > 0 for d in self.sample_shape):
+            raise ValueError(f"has the input shape {self.sample_shape}, which no input has")
+        if self.kind == "table" and (len(self.input_names),) != tuple(self.sample_shape):
+            raise ValueError(f"has {len(self.columns)} column(s) making {len(self.input_names)} inputs, but its "
+                             f"input shape is {tuple(self.sample_shape)}")
+        if len(self.mean) != len(self.std) or len(self.target_scale) != 2:
+            raise ValueError("has a scaling whose parts do not match (mean, std, target_scale)")
+        if self.task == "classification" and len(self.classes) < 2:
+            raise ValueError(f"names {len(self.classes)} class(es) for a classifier")
+
+
+def _check_keys(data: dict, allowed: set[str], required: tuple[str, ...], what: str) -> None:
+    unknown = sorted(set(data) - allowed)
+    if unknown:
+        raise ValueError(f"has the key(s) {', '.join(map(repr, unknown))} in {what}, which this dlpipe does not know "
+                         "(made by a newer dlpipe? run the pipeline again with this one)")
+    missing = [key for key in required if key not in data]
+    if missing:
+        raise ValueError(f"lacks the key(s) {', '.join(map(repr, missing))} in {what}")
+
+
+def _column(raw) -> Column:
+    if not isinstance(raw, dict):
+        raise ValueError(f"a column is a {type(raw).__name__}, not a record")
+    _check_keys(raw, {f.name for f in dataclasses.fields(Column)}, ("name", "kind"), f"column {raw.get('name')!r}")
+    return Column(**{**raw, "categories": tuple(raw.get("categories", ()))})
 
 
 def _present(values) -> np.ndarray:

@@ -84,6 +84,10 @@ def _from_source(model: TrainedModel, changes: dict, warnings: list[str]) -> tup
         raw = {k: v for k, v in raw.items() if k in target.model_fields and k != "task"}
     config = pipeline_model().model_validate({**model.pipeline.model_dump(mode="json"), "data": raw}).data
     data = load_data(config, model.pipeline.seed)
+    if tuple(data.sample_shape) != tuple(model.preprocessing.sample_shape) or data.task != model.task:
+        raise InputError(f"data {', '.join(f'{k}={v}' for k, v in changes.items())} gives {data.task} samples of "
+                         f"shape {tuple(data.sample_shape)}; this model takes {model.task} samples of shape "
+                         f"{tuple(model.preprocessing.sample_shape)}")
     if tuple(data.classes) != tuple(model.classes):
         warnings.append(f"the classes differ: the model knows {', '.join(model.classes)}; this data has "
                         f"{', '.join(data.classes)} (the metrics compare class numbers)")

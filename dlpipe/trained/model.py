@@ -8,6 +8,7 @@ must fit the network built from it; otherwise LoadError says which and why.
 from __future__ import annotations
 
 import difflib
+import pickle
 import warnings
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from dlpipe.archive.record import RunRecord
 from dlpipe.archive.runs import find_run, list_runs
 from dlpipe.data.preprocess import Preprocessing
 from dlpipe.engine.evaluate import predict as batched_predict
+from dlpipe.language.errors import InvalidValue
 from dlpipe.language.pipeline import Pipeline, pipeline_model
 from dlpipe.model.network import build_model
 from dlpipe.trained.errors import InputError, InputNote, LoadError
@@ -74,19 +76,33 @@ class TrainedModel:
             raise LoadError(f"{self.path}: no model.pt; the run ended before its first epoch finished, so it has "
                             "no weights (see its run.log)")
         try:
-            saved = torch.load(file, weights_only=True, map_location="cpu")
+            with warnings.catch_warnings():  # torch's remarks on a foreign file's pickle protocol: not the user's
+                warnings.simplefilter("ignore")
+                saved = torch.load(file, weights_only=True, map_location="cpu")
+        except pickle.UnpicklingError:  # torch's own text then suggests weights_only=False: never to be followed
+            raise LoadError(f"{file}: holds objects other than tensors and plain values, which dlpipe never loads "
+                            "(it would run code); this is not a model.pt that dlpipe wrote") from None
         except Exception as exc:  # noqa: BLE001 - a damaged or foreign file: one clear line
-            raise LoadError(f"{file}: cannot be read as a dlpipe model ({type(exc).__name__}: {exc})") from None
+            raise LoadError(f"{file}: cannot be read as a dlpipe model ({type(exc).__name__}: "
+                            f"{(str(exc).strip().splitlines() or [''])[0]})") from None
+        if not isinstance(saved, dict):
+            raise LoadError(f"{file}: holds a {type(saved).__name__}, not a dlpipe model")
         self.pipeline = _pipeline(saved, file)
         if not saved.get("preprocessing"):
             raise LoadError(f"{file}: made by a dlpipe without stored preprocessing; run the pipeline again to use it")
-        self.preprocessing = Preprocessing.from_json(saved["preprocessing"])
-        self.torch_module, self.summary = build_model(self.pipeline.model, self.preprocessing.sample_shape)
         try:
+            self.preprocessing = Preprocessing.from_json(saved["preprocessing"])
+        except ValueError as exc:
+            raise LoadError(f"{file}: its stored preprocessing {exc}") from None
+        try:
+            self.torch_module, self.summary = build_model(self.pipeline.model, self.preprocessing.sample_shape)
             self.torch_module.load_state_dict(saved["state_dict"])
-        except (RuntimeError, KeyError) as exc:
+        except (RuntimeError, KeyError, TypeError, InvalidValue) as exc:
             raise LoadError(f"{file}: the weights do not fit the network its pipeline describes "
                             f"({str(exc).splitlines()[0]})") from None
+        outputs = self.summary.rows[-1].output_shape
+        if self.task == "classification" and outputs != (len(self.classes),):
+            raise LoadError(f"{file}: the network gives {outputs} outputs for {len(self.classes)} classes")
         self.torch_module.eval()
 
     @property

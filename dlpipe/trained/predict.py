@@ -11,18 +11,20 @@ import csv
 import io
 import json
 import sys
+import zipfile
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from dlpipe.trained.inputs import decode, image_files, model_inputs
 from dlpipe.archive.files import writable, write_new
 from dlpipe.data.memory import check_fits
+from dlpipe.data.npy import read_header, refused_kind
 from dlpipe.language.paths import not_a_file
 from dlpipe.trained.errors import InputError
-from dlpipe.trained.rows import table_rows
+from dlpipe.trained.inputs import decode, image_files, model_inputs
 from dlpipe.trained.model import TrainedModel
+from dlpipe.trained.rows import table_rows
 
 SHOWN_ROWS = 20
 
@@ -119,19 +121,35 @@ def _same_fields(text: str, delimiter: str, item: str) -> None:
 
 
 def _array(model: TrainedModel, path: Path) -> np.ndarray:
+    """The inputs in a .npy, or in an .npz under the name training used for x; InputError naming what is wrong."""
     why = not_a_file(path)
     if why:
         raise InputError(f"{path}: {why}")
+    key = getattr(model.pipeline.data, "x", "x") if model.pipeline.data.type == "arrays" else "x"
     try:
         if path.suffix == ".npy":
+            with open(path, "rb") as handle:
+                _, dtype = read_header(handle, path.stat().st_size)  # before numpy trusts it
+            _kind(path, dtype)
             return np.load(path, allow_pickle=False)
-        key = getattr(model.pipeline.data, "x", "x") if model.pipeline.data.type == "arrays" else "x"
-        with np.load(path, allow_pickle=False) as archive:
-            if key not in archive.files:
-                raise InputError(f"{path} has no array {key!r}; it holds: {', '.join(archive.files)}")
-            return archive[key]
-    except ValueError as exc:
-        raise InputError(f"{path}: cannot be read without pickle ({exc})") from None
+        with zipfile.ZipFile(path) as archive:
+            names = [n.removesuffix(".npy") for n in archive.namelist()]
+            if key not in names:
+                raise InputError(f"{path} has no array {key!r} (the name training read x from); it holds: "
+                                 f"{', '.join(names) or 'nothing'}")
+            with archive.open(f"{key}.npy") as handle:
+                _, dtype = read_header(handle, archive.getinfo(f"{key}.npy").file_size)
+            _kind(path, dtype)
+        with np.load(path, allow_pickle=False) as arrays:
+            return arrays[key]
+    except (ValueError, EOFError, OSError, zipfile.BadZipFile) as exc:
+        raise InputError(f"{path}: {exc}" if str(exc).startswith(("is truncated", "its header")) else
+                         f"{path}: not a NumPy {path.suffix} file ({exc})") from None
+
+
+def _kind(path: Path, dtype) -> None:
+    if (why := refused_kind(dtype, "x")) is not None:
+        raise InputError(f"{path}: {why}")
 
 
 def _takes(prep) -> str:
