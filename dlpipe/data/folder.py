@@ -11,6 +11,8 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import re
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,6 +89,22 @@ def _classes(folder: Path) -> tuple[str, ...]:
     return names
 
 
+def open_image(path: Path):
+    """Pillow's image of `path`, opened (its header read), or OSError: a decompression bomb (more pixels than
+    Pillow's safe limit, 89 million: a 30000x30000 PNG of 875 KB) is refused here, before any pixel is decoded,
+    and Pillow's own warning about it never reaches the terminal."""
+    image = pillow()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", image.DecompressionBombWarning)
+        try:
+            return image.open(path)
+        except (image.DecompressionBombWarning, image.DecompressionBombError) as exc:
+            pixels = re.search(r"\((\d+) pixels\)", str(exc))
+            count = f"{int(pixels.group(1)):,} pixels" if pixels else "too many pixels"
+            raise OSError(f"{count}, more than the {image.MAX_IMAGE_PIXELS:,} dlpipe decodes (a decompression "
+                          "bomb?)") from None
+
+
 WIDE_GREY = ("I;16", "I;16B", "I;16L", "I;16N", "I")  # 16-bit grey (Pillow opens 16-bit PNGs as I;16 or I)
 
 
@@ -108,10 +126,10 @@ def _mode_channels(mode: str) -> int:
 
 def shape(config: ImageFolderData, found: Listing, skip: set[Path]) -> tuple[int, int, int]:
     """(channels, height, width) the images become; InvalidValue naming two files that disagree when unset."""
-    image, seen = pillow(), {}
+    seen: dict = {}
     for path in (p for part in found.files.values() for p in part):
         try:
-            with image.open(path) as img:
+            with open_image(path) as img:
                 seen.setdefault((img.size[1], img.size[0]), path), seen.setdefault(_mode_channels(img.mode), path)
         except (OSError, ValueError) as exc:  # not an image at all (a truncated one fails only when decoded)
             if config.on_bad_file == "error":
@@ -208,7 +226,7 @@ def _decoded(config: ImageFolderData, paths: list[Path], shape: tuple[int, int, 
 
     def decode(path: Path) -> np.ndarray | None:
         try:
-            with image.open(path) as img:
+            with open_image(path) as img:
                 img.load()
                 img = to_mode(img, mode)
                 img = img.resize(size, image.Resampling.BILINEAR) if img.size != size else img

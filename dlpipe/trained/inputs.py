@@ -95,12 +95,12 @@ def image_files(inputs: list[str]) -> list[Path]:
 
 def decode(files: list[Path]) -> np.ndarray:
     """The files' pixels as (N, C, H, W) uint8 (sizes and channels as in the first; others converted later)."""
-    from dlpipe.data.folder import WIDE_GREY, pillow, to_mode
+    from dlpipe.data.folder import WIDE_GREY, open_image, pillow, to_mode
 
     image, arrays = pillow(), []
     for path in files:
         try:
-            with image.open(path) as img:
+            with open_image(path) as img:
                 arrays.append(np.asarray(to_mode(img, "L" if img.mode in ("L", "1", "F", *WIDE_GREY) else "RGB")))
         except (OSError, ValueError) as exc:
             raise InputError(f"{path}: cannot be read as an image ({exc})") from None
