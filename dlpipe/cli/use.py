@@ -74,7 +74,7 @@ def predict(run: str, inputs: tuple[str, ...], numbers: tuple[float, ...], outpu
     """Predict with RUN's model: INPUT is a CSV (- for stdin), .npy/.npz arrays, or images (files, globs, folders)."""
     from dlpipe.language.errors import InvalidValue
     from dlpipe.trained.errors import InputError
-    from dlpipe.trained.predict import predict_rows, read_inputs, table, write
+    from dlpipe.trained.predict import count, predict_rows, read_inputs, table, write
 
     from dlpipe.data.table import is_number
 
@@ -98,7 +98,7 @@ def predict(run: str, inputs: tuple[str, ...], numbers: tuple[float, ...], outpu
         echo(text, nl=False)
     else:
         echo(table(rows))
-        echo(f"{len(rows)} prediction(s) written to {output}")
+        echo(f"{count(rows)} prediction(s) written to {output}")
 
 
 @click.command()

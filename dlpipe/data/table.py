@@ -105,7 +105,10 @@ def header_row(path: Path, delimiter: str) -> list[str]:
     if looks_utf16(read_at_most(path, 64)[:64]):
         raise InvalidValue(PATH, f"{path}: is UTF-16 text; save it as UTF-8 (spreadsheets: CSV UTF-8)")
     with open(path, encoding="utf-8-sig", errors="replace", newline="") as handle:
-        return [name.strip() for name in next(csv.reader(handle, delimiter=delimiter), [])]
+        try:
+            return [name.strip() for name in next(csv.reader(handle, delimiter=delimiter), [])]
+        except csv.Error as exc:  # a header cell beyond the csv module's 131,072 characters
+            raise InvalidValue(PATH, f"{path}: the header cannot be read ({exc})") from None
 
 
 def need_column(path: Path, names: list[str], column: str, key: tuple) -> None:

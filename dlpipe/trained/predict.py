@@ -20,6 +20,7 @@ import torch
 from dlpipe.archive.files import writable, write_new
 from dlpipe.data.memory import check_fits
 from dlpipe.data.npy import read_header, refused_kind
+from dlpipe.data.table import MAX_CELL, pandas, refuse_long_cells, sniff_text
 from dlpipe.language.paths import not_a_file
 from dlpipe.trained.errors import InputError
 from dlpipe.trained.inputs import decode, image_files, model_inputs
@@ -29,13 +30,16 @@ from dlpipe.trained.rows import table_rows
 SHOWN_ROWS = 20
 
 
-def read_inputs(model: TrainedModel, inputs: list[str], numbers: tuple[float, ...]) -> tuple[object, list[dict]]:
-    """(data for model_inputs, columns passed through per row) from the INPUT arguments or --x numbers."""
+Columns = dict  # name -> one value per row (a list or an array): the output, column by column, never row dicts
+
+
+def read_inputs(model: TrainedModel, inputs: list[str], numbers: tuple[float, ...]) -> tuple[object, Columns]:
+    """(data for model_inputs, the columns passed through to the output) from the INPUT arguments or --x numbers."""
     prep = model.preprocessing
     if numbers:
         if prep.sample_shape != (1,):
             raise InputError(f"--x gives one number per sample, for a model with one input; {_takes(prep)}")
-        return np.asarray(numbers, dtype=np.float32)[:, None], [{"x": v} for v in numbers]
+        return np.asarray(numbers, dtype=np.float32)[:, None], {"x": list(numbers)}
     if not inputs:
         raise InputError("no INPUT: give a CSV file (or - for standard input), .npy/.npz arrays, images, or --x")
     if prep.kind == "table":
@@ -43,19 +47,17 @@ def read_inputs(model: TrainedModel, inputs: list[str], numbers: tuple[float, ..
     arrays = [i for i in inputs if i.endswith((".npy", ".npz"))]
     if arrays:
         data = np.concatenate([_array(model, Path(i)) for i in arrays])
-        return data, [{"index": i} for i in range(len(data))]
+        return data, {"index": np.arange(len(data))}
     if prep.kind != "images":
         raise InputError(f"{inputs[0]}: not a .npy or .npz file; {_takes(prep)}")
     files = image_files(inputs)
     if not files:
         raise InputError(f"{' '.join(inputs)}: no image files there")
-    return decode(files), [{"file": str(f)} for f in files]
+    return decode(files), {"file": [str(f) for f in files]}
 
 
 def read_table(model: TrainedModel, inputs: list[str]):
     """CSV files (or - for stdin) as one frame, and per row the columns that are not features (passed through)."""
-    from dlpipe.data.table import pandas, refuse_long_cells, sniff_text
-
     pd, frames = pandas(), []
     for item in inputs:
         text = _csv_text(model, item)
@@ -71,7 +73,7 @@ def read_table(model: TrainedModel, inputs: list[str]):
     frame.columns = [str(c).strip() for c in frame.columns]
     features = {c.name for c in model.preprocessing.columns}
     extra = [c for c in frame.columns if c not in features and c != model.preprocessing.target]
-    return frame, frame[extra].to_dict("records") if extra else [{} for _ in range(len(frame))]
+    return frame, {name: frame[name].to_numpy() for name in extra}
 
 
 SNIFF_CHARS = 64 * 1024
@@ -111,13 +113,18 @@ def _csv_text(model: TrainedModel, item: str) -> str:
 def _same_fields(text: str, delimiter: str, item: str) -> None:
     """InputError for a row with more or fewer fields than the header (pandas would shift or pad it silently)."""
     reader = csv.reader(io.StringIO(text), delimiter=delimiter)
-    header = next(reader, None)
-    if not header:
-        raise InputError(f"{item}: holds no table (no header, no rows)")
-    for row in reader:
-        if row and len(row) != len(header):
-            raise InputError(f"{'standard input' if item == '-' else item}:{reader.line_num}: this row has "
-                             f"{len(row)} fields, the header has {len(header)}; every row needs one per column")
+    where = "standard input" if item == "-" else item
+    try:
+        header = next(reader, None)
+        if not header:
+            raise InputError(f"{item}: holds no table (no header, no rows)")
+        for row in reader:
+            if row and len(row) != len(header):
+                raise InputError(f"{where}:{reader.line_num}: this row has {len(row)} fields, the header has "
+                                 f"{len(header)}; every row needs one per column")
+    except csv.Error as exc:  # a cell beyond the csv module's limit (131,072 characters), an unclosed quote
+        raise InputError(f"{where}:{reader.line_num}: cannot be read as CSV ({exc}); a cell is at most "
+                         f"{MAX_CELL:,} characters") from None
 
 
 def _array(model: TrainedModel, path: Path) -> np.ndarray:
@@ -163,37 +170,36 @@ def _takes(prep) -> str:
     return f"this model takes {what}.npy or .npz arrays of shape (N, {shape})"
 
 
-def predict_rows(model: TrainedModel, data, passthrough: list[dict], top: int, batch_size: int,
-                 notes: list[str]) -> tuple[list[dict], np.ndarray]:
-    """One output row per input (passed-through columns first), and the numbers as an array (.npy output).
+def predict_rows(model: TrainedModel, data, passthrough: Columns, top: int, batch_size: int,
+                 notes: list[str]) -> tuple[Columns, np.ndarray]:
+    """The output's columns (passed-through ones first), and the numbers as an array (.npy output).
 
     A table run that drops rows with empty cells (missing: drop) gives none for them; the note says which.
     """
     if model.preprocessing.kind == "table":
         rows = table_rows(model.preprocessing, data, notes)
-        x, passthrough = torch.from_numpy(rows.x), [passthrough[i] for i in rows.kept]
+        x, passthrough = torch.from_numpy(rows.x), {k: np.asarray(v)[rows.kept] for k, v in passthrough.items()}
     else:
         x = model_inputs(model.preprocessing, data, notes)
     out = model.outputs(x, batch_size)
     if model.task == "regression":
         values = model.preprocessing.targets_out(out.numpy())
         name = model.preprocessing.target or "prediction"
-        rows = [{**p, **({name: float(v[0])} if len(v) == 1 else {f"{name}_{j}": float(x) for j, x in enumerate(v)})}
-                for p, v in zip(passthrough, values)]
-        return rows, values[:, 0] if values.shape[1] == 1 else values
+        named = {name: values[:, 0]} if values.shape[1] == 1 else {f"{name}_{j}": values[:, j]
+                                                                    for j in range(values.shape[1])}
+        return {**passthrough, **named}, values[:, 0] if values.shape[1] == 1 else values
     probabilities = out.softmax(dim=1).numpy()
     order = np.argsort(-probabilities, axis=1)[:, :max(1, top)]
-    classes = model.classes
-    rows = []
-    for p, probs, best in zip(passthrough, probabilities, order):
-        row = {**p, "prediction": classes[best[0]], "probability": round(float(probs[best[0]]), 6)}
-        for k, index in enumerate(best[1:], 2):
-            row[f"top{k}"], row[f"top{k}_probability"] = classes[index], round(float(probs[index]), 6)
-        rows.append(row)
-    return rows, probabilities
+    classes = np.asarray(model.classes, dtype=object)
+    columns = {**passthrough, "prediction": classes[order[:, 0]],
+               "probability": np.round(np.take_along_axis(probabilities, order[:, :1], axis=1)[:, 0], 6)}
+    for k in range(2, order.shape[1] + 1):
+        columns[f"top{k}"] = classes[order[:, k - 1]]
+        columns[f"top{k}_probability"] = np.round(np.take_along_axis(probabilities, order[:, k - 1:k], 1)[:, 0], 6)
+    return columns, probabilities
 
 
-def write(rows: list[dict], array: np.ndarray, output: Path | None, force: bool = False) -> str | None:
+def write(columns: Columns, array: np.ndarray, output: Path | None, force: bool = False) -> str | None:
     """CSV to stdout (returned as text) or to `output`; .json and .npy by the file's extension.
 
     The file appears whole or not at all (written beside, then renamed); an existing one is replaced only with
@@ -207,30 +213,39 @@ def write(rows: list[dict], array: np.ndarray, output: Path | None, force: bool 
         write_new(output, buffer.getvalue(), replace=force)
         return None
     if output is not None and output.suffix == ".json":
+        rows = [dict(zip(columns, map(_plain, values))) for values in zip(*columns.values())]
         write_new(output, json.dumps(rows, indent=1) + "\n", replace=force)
         return None
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(dict.fromkeys(k for row in rows for k in row)), lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(columns)
+    writer.writerows(zip(*columns.values()))
     if output is None:
         return buffer.getvalue()
     write_new(output, buffer.getvalue(), replace=force)
     return None
 
 
-def table(rows: list[dict]) -> str:
+def count(columns: Columns) -> int:
+    return len(next(iter(columns.values()))) if columns else 0
+
+
+def table(columns: Columns) -> str:
     """The first rows as an aligned table for the terminal: input -> prediction."""
-    shown = rows[:SHOWN_ROWS]
-    keys = list(dict.fromkeys(k for row in shown for k in row))
-    cells = [[_cell(row.get(k, "")) for k in keys] for row in shown]
+    keys = list(columns)
+    cells = [[_cell(value) for value in values] for values in zip(*(list(v[:SHOWN_ROWS]) for v in columns.values()))]
     widths = [max(len(k), *(len(c[i]) for c in cells)) for i, k in enumerate(keys)]
     lines = ["  ".join(k.ljust(w) for k, w in zip(keys, widths))]
     lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in cells]
-    if len(rows) > SHOWN_ROWS:
-        lines.append(f"... {len(rows) - SHOWN_ROWS} more row(s)")
+    if count(columns) > SHOWN_ROWS:
+        lines.append(f"... {count(columns) - SHOWN_ROWS} more row(s)")
     return "\n".join(lines)
 
 
+def _plain(value):
+    """A numpy scalar as the Python value JSON takes."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def _cell(value) -> str:
-    return f"{value:.6g}" if isinstance(value, float) else str(value)
+    return f"{value:.6g}" if isinstance(value, (float, np.floating)) else str(value)

@@ -32,12 +32,17 @@ class Rows:
 def table_rows(prep: Preprocessing, data, notes: list[str]) -> Rows:
     """Rows (a DataFrame, a dict of columns, a list of dicts, or an (N, columns) array) as model inputs."""
     data = _columns(prep, data)
-    rows = len(np.asarray(data[prep.columns[0].name], dtype=object))
+    rows = len(np.asarray(data[prep.columns[0].name]).reshape(-1))
     if rows == 0:
         raise InputError("no rows: the input is empty")
     empty, clean = np.zeros((rows, len(prep.columns)), dtype=bool), {}
     for j, column in enumerate(prep.columns):
-        values = np.asarray(data[column.name], dtype=object).reshape(-1)
+        native = np.asarray(data[column.name]).reshape(-1)
+        if column.kind == "numeric" and native.dtype.kind in "biuf":  # a parsed number column: no cell by cell
+            empty[:, j] = np.isnan(native) if native.dtype.kind == "f" else False
+            clean[column.name] = _finite(native.astype(np.float64), empty[:, j], column.name)
+            continue
+        values = native.astype(object)
         empty[:, j] = _blank(values)
         if column.kind == "numeric":
             clean[column.name] = _numbers(values, empty[:, j], column.name)
@@ -98,6 +103,15 @@ def _is_blank(value) -> bool:
         return bool(value != value)  # NaN is the one value unequal to itself
     except (TypeError, ValueError):  # pd.NA answers NA, which has no truth value
         return True
+
+
+def _finite(numbers: np.ndarray, blank: np.ndarray, name: str) -> np.ndarray:
+    """A column of numbers back; InputError naming the first that is infinite (NaN is an empty cell)."""
+    bad = np.flatnonzero(np.isinf(numbers) & ~blank)
+    if len(bad):
+        raise InputError(f"row {bad[0] + 1}, column {name!r}: {float(numbers[bad[0]])} is not a finite number; the model's "
+                         "answer for it could not be right")
+    return numbers
 
 
 def _numbers(values: np.ndarray, blank: np.ndarray, name: str) -> np.ndarray:

@@ -1,0 +1,130 @@
+"""Peak memory against input size: the CSV, image-folder and arrays sources, and predict; hostile inputs too.
+
+    python benchmarks/memory.py            # the table the README shows
+    python benchmarks/memory.py --quick    # the smaller sizes only
+
+Each line is one fresh `dlpipe` process (`/usr/bin/time -f %M`: its peak resident set), against a baseline
+process that imports what a run imports and reads nothing. "over baseline / input" is the figure that must
+stay a small multiple of the input's size, whatever the input holds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def peak_mb(args: list[str], stdin: Path | None = None) -> tuple[float, int, str]:
+    """(peak RSS in MB, exit code, last line of stderr) of one process."""
+    with open(stdin, "rb") if stdin else open("/dev/null", "rb") as feed:
+        done = subprocess.run(["/usr/bin/time", "-f", "%M", *args], capture_output=True, text=True, cwd=ROOT,
+                              stdin=feed)
+    lines = [line for line in done.stderr.strip().splitlines() if not line.startswith("Command exited")]
+    return int(lines[-1]) / 1024, done.returncode, (lines[0] if len(lines) > 1 else "")[-110:]
+
+
+def csv_table(path: Path, rows: int, long_cell: int = 0) -> Path:
+    rng = np.random.default_rng(0)
+    with open(path, "w") as out:
+        out.write("a,b,c,d,town,price\n")
+        towns = np.array(["north", "south", "east", "west"])
+        block = 100_000
+        for start in range(0, rows, block):
+            n = min(block, rows - start)
+            x = rng.normal(size=(n, 4))
+            town = towns[rng.integers(0, 4, n)]
+            if long_cell and start == 0:
+                town = town.astype(object)
+                town[5] = "x" * long_cell
+            price = x @ [1.0, 2.0, -1.0, 0.5] + rng.normal(size=n)
+            out.write("".join(f"{a:.4f},{b:.4f},{c:.4f},{d:.4f},{t},{p:.4f}\n"
+                              for (a, b, c, d), t, p in zip(x, town, price)))
+    return path
+
+
+def pipeline(folder: Path, data: str, units: int = 1, flatten: bool = False) -> Path:
+    path = folder / f"p{len(list(folder.glob('p*.yaml')))}.yaml"  # one file a case: they run after all are made
+    layers = "[{type: flatten}, " if flatten else "["
+    path.write_text(f"name: m\ndata: {data}\nmodel: {{layers: {layers}{{type: linear, units: {units}}}]}}\n"
+                    "training: {epochs: 1, batch_size: 256}\n")
+    return path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    folder = Path(tempfile.mkdtemp(prefix="dlpipe-memory-"))
+    dlpipe = [sys.executable, "-m", "dlpipe"]
+    empty = folder / "empty.csv"
+    empty.write_text("x,y\n" + "".join(f"{i},{i % 7}.5\n" for i in range(40)))
+    base, _, _ = peak_mb([*dlpipe, "run", str(pipeline(folder, f"{{type: csv, path: {empty}, target: y}}")), "-q",
+                          "--out", str(folder / "base")])
+    print(f"baseline (a run of a 40-row CSV: the interpreter, torch, its compiler, the report): {base:.0f} MB\n")
+    print(f"{'input':<54} {'size MB':>8} {'peak MB':>8} {'over baseline / input':>22}  result")
+    rows_list = [20_000, 200_000] if args.quick else [20_000, 200_000, 1_000_000]
+    cases = []
+    for rows in rows_list:
+        path = csv_table(folder / f"t{rows}.csv", rows)
+        cases.append((f"csv source, {rows:,} rows (run, 1 epoch)", path,
+                      [*dlpipe, "run", str(pipeline(folder, f"{{type: csv, path: {path}, target: price}}")), "-q",
+                       "--out", str(folder / "out")], None))
+    for cell in (1_000_000, 10_000_000):
+        path = csv_table(folder / f"cell{cell}.csv", 2_000, long_cell=cell)
+        cases.append((f"csv, 2,000 rows, one {cell // 1_000_000} MB cell (validate)", path,
+                      [*dlpipe, "validate", str(pipeline(folder, f"{{type: csv, path: {path}, target: price}}"))], None))
+    for n in ([10_000, 100_000] if args.quick else [10_000, 100_000, 500_000]):
+        path = folder / f"a{n}.npz"
+        rng = np.random.default_rng(0)
+        np.savez(path, x=rng.normal(size=(n, 64)).astype(np.float32), y=rng.normal(size=n).astype(np.float32))
+        cases.append((f"arrays source, {n:,} x 64 float32 (run)", path,
+                      [*dlpipe, "run", str(pipeline(folder, f"{{type: arrays, path: {path}}}")), "-q", "--out",
+                       str(folder / "out")], None))
+    from PIL import Image
+
+    for n in ([500, 5_000] if args.quick else [500, 5_000, 20_000]):
+        root = folder / f"img{n}"
+        for c in range(2):
+            (root / str(c)).mkdir(parents=True)
+            for i in range(n // 2):
+                Image.fromarray(np.full((32, 32, 3), 40 + 150 * c + i % 50, np.uint8)).save(root / str(c) / f"{i}.png")
+        size = n * 32 * 32 * 3  # the decoded pixels: a PNG's size says little about what it decodes to
+        cases.append((f"image folder, {n:,} PNGs of 32x32x3 (run; size: pixels)", root,
+                      [*dlpipe, "run", str(pipeline(folder, f"{{type: image_folder, root: {root}, cache: false}}",
+                                                    units=2, flatten=True)), "-q", "--out", str(folder / "out")],
+                      size))
+    for label, path, command, size in cases:
+        size = size if size is not None else path.stat().st_size
+        peak, code, said = peak_mb(command)
+        print(f"{label:<54} {size / 1e6:>8.1f} {peak:>8.0f} {(peak - base) / max(size / 1e6, 1e-9):>22.1f}  "
+              f"{'ok' if code == 0 else f'exit {code}: ' + said}")
+    print()
+    train = csv_table(folder / "train.csv", 5_000)
+    subprocess.run([*dlpipe, "run", str(pipeline(folder, f"{{type: csv, path: {train}, target: price}}")), "-q",
+                    "--out", str(folder / "pred")], capture_output=True, check=True, cwd=ROOT)
+    run = next((folder / "pred").glob("*/*/model.pt")).parent
+    one = csv_table(folder / "one.csv", 1)
+    base, _, _ = peak_mb([*dlpipe, "predict", str(run), str(one)])
+    print(f"baseline (predict of one row: the interpreter, torch, the model): {base:.0f} MB")
+    for rows in rows_list:
+        path = csv_table(folder / f"p{rows}.csv", rows)
+        peak, code, said = peak_mb([*dlpipe, "predict", str(run), str(path), "-o", str(folder / f"out{rows}.csv")])
+        print(f"{f'predict, {rows:,} rows':<54} {path.stat().st_size / 1e6:>8.1f} {peak:>8.0f} "
+              f"{(peak - base) / (path.stat().st_size / 1e6):>22.1f}  {'ok' if code == 0 else said}")
+    hostile = csv_table(folder / "hostile.csv", 200, long_cell=10_000_000)
+    peak, code, said = peak_mb([*dlpipe, "predict", str(run), str(hostile)])
+    print(f"{'predict, 200 rows with one 10 MB cell':<54} {hostile.stat().st_size / 1e6:>8.1f} {peak:>8.0f} "
+          f"{(peak - base) / (hostile.stat().st_size / 1e6):>22.1f}  exit {code}: {said}")
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
