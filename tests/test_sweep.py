@@ -258,3 +258,23 @@ def test_the_command_line_each_run_records_masks_a_storage_password(monkeypatch)
     monkeypatch.setattr("sys.argv", ["dlpipe", "sweep", "x.yaml", "--storage", "postgresql://u:s3cret@db/s?token=t0k"])
     command = environment("", (), "cpu")["command"]
     assert "s3cret" not in command and "t0k" not in command and "postgresql://u:***@db/s?token=***" in command
+
+
+def test_a_file_as_out_a_damaged_database_and_a_broken_pipeline_yaml_are_one_line_each(cli, write_yaml, tmp_path):
+    path = write_yaml(TINY_SINE)
+    (tmp_path / "afile").write_text("x")
+    as_out = cli("sweep", path, "--grid", "optimizer.lr=0.01", "--out", tmp_path / "afile")
+    assert as_out.exit_code == 2 and "is a file; expected the folder of the run archive" in as_out.stderr
+    assert cli("sweep", path, "--grid", "optimizer.lr=0.01,0.1", "--out", tmp_path / "o").exit_code == 0
+    with open(tmp_path / "o" / "sweeps.db", "r+b") as handle:  # partly overwritten
+        handle.seek(2000)
+        handle.write(b"garbage" * 500)
+    damaged = cli("sweep", path, "--grid", "optimizer.lr=0.01,0.1", "--out", tmp_path / "o", "--resume")
+    assert damaged.exit_code == 2 and "cannot open it (DatabaseError" in damaged.stderr
+    assert len(damaged.stderr.strip().splitlines()) == 1
+    first, second = sorted((tmp_path / "o" / "tiny").glob("2*"))[:2]
+    (first / "pipeline.yaml").write_text("!!python/object:os.system {}\n")
+    compared = cli("compare", first, second, "--out", tmp_path / "o")
+    assert compared.exit_code == 2 and "pipeline.yaml: not the pipeline dlpipe wrote there" in compared.stderr
+    for done in (as_out, damaged, compared):
+        assert "Traceback" not in done.output
