@@ -25,19 +25,22 @@ from dlpipe.archive import files
 from dlpipe.archive.environment import environment
 from dlpipe.archive.log import Progress, deferring_stops
 from dlpipe.archive.record import RunRecord
+from dlpipe.archive.rundir import new_record, open_run_dir
 from dlpipe.data.dataset import Dataset
 from dlpipe.data.sources import load_data
 from dlpipe.engine import distributed, integrity
 from dlpipe.engine.checkpoint import Checkpointer, ResumeError, TrainingState, save_model
-from dlpipe.engine.device import place, resolve_device, use_channels_last
+from dlpipe.engine.device import place, resolve_device, threads_for, use_channels_last
 from dlpipe.engine.resume import checkpoint_the_end, keep_provenance, restored
 from dlpipe.engine.distributed import Ranks, World
 from dlpipe.engine.optim import build_loss, build_optimizer
 from dlpipe.engine.probe import NetworkProbe
 from dlpipe.engine.schedule import LRSchedule
-from dlpipe.engine.train import Callback, FitOutcome, fit, steps_per_epoch
+from dlpipe.engine.threads import Sample, Threads, sample, step_mflop
+from dlpipe.engine.train import Callback, FitOutcome, fit, steps_per_epoch, targets
 from dlpipe.language.errors import InvalidValue
 from dlpipe.language.loader import Loaded
+from dlpipe.language.targets import reached
 from dlpipe.model.network import build_model, check_output
 from dlpipe.report.html import Insights
 from dlpipe.report.live import LiveReport
@@ -61,6 +64,7 @@ class RunContext:
     data_files: dict[str, str] = field(default_factory=dict)  # {path: SHA-256} of the data it trains on now
     insights: Insights = field(default_factory=Insights)
     stages: dict[str, float] = field(default_factory=dict)  # seconds per stage, for run.log
+    load: Sample | None = None  # CPU counters as the data began to load (engine/threads.py)
 
     @property
     def writer(self) -> bool:
@@ -89,6 +93,7 @@ def run(loaded: Loaded, out_root: Path, progress: Progress, stop: threading.Even
     try:
         try:
             resolve_device(loaded.pipeline.training.device)
+            load = sample()  # the other programs' load is measured from here, while the data loads
             data = load_data(loaded.pipeline.data, loaded.pipeline.seed, progress)
         except InvalidValue as exc:
             raise loaded.invalid(exc) from None
@@ -98,7 +103,7 @@ def run(loaded: Loaded, out_root: Path, progress: Progress, stop: threading.Even
             record = _start_record(loaded, out_root, started, resume_dir, progress, world, locks, stages)
             record.sweep = sweep
             context = RunContext(loaded, progress, record, stop, world, tune_process, resume_dir is not None,
-                                 allow_changed_data, tuple(callbacks), stages=stages)
+                                 allow_changed_data, tuple(callbacks), stages=stages, load=load)
             return _run(context, data, clock)
     finally:
         for lock in locks:
@@ -109,13 +114,13 @@ def _start_record(loaded: Loaded, out_root: Path, started: datetime, resume_dir:
                   world: World | None, locks: list, stages: dict[str, float]) -> RunRecord:
     """The run directory (new, or the one resumed; a temporary one for the other ranks), locked and in the index."""
     writer = world is None or world.main
-    run_dir = _open_run_dir(loaded, out_root, started, resume_dir, progress) if writer else \
+    run_dir = open_run_dir(loaded, out_root, started, resume_dir, progress) if writer else \
         Path(resume_dir or tempfile.mkdtemp(prefix="dlpipe-rank-"))
     if writer and not locks:
         locks.append(files.lock_run_dir(run_dir))  # a new directory: nobody else can know it yet
     if writer:
         update_index(run_dir.parent.parent, progress, stages)  # the index shows the run as running (it holds the lock)
-    record = _record(loaded, run_dir, started)
+    record = new_record(loaded, run_dir, started)
     record.status = "failed"  # until training says otherwise
     return record
 
@@ -144,30 +149,6 @@ def _run(context: RunContext, data: Dataset, clock: float) -> RunRecord:
     return finish(record, context.insights, context.stages, progress, trace)
 
 
-def _record(loaded: Loaded, run_dir: Path, started: datetime) -> RunRecord:
-    pipeline = loaded.pipeline
-    return RunRecord(name=pipeline.name, started=started, path=run_dir, task=pipeline.task,
-                     description=pipeline.description, seed=pipeline.seed, source=str(loaded.path),
-                     loss=pipeline.loss.type)
-
-
-def _open_run_dir(loaded: Loaded, out_root: Path, started: datetime, resume_dir: Path | None,
-                  progress: Progress) -> Path:
-    """A new run directory holding the resolved pipeline (or the one being resumed); run.log opened."""
-    run_dir = resume_dir or files.create_run_dir(out_root, loaded.pipeline.name, started)
-    if resume_dir is None:
-        try:
-            files.write_atomic(run_dir / "pipeline.yaml", files.resolved_yaml(
-                loaded.pipeline.model_dump(mode="json"), loaded.path, loaded.overrides, loaded.origin))
-            _record(loaded, run_dir, started).write()  # status: running
-        except OSError:
-            shutil.rmtree(run_dir, ignore_errors=True)  # (a full disk) no directory that is not a run
-            raise
-    progress.attach(run_dir / "run.log")
-    progress.say(f"{'resuming' if resume_dir else 'run directory:'} {run_dir}  ({started.isoformat()})")
-    return run_dir
-
-
 def _train(context: RunContext, data: Dataset) -> None:
     """Build, restore when resuming, fit with checkpoints, then evaluate on the test split."""
     record, insights, stages = context.record, context.insights, context.stages
@@ -176,6 +157,7 @@ def _train(context: RunContext, data: Dataset) -> None:
     state, fitted, probe, live = _fit(context, data, parts)
     record.history, record.status, record.message = state.history, fitted.status, fitted.message
     record.best_epoch, record.evaluated_epoch = state.best_epoch, fitted.evaluated_epoch
+    record.targets = reached(context.loaded.pipeline.training.stop_at or {}, state.history)
     insights.diverged_at = fitted.diverged_at
     insights.network, stages["train"], stages["layer stats"] = probe.rows, time.perf_counter() - t, probe.spent
     stages["live report"] = live.cpu_s  # in a thread beside training (CPU seconds)
@@ -196,6 +178,7 @@ class Parts(NamedTuple):
     generator: torch.Generator  # batch order
     device: torch.device
     state: TrainingState | None  # where a resumed run continues from
+    threads: Threads  # the CPU threads, following the work and the load
 
 
 def _prepare(context: RunContext, data: Dataset) -> tuple[Dataset, Parts]:
@@ -204,7 +187,6 @@ def _prepare(context: RunContext, data: Dataset) -> tuple[Dataset, Parts]:
     pipeline = loaded.pipeline
     device = place(pipeline.training, context.world, context.tune_process)
     record.device, record.task = str(device), data.task
-    record.environment = environment(loaded.text, data.files, str(device))
     record.data = data_facts(data, loaded.task_reason)
     data = data.to(device)
     torch.manual_seed(pipeline.seed)  # initial weights and dropout masks
@@ -212,14 +194,20 @@ def _prepare(context: RunContext, data: Dataset) -> tuple[Dataset, Parts]:
 
     t = time.perf_counter()
     model, loss_fn, optimizer, schedule = _build(pipeline, data, device, insights)
+    threads = threads_for(pipeline.training, context.world, device,
+                          step_mflop(insights.summary.rows, min(pipeline.training.batch_size, len(data.train))))
+    threads.start(context.load)
+    record.environment = environment(loaded.text, data.files, str(device))
+    record.environment["thread_choice"] = threads.changes  # the count it started with, then each change (a live list)
     resumed = restored(record.path, device, model, optimizer, schedule, generator, context.progress,
                        record.environment["data_files"], context.allow_changed_data) if context.resume else None
     record.resumed_after = resumed.state.epoch if resumed else None
     context.data_files = dict(record.environment["data_files"])  # what it trains on now (provenance may differ)
     keep_provenance(record, resumed)
     context.stages["build"] = time.perf_counter() - t
-    _say_setup(context.progress, insights, device, loaded, data, context.world)
-    return data, Parts(model, loss_fn, optimizer, schedule, generator, device, resumed.state if resumed else None)
+    _say_setup(context.progress, insights, device, loaded, data, context.world, threads)
+    return data, Parts(model, loss_fn, optimizer, schedule, generator, device, resumed.state if resumed else None,
+                       threads)
 
 
 def _fit(context: RunContext, data: Dataset, parts: Parts):
@@ -232,6 +220,7 @@ def _fit(context: RunContext, data: Dataset, parts: Parts):
     probe = NetworkProbe(parts.model, context.insights.summary, data.validation.x,
                          record.path if saver.enabled else None, pipeline.training.epochs, state.epoch if state else 0)
     finished = state is not None and state.finished is not None
+    stop_at = [targets(pipeline.training.stop_at)] if pipeline.training.stop_at else []
     live = LiveReport(record, pipeline.training.epochs, probe.rows, context.insights.summary,
                       enabled=saver.enabled and not finished)  # report.html from now on: status running
     try:
@@ -241,8 +230,8 @@ def _fit(context: RunContext, data: Dataset, parts: Parts):
         state, fitted = fit(distributed.wrap(parts.model, parts.device) if world else parts.model, data,
                             loss_fn=parts.loss_fn, optimizer=parts.optimizer, training=pipeline.training,
                             metrics=pipeline.scalar_metrics, generator=parts.generator, progress=context.progress,
-                            schedule=parts.schedule, state=state, callbacks=(saver, probe, live, *context.callbacks),
-                            stop=context.stop, sync=Ranks(world) if world else None)
+                            schedule=parts.schedule, state=state, callbacks=(saver, probe, live, *stop_at, *context.callbacks),
+                            stop=context.stop, sync=Ranks(world) if world else None, pace=parts.threads.pace)
         checkpoint_the_end(saver, state, fitted, record.path)
         return state, fitted, probe, live
     finally:
@@ -263,10 +252,10 @@ def _build(pipeline, data: Dataset, device: torch.device, insights: Insights):
 
 
 def _say_setup(progress: Progress, insights: Insights, device: torch.device, loaded: Loaded, data: Dataset,
-               world: World | None) -> None:
+               world: World | None, threads: Threads) -> None:
     """The model table, the device, and what the data stage decided (the task and why; rows left out)."""
     progress.say(insights.summary.table())
-    progress.say(f"device {device}, {torch.get_num_threads()} CPU threads, precision "
+    progress.say(f"device {device}, CPU threads {threads.changes[-1]}, precision "
                  f"{loaded.pipeline.training.precision}" + (f", {world.size} processes ({world.backend})" if world else ""))
     for line in ([f"task: {loaded.task_reason}"] if loaded.task_reason else []) + [f"note: {n}" for n in data.notes]:
         progress.say(line)

@@ -234,7 +234,8 @@ def real_records(tmp_path_factory):
     from conftest import ROOT
 
     out = tmp_path_factory.mktemp("records")
-    iris = dlpipe.run(ROOT / "pipelines" / "iris.yaml", set={"training.epochs": 2}, out=out, quiet=True).path
+    iris = dlpipe.run(ROOT / "pipelines" / "iris.yaml", set={"training.epochs": 2, "training.stop_at": {
+        "val_accuracy": 0.5, "val_loss": 1.0e-6}}, out=out, quiet=True).path
     trial = json.loads((iris / "metrics.json").read_text())
     trial["sweep"] = {"study": "s-1", "trial": 3, "page": "../../sweeps/s-1/sweep.html", "metric": "val_loss",
                       "maximize": False}

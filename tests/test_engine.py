@@ -207,7 +207,7 @@ def test_run_log_holds_the_transcript_and_stage_times(cli, write_yaml, tmp_path)
     result = cli("run", write_yaml(TINY_SINE), "--out", tmp_path, "-q", "--set", "training.threads=1")
     assert result.exit_code == 0 and result.stderr == ""  # quiet on the terminal...
     log = (next(tmp_path.glob("tiny/*")) / "run.log").read_text()
-    for fragment in ("run directory:", "total parameters", "1 CPU threads", "epoch 5/5", "status: completed",
+    for fragment in ("run directory:", "total parameters", "CPU threads 1 (training.threads)", "epoch 5/5", "status: completed",
                      "load data:", "build:", "train:", "evaluate:", "report:", "total:"):
         assert fragment in log, fragment  # ...but everything is in run.log
 
@@ -384,7 +384,9 @@ def test_a_resume_refuses_an_edited_pipeline_and_warns_about_another_machine(cli
     assert edited.exit_code == 2 and "pipeline.yaml has changed since the run wrote its checkpoint" in edited.stderr
     (run_dir / "pipeline.yaml").write_text(original)
     threads = torch.get_num_threads()
-    monkeypatch.setattr("dlpipe.engine.device.available_cores", lambda: threads + 1)
+    from dlpipe.engine.threads import Threads
+
+    monkeypatch.setattr("dlpipe.runner.threads_for", lambda *args: Threads(threads + 1, frozenset(range(threads + 1)), 0.0))
     resumed = cli("run", "--resume", run_dir)
     assert resumed.exit_code == 0
     assert f"warning: threads is {threads + 1} here but was {threads} when the run started" in resumed.stderr

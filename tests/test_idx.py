@@ -121,7 +121,20 @@ def test_every_mirror_failing_is_a_clear_error(toy_mnist, tmp_path):
     with pytest.raises(DataUnavailable) as info:
         locate(MNIST, None, env={"XDG_CACHE_HOME": str(tmp_path / "c")}, opener=opener)
     assert "Downloading failed" in str(info.value) and "checksum mismatch" in str(info.value)
-    assert list((tmp_path / "c" / "dlpipe" / "mnist").iterdir()) == []
+    assert not (tmp_path / "c").exists()  # the folders it made for the download are gone with it
+
+
+def test_a_failed_download_keeps_folders_it_did_not_make_and_files_put_there(toy_mnist, tmp_path):
+    opener, _ = fake_opener({}, {m: "corrupt" for m in MNIST.mirrors})
+    (tmp_path / "c").mkdir()
+    with pytest.raises(DataUnavailable):
+        locate(MNIST, None, env={"XDG_CACHE_HOME": str(tmp_path / "c")}, opener=opener)
+    assert list((tmp_path / "c").iterdir()) == []  # its own dlpipe/mnist removed, the user's folder kept
+    (tmp_path / "c" / "dlpipe" / "mnist").mkdir(parents=True)
+    (tmp_path / "c" / "dlpipe" / "notes.txt").write_text("mine")
+    with pytest.raises(DataUnavailable):
+        locate(MNIST, None, env={"XDG_CACHE_HOME": str(tmp_path / "c")}, opener=opener)
+    assert (tmp_path / "c" / "dlpipe" / "mnist").is_dir() and (tmp_path / "c" / "dlpipe" / "notes.txt").exists()
 
 
 def test_truncated_download_with_content_length_is_discarded(tmp_path):

@@ -28,7 +28,7 @@ TYPES = {"name": TEXT, "status": TEXT, "message": TEXT, "task": TEXT, "descripti
          "headline": (dict,) + NONE, "verdict": (dict,) + NONE, "best_epoch": (int,) + NONE,
          "evaluated_epoch": (int,) + NONE, "resumed_after": (int,) + NONE, "learned": (list,),
          "classes": (list,), "per_class": (list,), "confusion_matrix": (list,), "environment": (dict,),
-         "data": (dict,), "network": (dict,) + NONE, "sweep": (dict,) + NONE, "validation": (dict,)}
+         "data": (dict,), "network": (dict,) + NONE, "sweep": (dict,) + NONE, "validation": (dict,), "targets": (list,)}
 
 
 @dataclass
@@ -58,6 +58,7 @@ class RunRecord:
     evaluated_epoch: int | None = None  # whose weights were tested (the best, when restored)
     resumed_after: int | None = None
     learned: list[dict] = field(default_factory=list)
+    targets: list[dict] = field(default_factory=list)  # training.stop_at: {key, target, higher, epoch, time, value}
     classes: list[str] = field(default_factory=list)
     per_class: list[dict] = field(default_factory=list)
     confusion_matrix: list[list[int]] = field(default_factory=list)
@@ -81,7 +82,7 @@ class RunRecord:
             "verdict": self.verdict, "network": self.network, "sweep": self.sweep, "headline": self.headline, "started": self.started.isoformat(),
             "duration_s": self.duration_s, "device": self.device, "seed": self.seed, "description": self.description,
             "source": self.source, "loss": self.loss, "epochs_run": self.epochs_run, "best_epoch": self.best_epoch,
-            "test": self.test, "learned": self.learned, "evaluated_epoch": best, "resumed_after": self.resumed_after,
+            "test": self.test, "learned": self.learned, "targets": self.targets, "evaluated_epoch": best, "resumed_after": self.resumed_after,
             "validation": {k: v[best - 1] for k, v in self.history.items() if k.startswith("val_") and best}
             if self.history else self.validation,
             **({"per_class": self.per_class, "classes": self.classes, "confusion_matrix": self.confusion_matrix}
@@ -154,6 +155,8 @@ def check(data, path: Path) -> None:
         container = data.get(key)
         for name, value in (container.items() if isinstance(container, dict) else enumerate(container or [])):
             _expect(value, types, f"{key}.{name}", path)
+            for field, inner in ITEM_FIELDS.get(key, {}).items():
+                _expect(value.get(field), inner, f"{key}.{name}.{field}", path)
 
 
 def _expect(value, types: tuple, key: str, path: Path) -> None:
@@ -171,7 +174,10 @@ NESTED = {"headline": {"name": (TEXT, True), "value": (NUMBER + NONE, True)},
           "data": {"notes": ((list,), False), "task_reason": (TEXT, False)}}
 # Every item of these: the types it may hold.
 ITEMS = {"test": NUMBER + NONE, "validation": NUMBER + NONE, "classes": TEXT, "per_class": (dict,),
-         "confusion_matrix": (list,), "learned": (dict,)}
+         "confusion_matrix": (list,), "learned": (dict,), "targets": (dict,)}
+# Every field of these items (all required).
+ITEM_FIELDS = {"targets": {"key": TEXT, "target": NUMBER, "higher": (bool,), "epoch": (int,) + NONE,
+                           "time": NUMBER + NONE, "value": NUMBER + NONE}}
 
 
 def read_history(run_dir: Path) -> dict[str, list[float]]:

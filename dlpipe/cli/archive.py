@@ -40,6 +40,7 @@ def runs_show(out: Path, run: str) -> None:
     """Print one run's status, metrics and paths (RUN: a directory, name/stamp, a stamp prefix or a name)."""
     from dlpipe.archive.record import RunRecord
     from dlpipe.archive.runs import checkpointed_epochs, duration_text, find_run, started_text, status_text
+    from dlpipe.language.targets import describe
 
     try:
         path = find_run(out, run)
@@ -54,6 +55,8 @@ def runs_show(out: Path, run: str) -> None:
     echo(f"started {started_text(record)}, {duration_text(record)}, {epochs} on {record.device}")
     if record.verdict:
         echo(f"verdict: {record.verdict['kind']}: {record.verdict['advice']}")
+    for target in record.targets:
+        echo(f"target: {describe(target)}")
     for finding in (record.network or {}).get("findings", []) or (["healthy"] if record.network else []):
         echo(f"network: {finding}")
     for key, value in record.test.items():

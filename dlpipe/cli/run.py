@@ -48,9 +48,6 @@ def run(file: Path | None, overrides: tuple[str, ...], out: Path, resume: Path |
     import signal
 
     from dlpipe.archive.log import StopRequest
-    from dlpipe.engine.speed import preload_torch_compiler
-
-    preload_torch_compiler()  # from here on, beside the checks, the imports and the data loading
 
     stop = StopRequest()
     previous = {sig: signal.signal(sig, _stopper(stop)) for sig in (signal.SIGINT, signal.SIGTERM)}

@@ -57,7 +57,8 @@ def sweep(file: Path, overrides, grids, method, trials, metric, prune, out: Path
 
 
 def _jobs(plan, grids, options: dict, prune, jobs: int) -> None:
-    """J worker processes of this command on one study, each on its own share of the cores."""
+    """J worker processes of this command on one study, each pinned to its own share of the cores (its runs'
+    threads fit that share and the load on it: engine/threads.py)."""
     import os
     import subprocess
     import sys
@@ -70,10 +71,9 @@ def _jobs(plan, grids, options: dict, prune, jobs: int) -> None:
     workers = []
     for number in range(jobs):
         mine = cores[number::jobs] or cores  # more jobs than cores: they share
-        threads = ("--set", f"training.threads={len(mine)}")
         pin = (lambda cpus=mine: os.sched_setaffinity(0, cpus)) if hasattr(os, "sched_setaffinity") else None
         # The storage URL (a password, perhaps) goes by the environment: `ps` shows a command line to every user.
-        workers.append(subprocess.Popen([sys.executable, "-m", "dlpipe", "sweep", *args, *threads], preexec_fn=pin,
+        workers.append(subprocess.Popen([sys.executable, "-m", "dlpipe", "sweep", *args], preexec_fn=pin,
                                         stdout=subprocess.DEVNULL, env={**os.environ, STORAGE_VARIABLE: plan.storage}))
     echo(f"sweep {plan.study}: {jobs} worker processes, {len(cores)} cores between them", err=True)
     codes = [worker.wait() for worker in workers]

@@ -40,27 +40,44 @@ def locate(spec: IdxDataset, root: str | None, allow_download: bool = True, env:
             return found
     if not allow_download:
         raise DataUnavailable(missing_message(spec, dirs, ["downloading is off (data.download: false)"]))
-    target = _writable(dirs[: len(dirs) - len(spec.system_dirs)])
+    target, made = _writable(dirs[: len(dirs) - len(spec.system_dirs)])
     if target is None:
         raise DataUnavailable(missing_message(spec, dirs, ["none of the folders above is writable"]))
     failures: list[str] = []
     present = find_in(target, spec)
     for role, f in spec.files.items():
         if role not in present and not _fetch_any(spec, f.name, f.gz_sha256, target, opener, progress, failures):
+            _unmake(target, made)
             raise DataUnavailable(missing_message(spec, dirs, failures))
     return find_in(target, spec)
 
 
-def _writable(dirs: list[Path]) -> Path | None:
-    """The first folder that exists or can be made, and that we may write into."""
+def _writable(dirs: list[Path]) -> tuple[Path | None, Path | None]:
+    """The first folder that exists or can be made, and that we may write into; and the topmost folder this
+    made (None when it existed), so that a failed download leaves no empty folders behind."""
     for folder in dirs:
+        made = next((p for p in [*reversed(folder.parents), folder] if not p.exists()), None)
         try:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError:
             continue
         if os.access(folder, os.W_OK):
-            return folder
-    return None
+            return folder, made
+        _unmake(folder, made)
+    return None, None
+
+
+def _unmake(folder: Path, made: Path | None) -> None:
+    """Remove the folders from `folder` up to `made` that were made here and are still empty."""
+    if made is None:
+        return
+    for path in [folder, *folder.parents]:
+        try:
+            path.rmdir()  # only when empty: a file someone put there meanwhile is never lost
+        except OSError:
+            return
+        if path == made:
+            return
 
 
 def _fetch_any(spec: IdxDataset, name: str, sha256: str, target: Path, opener, progress, failures: list[str]) -> bool:

@@ -1,4 +1,4 @@
-"""Where a run computes: the device (cuda, mps or cpu) and the CPU threads, set once as a run starts."""
+"""Where a run computes: the device (cuda, mps or cpu) and the CPU threads it starts with."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import torch
 
 from dlpipe.engine import speed
 from dlpipe.engine.distributed import World
+from dlpipe.engine.threads import Threads, usable_cpus
 from dlpipe.language.errors import InvalidValue
 from dlpipe.language.pipeline import Training
 
@@ -36,18 +37,21 @@ def use_channels_last(model: torch.nn.Module, device: torch.device) -> bool:
     return True
 
 
-def available_cores() -> int:
-    """Cores this process may run on (its CPU affinity), not all the machine has."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-
-
 def place(training: Training, world: World | None, tune_process: bool) -> torch.device:
-    """The device to train on, with the CPU threads split between the local workers."""
+    """The device to train on (the CPU threads: threads_for, once the network's work per step is known)."""
     device = resolve_device(training.device)
     if world and device.type == "cuda":
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))  # one GPU per local rank
     if tune_process and device.type == "cpu":
         speed.tune_allocator()
-    local_ranks = int(os.environ.get("LOCAL_WORLD_SIZE", "1")) if world else 1
-    torch.set_num_threads(training.threads or max(1, available_cores() // local_ranks))
     return device
+
+
+def threads_for(training: Training, world: World | None, device: torch.device, mflop: float) -> Threads:
+    """The run's CPU threads: training.threads if set; a distributed run's share of the cores per local worker
+    (its ranks would read each other as load); otherwise as many as the work per step can use and other
+    programs leave free, followed as their load changes (engine/threads.py)."""
+    cpus = usable_cpus()
+    local_ranks = int(os.environ.get("LOCAL_WORLD_SIZE", "1")) if world else 1
+    fixed = training.threads or (max(1, len(cpus) // local_ranks) if world or device.type != "cpu" else None)
+    return Threads(fixed, cpus, mflop)

@@ -45,22 +45,3 @@ def process_age() -> float | None:
         return max(0.0, uptime - ticks / os.sysconf("SC_CLK_TCK"))
     except (OSError, ValueError, IndexError):
         return None
-
-
-def preload_torch_compiler() -> None:
-    """Import torch._dynamo in a background thread while the data loads.
-
-    In torch 2.13 constructing an optimizer imports it (~0.8 s warm here, over 2 s cold) even
-    though dlpipe never compiles; importing it concurrently with data loading (gzip, hashing
-    and tensor work that release the GIL) hides most of that start-up cost.
-    """
-    import importlib
-    import threading
-
-    def load() -> None:
-        try:
-            importlib.import_module("torch._dynamo")
-        except Exception:  # noqa: BLE001 - an optimisation only: the first step imports it anyway
-            pass
-
-    threading.Thread(target=load, name="preload-torch-dynamo", daemon=True).start()

@@ -4,8 +4,9 @@ Data stays in memory as tensors; each epoch draws one permutation and takes batc
 by indexing it (no DataLoader, no per-sample Python). After every epoch the loop
 records the history, applies early stopping and the schedule, and hands the state to
 each callback in turn (checkpoint, probe, live page, a sweep's pruner: one signature,
-`callback(state) -> Stop | None`). A set `stop` event ends training after the current
-batch. `sync` is engine.local.Local, or engine.distributed.Ranks in a distributed run.
+`callback(state) -> Stop | None`; training.stop_at is one: `targets`). A set `stop` event
+ends training after the current batch; `pace` runs after every batch (the thread count
+following the machine's load: engine/threads.py). `sync` is engine.local.Local, or engine.distributed.Ranks in a distributed run.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from dlpipe.engine.evaluate import channels_last, evaluate
 from dlpipe.engine.local import Local
 from dlpipe.engine.schedule import LRSchedule
 from dlpipe.language.metrics import history_columns
+from dlpipe.language.targets import describe, reached
 from dlpipe.language.pipeline import EarlyStopping, Training
 
 
@@ -50,6 +52,17 @@ class FitOutcome:
     message: str = ""
     evaluated_epoch: int | None = None  # the last epoch, or the best one when its weights were restored
     diverged_at: tuple[int, int, int] | None = None  # (epoch, batch, batches per epoch) where the loss became NaN/inf
+
+
+def targets(stop_at: dict[str, float]) -> Callback:
+    """The callback that ends a run once every value of training.stop_at has reached its target."""
+    def check(state: TrainingState) -> Stop | None:
+        found = reached(stop_at, state.history)
+        if all(target["epoch"] is not None for target in found):
+            return Stop("completed", "reached every target (training.stop_at): " + "; ".join(map(describe, found)))
+        return None
+
+    return check
 
 
 def steps_per_epoch(samples: int, batch_size: int) -> int:
@@ -113,7 +126,8 @@ def _diverged(value: float, epoch: int, step: int, lr: float) -> str:
 def fit(model: nn.Module, data: Dataset, *, loss_fn: nn.Module, optimizer: torch.optim.Optimizer,
         training: Training, metrics: list, generator: torch.Generator, progress: Progress,
         schedule: LRSchedule | None = None, state: TrainingState | None = None, callbacks: Sequence[Callback] = (),
-        stop: threading.Event | None = None, sync: Local | None = None) -> tuple[TrainingState, FitOutcome]:
+        stop: threading.Event | None = None, sync: Local | None = None,
+        pace: Callable[[], None] = lambda: None) -> tuple[TrainingState, FitOutcome]:
     """Train from `state` (a fresh start when None) up to training.epochs; metrics: the scalar metric configs."""
     sync = sync or Local()
     inner = sync.unwrap(model)
@@ -131,8 +145,7 @@ def fit(model: nn.Module, data: Dataset, *, loss_fn: nn.Module, optimizer: torch
     guessed = torch.empty(n if classify else 0, dtype=torch.long, device=x.device)
     start = time.perf_counter() - state.elapsed
     for epoch in range(state.epoch + 1, training.epochs + 1):
-        if not model.training:
-            model.train()
+        model.train()  # evaluate() left it in eval mode
         progress.start_epoch(epoch, training.epochs)
         schedule.start_epoch(epoch)
         lr = optimizer.param_groups[0]["lr"]
@@ -161,6 +174,7 @@ def fit(model: nn.Module, data: Dataset, *, loss_fn: nn.Module, optimizer: torch
                 nn.utils.clip_grad_norm_(model.parameters(), clip)
             optimizer.step()
             after_batch()
+            pace()
             bar(step, steps)
         if outcome.status == "interrupted":
             break

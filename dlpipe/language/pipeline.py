@@ -9,9 +9,10 @@ no torch, so `dlpipe validate`, `dlpipe schema` and editors stay fast.
 from __future__ import annotations
 
 import functools
+import math
 from typing import Any, Literal, Optional
 
-from pydantic import Field, create_model, model_validator
+from pydantic import Field, create_model, field_validator, model_validator
 
 from dlpipe.language import data, layers, metrics, optim
 from dlpipe.language.metrics import Metric
@@ -47,9 +48,23 @@ class Training(Section):
     clip_grad_norm: float | None = Field(None, gt=0, description="Rescale gradients whose total norm exceeds this.")
     device: Literal["auto", "cpu", "cuda", "mps"] = Field(
         "auto", description="auto: cuda when available, else mps (Apple), else cpu.")
-    threads: int | None = Field(None, ge=1, le=1024, description="CPU threads (default: every core this process may use).")
+    threads: int | None = Field(None, ge=1, le=1024, description=(
+        "CPU threads, fixed (default: as many as the work per step can use and other programs leave free, "
+        "followed as their load changes; a fixed number makes results bit-identical between machines)."))
     precision: Literal["fp32", "bf16"] = Field(
         "fp32", description="bf16: autocast matrix products to bfloat16 (faster on recent CPUs and GPUs).")
+    stop_at: dict[str, float] | None = Field(None, max_length=20, description=(
+        "End the run once every recorded value here reaches its target, e.g. {val_accuracy: 0.98} (at least "
+        "0.98; a loss: at most); the report says the epoch and training time each was first reached."))
+
+    @field_validator("stop_at")
+    @classmethod
+    def _targets_have_a_direction(cls, value: dict[str, float] | None) -> dict[str, float] | None:
+        for key, target in (value or {}).items():
+            metrics.higher_is_better(key)  # UnknownDirection (a ValueError) names the known values
+            if not math.isfinite(target):
+                raise ValueError(f"{key}: {target} is not a finite number")
+        return value
 
 
 class ModelConfig(Section):

@@ -93,10 +93,11 @@ def recorded_keys(pipeline: Pipeline, task: str) -> list[str]:
 
 
 def _monitor_problems(pipeline: Pipeline, task: str):
-    """A schedule, early stopping or a sweep that watches a value the run does not record."""
+    """A schedule, early stopping, a sweep or a target that watches a value the run does not record."""
     watched = [(("scheduler", "monitor"), getattr(pipeline.scheduler, "monitor", None)),
                (("training", "early_stopping", "monitor"), getattr(pipeline.training.early_stopping, "monitor", None)),
-               (("sweep", "metric"), getattr(pipeline.sweep, "metric", None))]
+               (("sweep", "metric"), getattr(pipeline.sweep, "metric", None)),
+               *((("training", "stop_at", key), key) for key in pipeline.training.stop_at or {})]
     recorded = recorded_keys(pipeline, task)
     for path, monitor in watched:
         if monitor is not None and monitor not in recorded:
