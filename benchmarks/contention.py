@@ -2,6 +2,7 @@
 
     DLPIPE_DATA=../shared/data python benchmarks/contention.py [--rounds 2] [--pipelines sine,houses,...]
     DLPIPE_DATA=../shared/data python benchmarks/contention.py --peers [--rounds 2]
+    python benchmarks/contention.py --crossover
 
 Busy is two other programs each wanting a core (`python -c "while True: pass"`, twice), as on
 a laptop running a browser and a build. Each round runs every variant quiet, then starts the
@@ -12,6 +13,9 @@ and all), short runs of each shipped pipeline plus the house-price CSV the issue
 Ratios are paired: taken within each round, then the median over rounds. Targets (issue 27):
 the default is never more than 1.15x the best fixed choice, quiet or busy; busy, the default
 takes at most 3.0x its quiet time (its fair share of the CPU is a third).
+
+--crossover: the evidence for engine/threads.MFLOP_PER_THREAD: MLP steps of growing work on 1
+thread and on every core, on a quiet machine.
 
 --peers: the same quiet/busy rounds for Lightning and Keras at their defaults (torch's thread
 count: every core) against dlpipe's default, training the MNIST MLP and the sine
@@ -28,6 +32,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from run import ROOT, accounted
@@ -45,7 +50,8 @@ PIPELINES = {
     "houses": ("houses", ["training.epochs=30"], None),
     "mnist": ("mnist.yaml", ["training.epochs=2"], "mnist"),
     "mnist_cnn": ("mnist_cnn.yaml", ["training.epochs=1"], "mnist"),
-    "fashion_mnist": ("fashion_mnist.yaml", ["training.epochs=1"], "fashion_mnist"),
+    "mnist_fast": ("mnist_fast.yaml", [], "mnist"),
+    "fashion_mnist": ("fashion_mnist.yaml", ["training.epochs=1"], "fashion-mnist"),
     "cifar10_cnn": ("cifar10_cnn.yaml", ["training.epochs=1"], "cifar10"),
 }
 PEER_MODELS = {"mnist_mlp": ("mnist.yaml", 2), "sine": ("sine.yaml", 100)}  # model -> (dlpipe pipeline, epochs)
@@ -145,15 +151,54 @@ def peers(count: int) -> None:
     print(f"\nwall seconds of the whole process, median of {count} round(s); busy/quiet paired within each round")
 
 
+def crossover() -> None:
+    """Where a second thread starts to pay: MLP training steps of growing work, 1 thread against all cores, quiet.
+
+    The evidence for engine/threads.MFLOP_PER_THREAD. Each step is timed as the best of 5 blocks of 60.
+    """
+    import torch
+    from torch import nn
+
+    def step_s(width: int, batch: int, threads: int) -> tuple[float, int]:
+        torch.set_num_threads(threads)
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Linear(64, width), nn.ReLU(), nn.Linear(width, width), nn.ReLU(), nn.Linear(width, 10))
+        optimizer = torch.optim.Adam(model.parameters(), fused=True)
+        x, y, loss = torch.randn(batch, 64), torch.randint(0, 10, (batch,)), nn.CrossEntropyLoss()
+        blocks = []
+        for block in range(6):  # the first block warms up
+            start = time.perf_counter()
+            for _ in range(60):
+                optimizer.zero_grad(set_to_none=True)
+                loss(model(x), y).backward()
+                optimizer.step()
+            if block:
+                blocks.append((time.perf_counter() - start) / 60)
+        return min(blocks), sum(p.numel() for p in model.parameters())
+
+    cores = len(os.sched_getaffinity(0))
+    print(f"{'width':>6} {'batch':>6} {'MFLOP/step':>11} {'1 thread ms':>12} {f'{cores} threads ms':>13} {'speed-up':>9}")
+    for width, batch in [(16, 32), (64, 32), (64, 128), (128, 128), (256, 64), (256, 128), (512, 128), (1024, 128),
+                         (256, 512), (1024, 512)]:
+        one, params = step_s(width, batch, 1)
+        many, _ = step_s(width, batch, cores)
+        print(f"{width:>6} {batch:>6} {6 * params * batch / 1e6:>11.1f} {one * 1e3:>12.3f} {many * 1e3:>13.3f} "
+              f"{one / many:>8.2f}x")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--pipelines", default=None, help=f"from {', '.join(PIPELINES)} (default: those with data)")
     parser.add_argument("--peers", action="store_true", help="Lightning and Keras quiet and busy, against dlpipe")
+    parser.add_argument("--crossover", action="store_true", help="where a second thread starts to pay (quiet)")
     args = parser.parse_args()
+    if args.crossover:
+        return crossover()
     data = Path(os.environ.get("DLPIPE_DATA", "data"))
     names = args.pipelines.split(",") if args.pipelines else [
-        n for n, (_, _, needs) in PIPELINES.items() if needs is None or (data / needs).is_dir()]
+        n for n, (_, _, needs) in PIPELINES.items() if needs is None or
+        (data / needs).is_dir() and any((data / needs).iterdir())]
     if unknown := [n for n in names if n not in PIPELINES]:
         parser.error(f"--pipelines: {', '.join(unknown)} unknown; choose from {', '.join(PIPELINES)}")
     print(f"machine: {os.cpu_count()} CPUs, {len(os.sched_getaffinity(0))} usable; busy: 2 programs spinning",

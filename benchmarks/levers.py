@@ -40,6 +40,28 @@ def sine_mlp() -> nn.Module:
     return build("sine")[0]
 
 
+class ThresholdDropout(nn.Module):
+    """Dropout whose mask is `rand_like(x) >= p` instead of bernoulli_ (another random stream: same law)."""
+
+    def __init__(self, p: float):
+        super().__init__()
+        self.p = p
+
+    def forward(self, x):
+        if not self.training:
+            return x
+        return x * (torch.rand_like(x) >= self.p) * (1.0 / (1.0 - self.p))
+
+
+def mlp_with(dropout: str) -> Callable[[], nn.Module]:
+    """The MNIST MLP with its dropout as torch's (bernoulli), a threshold mask, or none."""
+    def make() -> nn.Module:
+        model = mlp()
+        model[3] = {"bernoulli": nn.Dropout(0.2), "threshold": ThresholdDropout(0.2), "none": nn.Identity()}[dropout]
+        return model
+    return make
+
+
 def by_index(x, y, batch):
     order = torch.randperm(len(x))
     for i in range(0, len(x), batch):
@@ -79,14 +101,16 @@ def fmt(seconds: float) -> str:
     return f"{seconds:8.4f} s " if seconds >= 0.1 else f"{seconds * 1000:8.3f} ms"
 
 
-def trainer(make: Callable[[], nn.Module], x, y, batch, loss_fn, fused=True, threads=CORES, **kw):
+def trainer(make: Callable[[], nn.Module], x, y, batch, loss_fn, fused=True, threads=CORES, optimizer="adam",
+            **kw):
     """A closure that trains one copy of the model with these settings: seconds per epoch.
 
     Small data sets (the sine: 2.5 ms epochs) are timed over 200 epochs a sample, MNIST over one.
     """
     torch.manual_seed(0)
     model = make()
-    optimizer = torch.optim.Adam(model.parameters(), lr=1.0e-3, fused=fused or None)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1.0e-3, fused=fused or None) if optimizer == "adam" else \
+        torch.optim.SGD(model.parameters(), lr=1.0e-2)
 
     epochs = 200 if len(x) < 10_000 else 1
 
@@ -193,7 +217,8 @@ def full_batch_sine(repeats: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--only", default="batching,threads,fused,bf16,workers,compile,fullbatch,mallopt")
+    parser.add_argument("--only", default="batching,threads,fused,bf16,dropout,optimizer,batch,workers,compile,"
+                                          "fullbatch,mallopt")
     parser.add_argument("--allocator-child", choices=["on", "off"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.allocator_child:
@@ -220,6 +245,17 @@ def main() -> None:
     if "bf16" in only:
         ab("bf16", ("MLP b256, fp32", trainer(mlp, x, y, 256, ce)),
            ("MLP b256, bf16 autocast", trainer(mlp, x, y, 256, ce, bf16=True)), repeats)
+    if "dropout" in only:  # the MLP's profile: dropout's mask ~14 % of an epoch
+        ab("dropout", ("MLP, bernoulli_ mask", trainer(mlp_with("bernoulli"), x, y, 128, ce, feed=by_chunk)),
+           ("MLP, rand_like >= p mask", trainer(mlp_with("threshold"), x, y, 128, ce, feed=by_chunk)), repeats)
+        ab("dropout", ("MLP, dropout", trainer(mlp_with("bernoulli"), x, y, 128, ce, feed=by_chunk)),
+           ("MLP, no dropout", trainer(mlp_with("none"), x, y, 128, ce, feed=by_chunk)), repeats)
+    if "optimizer" in only:  # ... and Adam ~14 %: against plain SGD, the cheapest update there is
+        ab("optimizer", ("MLP, Adam fused", trainer(mlp, x, y, 128, ce, feed=by_chunk)),
+           ("MLP, SGD", trainer(mlp, x, y, 128, ce, feed=by_chunk, optimizer="sgd")), repeats)
+    if "batch" in only:  # per-step costs (Python, the update, the gathers) against the products' size
+        ab("batch", ("MLP, batch 128", trainer(mlp, x, y, 128, ce, feed=by_chunk)),
+           ("MLP, batch 256", trainer(mlp, x, y, 256, ce, feed=by_chunk)), repeats)
     if "workers" in only:
         ab("workers", ("course loop, 0 workers", course_epoch(x, y, 0)),
            (f"course loop, {CORES} workers", course_epoch(x, y, CORES)), repeats)

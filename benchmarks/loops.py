@@ -79,6 +79,10 @@ def build(model: str) -> tuple[nn.Module, float, int]:
             nn.Conv2d(1, 32, 3, padding="same"), nn.ReLU(), nn.MaxPool2d(2),
             nn.Conv2d(32, 64, 3, padding="same"), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
             nn.Linear(3136, 128), nn.ReLU(), nn.Dropout(0.3), nn.Linear(128, 10)), 1.0e-3, 128
+    if model == "mnist_fast":
+        return nn.Sequential(
+            nn.Conv2d(1, 16, 5, stride=2), nn.ReLU(), nn.Conv2d(16, 32, 3, stride=2), nn.ReLU(), nn.Flatten(),
+            nn.Linear(800, 64), nn.ReLU(), nn.Linear(64, 10)), 1.0e-3, 64
     if model == "sine":
         return nn.Sequential(nn.Linear(1, 64), nn.Tanh(), nn.Linear(64, 64), nn.Tanh(), nn.Linear(64, 1)), \
             1.0e-2, 64

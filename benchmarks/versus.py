@@ -22,7 +22,7 @@ from pathlib import Path
 
 from run import accounted, steady
 
-PIPELINES = {"mnist_mlp": "mnist.yaml", "mnist_cnn": "mnist_cnn.yaml", "sine": "sine.yaml"}
+PIPELINES = {"mnist_mlp": "mnist.yaml", "mnist_cnn": "mnist_cnn.yaml", "mnist_fast": "mnist_fast.yaml", "sine": "sine.yaml"}
 PEERS = ("lightning", "keras")
 SCRIPT_SETS = ["training.batch_size=256", "training.epochs=10", "scheduler=null"]
 

@@ -47,3 +47,14 @@ def test_real_files_verify_and_load(real_data):
     data = load_data(MNISTData(type="mnist", download=False), 0)
     assert (len(data.train), len(data.validation), len(data.test)) == (55_000, 5_000, 10_000)
     assert data.test.y.bincount().tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+
+
+@needs_mnist
+def test_mnist_fast_reaches_98_percent_in_one_epoch_and_says_when(cli, real_data, tmp_path):
+    """The whole recipe as shipped (60,000 images, one epoch): the accuracy its comments promise."""
+    result = cli("run", ROOT / "pipelines" / "mnist_fast.yaml", "--out", tmp_path, "-q")
+    assert result.exit_code == 0, result.output
+    metrics = json.loads(next(tmp_path.glob("mnist_fast/*/metrics.json")).read_text())
+    assert metrics["test"]["accuracy"] >= 0.98 and metrics["epochs_run"] == 1
+    assert metrics["targets"][0]["key"] == "val_accuracy" and metrics["targets"][0]["epoch"] == 1
+    assert "target: val_accuracy ≥ 0.98: epoch 1" in result.output

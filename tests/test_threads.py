@@ -57,7 +57,7 @@ def test_a_small_network_takes_one_thread_and_says_why(monkeypatch):
     machine = Machine(monkeypatch, 8)
     chosen = Threads(None, frozenset(range(8)), MFLOP_PER_THREAD / 2)
     assert chosen.start() == 1 and machine.set_to == [1]
-    assert "MFLOP a step: below 10 a second thread costs more than it saves" in chosen.changes[0]
+    assert f"MFLOP a step: below {MFLOP_PER_THREAD:g} a second thread costs more than it saves" in chosen.changes[0]
     machine.others = 8
     for _ in range(5):
         machine.wait(2.0)
@@ -199,3 +199,21 @@ def test_a_bad_target_is_refused_before_training(cli, write_yaml, tmp_path, stop
     result = cli("run", write_yaml(text), "--out", tmp_path)
     assert result.exit_code == 2 and message in result.stderr and "Traceback" not in result.output, result.stderr
     assert not list(tmp_path.glob("tiny/*"))
+
+
+def test_no_run_takes_more_threads_than_its_share_of_the_cores(monkeypatch):
+    """A sweep --jobs worker or a pytest-xdist worker (pinned to its CPUs), and a --nproc rank (its share)."""
+    from types import SimpleNamespace
+
+    from dlpipe.engine.device import threads_for
+    from dlpipe.language.pipeline import Training
+
+    machine = Machine(monkeypatch, 1)
+    pinned = Threads(None, frozenset({5}), 1000 * MFLOP_PER_THREAD)  # work for 100 threads, one CPU to run on
+    assert pinned.start() == 1 and machine.set_to == [1]
+    monkeypatch.setattr("dlpipe.engine.device.usable_cpus", lambda: frozenset(range(8)))
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "4")
+    rank = threads_for(Training(), SimpleNamespace(size=4), torch.device("cpu"), 1000.0)
+    assert rank.fixed == 2 and rank.start() == 2  # 8 cores between 4 local ranks, never changed by the load
+    assert threads_for(Training(threads=3), None, torch.device("cpu"), 0.1).start() == 3
+    assert threads_for(Training(), None, torch.device("cpu"), 0.1).fixed is None  # one process: it decides

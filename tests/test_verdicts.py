@@ -74,3 +74,19 @@ def test_the_advice_of_each_kind_is_the_change_the_benchmark_followed():
     assert "stop early (training.early_stopping)" in said["houses_150"]
     assert "try a tenth of it" in said["sine_lr_1"] and "10x is a good first try" in said["sine_lr_1e-5"]
     assert "raise the learning rate" in said["iris_sgd_1e-4"]
+
+
+def test_a_run_that_reached_its_targets_is_not_told_to_train_longer():
+    """The first epoch of the real MNIST curve, as pipelines/mnist_fast.yaml ends: one epoch, target reached."""
+    from dlpipe.language.targets import reached
+    from dlpipe.report.verdict import with_targets
+
+    history, _ = case(CURVES[[f.name for f in CURVES].index("mnist")])
+    first = {key: values[:1] for key, values in history.items()}
+    verdict = judge(first)
+    assert verdict.kind == "still improving" and verdict.advice.endswith("train for more epochs")
+    met = reached({"val_accuracy": first["val_accuracy"][0]}, first)
+    assert with_targets(verdict, met).advice == ("too few epochs to judge, and every target (training.stop_at) was "
+                                                 "reached: raise a target to train further")
+    missed = reached({"val_accuracy": 0.999, "val_loss": 10.0}, first)
+    assert with_targets(verdict, missed) == verdict and with_targets(None, met) is None

@@ -71,6 +71,11 @@ def run(file: Path | None, overrides: tuple[str, ...], out: Path, resume: Path |
     for key, value in record.test.items():
         echo(f"test {key:<8} {value:.6g}")
     echo(f"status: {record.status}")
+    if record.targets:
+        from dlpipe.language.targets import describe
+
+        for target in record.targets:
+            echo(f"target: {describe(target)}")
     if record.verdict:
         echo(f"verdict: {record.verdict['kind']}: {record.verdict['advice']}")
     for finding in (record.network or {}).get("findings", []) or (["healthy"] if record.network else []):

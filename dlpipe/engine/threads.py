@@ -6,8 +6,8 @@ and the work fight over it: on this 2-core machine with two busy programs, 100 e
 house-price CSV trained in 29.8 s on 2 threads and 1.4 s on 1 (benchmarks/contention.py). And a
 small network gains nothing from a second thread even on a quiet machine: below about
 MFLOP_PER_THREAD million operations a step the hand-over costs more than the work it shares
-(a 64-unit MLP on 32 rows: 0.16 ms a step on 1 thread, 0.17 on 2; 256 units on 128 rows: 0.78 ms
-against 0.51). `training.threads` fixes the number and turns this off.
+(a 64-unit MLP on 32 rows: 0.17 ms a step on 1 thread, 0.18 on 2; 512 units on 128 rows: 2.4 ms
+against 1.7). `training.threads` fixes the number and turns this off.
 
 The load is read from /proc/stat (the CPUs this process may run on: a pinned sweep job or test
 worker watches its own share) less this process's own CPU time (/proc/self/stat): what the
@@ -25,7 +25,10 @@ from dataclasses import dataclass, field
 
 import torch
 
-MFLOP_PER_THREAD = 10.0  # a thread per 10 million operations a training step (measured crossover: 7-20)
+# A thread per 20 million operations a training step. Where a second thread starts to pay
+# (benchmarks/contention.py --crossover) moved between days on this shared 2-core machine: 7-20
+# MFLOP on one, 33-65 on another (its cores faster alone); near the line either choice costs under 10 %.
+MFLOP_PER_THREAD = 20.0
 CHECK_S = 1.0  # seconds between two looks at the load
 TAKEN = 0.25  # a core counts as taken once other programs use more than a quarter of it
 CLOCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100

@@ -14,14 +14,14 @@ from dlpipe.language.metrics import headline
 from dlpipe.report.html import Insights, write_report
 from dlpipe.report.index import write_index
 from dlpipe.report.network import judge_network
-from dlpipe.report.verdict import judge
+from dlpipe.report.verdict import judge, with_targets
 
 
 def finish(record: RunRecord, insights: Insights, stages: dict[str, float], progress: Progress,
             trace: str) -> RunRecord:
     """metrics.json, history.csv, report.html, the index and the end of run.log, whatever the outcome."""
     t = time.perf_counter()
-    verdict = judge(record.history, insights.usual_lr)
+    verdict = with_targets(judge(record.history, insights.usual_lr), record.targets)
     record.verdict = {"kind": verdict.kind, "advice": verdict.advice, "epoch": verdict.epoch} if verdict else None
     network = judge_network(insights.network)
     record.network = {"kind": network.kind, "findings": list(network.findings), "epoch": network.epoch} \

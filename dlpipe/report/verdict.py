@@ -51,6 +51,17 @@ class Verdict:
     epoch: int | None = None
 
 
+def with_targets(verdict: Verdict | None, targets: list[dict]) -> Verdict | None:
+    """A run that reached every target of training.stop_at stopped there on purpose: "still improving" then
+    says so, instead of advising more epochs the user did not ask for."""
+    if verdict is None or verdict.kind != "still improving" or not targets or \
+            any(t["epoch"] is None for t in targets):
+        return verdict
+    judged = "too few epochs to judge" if verdict.advice.startswith("too few") else "the loss was still falling"
+    return Verdict(verdict.kind, f"{judged}, and every target (training.stop_at) was reached: raise a target "
+                                 "to train further", verdict.epoch)
+
+
 def judge(history: dict[str, list[float]], usual_lr: tuple[float, float] | None = None) -> Verdict | None:
     """The verdict for a history; None when there is no epoch to judge.
 
