@@ -22,8 +22,9 @@ SHARED = Path(os.environ.get("DLPIPE_DATA", "../shared/data"))
 SMALL_IMAGES = ["data.limit=300", "data.validation=500", "training.epochs=1"]  # the 10,000 test images stay
 QUICK = {"sine": ["training.epochs=5"], "cubic": ["training.epochs=5"], "linear": ["training.epochs=5"],
          "init_demo": ["training.epochs=3"], "iris": ["training.epochs=10"], "breast_cancer": ["training.epochs=5"], "diabetes": ["training.epochs=10"],
-         "mnist": SMALL_IMAGES, "mnist_cnn": SMALL_IMAGES, "mnist_fast": SMALL_IMAGES, "fashion_mnist": SMALL_IMAGES, "cifar10_cnn": SMALL_IMAGES}
-NEEDS = {"mnist": SHARED / "mnist", "mnist_cnn": SHARED / "mnist", "mnist_fast": SHARED / "mnist", "fashion_mnist": Path("/usr/share/datasets/fashion-mnist"),
+         "mnist": SMALL_IMAGES, "mnist_cnn": SMALL_IMAGES, "mnist_fast": SMALL_IMAGES, "spam": ["training.epochs=3"], "fashion_mnist": SMALL_IMAGES, "cifar10_cnn": SMALL_IMAGES}
+NEEDS = {"mnist": SHARED / "mnist", "mnist_cnn": SHARED / "mnist", "mnist_fast": SHARED / "mnist",
+         "spam": SHARED / "spamassassin", "fashion_mnist": Path("/usr/share/datasets/fashion-mnist"),
          "cifar10_cnn": SHARED / "cifar10"}
 
 
@@ -42,8 +43,9 @@ def raw_test(model, data) -> tuple[object, np.ndarray]:
            else model.preprocessing.targets_out(out.numpy())[:, 0])
     if model.preprocessing.kind == "images":
         raw = np.rint(raw).astype(np.uint8)
-    if model.preprocessing.kind == "table":
-        raw = {c.name: raw[:, i] for i, c in enumerate(model.preprocessing.columns)}
+    if model.preprocessing.kind == "table":  # text columns: the cells as read (token ids or counts are no text)
+        raw = {c.name: np.asarray(data.test_text[c.name][:2000], dtype=object) if c.kind == "text" else raw[:, i]
+               for i, c in enumerate(model.preprocessing.columns)}
     return raw, own
 
 
@@ -98,8 +100,13 @@ def use_a_trained_run(cli, tmp_path: Path, path: Path) -> None:
         export.export_run(model, fmt)
     with pytest.warns(DeprecationWarning):  # torch.jit.load: deprecated upstream, still the way to load TorchScript
         scripted = torch.jit.load(str(run_dir / "exports" / "model.torchscript.pt"))
+    prep = model.preprocessing
+    if prep.text is not None:  # the exported model takes the encoded text (preprocessing.json says how to make it)
+        inputs = torch.as_tensor(prep.table_inputs(raw)[0])
+    else:
+        inputs = torch.as_tensor(np.stack(list(raw.values()), 1) if isinstance(raw, dict) else raw).float()
     with torch.inference_mode():
-        logits = scripted(torch.as_tensor(np.stack(list(raw.values()), 1) if isinstance(raw, dict) else raw).float())
+        logits = scripted(inputs)
     exported_pred = (np.asarray(model.classes, dtype=object)[logits.argmax(1).numpy()] if model.task == "classification"
                      else logits[:, 0].numpy())
     agree = (exported_pred == own).mean() if model.task == "classification" else float(np.allclose(exported_pred, own,

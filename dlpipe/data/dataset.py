@@ -41,6 +41,7 @@ class DataInfo:
     target_size: int
     true_function: Callable[[np.ndarray], np.ndarray] | None = None
     x_range: tuple[float, float] | None = None
+    vocabulary: int | None = None  # token sequences: the distinct ids an embedding layer needs rows for
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,8 @@ class Dataset:
     pixel_mean_std: tuple[float, float] = (0.0, 1.0)  # to turn normalised images back into pixels
     files: tuple[Path, ...] = ()
     preprocessing: Preprocessing | None = None  # what was fitted on the training split (stored with the model)
+    text: dict | None = None  # text columns: vocabulary size, tokens per row, test tokens outside the vocabulary
+    test_text: dict | None = None  # the test rows' text cells by column (the report's misclassified messages)
 
     @property
     def target_scale(self) -> tuple[float, float]:

@@ -13,15 +13,17 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from dlpipe.data.text import TextEncoder
+
 VERSION = 1
 
 
 @dataclass(frozen=True)
 class Column:
-    """One input column of a table: numeric (mean, std) or categorical (its categories, in one-hot order)."""
+    """One input column of a table: numeric (mean, std), categorical (its categories, in one-hot order) or text."""
 
     name: str
-    kind: str  # numeric | categorical
+    kind: str  # numeric | categorical | text
     mean: float = 0.0
     std: float = 1.0
     fill: float = 0.0  # what an empty cell becomes (the training mean), before scaling
@@ -29,7 +31,9 @@ class Column:
 
     @property
     def inputs(self) -> list[str]:
-        """The model inputs this column becomes."""
+        """The model inputs this column becomes (a text column's are its TextEncoder's, shared by all of them)."""
+        if self.kind == "text":
+            return []
         return [self.name] if self.kind == "numeric" else [f"{self.name}={c}" for c in self.categories]
 
 
@@ -55,22 +59,35 @@ class Preprocessing:
     size: tuple[int, int] | None = None
     channels: int | None = None
     missing: str = "error"  # a table's `missing:` policy, applied to new rows as in training (dlpipe/trained/rows.py)
+    text: TextEncoder | None = None  # a table's text columns: tokenizer and vocabulary (dlpipe/data/text.py)
     notes: tuple[str, ...] = field(default=(), compare=False)
 
     @property
     def input_names(self) -> list[str]:
-        return [name for column in self.columns for name in column.inputs]
+        return [name for column in self.columns for name in column.inputs] + (self.text.input_names if self.text else [])
 
-    def table_inputs(self, frame) -> tuple[np.ndarray, int]:
+    @property
+    def sequence(self) -> bool:
+        """Whether the model reads token ids (int64, one row of `length` per sample) rather than numbers."""
+        return self.text is not None and self.text.mode == "sequence"
+
+    def table_inputs(self, frame, tokens: list[list[str]] | None = None) -> tuple[np.ndarray, int]:
         """Rows (a DataFrame or a dict of columns) as model inputs; also how many rows held an unseen category.
 
         A missing numeric cell becomes the training mean (0 after standardizing); an
-        unseen or missing category becomes all zeros.
+        unseen or missing category becomes all zeros; an empty text cell is empty text.
+        tokens: the rows' text already tokenized (TextEncoder.rows), when the caller has them.
         """
         rows = len(frame[self.columns[0].name])
+        if self.text is not None:
+            tokens = tokens if tokens is not None else self.text.rows({n: frame[n] for n in self.text.columns})
+        if self.sequence:  # token ids alone (a sequence model takes no other input)
+            return self.text.encode_rows(tokens), 0
         out, unseen, at = np.empty((rows, len(self.input_names)), dtype=np.float32), np.zeros(rows, dtype=bool), 0
         for column in self.columns:
             values = frame[column.name]
+            if column.kind == "text":
+                continue
             if column.kind == "numeric":
                 x = np.asarray(values, dtype=np.float64)
                 out[:, at] = (np.where(np.isnan(x), column.fill, x) - column.mean) / column.std
@@ -86,6 +103,8 @@ class Preprocessing:
                 hit = np.flatnonzero(codes >= 0)
                 block[hit, codes[hit]] = 1
                 at += len(column.categories)
+        if self.text is not None:
+            out[:, at:] = self.text.encode_rows(tokens)
         return out, int(unseen.sum())
 
     def scaled(self, x: np.ndarray) -> np.ndarray:
@@ -107,6 +126,7 @@ class Preprocessing:
         """Plain JSON: what preprocessing.json holds, and model.pt beside the weights."""
         data = dataclasses.asdict(self)
         data.pop("notes")
+        data["text"] = self.text.to_json() if self.text is not None else None
         return {"version": VERSION, **data}
 
     @classmethod
@@ -125,7 +145,9 @@ class Preprocessing:
             columns = tuple(_column(c) for c in data.pop("columns", ()) or ())
             tuples = {k: tuple(data[k]) for k in ("sample_shape", "classes", "target_scale", "mean", "std", "size")
                       if data.get(k) is not None}
-            made = cls(**{**data, **tuples, "columns": columns})
+            text = data.pop("text", None)
+            made = cls(**{**data, **tuples, "columns": columns,
+                          "text": TextEncoder.from_json(_record(text, "text")) if text is not None else None})
         except (TypeError, ValueError) as exc:
             raise ValueError(f"holds a value of the wrong kind ({exc})") from None
         made.check()
@@ -137,7 +159,11 @@ class Preprocessing:
             raise ValueError(f"has kind {self.kind!r} and task {self.task!r}, which this dlpipe does not know")
         if not self.sample_shape or not all(isinstance(d, int) and d > 0 for d in self.sample_shape):
             raise ValueError(f"has the input shape {self.sample_shape}, which no input has")
-        if self.kind == "table" and (len(self.input_names),) != tuple(self.sample_shape):
+        if self.sequence and (tuple(self.sample_shape) != (self.text.length,) or
+                              any(c.kind != "text" for c in self.columns)):
+            raise ValueError(f"reads token sequences of {self.text.length} but its input shape is "
+                             f"{tuple(self.sample_shape)}, or other columns beside the text")
+        if self.kind == "table" and not self.sequence and (len(self.input_names),) != tuple(self.sample_shape):
             raise ValueError(f"has {len(self.columns)} column(s) making {len(self.input_names)} inputs, but its "
                              f"input shape is {tuple(self.sample_shape)}")
         if len(self.mean) != len(self.std) or len(self.target_scale) != 2:
@@ -154,6 +180,12 @@ def _check_keys(data: dict, allowed: set[str], required: tuple[str, ...], what: 
     missing = [key for key in required if key not in data]
     if missing:
         raise ValueError(f"lacks the key(s) {', '.join(map(repr, missing))} in {what}")
+
+
+def _record(raw, what: str) -> dict:
+    if not isinstance(raw, dict):
+        raise ValueError(f"{what} is a {type(raw).__name__}, not a record")
+    return raw
 
 
 def _column(raw) -> Column:

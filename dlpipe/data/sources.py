@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Callable
 
 from dlpipe.archive.log import Progress
-from dlpipe.data import arrays, cifar, folder, images, synthetic, tabular
+from dlpipe.data import arrays, cifar, corpus, folder, images, synthetic, tabular
 from dlpipe.data.dataset import DataInfo, Dataset
 from dlpipe.language.data import CIFAR10Data, FashionMNISTData, LinearData, MNISTData, PolynomialData, SineData
-from dlpipe.language.files import ArraysData, CSVData, ImageFolderData
+from dlpipe.language.files import ArraysData, CSVData, ImageFolderData, SpamAssassinData
 from dlpipe.language.loader import Loaded, load_pipeline
 
 
@@ -43,6 +43,7 @@ SOURCES: dict[type, Source] = {
     FashionMNISTData: IMAGES,
     CIFAR10Data: Source(cifar.describe, cifar.load),
     CSVData: Source(tabular.describe, tabular.load, tabular.decide_task),
+    SpamAssassinData: Source(corpus.describe, corpus.load, corpus.decide_task),
     ArraysData: Source(arrays.describe, arrays.load, arrays.decide_task),
     ImageFolderData: Source(folder.describe, folder.load),
 }

@@ -10,21 +10,21 @@ from __future__ import annotations
 
 import csv
 import difflib
-import functools
 import re
+import zlib
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from dlpipe.data.csvfile import (CSVFile, head_bytes, open_text, text_bytes,
+                                  where_not_utf8)
 from dlpipe.data.memory import check_fits
 from dlpipe.language.errors import InvalidValue
 from dlpipe.language.files import CSVData
-from dlpipe.language.paths import looks_utf16, not_a_file, read_at_most
+from dlpipe.language.paths import looks_utf16, not_a_file
 
 EXTRA = "pip install 'dlpipe[tables]'  (in a checkout: pip install -e '.[tables]')"
-SNIFF_BYTES = 64 * 1024
 SHOWN = 5  # problem cells named in a message; the rest are counted
 MAX_CELL = 100_000  # characters in one cell
 PATH, TARGET, FEATURES = ("data", "path"), ("data", "target"), ("data", "features")
@@ -39,7 +39,7 @@ def pandas():
     return pd
 
 
-def check_file(path: Path, key: tuple = PATH, kinds: tuple[str, ...] = (".csv", ".tsv", ".txt")) -> None:
+def check_file(path: Path, key: tuple = PATH, kinds: tuple[str, ...] = (".csv", ".tsv", ".txt", ".gz")) -> None:
     """An existing, non-empty regular file; else InvalidValue (with the neighbouring file names to choose from)."""
     why = not_a_file(path)
     if why is None:
@@ -62,8 +62,7 @@ def sniff_delimiter(path: Path, given: str | None) -> str:
     """The configured delimiter, or the one csv.Sniffer sees in the first 64 KB (comma when unsure)."""
     if given:
         return given
-    with open(path, "rb") as handle:
-        return sniff_text(handle.read(SNIFF_BYTES).decode("utf-8", errors="replace"))
+    return sniff_text(head_bytes(path).decode("utf-8", errors="replace"))
 
 
 def sniff_text(head: str) -> str:
@@ -102,9 +101,9 @@ def header(path: Path, delimiter: str) -> list[str]:
 
 def header_row(path: Path, delimiter: str) -> list[str]:
     """The first line's fields, stripped, as written (a trailing delimiter gives an empty last one)."""
-    if looks_utf16(read_at_most(path, 64)[:64]):
+    if looks_utf16(head_bytes(path, 64)):
         raise InvalidValue(PATH, f"{path}: is UTF-16 text; save it as UTF-8 (spreadsheets: CSV UTF-8)")
-    with open(path, encoding="utf-8-sig", errors="replace", newline="") as handle:
+    with open_text(path) as handle:
         try:
             return [name.strip() for name in next(csv.reader(handle, delimiter=delimiter), [])]
         except csv.Error as exc:  # a header cell beyond the csv module's 131,072 characters
@@ -125,7 +124,7 @@ def read(config: CSVData, columns: list[str], delimiter: str, nrows: int | None 
     """The named columns as a DataFrame (index = data row 0, 1, ...); InvalidValue for a malformed file."""
     pd, path = pandas(), Path(config.path)
     if nrows is None:
-        check_fits(estimate_bytes(path, len(header(path, delimiter))), f"{path} ({path.stat().st_size / 1e6:.0f} MB of "
+        check_fits(estimate_bytes(path, len(header(path, delimiter))), f"{path} ({text_bytes(path) / 1e6:.0f} MB of "
                                                                       "CSV)", PATH)
     try:
         # Every column is read (not usecols=), so that a row with too many fields is an error, not ignored.
@@ -136,7 +135,10 @@ def read(config: CSVData, columns: list[str], delimiter: str, nrows: int | None 
     except pd.errors.ParserError as exc:
         raise InvalidValue(PATH, _ragged(path, str(exc))) from None
     except UnicodeDecodeError as exc:
-        raise InvalidValue(PATH, f"{path}: not UTF-8 text (byte {exc.start}); save the file as UTF-8") from None
+        raise InvalidValue(PATH, f"{path}: not UTF-8 text ({where_not_utf8(path, exc)}); save the file as "
+                                 "UTF-8") from None
+    except (OSError, EOFError, zlib.error) as exc:  # a damaged or truncated gzip file
+        raise InvalidValue(PATH, f"{path}: cannot be read ({exc})") from None
     named = len(header(path, delimiter))
     unnamed = frame.iloc[:, named:]  # a trailing delimiter's empty column: nothing may be in it
     if unnamed.shape[1] and unnamed.notna().to_numpy().any():
@@ -146,31 +148,39 @@ def read(config: CSVData, columns: list[str], delimiter: str, nrows: int | None 
     frame.columns = [str(c).strip() for c in frame.columns[:named]] + list(frame.columns[named:])
     if len(frame) == 0:
         raise InvalidValue(PATH, f"{path}: holds a header and no rows")
-    refuse_long_cells(CSVFile(path, delimiter), frame[columns])
+    text = {name: config.text.max_chars for name in config.text.columns} if config.text else {}
+    refuse_long_cells(CSVFile(path, delimiter), frame[columns], text)
     return frame[columns]
 
 
-def refuse_long_cells(path: CSVFile | str, frame) -> None:
-    """InvalidValue naming the first cell longer than MAX_CELL characters (no number or category is that long)."""
+def refuse_long_cells(path: CSVFile | str, frame, text: dict[str, int] | None = None) -> None:
+    """InvalidValue naming the first cell longer than MAX_CELL characters (no number or category is that long),
+    or than its text column's max_chars."""
     for column in frame.columns:
         values = frame[column]
         if values.dtype.kind != "O":
             continue
+        limit = (text or {}).get(column, MAX_CELL)
         lengths = values.map(lambda v: len(v) if isinstance(v, str) else 0).to_numpy()
-        if len(lengths) and lengths.max() > MAX_CELL:
+        if len(lengths) and lengths.max() > limit:
             row = int(lengths.argmax())
             where = f"{path}:{path.line(int(values.index[row]))}" if isinstance(path, CSVFile) else f"{path}, row {row + 1}"
+            if column in (text or {}):
+                raise InvalidValue(("data", "text", "max_chars"), f"{where}: text column {column!r} holds a cell of "
+                                   f"{lengths.max():,} characters, over max_chars ({limit:,}); raise max_chars or "
+                                   "shorten that cell")
             raise InvalidValue(PATH, f"{where}: column {column!r} holds a cell of {lengths.max():,} characters; a "
                                      f"cell is at most {MAX_CELL:,} (a number or a category is never that long)")
 
 
 def estimate_bytes(path: Path, columns: int) -> int:
-    """Memory a table takes once read: rows (from the first 64 KB's line length) x columns x 8 bytes x 3 copies."""
-    with open(path, "rb") as handle:
-        head = handle.read(SNIFF_BYTES)
+    """Memory a table takes once read: the larger of rows (from the first 64 KB's line length) x columns x 8 bytes
+    and its text (long text cells), x 3 copies."""
+    head = head_bytes(path)
     lines = max(head.count(b"\n"), 1)
-    rows = path.stat().st_size / (len(head) / lines)
-    return int(rows * columns * 8 * 3)
+    size = text_bytes(path)
+    rows = size / max(len(head) / lines, 1)
+    return int(max(rows * columns * 8, size) * 3)
 
 
 def _ragged(path: Path, message: str) -> str:
@@ -179,43 +189,6 @@ def _ragged(path: Path, message: str) -> str:
         expected, line, saw = found.groups()
         return f"{path}:{line}: this row has {saw} fields, the header has {expected}; every row needs one per column"
     return f"{path}: cannot be read as CSV: {message.strip().splitlines()[-1]}"
-
-
-@dataclass(frozen=True)
-class CSVFile:
-    """A CSV file as read: its path and delimiter, and where each data row starts in it (for messages)."""
-
-    path: Path
-    delimiter: str
-
-    def __str__(self) -> str:
-        return str(self.path)
-
-    def line(self, row: int) -> int:
-        """The file line data row `row` starts on (the header is line 1; quoted line breaks counted).
-
-        Read only when a message needs it: one pass of the csv module over the file, kept for the next message.
-        """
-        try:
-            starts = _record_starts(str(self.path), self.path.stat().st_mtime_ns, self.delimiter)
-        except (OSError, csv.Error, UnicodeDecodeError):
-            return row + 2
-        return starts[row] if 0 <= row < len(starts) else row + 2
-
-
-@functools.lru_cache(maxsize=4)
-def _record_starts(path: str, mtime_ns: int, delimiter: str) -> tuple[int, ...]:
-    """The line each data record starts on, blank lines skipped (as pandas skips them)."""
-    starts = []
-    with open(path, encoding="utf-8-sig", errors="replace", newline="") as handle:
-        reader = csv.reader(handle, delimiter=delimiter)
-        next(reader, None)
-        end = reader.line_num
-        for row in reader:
-            if row:
-                starts.append(end + 1)
-            end = reader.line_num
-    return tuple(starts)
 
 
 def missing_cells(path: CSVFile, frame) -> str | None:
@@ -258,6 +231,17 @@ def finite(path: CSVFile, values, column: str, key: tuple):
                                 f"{', '.join(where)}{more}; dlpipe does not train on them (one makes every loss NaN): "
                                 "fix those cells, or leave them empty and set missing:")
     return values
+
+
+def free_text(frame, column: str) -> str | None:
+    """Why a text column looks like free text rather than categories (mostly distinct, long values), or None."""
+    values = frame[column].dropna().astype(str)
+    if len(values) < 20:
+        return None
+    distinct, median = values.nunique(), float(values.str.len().median())
+    if distinct * 2 > len(values) and median >= 30:
+        return f"{distinct:,} different values in {len(values):,} rows, median {median:.0f} characters"
+    return None
 
 
 def is_text(frame, column: str) -> bool:

@@ -10,8 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal, Union
 
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from dlpipe.language.section import Section
 from dlpipe.language.source import DataSource, SplitFractions
 
 
@@ -44,11 +45,40 @@ class WithTask(OwnFiles):
 ScaleTarget = Union[Literal["auto"], bool]
 
 
+class TextSettings(Section):
+    """Columns read as text: tokens, a vocabulary fitted on the training rows, and how rows become inputs."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_by_name=True, validate_by_alias=True,
+                              serialize_by_alias=True)
+    columns: list[str] = Field(min_length=1, description=(
+        "The text columns; several are joined in this order, a separator token between them."))
+    as_: Literal["sequence", "bag", "tfidf"] = Field("bag", alias="as", description=(
+        "sequence: token ids (for an embedding layer); bag: token counts; tfidf: counts weighted by inverse "
+        "document frequency, each row of unit length (bag and tfidf: for linear layers)."))
+    tokens: Literal["words", "chars"] = Field("words", description=(
+        "words: runs of letters and digits, and each other visible character alone; chars: every character."))
+    lowercase: bool = Field(True, description="Lower-case the text before splitting it into tokens.")
+    vocabulary: int = Field(20_000, ge=1, le=1_000_000, description=(
+        "The most frequent tokens of the training rows kept; others count as unknown."))
+    min_count: int = Field(1, ge=1, description="Keep a token only if the training rows hold it this many times.")
+    length: int = Field(200, ge=1, le=100_000, description="sequence: tokens kept per row (the rest is cut).")
+    max_chars: int = Field(100_000, ge=1, le=10_000_000, description=(
+        "The longest text cell accepted, in characters; a longer one is refused at its line."))
+
+    @model_validator(mode="after")
+    def _once(self) -> TextSettings:
+        twice = sorted({name for name in self.columns if self.columns.count(name) > 1})
+        if twice:
+            raise ValueError(f"columns: {', '.join(map(repr, twice))} listed twice; list each column once")
+        return self
+
+
 class CSVData(WithTask):
     """A table in a CSV file: one row a sample, one column the target."""
 
     type: Literal["csv"] = Field(description="A CSV table with a header row.")
-    path: str = Field(description="The CSV file, relative to this pipeline file.")
+    path: str = Field(description="The CSV file (.csv, .tsv, .txt, or any of them gzip-compressed: .gz), relative to "
+                                  "this pipeline file.")
     target: str = Field(min_length=1, description="The column to predict.")
     features: list[str] | None = Field(None, min_length=1, description="Input columns (default: every other).")
     delimiter: str | None = Field(None, min_length=1, max_length=1, description="Field separator (default: detected).")
@@ -61,9 +91,17 @@ class CSVData(WithTask):
         "auto", description="Standardize a regression target for training (auto: when its scale is far from 1).")
     split_column: str | None = Field(
         None, description="A column of train/validation/test values that fixes the split (instead of fractions).")
+    text: TextSettings | None = Field(None, description=(
+        "Columns read as text (they are features whether or not features: lists them), e.g. "
+        "{columns: [subject, body], as: tfidf, vocabulary: 8000}."))
 
     @model_validator(mode="after")
     def _columns_once(self) -> CSVData:
+        for name in self.text.columns if self.text else []:
+            if name in (self.target, self.split_column):
+                raise ValueError(f"text: {name!r} is the target or the split column, not a text feature")
+            if self.categorical != "auto" and name in self.categorical:
+                raise ValueError(f"text: {name!r} is also listed under categorical:; a column is one or the other")
         features = self.features or []
         twice = sorted({name for name in features if features.count(name) > 1})
         if twice:
@@ -73,6 +111,19 @@ class CSVData(WithTask):
         if self.split_column is not None and self.split_column in (*features, self.target):
             raise ValueError(f"split_column: {self.split_column!r} is also a feature or the target")
         return self
+
+
+class SpamAssassinData(CSVData):
+    """The SpamAssassin public mail corpus, part 1: 3,250 messages (subject, body, label: spam or ham), found like
+    MNIST (data.root, $DLPIPE_DATA/spamassassin, ~/.cache/dlpipe/spamassassin)."""
+
+    type: Literal["spamassassin"] = Field(description="The SpamAssassin public corpus, part 1, as a CSV table.")
+    path: str | None = Field(None, description="The CSV file (default: spamassassin-1.csv.gz, searched as above).")
+    root: str | None = Field(None, description="Folder holding spamassassin-1.csv.gz; searched first.")
+    target: str = Field("label", min_length=1, description="The column to predict: label (spam or ham).")
+    text: TextSettings | None = Field(
+        default_factory=lambda: TextSettings(columns=["subject", "body"]),
+        description="How the messages are read (default: subject and body as word counts).")
 
 
 class ArraysData(WithTask):

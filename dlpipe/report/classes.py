@@ -58,8 +58,9 @@ def _heatmap(classes, shown: np.ndarray, coloured: np.ndarray, title: str, fmt: 
     bottom = (label_w * 0.75 if tilt else 26) + 34 + 44  # column labels, "predicted", the colour scale
     width, height = max(left + size + MARGIN, 0.56 * FONT * len(title) + 2 * MARGIN), top + size + bottom
     top_value = float(coloured.max()) or 1.0
-    parts = [f'<svg viewBox="0 0 {width:.0f} {height:.0f}" role="img" aria-label="{escape(title)}" '
-             f'font-family="system-ui, sans-serif" font-size="{FONT}">',
+    # Drawn at its own size (a 2-class matrix stretched to the charts' 540 px had 40 px numbers).
+    parts = [f'<svg viewBox="0 0 {width:.0f} {height:.0f}" style="width: {width:.0f}px; max-width: 100%; height: auto" role="img" '
+             f'aria-label="{escape(title)}" font-family="system-ui, sans-serif" font-size="{FONT}">',
              f'<text x="{width / 2:.0f}" y="20" text-anchor="middle" font-weight="600">{escape(title)}</text>']
     numbers = n <= 20
     for (i, j), value in np.ndenumerate(shown):

@@ -11,6 +11,7 @@ from dlpipe.model.network import Summary
 from dlpipe.report import charts, classes, fits
 from dlpipe.report.network import network_charts
 from dlpipe.report.pages import render_page
+from dlpipe.report.words import Words
 
 
 @dataclass
@@ -24,6 +25,7 @@ class Insights:
     network: list[dict] = field(default_factory=list)  # layers.csv's rows
     diverged_at: tuple[int, int, int] | None = None  # (epoch, batch, batches per epoch)
     usual_lr: tuple[float, float] | None = None  # the optimizer's usual learning rates (the verdict reads them)
+    words: Words | None = None  # a text classifier: the tokens that push toward each class, its mistakes
 
 
 def _figures(record: RunRecord, insights: Insights) -> list[tuple[str, list[str]]]:
@@ -54,7 +56,7 @@ def render(record: RunRecord, insights: Insights, resolved_yaml: str) -> str:
     grid = classes.mistakes(insights.classes) if insights.classes else None
     return render_page("report.html", r=record, summary=insights.summary, classes=insights.classes,
                        resolved_yaml=resolved_yaml, figures=_figures(record, insights), mistakes=grid,
-                       network=network_charts(insights.network) if insights.network else None,
+                       network=network_charts(insights.network) if insights.network else None, words=insights.words,
                        probed=sorted({row["epoch"] for row in insights.network}),
                        duration=_duration(record.duration_s or 0.0),
                        started=record.started.strftime("%Y-%m-%d %H:%M:%S UTC"))

@@ -20,6 +20,7 @@ from dlpipe.language.data import LinearData
 from dlpipe.language.pipeline import Pipeline
 from dlpipe.report.fits import ClassReport, FitCurve, Predictions
 from dlpipe.report.html import Insights
+from dlpipe.report.words import words
 
 MAX_SCATTER = 2000  # points per split in the regression plot; more only hides the curves
 MAX_EXAMPLES = 24  # misclassified images shown
@@ -37,6 +38,8 @@ def data_facts(data: Dataset, task_reason: str) -> dict:
         facts["target"] = prep.target
     if prep is not None and prep.target_scale != (0.0, 1.0):
         facts["target_scale"] = list(prep.target_scale)
+    if data.text:
+        facts["text"] = dict(data.text)
     return facts
 
 
@@ -152,6 +155,7 @@ def test_split(model: nn.Module, data: Dataset, loss_fn: nn.Module, pipeline: Pi
     insights.fit_curve = regression_curve(model, data)
     insights.predictions = None if insights.fit_curve else predicted_vs_true(model, data, outputs)
     insights.classes = class_report(model, data, outputs)
+    insights.words = words(model, data, outputs)
     if insights.classes is not None:
         record.classes, record.per_class = list(insights.classes.classes), insights.classes.per_class
         matrix = insights.classes.matrix  # beyond MAX_MATRIX classes: confusions.csv beside the report instead

@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import io
-import json
 import logging
 import warnings
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from torch import nn
 
 from dlpipe.archive.files import write_new, writable
 from dlpipe.data.preprocess import Preprocessing
+from dlpipe.trained.describe import describe
 from dlpipe.trained.model import TrainedModel
 
 EXTRA = "pip install 'dlpipe[export]'  (in a checkout: pip install -e '.[export]')"
@@ -51,9 +51,10 @@ class Deployable(nn.Module):
     """
 
     def __init__(self, network: nn.Module, mean: torch.Tensor, std: torch.Tensor, out_mean: float, out_std: float,
-                 fill: torch.Tensor | None = None):
+                 fill: torch.Tensor | None = None, ids: bool = False):
         super().__init__()
         self.network = network
+        self.ids = ids  # token ids (a sequence model): passed on as they are
         self.register_buffer("mean", mean)
         self.register_buffer("std", std)
         self.register_buffer("out_mean", torch.tensor(out_mean, dtype=torch.float32))
@@ -63,6 +64,8 @@ class Deployable(nn.Module):
             self.register_buffer("fill", fill)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.ids:
+            return self.network(x) * self.out_std + self.out_mean
         if self.fills:
             x = torch.where(torch.isnan(x), self.fill, x)
         return self.network((x - self.mean) / self.std) * self.out_std + self.out_mean
@@ -74,18 +77,20 @@ def deployable(model: TrainedModel) -> Deployable:
     mean, std = raw_scale(prep)
     out_mean, out_std = prep.target_scale if model.task == "regression" else (0.0, 1.0)
     fill = None
-    if prep.kind == "table" and prep.missing == "mean":
-        fill = torch.tensor([c.fill if c.kind == "numeric" else 0.0 for c in prep.columns for _ in c.inputs],
+    if prep.kind == "table" and prep.missing == "mean" and not prep.sequence:
+        text = [0.0] * len(prep.text.input_names if prep.text else [])
+        fill = torch.tensor([c.fill if c.kind == "numeric" else 0.0 for c in prep.columns for _ in c.inputs] + text,
                             dtype=torch.float32).view(1, -1)
-    return Deployable(model.torch_module, mean, std, out_mean, out_std, fill).eval()
+    return Deployable(model.torch_module, mean, std, out_mean, out_std, fill, ids=prep.sequence).eval()
 
 
 def raw_scale(prep: Preprocessing) -> tuple[torch.Tensor, torch.Tensor]:
     """(mean, std) that turn a raw input into the model's: per input column, per feature, or per channel x 255."""
     shape = prep.sample_shape
-    if prep.kind == "table":
-        mean = [c.mean if c.kind == "numeric" else 0.0 for c in prep.columns for _ in c.inputs]
-        std = [c.std if c.kind == "numeric" else 1.0 for c in prep.columns for _ in c.inputs]
+    if prep.kind == "table":  # categories and text (counts, tf-idf or token ids) go in as they are
+        text = len(prep.text.input_names) if prep.text else 0
+        mean = [c.mean if c.kind == "numeric" else 0.0 for c in prep.columns for _ in c.inputs] + [0.0] * text
+        std = [c.std if c.kind == "numeric" else 1.0 for c in prep.columns for _ in c.inputs] + [1.0] * text
         view = (1, -1)
     elif prep.kind == "images":
         mean = [m * 255 for m in (prep.mean or (0.0,) * shape[0])]
@@ -116,11 +121,12 @@ def export_run(model: TrainedModel, fmt: str, output: Path | None = None, force:
 
     test = load_data(model.pipeline.data, model.pipeline.seed).test.x[:SAMPLES]
     mean, std = raw_scale(model.preprocessing)
-    data, difference = export(model, fmt, test * std + mean)  # back to raw inputs
+    raw = test if model.preprocessing.sequence else test * std + mean  # back to raw inputs (token ids already are)
+    data, difference = export(model, fmt, raw)
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
         write_new(output, data, replace=force)
-        write_new(beside, _describe(model, fmt, output, beside), replace=force or shared)
+        write_new(beside, describe(model, fmt, output, beside), replace=force or shared)
     except OSError as exc:
         raise ExportError(f"cannot write {output}: {exc.strerror or exc}; nothing was left half-written", 1) from None
     return output, beside, difference
@@ -223,38 +229,3 @@ FORMATS = {
 def _load_and_run(model: TrainedModel, fmt: str, data: bytes, raw: torch.Tensor) -> np.ndarray:
     """The exported file loaded back the way a user would, run on `raw` (a batch size it was not traced with)."""
     return FORMATS[fmt].run(model, data, raw)
-
-
-# What the exported model does with an empty cell (NaN in a numeric input column), by the run's missing: policy.
-EMPTY_CELLS = {
-    "error": "NaN in, NaN out: the run refused rows with empty cells (missing: error); dlpipe predict refuses them too",
-    "drop": "NaN in, NaN out: the run left rows with empty cells out (missing: drop); dlpipe predict leaves them out",
-    "mean": "a NaN in a numeric column becomes its training mean inside the model (missing: mean), as in training; "
-            "an empty or unseen category is all zeros in its one-hot columns",
-}
-
-
-def _describe(model: TrainedModel, fmt: str, output: Path, path: Path) -> str:
-    """The description beside the file (`path`): what the input is, its shape, what the output means."""
-    prep = model.preprocessing
-    inputs = prep.input_names if prep.kind == "table" else None
-    meaning = {"table": "one row per sample: numeric features as they are, categorical ones one-hot in the order "
-                        "of input_columns",
-               "images": "pixels 0..255 as float32, channels first", "arrays": "the raw arrays, as float32"}[prep.kind]
-    try:
-        earlier = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
-    except (OSError, ValueError):
-        earlier = {}
-    earlier = earlier if isinstance(earlier, dict) else {}
-    files = {**(earlier.get("export", {}).get("files", {}) if earlier.get("sample_shape") == list(prep.sample_shape)
-                else {}), fmt: output.name}
-    info = {**prep.to_json(), "export": {
-        "files": files, "input": {"name": "input", "shape": ["batch", *prep.sample_shape], "dtype": "float32",
-                                  "meaning": meaning, "input_columns": inputs,
-                                  **({"empty_cells": EMPTY_CELLS[prep.missing]} if prep.kind == "table" else {})},
-        "output": {"name": "output", "meaning": "logits, one per class in the order of classes (softmax gives "
-                                                "probabilities)" if model.task == "classification" else
-                   f"the predicted {prep.target or 'value'} in its own units"},
-        "normalization": "onnx and torchscript: inside the model (its first op); safetensors: the buffers mean and "
-                         "std, (input - mean) / std before the network"}}
-    return json.dumps(info, indent=2) + "\n"

@@ -5,7 +5,8 @@ empty cell (naming the row and column), `drop` leaves such rows out, `mean` fill
 cell with the training mean and leaves an empty category all zeros, as training did. Text
 in a numeric column, or a value that is not finite (inf, 1e309), is refused whatever the
 policy; a category the training rows never held is encoded as all zeros, and the note
-names its row, column and value. Nothing is filled in or left out without a note.
+names its row, column and value. A text column's empty cell is empty text, as in training.
+Nothing is filled in or left out without a note.
 """
 
 from __future__ import annotations
@@ -43,6 +44,10 @@ def table_rows(prep: Preprocessing, data, notes: list[str]) -> Rows:
             clean[column.name] = _finite(native.astype(np.float64), empty[:, j], column.name)
             continue
         values = native.astype(object)
+        if column.kind == "text":  # an empty cell is empty text, as in training: never missing
+            clean[column.name] = np.array(["" if blank else str(value) for value, blank in zip(values, _blank(values))],
+                                          dtype=object)
+            continue
         empty[:, j] = _blank(values)
         if column.kind == "numeric":
             clean[column.name] = _numbers(values, empty[:, j], column.name)

@@ -1,0 +1,147 @@
+"""Text columns as model inputs: a tokenizer, a vocabulary fitted on the training rows, and three encodings.
+
+numpy only, like preprocess.py (which stores the fitted TextEncoder beside the model). The
+text columns of a row are joined in the order configured, with a separator token between
+them (so "free" in the subject and in the body is the same word, and a sequence model still
+sees where the subject ends). Encodings:
+
+- sequence: token ids, `length` per row, padded with 0 at the end (1: a token outside the
+  vocabulary, 2: the separator, 3 on: the vocabulary, most frequent first) for embedding layers;
+- bag: the count of each vocabulary token in the row;
+- tfidf: those counts times each token's inverse document frequency on the training rows
+  (smoothed, as scikit-learn's), each row scaled to unit length.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections import Counter
+from dataclasses import dataclass
+
+import numpy as np
+
+PAD, UNKNOWN, SEPARATOR = 0, 1, 2  # the ids before the vocabulary's in a sequence
+RESERVED = 3
+WORD = re.compile(r"\w+|[^\w\s]")  # words, and each other visible character on its own ("$", "!")
+
+
+@dataclass(frozen=True)
+class TextEncoder:
+    """The text settings and the vocabulary fitted on the training rows."""
+
+    columns: tuple[str, ...]
+    mode: str  # sequence | bag | tfidf
+    tokens: str = "words"  # words | chars
+    lowercase: bool = True
+    length: int = 200
+    vocabulary: tuple[str, ...] = ()
+    idf: tuple[float, ...] = ()
+
+    @functools.cached_property
+    def index(self) -> dict[str, int]:
+        """Token -> id (sequence) or input column (bag, tf-idf)."""
+        offset = RESERVED if self.mode == "sequence" else 0
+        return {token: i + offset for i, token in enumerate(self.vocabulary)}
+
+    @property
+    def ids(self) -> int:
+        """Distinct ids of a sequence (the embedding's rows): padding, unknown, separator and the vocabulary."""
+        return len(self.vocabulary) + RESERVED
+
+    @property
+    def input_names(self) -> list[str]:
+        """The inputs of a bag or tf-idf encoding: one per vocabulary token (a sequence has positions instead)."""
+        return [] if self.mode == "sequence" else [f"text:{token}" for token in self.vocabulary]
+
+    def tokenize(self, text: str) -> list[str]:
+        text = text.lower() if self.lowercase else text
+        return list(text) if self.tokens == "chars" else WORD.findall(text)
+
+    def rows(self, texts: dict) -> list[list[str]]:
+        """Each row's tokens, its columns joined (a sequence puts the separator token between them)."""
+        count = len(texts[self.columns[0]])
+        joined: list[list[str]] = [[] for _ in range(count)]
+        for number, name in enumerate(self.columns):
+            for row, cell in zip(joined, texts[name]):
+                if number and self.mode == "sequence":
+                    row.append("\x00sep")
+                row.extend(self.tokenize(cell_text(cell)))
+        return joined
+
+    def encode(self, texts: dict) -> np.ndarray:
+        """The rows as model inputs: int64 ids (N, length) or float32 (N, vocabulary)."""
+        return self.encode_rows(self.rows(texts))
+
+    def encode_rows(self, rows: list[list[str]]) -> np.ndarray:
+        """Tokenized rows (rows()) as model inputs."""
+        index = self.index
+        if self.mode == "sequence":
+            out = np.zeros((len(rows), self.length), dtype=np.int64)
+            for i, tokens in enumerate(rows):
+                ids = [SEPARATOR if t == "\x00sep" else index.get(t, UNKNOWN) for t in tokens[:self.length]]
+                out[i, :len(ids)] = ids
+            return out
+        out = np.zeros((len(rows), len(self.vocabulary)), dtype=np.float32)
+        for i, tokens in enumerate(rows):
+            for token, count in Counter(tokens).items():
+                at = index.get(token)
+                if at is not None:
+                    out[i, at] = count
+        if self.mode == "tfidf":
+            out *= np.asarray(self.idf, dtype=np.float32)
+            norms = np.linalg.norm(out, axis=1, keepdims=True)
+            np.divide(out, norms, out=out, where=norms > 0)
+        return out
+
+    def to_json(self) -> dict:
+        return {"columns": list(self.columns), "mode": self.mode, "tokens": self.tokens, "lowercase": self.lowercase,
+                "length": self.length, "vocabulary": list(self.vocabulary), "idf": list(self.idf)}
+
+    @classmethod
+    def from_json(cls, data: dict) -> TextEncoder:
+        made = cls(**{**data, **{k: tuple(data.get(k, ())) for k in ("columns", "vocabulary", "idf")}})
+        if made.mode not in ("sequence", "bag", "tfidf") or made.tokens not in ("words", "chars") or \
+                not made.columns or not made.vocabulary or (made.mode == "tfidf") != bool(made.idf) or \
+                (made.idf and len(made.idf) != len(made.vocabulary)):
+            raise ValueError("holds text settings that do not fit together")
+        return made
+
+
+def cell_text(cell) -> str:
+    """A text cell as a string: an empty cell (None, NaN) is empty text."""
+    if cell is None or (isinstance(cell, float) and cell != cell):
+        return ""
+    return str(cell)
+
+
+def fit(draft: TextEncoder, rows: list[list[str]], size: int, min_count: int) -> TextEncoder:
+    """The encoder with the `size` most frequent tokens of the training rows (tokenized by draft.rows) seen at
+    least min_count times (ties: alphabetical, so a run is reproducible), and the inverse document frequencies
+    for tf-idf."""
+    columns, mode, tokens, lowercase, length = draft.columns, draft.mode, draft.tokens, draft.lowercase, draft.length
+    counts = Counter(token for row in rows for token in row if token != "\x00sep")
+    kept = sorted((t for t, c in counts.items() if c >= min_count), key=lambda t: (-counts[t], t))[:size]
+    if not kept:
+        raise ValueError(f"the training rows hold no token seen at least {min_count} times (min_count)")
+    idf: tuple[float, ...] = ()
+    if mode == "tfidf":
+        document = Counter(token for row in rows for token in set(row))
+        n = len(rows)
+        idf = tuple(float(np.log((1 + n) / (1 + document[t])) + 1.0) for t in kept)
+    return TextEncoder(tuple(columns), mode, tokens, lowercase, length, tuple(kept), idf)
+
+
+def statistics(encoder: TextEncoder, train: list[list[str]], test: list[list[str]]) -> dict:
+    """What the report's Data section says of the text: vocabulary size, tokens per row on the training split
+    (median and 95th percentile, before any cut to `length`), and the share of test tokens outside the
+    vocabulary. train, test: tokenized rows."""
+    lengths = [len([t for t in row if t != "\x00sep"]) for row in train]
+    test_tokens = [t for row in test for t in row if t != "\x00sep"]
+    outside = sum(1 for t in test_tokens if t not in encoder.index)
+    return {"columns": list(encoder.columns), "mode": encoder.mode, "tokens": encoder.tokens,
+            "vocabulary": len(encoder.vocabulary), "tokens_median": float(np.median(lengths)) if lengths else 0.0,
+            "tokens_p95": float(np.percentile(lengths, 95)) if lengths else 0.0,
+            "length": encoder.length if encoder.mode == "sequence" else None,
+            "cut": float(np.mean([n > encoder.length for n in lengths])) if encoder.mode == "sequence" else None,
+            "test_outside": outside / len(test_tokens) if test_tokens else 0.0}
