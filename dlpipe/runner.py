@@ -41,6 +41,7 @@ from dlpipe.engine.train import Callback, FitOutcome, fit, steps_per_epoch, targ
 from dlpipe.language.errors import InvalidValue
 from dlpipe.language.loader import Loaded
 from dlpipe.language.targets import reached
+from dlpipe.model.layers import Facts
 from dlpipe.model.network import build_model, check_output
 from dlpipe.report.html import Insights
 from dlpipe.report.live import LiveReport
@@ -240,7 +241,7 @@ def _fit(context: RunContext, data: Dataset, parts: Parts):
 
 def _build(pipeline, data: Dataset, device: torch.device, insights: Insights):
     """The network (its summary into insights), the loss, the optimizer and the learning-rate schedule."""
-    model, insights.summary = build_model(pipeline.model, data.sample_shape)
+    model, insights.summary = build_model(pipeline.model, data.sample_shape, Facts(data.info.vocabulary))
     insights.usual_lr = pipeline.optimizer.USUAL_LR  # for the verdict "learning rate too low"
     check_output(insights.summary, data.target_size, data.task)
     model.to(device)

@@ -10,7 +10,7 @@ from torch import nn
 from dlpipe.language.layers import LAYERS
 from dlpipe.language.pipeline import pipeline_model
 from dlpipe.language.section import names, tagged_union
-from dlpipe.model.layers import ShapeError, build_layer
+from dlpipe.model.layers import Facts, ShapeError, build_layer
 from dlpipe.model.network import build_model, check_output
 
 LAYER = TypeAdapter(tagged_union(LAYERS))
@@ -71,8 +71,34 @@ def test_predict_gives_eval_mode_outputs_for_each_layer_and_keeps_the_mode(raw, 
         assert torch.equal(got, module(x))
 
 
+# Layers over token sequences: (config, input shape, output shape, parameters); they take (x, mask), an
+# embedding token ids from a vocabulary of 20.
+SEQUENCE_CASES = [
+    ({"type": "embedding", "dim": 4}, (6,), (6, 4), 20 * 4),
+    ({"type": "conv1d", "filters": 5, "kernel": 3}, (6, 2), (6, 5), 2 * 5 * 3 + 5),
+    ({"type": "conv1d", "filters": 5, "kernel": 3, "padding": "valid", "stride": 2}, (7, 2), (3, 5), 35),
+    ({"type": "pool1d", "kernel": 2}, (6, 3), (3, 3), 0),
+    ({"type": "lstm", "units": 4}, (6, 3), (6, 4), 4 * 4 * (3 + 4) + 2 * 4 * 4),
+    ({"type": "gru", "units": 4, "bidirectional": True}, (6, 3), (6, 8), 2 * (3 * 4 * (3 + 4) + 2 * 3 * 4)),
+    ({"type": "global_pool", "mode": "last"}, (6, 3), (3,), 0),
+    ({"type": "transformer", "heads": 2, "ff": 8}, (6, 4), (6, 4), 2 * 8 + (4 * 12 + 12) + (4 * 4 + 4) + (4 * 8 + 8)
+     + (8 * 4 + 4)),
+    ({"type": "transformer", "heads": 2, "ff": 8, "positions": "learned"}, (6, 4), (6, 4), 172 + 6 * 4),
+]
+
+
+@pytest.mark.parametrize("raw, in_shape, out_shape, params", SEQUENCE_CASES, ids=[str(c[0]) for c in SEQUENCE_CASES])
+def test_each_sequence_layer_builds_with_the_right_output_shape(raw, in_shape, out_shape, params):
+    module, shape, _ = build_layer(LAYER.validate_python(raw), in_shape, 0, Facts(vocabulary=20))
+    assert shape == out_shape and sum(p.numel() for p in module.parameters()) == params
+    x = torch.randint(0, 20, (4, *in_shape)) if raw["type"] == "embedding" else torch.randn(4, *in_shape)
+    out, mask = module.eval()(x, torch.ones(4, in_shape[0], dtype=torch.bool))
+    assert tuple(out.shape) == (4, *out_shape)
+    assert (mask is None) == (len(out_shape) == 1)  # the mask goes on while there is a time axis
+
+
 def test_every_layer_type_has_a_case():
-    assert {c[0]["type"] for c in CASES} == set(names(LAYERS))
+    assert {c[0]["type"] for c in CASES + SEQUENCE_CASES} == set(names(LAYERS))
 
 
 def test_activation_parameters_reach_torch():

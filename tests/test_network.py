@@ -13,7 +13,7 @@ from dlpipe.archive.layers import append_layers, keep_layers, read_layers
 from dlpipe.engine.checkpoint import TrainingState
 from dlpipe.engine.probe import NetworkProbe
 from dlpipe.language.errors import PipelineError
-from dlpipe.language.layers import ACTIVATIONS, ActivationName, InitScheme
+from dlpipe.language.activations import ACTIVATIONS, ActivationName, InitScheme
 from dlpipe.language.loader import load_pipeline
 from dlpipe.language.pipeline import pipeline_model
 from dlpipe.model.init import SCHEMES

@@ -33,6 +33,8 @@ from conftest import ROOT, TINY_SINE
 
 # The keys a name needs beyond `type:` to be a valid example; a new name with a required key needs a line here.
 REQUIRED = {("layers", "linear"): {"units": 4}, ("layers", "conv2d"): {"filters": 2}, ("layers", "reshape"): {"shape": [-1]},
+            ("layers", "embedding"): {"dim": 4}, ("layers", "conv1d"): {"filters": 4}, ("layers", "lstm"): {"units": 4},
+            ("layers", "gru"): {"units": 4}, ("layers", "transformer"): {"ff": 8},
             ("data", "polynomial"): {"coefficients": [1.0, 2.0]}, ("scheduler", "step"): {"step_size": 2},
             ("scheduler", "multistep"): {"milestones": [1]},
             ("data", "csv"): {"path": str(ROOT / "pipelines" / "data" / "iris.csv"), "target": "species"},
@@ -50,12 +52,20 @@ REGISTRIES = {
 ENTRIES = [(point, name) for point, (table, _) in REGISTRIES.items() for name in names(table)]
 SINE = {"name": "probe", "data": {"type": "sine", "samples": 60}, "training": {"epochs": 2, "batch_size": 16},
         "model": {"layers": [{"type": "linear", "units": 4, "activation": "tanh"}, {"type": "linear", "units": 1}]}}
+# Token sequences for the layers of dlpipe/language/sequence.py (tests/fixtures/reviews.csv: 40 made-up reviews)
+TEXT = {"name": "probe", "data": {"type": "csv", "path": str(ROOT / "tests" / "fixtures" / "reviews.csv"),
+                                  "target": "label", "text": {"columns": ["review"], "as": "sequence", "length": 8}}}
 IMAGES = {"name": "probe", "data": {"type": "mnist"}, "model": {"layers": [{"type": "flatten"},
                                                                            {"type": "linear", "units": 10}]}}
 
 
 def example(point: str, name: str) -> dict:
     return {"type": name, **REQUIRED.get((point, name), {})}
+
+
+def sequence_layer(name: str) -> bool:
+    """A layer over token sequences: it takes (x, mask)."""
+    return next(c for c in layers.LAYERS if name in tags(c)).__module__ == "dlpipe.language.sequence"
 
 
 def pipeline_using(point: str, name: str) -> dict:
@@ -66,6 +76,10 @@ def pipeline_using(point: str, name: str) -> dict:
             next(c for c in data.DATA_SOURCES if name in tags(c)).model_validate(config))
         return {**SINE, "data": config, "model": {"layers": [{"type": "flatten"},
                                                              {"type": "linear", "units": info.target_size}]}}
+    if point == "layers" and sequence_layer(name):
+        inner = [] if name in ("embedding", "global_pool") else [config]
+        return {**TEXT, "model": {"layers": [{"type": "embedding", "dim": 4}, *inner, {"type": "global_pool"},
+                                             {"type": "linear", "units": 2}]}}
     if point == "layers":
         first = [{"type": "flatten"}, config] if name == "linear" else [config]
         return {**IMAGES, "model": {"layers": [*first, {"type": "flatten"}, {"type": "linear", "units": 10}]}}
@@ -96,8 +110,15 @@ def test_every_registered_name_is_in_the_schema_and_validates(cli, tmp_path, poi
 @pytest.mark.parametrize("name", names(layers.LAYERS))
 def test_every_layer_builds_a_module_that_runs(name):
     cls = next(c for c in layers.LAYERS if name in tags(c))
+    config = cls.model_validate(example("layers", name))
+    if sequence_layer(name):  # (x, mask) in and out; an embedding takes token ids
+        shape = (6,) if name == "embedding" else (6, 4)
+        module, out, _ = layer_builders.build_layer(config, shape, 0, layer_builders.Facts(vocabulary=20))
+        x = torch.randint(0, 20, (3, 6)) if name == "embedding" else torch.randn(3, *shape)
+        assert tuple(module.eval()(x, torch.ones(3, 6, dtype=torch.bool))[0].shape) == (3, *out)
+        return
     shape = (4,) if name == "linear" else (2, 6, 6)
-    module, out, _ = layer_builders.build_layer(cls.model_validate(example("layers", name)), shape, 0)
+    module, out, _ = layer_builders.build_layer(config, shape, 0)
     assert tuple(module.eval()(torch.randn(3, *shape)).shape) == (3, *out)
 
 

@@ -22,9 +22,9 @@ SHARED = Path(os.environ.get("DLPIPE_DATA", "../shared/data"))
 SMALL_IMAGES = ["data.limit=300", "data.validation=500", "training.epochs=1"]  # the 10,000 test images stay
 QUICK = {"sine": ["training.epochs=5"], "cubic": ["training.epochs=5"], "linear": ["training.epochs=5"],
          "init_demo": ["training.epochs=3"], "iris": ["training.epochs=10"], "breast_cancer": ["training.epochs=5"], "diabetes": ["training.epochs=10"],
-         "mnist": SMALL_IMAGES, "mnist_cnn": SMALL_IMAGES, "mnist_fast": SMALL_IMAGES, "spam": ["training.epochs=3"], "fashion_mnist": SMALL_IMAGES, "cifar10_cnn": SMALL_IMAGES}
+         "mnist": SMALL_IMAGES, "mnist_cnn": SMALL_IMAGES, "mnist_fast": SMALL_IMAGES, "spam": ["training.epochs=3"], "spam_sequence": ["training.epochs=1", "data.text.length=100"], "fashion_mnist": SMALL_IMAGES, "cifar10_cnn": SMALL_IMAGES}
 NEEDS = {"mnist": SHARED / "mnist", "mnist_cnn": SHARED / "mnist", "mnist_fast": SHARED / "mnist",
-         "spam": SHARED / "spamassassin", "fashion_mnist": Path("/usr/share/datasets/fashion-mnist"),
+         "spam": SHARED / "spamassassin", "spam_sequence": SHARED / "spamassassin", "fashion_mnist": Path("/usr/share/datasets/fashion-mnist"),
          "cifar10_cnn": SHARED / "cifar10"}
 
 
@@ -37,7 +37,7 @@ def raw_test(model, data) -> tuple[object, np.ndarray]:
     """The test split back as raw inputs (rows, arrays or 0..255 pixels) and the run's own predictions on it."""
     mean, std = raw_scale(model.preprocessing)
     x = data.test.x[:2000]  # (MNIST's 10,000 through a CNN several times would dominate the suite)
-    raw = (x * std + mean).numpy()
+    raw = x.numpy() if model.preprocessing.sequence else (x * std + mean).numpy()  # (ids are raw)
     out = model.outputs(x)
     own = (np.asarray(model.classes, dtype=object)[out.argmax(1).numpy()] if model.task == "classification"
            else model.preprocessing.targets_out(out.numpy())[:, 0])

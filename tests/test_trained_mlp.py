@@ -1,4 +1,4 @@
-"""Using a trained run of each shipped image MLP (MNIST, Fashion-MNIST where present)."""
+"""Using a trained run of each shipped MLP that reads a downloaded data set (MNIST, spam; Fashion-MNIST where present)."""
 
 from __future__ import annotations
 

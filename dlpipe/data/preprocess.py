@@ -71,6 +71,11 @@ class Preprocessing:
         """Whether the model reads token ids (int64, one row of `length` per sample) rather than numbers."""
         return self.text is not None and self.text.mode == "sequence"
 
+    @property
+    def vocabulary(self) -> int | None:
+        """The token ids an embedding layer needs rows for (a sequence model), else None."""
+        return self.text.ids if self.sequence else None
+
     def table_inputs(self, frame, tokens: list[list[str]] | None = None) -> tuple[np.ndarray, int]:
         """Rows (a DataFrame or a dict of columns) as model inputs; also how many rows held an unseen category.
 

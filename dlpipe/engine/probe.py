@@ -21,7 +21,7 @@ from torch import nn
 
 from dlpipe.archive.layers import append_layers, keep_layers
 from dlpipe.engine.checkpoint import TrainingState
-from dlpipe.language.layers import ACTIVATIONS
+from dlpipe.language.activations import ACTIVATIONS
 from dlpipe.model.network import Summary
 
 PROBE_BATCH = 256

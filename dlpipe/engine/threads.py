@@ -37,11 +37,15 @@ CLOCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 def step_mflop(rows, batch_size: int) -> float:
     """Million operations one training step costs, roughly: 6 per multiply-add of the forward pass (forward 2,
     backward 4); a linear layer's multiply-adds are its weights, a convolution's its weights at every output
-    position. rows: the model summary's LayerRows."""
+    position, a sequence layer's its weights at every step (attention adds steps^2 x width). rows: the model
+    summary's LayerRows."""
     macs = 0.0
     for row in rows:
         if row.kind.startswith("conv2d"):
             macs += row.params * math.prod(row.output_shape[1:])
+        elif row.kind.startswith(("conv1d", "lstm", "gru", "transformer")):
+            steps, width = row.output_shape
+            macs += row.params * steps + (2 * steps * steps * width if row.kind.startswith("transformer") else 0)
         elif row.kind.startswith("linear"):
             macs += row.params
     return 6 * macs * batch_size / 1e6

@@ -1,88 +1,19 @@
 """Layer sections of the pipeline language (torch-free): one config class per layer, and the LAYERS table.
 
-Adding a layer: a class here, added to LAYERS, and its builder in dlpipe/model/layers.py.
+Adding a layer: a class here (layers over token sequences: dlpipe/language/sequence.py), added to LAYERS, and its
+builder in dlpipe/model/layers.py. Activations and `init:` are in dlpipe/language/activations.py.
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
 from typing import Literal, Union
 
-from pydantic import Field, model_validator
+from pydantic import Field
 
+from dlpipe.language.activations import ActivationName, Init, init_field
 from dlpipe.language.section import Section
-
-
-@dataclass(frozen=True)
-class Activation:
-    """Every fact about an activation that a stage needs; its torch module is built in dlpipe/model/layers.py.
-
-    range: what it can output (the check of a regression's output layer; saturation is judged
-    against it). gain: its name for torch.nn.init.calculate_gain (gelu and elu pass positive
-    inputs like a ReLU; softmax keeps the scale). dies: units can stop firing for good (dead
-    ReLUs). saturates: outputs pile up at the ends of its range (tanh, sigmoid).
-    """
-
-    range: tuple[float, float]
-    gain: str
-    dies: bool = False
-    saturates: bool = False
-
-
-ACTIVATIONS = {
-    "relu": Activation((0.0, math.inf), "relu", dies=True),
-    "tanh": Activation((-1.0, 1.0), "tanh", saturates=True),
-    "sigmoid": Activation((0.0, 1.0), "sigmoid", saturates=True),
-    "gelu": Activation((-0.17, math.inf), "relu"),
-    "leaky_relu": Activation((-math.inf, math.inf), "leaky_relu"),
-    "elu": Activation((-1.0, math.inf), "relu"),
-    "softmax": Activation((0.0, 1.0), "linear"),
-}
-ActivationName = Literal[tuple(ACTIVATIONS)]  # the `activation:` of a linear or conv2d layer
-
-
-InitScheme = Literal["default", "kaiming_normal", "kaiming_uniform", "xavier_normal", "xavier_uniform",
-                     "orthogonal", "normal", "uniform", "zeros"]
-# The settings each scheme reads; any other setting given with it is an error (it would be silently ignored).
-INIT_SETTINGS = {"default": (), "kaiming_normal": ("a",), "kaiming_uniform": ("a",), "xavier_normal": ("gain",),
-                 "xavier_uniform": ("gain",), "orthogonal": ("gain",), "normal": ("std",), "uniform": ("a",),
-                 "zeros": ()}
-
-
-class Init(Section):
-    """How a layer's weights and bias start; `init: xavier_normal` is short for `init: {weights: xavier_normal}`."""
-
-    weights: InitScheme = Field("default", description=(
-        "default: PyTorch's (kaiming_uniform with a=sqrt(5): uniform in +-1/sqrt(fan_in)); kaiming_*/xavier_*/"
-        "orthogonal take their gain from the layer's activation; normal: N(0, std^2); uniform: U(-a, a); zeros."))
-    std: float | None = Field(None, gt=0, description="normal: standard deviation (default 0.05).")
-    a: float | None = Field(None, ge=0, description=(
-        "uniform: the bound (default 0.05); kaiming_*: the negative slope of a leaky ReLU (default: the layer's)."))
-    gain: float | None = Field(None, gt=0, description=(
-        "xavier_*/orthogonal: scale factor (default: torch.nn.init.calculate_gain of the layer's activation)."))
-    bias: Literal["default", "zeros", "constant"] = Field("default", description=(
-        "default: PyTorch's (uniform in +-1/sqrt(fan_in)); zeros; constant: bias_value."))
-    bias_value: float = Field(0.0, description="The bias of every unit when bias is constant.")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _shorthand(cls, raw):
-        return {"weights": raw} if isinstance(raw, str) else raw
-
-    @model_validator(mode="after")
-    def _settings_apply(self) -> "Init":
-        for key in ("std", "a", "gain"):
-            if getattr(self, key) is not None and key not in INIT_SETTINGS[self.weights]:
-                users = [name for name, keys in INIT_SETTINGS.items() if key in keys]
-                raise ValueError(f"{key} is not used by weights: {self.weights} (it applies to {', '.join(users)})")
-        if self.bias_value != 0.0 and self.bias != "constant":
-            raise ValueError("bias_value is used only with bias: constant")
-        return self
-
-
-def _init_field():
-    return Field(None, description="Initial weights and bias (default: model.init, else PyTorch's).")
+from dlpipe.language.sequence import (Conv1dLayer, EmbeddingLayer, GlobalPoolLayer, Pool1dLayer, RecurrentLayer,
+                                     TransformerLayer)
 
 
 class LinearLayer(Section):
@@ -92,7 +23,7 @@ class LinearLayer(Section):
     units: int = Field(ge=1, le=1_000_000, description="Number of output features.")
     activation: ActivationName | None = Field(None, description="Activation applied after the layer.")
     bias: bool = Field(True, description="Learn an additive bias.")
-    init: Init | None = _init_field()
+    init: Init | None = init_field()
 
 
 class ActivationLayer(Section):
@@ -148,7 +79,7 @@ class Conv2dLayer(Section):
         0, description="Zero padding: n, [h, w], 'same' (keep size, stride 1) or 'valid' (none).")
     activation: ActivationName | None = Field(None, description="Activation applied after the convolution.")
     bias: bool = Field(True, description="Learn an additive bias per filter.")
-    init: Init | None = _init_field()
+    init: Init | None = init_field()
 
 
 class Pool2dLayer(Section):
@@ -177,4 +108,5 @@ class ReshapeLayer(Section):
 
 # The layer registry: the union of `model.layers` items and the builders' table follow this tuple.
 LAYERS = (LinearLayer, ActivationLayer, LeakyReLULayer, ELULayer, SoftmaxLayer, DropoutLayer, FlattenLayer,
-          Conv2dLayer, Pool2dLayer, BatchNormLayer, ReshapeLayer)
+          Conv2dLayer, Pool2dLayer, BatchNormLayer, ReshapeLayer, EmbeddingLayer, Conv1dLayer, Pool1dLayer,
+          RecurrentLayer, GlobalPoolLayer, TransformerLayer)

@@ -14,7 +14,7 @@ from typing import Any, Literal, Optional
 
 from pydantic import Field, create_model, field_validator, model_validator
 
-from dlpipe.language import data, layers, metrics, optim
+from dlpipe.language import activations, data, layers, metrics, optim
 from dlpipe.language.metrics import Metric
 from dlpipe.language.section import Section, expand_shorthand, tagged_union, tags
 from dlpipe.language.sweep import Sweep
@@ -70,7 +70,7 @@ class Training(Section):
 class ModelConfig(Section):
     """The network: a stack of layers applied in order (the `layers` field comes from the LAYERS table)."""
 
-    init: layers.Init | None = Field(None, description=(
+    init: activations.Init | None = Field(None, description=(
         "Initial weights and bias of every linear and conv2d layer without its own init (default: PyTorch's)."))
 
 

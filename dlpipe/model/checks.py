@@ -14,11 +14,12 @@ from dlpipe.data.memory import check_fits
 from dlpipe.data.sources import describe
 from dlpipe.language import metrics, optim
 from dlpipe.language.errors import InvalidValue, Problem
-from dlpipe.language.layers import ACTIVATIONS
+from dlpipe.language.activations import ACTIVATIONS
 from dlpipe.language.loader import Loaded
 from dlpipe.language.metrics import history_columns
 from dlpipe.language.pipeline import Pipeline
 from dlpipe.language.section import tags
+from dlpipe.model.layers import Facts
 from dlpipe.model.network import Summary, build_model, check_output
 
 
@@ -42,7 +43,7 @@ def check_pipeline(loaded: Loaded) -> Checked:
     summary = None
     try:
         with torch.device("meta"):  # shapes and parameter counts without allocating any weights
-            _, summary = build_model(pipeline.model, info.sample_shape)
+            _, summary = build_model(pipeline.model, info.sample_shape, Facts(info.vocabulary))
         check_output(summary, info.target_size, info.task)
         # weights, their gradients and up to two optimizer states (Adam's), 4 bytes each: before any is allocated
         check_fits(summary.total_params * 4 * 4, f"the model's {summary.total_params:,} parameters (weights, "

@@ -12,7 +12,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from dlpipe.language.layers import ACTIVATIONS, Init
+from dlpipe.language.activations import ACTIVATIONS, Init
 
 DEFAULT_STD = DEFAULT_BOUND = 0.05  # Keras's RandomNormal / RandomUniform defaults
 

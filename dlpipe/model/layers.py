@@ -1,6 +1,6 @@
 """The layer builders: one function per layer config class, in the BUILDERS table.
 
-A builder takes (config, input shape without the batch dimension, layer index) and
+A builder takes (config, input shape without the batch dimension, layer index, Facts) and
 returns (module, output shape, summary text); a layer that cannot take its input
 raises ShapeError naming the layer and the fix. Adding a layer: its config class in
 dlpipe/language/layers.py (listed in LAYERS) and one builder here.
@@ -13,7 +13,6 @@ from typing import Callable
 
 from torch import nn
 
-from dlpipe.language.errors import InvalidValue
 from dlpipe.language.layers import (
     ActivationLayer,
     BatchNormLayer,
@@ -27,42 +26,30 @@ from dlpipe.language.layers import (
     ReshapeLayer,
     SoftmaxLayer,
 )
+from dlpipe.language.sequence import (
+    Conv1dLayer,
+    EmbeddingLayer,
+    GlobalPoolLayer,
+    Pool1dLayer,
+    RecurrentLayer,
+    TransformerLayer,
+)
+from dlpipe.model import sequence
+from dlpipe.model.base import ACTIVATION_MODULES, Built, Facts, ShapeError, shape_text, with_activation
 
-Built = tuple[nn.Module, tuple[int, ...], str]
-# The torch module of each activation named in dlpipe/language/layers.py's ACTIVATIONS (same keys; a test checks).
-ACTIVATION_MODULES: dict[str, Callable[[], nn.Module]] = {
-    "relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "gelu": nn.GELU, "leaky_relu": nn.LeakyReLU,
-    "elu": nn.ELU, "softmax": lambda: nn.Softmax(dim=1)}
-
-
-class ShapeError(InvalidValue):
-    """A layer cannot take the shape it receives; `index` is its position in model.layers."""
-
-    def __init__(self, index: int, message: str):
-        super().__init__(("model", "layers", index), message)
-        self.index = index
-
-
-def shape_text(shape: tuple[int, ...]) -> str:
-    """A shape with the batch dimension written as N: (N, 1, 28, 28)."""
-    return "(" + ", ".join(["N", *map(str, shape)]) + ")"
+# (ACTIVATION_MODULES, ShapeError and shape_text are read from here by the rest of the package.)
+__all__ = ["ACTIVATION_MODULES", "BUILDERS", "Facts", "ShapeError", "build_layer", "shape_text"]
 
 
-def _with_activation(module: nn.Module, name: str | None, kind: str) -> tuple[nn.Module, str]:
-    if name is None:
-        return module, kind
-    return nn.Sequential(module, ACTIVATION_MODULES[name]()), f"{kind} + {name}"
-
-
-def linear(config: LinearLayer, shape: tuple[int, ...], index: int) -> Built:
+def linear(config: LinearLayer, shape: tuple[int, ...], index: int, facts: Facts) -> Built:
     if len(shape) != 1:
         raise ShapeError(index, f"linear needs input (N, features) but receives {shape_text(shape)}; "
                                 "add {type: flatten} before it")
-    module, kind = _with_activation(nn.Linear(shape[0], config.units, bias=config.bias), config.activation, "linear")
+    module, kind = with_activation(nn.Linear(shape[0], config.units, bias=config.bias), config.activation, "linear")
     return module, (config.units,), kind
 
 
-def conv2d(config: Conv2dLayer, shape: tuple[int, ...], index: int) -> Built:
+def conv2d(config: Conv2dLayer, shape: tuple[int, ...], index: int, facts: Facts) -> Built:
     """A Conv2d (plus activation) for input (C, H, W); input channels come from the shape."""
     _need_image(shape, index, "conv2d")
     kernel, stride, padding = _pair(config.kernel_size), _pair(config.stride), config.padding
@@ -74,11 +61,11 @@ def conv2d(config: Conv2dLayer, shape: tuple[int, ...], index: int) -> Built:
     else:
         out = _spatial(shape, kernel, stride, _pair(0 if padding == "valid" else padding), index, "conv2d",
                        channels=config.filters)
-    module, kind = _with_activation(conv, config.activation, f"conv2d {_text(config.kernel_size)}")
+    module, kind = with_activation(conv, config.activation, f"conv2d {_text(config.kernel_size)}")
     return module, out, kind
 
 
-def pool2d(config: Pool2dLayer, shape: tuple[int, ...], index: int) -> Built:
+def pool2d(config: Pool2dLayer, shape: tuple[int, ...], index: int, facts: Facts) -> Built:
     kind, k, stride, p = config.type, config.kernel_size, config.stride, config.padding
     _need_image(shape, index, kind)
     module = (nn.MaxPool2d if kind == "maxpool2d" else nn.AvgPool2d)(k, stride=stride, padding=p)
@@ -86,7 +73,7 @@ def pool2d(config: Pool2dLayer, shape: tuple[int, ...], index: int) -> Built:
     return module, out, f"{kind}({_text(k)})"
 
 
-def batchnorm(config: BatchNormLayer, shape: tuple[int, ...], index: int) -> Built:
+def batchnorm(config: BatchNormLayer, shape: tuple[int, ...], index: int, facts: Facts) -> Built:
     if len(shape) not in (1, 2, 3):
         raise ShapeError(index, f"batchnorm needs (N, features) or (N, C, H, W); receives {shape_text(shape)}")
     norm = nn.BatchNorm2d if len(shape) == 3 else nn.BatchNorm1d
@@ -94,7 +81,7 @@ def batchnorm(config: BatchNormLayer, shape: tuple[int, ...], index: int) -> Bui
         f"batchnorm{'2d' if len(shape) == 3 else '1d'}"
 
 
-def reshape(config: ReshapeLayer, shape: tuple[int, ...], index: int) -> Built:
+def reshape(config: ReshapeLayer, shape: tuple[int, ...], index: int, facts: Facts) -> Built:
     target = tuple(config.shape)
     total, known = math.prod(shape), math.prod(d for d in target if d != -1)
     free = target.count(-1)
@@ -133,19 +120,25 @@ def _text(value) -> str:
 
 BUILDERS: dict[type, Callable[..., Built]] = {
     LinearLayer: linear,
-    ActivationLayer: lambda c, shape, i: (ACTIVATION_MODULES[c.type](), shape, c.type),
-    SoftmaxLayer: lambda c, shape, i: (ACTIVATION_MODULES["softmax"](), shape, "softmax"),
-    LeakyReLULayer: lambda c, shape, i: (nn.LeakyReLU(c.negative_slope), shape, "leaky_relu"),
-    ELULayer: lambda c, shape, i: (nn.ELU(c.alpha), shape, "elu"),
-    DropoutLayer: lambda c, shape, i: (nn.Dropout(c.rate), shape, f"dropout({c.rate:g})"),
-    FlattenLayer: lambda c, shape, i: (nn.Flatten(), (math.prod(shape),), "flatten"),
+    ActivationLayer: lambda c, shape, i, f: (ACTIVATION_MODULES[c.type](), shape, c.type),
+    SoftmaxLayer: lambda c, shape, i, f: (ACTIVATION_MODULES["softmax"](), shape, "softmax"),
+    LeakyReLULayer: lambda c, shape, i, f: (nn.LeakyReLU(c.negative_slope), shape, "leaky_relu"),
+    ELULayer: lambda c, shape, i, f: (nn.ELU(c.alpha), shape, "elu"),
+    DropoutLayer: lambda c, shape, i, f: (nn.Dropout(c.rate), shape, f"dropout({c.rate:g})"),
+    FlattenLayer: lambda c, shape, i, f: (nn.Flatten(), (math.prod(shape),), "flatten"),
     Conv2dLayer: conv2d,
     Pool2dLayer: pool2d,
     BatchNormLayer: batchnorm,
     ReshapeLayer: reshape,
+    EmbeddingLayer: sequence.embedding,
+    Conv1dLayer: sequence.conv1d,
+    Pool1dLayer: sequence.pool1d,
+    RecurrentLayer: sequence.recurrent,
+    GlobalPoolLayer: sequence.global_pool,
+    TransformerLayer: sequence.transformer,
 }
 
 
-def build_layer(config, shape: tuple[int, ...], index: int) -> Built:
+def build_layer(config, shape: tuple[int, ...], index: int, facts: Facts = Facts()) -> Built:
     """One layer for input `shape` (batch excluded): (module, output shape, description)."""
-    return BUILDERS[type(config)](config, shape, index)
+    return BUILDERS[type(config)](config, shape, index, facts)

@@ -10,10 +10,11 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from dlpipe.language.layers import ACTIVATIONS
+from dlpipe.language.activations import ACTIVATIONS
 from dlpipe.language.pipeline import ModelConfig
 from dlpipe.model.init import initialize
-from dlpipe.model.layers import ShapeError, build_layer, shape_text
+from dlpipe.model.layers import Facts, ShapeError, build_layer, shape_text
+from dlpipe.model.sequence import SequenceNet, uses_mask
 
 
 @dataclass(frozen=True)
@@ -60,8 +61,9 @@ class Summary:
         return "\n".join(lines + [f"total parameters: {self.total_params:,}"])
 
 
-def build_model(config: ModelConfig, input_shape: tuple[int, ...]) -> tuple[nn.Sequential, Summary]:
-    """The network as one flat nn.Sequential, and its summary (one row per YAML layer).
+def build_model(config: ModelConfig, input_shape: tuple[int, ...], facts: Facts = Facts()
+                ) -> tuple[nn.Sequential, Summary]:
+    """The network as one flat nn.Sequential (a SequenceNet over token ids), and its summary (a row per YAML layer).
 
     A layer with an activation contributes two modules (say Linear then Tanh): flat, not
     nested, because every extra module call costs a few microseconds per batch, which is
@@ -69,7 +71,7 @@ def build_model(config: ModelConfig, input_shape: tuple[int, ...]) -> tuple[nn.S
     """
     modules, rows, shape = [], [], tuple(input_shape)
     for index, layer_config in enumerate(config.layers):
-        module, shape, kind = build_layer(layer_config, shape, index)
+        module, shape, kind = build_layer(layer_config, shape, index, facts)
         activation, slope = _activation_after(config.layers, index)
         if hasattr(layer_config, "init"):  # linear and conv2d: the module's first part holds the weights
             first = module[0] if isinstance(module, nn.Sequential) else module
@@ -78,7 +80,8 @@ def build_model(config: ModelConfig, input_shape: tuple[int, ...]) -> tuple[nn.S
         parts = list(module) if isinstance(module, nn.Sequential) else [module]
         rows.append(LayerRow(index, kind, shape, params, (len(modules), len(modules) + len(parts)), activation))
         modules += parts
-    return nn.Sequential(*modules), Summary(tuple(input_shape), tuple(rows))
+    network = SequenceNet(*modules) if uses_mask(modules) else nn.Sequential(*modules)
+    return network, Summary(tuple(input_shape), tuple(rows))
 
 
 def _activation_after(layers: list, index: int) -> tuple[str | None, float]:

@@ -22,6 +22,7 @@ from dlpipe.data.preprocess import Preprocessing
 from dlpipe.engine.evaluate import predict as batched_predict
 from dlpipe.language.errors import InvalidValue
 from dlpipe.language.pipeline import Pipeline, pipeline_model
+from dlpipe.model.layers import Facts
 from dlpipe.model.network import build_model
 from dlpipe.trained.errors import InputError, InputNote, LoadError
 from dlpipe.trained.inputs import model_inputs
@@ -95,7 +96,8 @@ class TrainedModel:
         except ValueError as exc:
             raise LoadError(f"{file}: its stored preprocessing {exc}") from None
         try:
-            self.torch_module, self.summary = build_model(self.pipeline.model, self.preprocessing.sample_shape)
+            self.torch_module, self.summary = build_model(self.pipeline.model, self.preprocessing.sample_shape,
+                                                             Facts(self.preprocessing.vocabulary))
             self.torch_module.load_state_dict(saved["state_dict"])
         except (RuntimeError, KeyError, TypeError, InvalidValue) as exc:
             raise LoadError(f"{file}: the weights do not fit the network its pipeline describes "
