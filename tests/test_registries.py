@@ -39,7 +39,9 @@ REQUIRED = {("layers", "linear"): {"units": 4}, ("layers", "conv2d"): {"filters"
             ("scheduler", "multistep"): {"milestones": [1]},
             ("data", "csv"): {"path": str(ROOT / "pipelines" / "data" / "iris.csv"), "target": "species"},
             ("data", "arrays"): {"path": str(ROOT / "tests" / "fixtures" / "small.npz")},
-            ("data", "image_folder"): {"root": str(ROOT / "tests" / "fixtures" / "images")}}
+            ("data", "image_folder"): {"root": str(ROOT / "tests" / "fixtures" / "images")},
+            ("data", "series"): {"path": str(ROOT / "pipelines" / "data" / "elnino.csv"), "column": "temperature",
+                                 "window": 12}}
 # (language table, builder table) for each extension point
 REGISTRIES = {
     "data": (data.DATA_SOURCES, sources.SOURCES),

@@ -58,6 +58,8 @@ class Dataset:
     preprocessing: Preprocessing | None = None  # what was fitted on the training split (stored with the model)
     text: dict | None = None  # text columns: vocabulary size, tokens per row, test tokens outside the vocabulary
     test_text: dict | None = None  # the test rows' text cells by column (the report's misclassified messages)
+    # a series: the test targets' times, the naive forecast of each (scaled as the targets), the gap and split sizes
+    forecast: dict | None = None
 
     @property
     def target_scale(self) -> tuple[float, float]:

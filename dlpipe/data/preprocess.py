@@ -60,6 +60,9 @@ class Preprocessing:
     channels: int | None = None
     missing: str = "error"  # a table's `missing:` policy, applied to new rows as in training (dlpipe/trained/rows.py)
     text: TextEncoder | None = None  # a table's text columns: tokenizer and vocabulary (dlpipe/data/text.py)
+    window: int = 0  # a series: past steps per sample (its columns: the forecast column, then the features)
+    horizon: int = 0  # a series: steps from the window's last value to the forecast
+    time: str | None = None  # a series: the column naming each row's time
     notes: tuple[str, ...] = field(default=(), compare=False)
 
     @property
@@ -118,6 +121,8 @@ class Preprocessing:
         if not self.mean:
             return x
         shape = (1, -1) + (1,) * (x.ndim - 2) if x.ndim > 2 else (1, -1)
+        if self.kind == "series":  # (N, window, channels): channels last
+            shape = (1, 1, -1)
         mean = np.asarray(self.mean, dtype=np.float32).reshape(shape)
         std = np.asarray(self.std, dtype=np.float32).reshape(shape)
         return (x - mean) / std
@@ -160,7 +165,7 @@ class Preprocessing:
 
     def check(self) -> None:
         """ValueError when the parts do not fit together (the inputs its columns make against sample_shape)."""
-        if self.kind not in ("table", "arrays", "images") or self.task not in ("regression", "classification"):
+        if self.kind not in ("table", "arrays", "images", "series") or self.task not in ("regression", "classification"):
             raise ValueError(f"has kind {self.kind!r} and task {self.task!r}, which this dlpipe does not know")
         if not self.sample_shape or not all(isinstance(d, int) and d > 0 for d in self.sample_shape):
             raise ValueError(f"has the input shape {self.sample_shape}, which no input has")
@@ -171,6 +176,10 @@ class Preprocessing:
         if self.kind == "table" and not self.sequence and (len(self.input_names),) != tuple(self.sample_shape):
             raise ValueError(f"has {len(self.columns)} column(s) making {len(self.input_names)} inputs, but its "
                              f"input shape is {tuple(self.sample_shape)}")
+        if self.kind == "series" and (tuple(self.sample_shape) != (self.window, len(self.columns)) or
+                                      len(self.mean) != len(self.columns) or self.horizon < 1):
+            raise ValueError(f"has a series window of {self.window} over {len(self.columns)} column(s) (horizon "
+                             f"{self.horizon}) but its input shape is {tuple(self.sample_shape)}")
         if len(self.mean) != len(self.std) or len(self.target_scale) != 2:
             raise ValueError("has a scaling whose parts do not match (mean, std, target_scale)")
         if self.task == "classification" and len(self.classes) < 2:

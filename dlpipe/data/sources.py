@@ -12,11 +12,12 @@ from pathlib import Path
 from typing import Callable
 
 from dlpipe.archive.log import Progress
-from dlpipe.data import arrays, cifar, corpus, folder, images, synthetic, tabular
+from dlpipe.data import arrays, cifar, corpus, folder, images, series, synthetic, tabular
 from dlpipe.data.dataset import DataInfo, Dataset
 from dlpipe.language.data import CIFAR10Data, FashionMNISTData, LinearData, MNISTData, PolynomialData, SineData
 from dlpipe.language.files import ArraysData, CSVData, ImageFolderData, SpamAssassinData
 from dlpipe.language.loader import Loaded, load_pipeline
+from dlpipe.language.series import SeriesData
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,7 @@ SOURCES: dict[type, Source] = {
     SpamAssassinData: Source(corpus.describe, corpus.load, corpus.decide_task),
     ArraysData: Source(arrays.describe, arrays.load, arrays.decide_task),
     ImageFolderData: Source(folder.describe, folder.load),
+    SeriesData: Source(series.describe, series.load),
 }
 
 

@@ -148,7 +148,8 @@ def read(config: CSVData, columns: list[str], delimiter: str, nrows: int | None 
     frame.columns = [str(c).strip() for c in frame.columns[:named]] + list(frame.columns[named:])
     if len(frame) == 0:
         raise InvalidValue(PATH, f"{path}: holds a header and no rows")
-    text = {name: config.text.max_chars for name in config.text.columns} if config.text else {}
+    settings = getattr(config, "text", None)  # (a series has none)
+    text = {name: settings.max_chars for name in settings.columns} if settings else {}
     refuse_long_cells(CSVFile(path, delimiter), frame[columns], text)
     return frame[columns]
 

@@ -12,6 +12,7 @@ from typing import Literal, Union
 from pydantic import Field, field_validator, model_validator
 
 from dlpipe.language.files import ArraysData, CSVData, ImageFolderData, SpamAssassinData
+from dlpipe.language.series import SeriesData
 from dlpipe.language.source import MAX_ABS_X, MIN_SPLIT, DataSource, SplitFractions
 
 
@@ -112,4 +113,4 @@ class CIFAR10Data(ImageData):
 
 # The data-source registry: the union of `data:` and the data stage's SOURCES table follow this tuple.
 DATA_SOURCES = (SineData, PolynomialData, LinearData, MNISTData, FashionMNISTData, CIFAR10Data, CSVData,
-                SpamAssassinData, ArraysData, ImageFolderData)
+                SpamAssassinData, ArraysData, ImageFolderData, SeriesData)

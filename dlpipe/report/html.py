@@ -8,7 +8,7 @@ from pathlib import Path
 from dlpipe.archive.files import table_csv, write_atomic
 from dlpipe.archive.record import RunRecord
 from dlpipe.model.network import Summary
-from dlpipe.report import charts, classes, fits
+from dlpipe.report import charts, classes, fits, forecast
 from dlpipe.report.network import network_charts
 from dlpipe.report.pages import render_page
 from dlpipe.report.words import Words
@@ -26,6 +26,7 @@ class Insights:
     diverged_at: tuple[int, int, int] | None = None  # (epoch, batch, batches per epoch)
     usual_lr: tuple[float, float] | None = None  # the optimizer's usual learning rates (the verdict reads them)
     words: Words | None = None  # a text classifier: the tokens that push toward each class, its mistakes
+    forecast: forecast.Forecast | None = None  # a series: the test period, with the naive forecast
 
 
 def _figures(record: RunRecord, insights: Insights) -> list[tuple[str, list[str]]]:
@@ -46,6 +47,8 @@ def _figures(record: RunRecord, insights: Insights) -> list[tuple[str, list[str]
         figures.append((title, classes.confusion_heatmaps(insights.classes)))
     if insights.fit_curve is not None:
         figures.append(("Data, true function and model prediction", fits.regression_fit(insights.fit_curve)))
+    if insights.forecast is not None:
+        figures.append(("Forecast over the test period, and residuals", forecast.charts(insights.forecast)))
     if insights.predictions is not None:
         figures.append(("Predicted vs true, and residuals (test)", fits.predicted_vs_true(insights.predictions)))
     return figures

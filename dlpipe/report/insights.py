@@ -19,6 +19,7 @@ from dlpipe.engine.metrics import confusion_matrix, per_class_scores
 from dlpipe.language.data import LinearData
 from dlpipe.language.pipeline import Pipeline
 from dlpipe.report.fits import ClassReport, FitCurve, Predictions
+from dlpipe.report.forecast import Forecast
 from dlpipe.report.html import Insights
 from dlpipe.report.words import words
 
@@ -40,6 +41,13 @@ def data_facts(data: Dataset, task_reason: str) -> dict:
         facts["target_scale"] = list(prep.target_scale)
     if data.text:
         facts["text"] = dict(data.text)
+    if prep is not None and prep.kind == "series":
+        n_train, n_val, n_test = data.forecast["split"]
+        facts["target"] = prep.target
+        facts["series"] = {"columns": [c.name for c in prep.columns], "window": prep.window, "horizon": prep.horizon,
+                           "gap": data.forecast["gap"], "train": n_train, "validation": n_val, "test": n_test,
+                           "test_from": data.forecast["times"][0], "test_to": data.forecast["times"][-1],
+                           "time": prep.time}
     return facts
 
 
@@ -142,6 +150,14 @@ def _pixels(data: Dataset, index: torch.Tensor) -> list[np.ndarray]:
     return [image[:, :, 0] if image.shape[2] == 1 else image for image in pixels]
 
 
+def forecast_view(outputs: torch.Tensor, data: Dataset) -> Forecast:
+    """The test period of a series in the target's units: truth, the network's forecast, the naive one."""
+    mean, std = data.target_scale
+    units = [(t.detach().float().cpu()[:, 0].numpy() * std + mean) for t in
+             (data.test.y, outputs, data.forecast["naive"])]
+    return Forecast(data.preprocessing.target, tuple(data.forecast["times"]), *units)
+
+
 def test_split(model: nn.Module, data: Dataset, loss_fn: nn.Module, pipeline: Pipeline, world: World | None,
                record: RunRecord, insights: Insights) -> None:
     """The test metrics into the record, and what the report shows about the trained model into insights."""
@@ -153,9 +169,13 @@ def test_split(model: nn.Module, data: Dataset, loss_fn: nn.Module, pipeline: Pi
     record.test = {"loss": test.pop("loss"), **test}
     record.learned = learned_parameters(model, pipeline)
     insights.fit_curve = regression_curve(model, data)
-    insights.predictions = None if insights.fit_curve else predicted_vs_true(model, data, outputs)
+    insights.predictions = None if insights.fit_curve or data.forecast else predicted_vs_true(model, data, outputs)
     insights.classes = class_report(model, data, outputs)
     insights.words = words(model, data, outputs)
+    if data.forecast is not None:  # a series: the naive forecast on the same test split, and the test period
+        naive = data.forecast["naive"].to(outputs.device)
+        record.naive_forecast = scores(naive, data.test, loss_fn, data.task, pipeline.scalar_metrics, data.target_scale)
+        insights.forecast = forecast_view(outputs, data)
     if insights.classes is not None:
         record.classes, record.per_class = list(insights.classes.classes), insights.classes.per_class
         matrix = insights.classes.matrix  # beyond MAX_MATRIX classes: confusions.csv beside the report instead

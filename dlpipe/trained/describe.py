@@ -33,7 +33,10 @@ def describe(model: TrainedModel, fmt: str, output: Path, path: Path) -> str:
     inputs = prep.input_names if prep.kind == "table" else None
     meaning = {"table": "one row per sample: numeric features as they are, categorical ones one-hot in the order "
                         "of input_columns",
-               "images": "pixels 0..255 as float32, channels first", "arrays": "the raw arrays, as float32"}[prep.kind]
+               "images": "pixels 0..255 as float32, channels first", "arrays": "the raw arrays, as float32",
+               "series": f"the last {prep.window} values of {', '.join(c.name for c in prep.columns)} in their own "
+                         f"units, oldest first, one column each (float32); the output is {prep.target} "
+                         f"{prep.horizon} step(s) after the last"}[prep.kind]
     if prep.text is not None:
         meaning = _TEXT_MEANING[prep.text.mode]
     try:

@@ -28,6 +28,7 @@ from dlpipe.report.pages import render_page
 from dlpipe.trained.inputs import decode, image_files, model_inputs
 from dlpipe.trained.errors import InputError
 from dlpipe.trained.rows import table_rows
+from dlpipe.trained.series import series_samples
 from dlpipe.trained.model import TrainedModel
 
 
@@ -115,6 +116,11 @@ def _from_file(model: TrainedModel, path: Path, notes: list[str]) -> Samples:
         rows = table_rows(prep, frame, notes)  # the run's missing: policy may leave rows out (noted)
         return Samples(torch.from_numpy(rows.x), _targets(model, frame[prep.target].to_numpy()[rows.kept], path,
                                                           rows.kept))
+    if prep.kind == "series":
+        from dlpipe.trained.predict import read_table
+
+        frame, _ = read_table(model, [str(path)])
+        return Samples(*series_samples(prep, frame))
     if path.is_dir():
         classes = sorted(p.name for p in path.iterdir() if p.is_dir())
         files = [(f, c) for c in classes for f in image_files([str(path / c)])]

@@ -96,6 +96,8 @@ def raw_scale(prep: Preprocessing) -> tuple[torch.Tensor, torch.Tensor]:
         mean = [m * 255 for m in (prep.mean or (0.0,) * shape[0])]
         std = [s * 255 for s in (prep.std or (1.0,) * shape[0])]
         view = (1, -1, 1, 1)
+    elif prep.kind == "series":  # (N, window, channels): one mean and std per channel
+        mean, std, view = list(prep.mean), list(prep.std), (1, 1, -1)
     else:
         mean, std = list(prep.mean or (0.0,)), list(prep.std or (1.0,))
         view = (1, -1) + (1,) * (len(shape) - 1) if len(shape) > 1 else (1, -1)

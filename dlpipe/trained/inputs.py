@@ -16,6 +16,7 @@ from dlpipe.data.folder import EXTENSIONS
 from dlpipe.data.preprocess import Preprocessing
 from dlpipe.trained.errors import InputError
 from dlpipe.trained.rows import table_rows
+from dlpipe.trained.series import series_inputs
 
 
 def model_inputs(prep: Preprocessing, data, notes: list[str] | None = None) -> torch.Tensor:
@@ -25,6 +26,8 @@ def model_inputs(prep: Preprocessing, data, notes: list[str] | None = None) -> t
         data = data.detach().cpu().numpy()
     if prep.kind == "table":
         return torch.from_numpy(table_rows(prep, data, notes).x)
+    if prep.kind == "series":
+        return series_inputs(prep, data)
     x = np.asarray(data)
     if x.size == 0:
         raise InputError("no inputs: the input is empty")

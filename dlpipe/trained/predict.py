@@ -44,6 +44,11 @@ def read_inputs(model: TrainedModel, inputs: list[str], numbers: tuple[float, ..
         raise InputError("no INPUT: give a CSV file (or - for standard input), .npy/.npz arrays, images, or --x")
     if prep.kind == "table":
         return read_table(model, inputs)
+    if prep.kind == "series" and not any(i.endswith((".npy", ".npz")) for i in inputs):
+        frame, _ = read_table(model, inputs)
+        labels = frame[prep.time].to_numpy() if prep.time in frame.columns else np.arange(1, len(frame) + 1)
+        ends = labels[prep.window - 1:]  # each forecast comes after its window's last row
+        return frame, {"after": ends, "steps_ahead": np.full(len(ends), prep.horizon)}
     arrays = [i for i in inputs if i.endswith((".npy", ".npz"))]
     if arrays:
         data = np.concatenate([_array(model, Path(i)) for i in arrays])
@@ -165,6 +170,9 @@ def _takes(prep) -> str:
         names = [c.name for c in prep.columns]
         return (f"this model takes rows of its {len(names)} column(s) {', '.join(names)}: give a CSV file (or - for "
                 "standard input) whose header names them")
+    if prep.kind == "series":
+        return (f"this model forecasts from the last {prep.window} rows of {', '.join(c.name for c in prep.columns)}: "
+                "give a CSV file (or - for standard input) of at least that many rows, oldest first")
     shape = ", ".join(map(str, prep.sample_shape))
     what = "images (files, globs or folders), or " if prep.kind == "images" else ""
     return f"this model takes {what}.npy or .npz arrays of shape (N, {shape})"

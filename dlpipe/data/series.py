@@ -1,0 +1,137 @@
+"""A time series from a CSV table: every value checked at its line, windows of the past, a chronological split.
+
+Sample i is rows i .. i + window - 1 (oldest first; the column, then each feature: shape
+(window, channels)), its target the column's value `horizon` rows after the window's last.
+Samples are split in time order, `gap` samples dropped at each boundary; the scaling is
+fitted on the rows the training samples see (inputs and targets) and applied to all. The
+target shares the column's scaling, so the naive forecast (the last value carried forward)
+is simply the window's last value of the column, kept for the report and metrics.json.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from dlpipe.archive.log import Progress
+from dlpipe.data import table
+from dlpipe.data.csvfile import CSVFile
+from dlpipe.data.dataset import DataInfo, Dataset, Samples
+from dlpipe.data.memory import check_fits
+from dlpipe.data.preprocess import Column, Preprocessing
+from dlpipe.language.errors import InvalidValue
+from dlpipe.language.source import MIN_SPLIT
+from dlpipe.language.series import SeriesData
+
+
+@dataclass(frozen=True)
+class Series:
+    """The file's values as read: (rows, channels) float64, the column first; each row's time label."""
+
+    values: np.ndarray
+    times: tuple[str, ...]
+    names: tuple[str, ...]
+    file: CSVFile
+
+
+def read(config: SeriesData) -> Series:
+    """Every value of the column and features, numeric and present, in rows whose time increases."""
+    path = Path(config.path)
+    table.check_file(path)
+    delimiter = table.sniff_delimiter(path, config.delimiter)
+    header = table.header(path, delimiter)
+    keys = [("data", "column"), *(("data", "features", i) for i in range(len(config.features)))]
+    names = [config.column, *config.features]
+    for name, key in zip(names, keys):
+        table.need_column(path, header, name, key)
+    if config.time:
+        table.need_column(path, header, config.time, ("data", "time"))
+    frame = table.read(config, names + ([config.time] if config.time else []), delimiter)
+    file = CSVFile(path, delimiter)
+    empty = table.missing_cells(file, frame[names])
+    if empty:
+        raise InvalidValue(keys[0], f"{empty}; a series needs a value at every step: fill them (interpolate, or "
+                                    "carry the last value) or remove those rows")
+    values = np.stack([table.numeric(file, frame, name, key).to_numpy() for name, key in zip(names, keys)], axis=1)
+    times = _times(file, frame[config.time]) if config.time else tuple(str(i + 1) for i in range(len(frame)))
+    return Series(values, times, tuple(names), file)
+
+
+def _times(file: CSVFile, cells) -> tuple[str, ...]:
+    """The time labels; InvalidValue at the first one that is empty, not a number or date, or not after the last."""
+    pd, key = table.pandas(), ("data", "time")
+    if cells.isna().any():
+        row = int(np.flatnonzero(cells.isna().to_numpy())[0])
+        raise InvalidValue(key, f"{file}:{file.line(row)}: the time column {cells.name!r} is empty; every row needs "
+                                "its time")
+    order = cells.to_numpy(dtype=np.float64) if cells.dtype.kind in "biuf" else \
+        pd.to_datetime(cells.astype(str), errors="coerce", format="mixed")
+    if cells.dtype.kind not in "biuf":
+        bad = np.flatnonzero(pd.isna(order))
+        if len(bad):
+            raise InvalidValue(key, f"{file}:{file.line(int(bad[0]))}: time {cells.iloc[bad[0]]!r} is neither a "
+                                    "number nor a date (such as 1950-01 or 2024-03-01 12:00)")
+        order = (order - order.min()).dt.total_seconds().to_numpy()
+    back = np.flatnonzero(np.diff(order) <= 0)
+    if len(back):
+        row = int(back[0]) + 1
+        raise InvalidValue(key, f"{file}:{file.line(row)}: time {cells.iloc[row]!r} is not after the row before "
+                                f"({cells.iloc[row - 1]!r}); rows must be in time order, each time once (sort the "
+                                "file by its time column)")
+    return tuple(str(v) for v in cells.tolist())
+
+
+def samples_in(config: SeriesData, rows: int) -> int:
+    """How many (window, target) samples `rows` values give; InvalidValue when too few for three splits."""
+    count, gap = rows - config.window - config.horizon + 1, config.separation
+    needed = 3 * MIN_SPLIT + 2 * gap
+    if count < needed:
+        raise InvalidValue(("data", "window"), f"{config.path} holds {rows} values: window {config.window} and "
+                                               f"horizon {config.horizon} leave {max(count, 0)} samples, and the "
+                                               f"three splits (with a gap of {gap} twice) need at least {needed}; use "
+                                               "a shorter window or horizon, or a longer series")
+    return count
+
+
+def windows(values: np.ndarray, window: int) -> np.ndarray:
+    """Every run of `window` consecutive rows: (rows - window + 1, window, channels), a copy in float32."""
+    return np.ascontiguousarray(np.lib.stride_tricks.sliding_window_view(values, window, axis=0)
+                                .transpose(0, 2, 1), dtype=np.float32)
+
+
+def describe(config: SeriesData, seed: int = 0) -> DataInfo:
+    """Shape (window, channels); the file read and checked so that `dlpipe validate` finds what load() would."""
+    samples_in(config, len(read(config).values))
+    return DataInfo("regression", (config.window, 1 + len(config.features)), 1)
+
+
+def load(config: SeriesData, seed: int, progress: Progress) -> Dataset:
+    """Windows and targets split in time order, scaled by the training rows' mean and std."""
+    series = read(config)
+    count, gap = samples_in(config, len(series.values)), config.separation
+    check_fits(count * config.window * series.values.shape[1] * 4 * 2, f"{count:,} windows of {config.window}",
+               ("data", "window"), fix="use a shorter window")
+    n_train, n_val, n_test = config.split.sizes(count - 2 * gap)
+    seen = series.values[:n_train - 1 + config.window + config.horizon]  # every row a training sample sees
+    mean, std = seen.mean(axis=0), seen.std(axis=0)
+    flat = [name for name, s in zip(series.names, std) if not s > 0]
+    std = np.where(std > 0, std, 1.0)
+    scaled = (series.values - mean) / std
+    x = torch.from_numpy(windows(scaled[:count + config.window - 1], config.window))
+    y = torch.from_numpy(scaled[config.window - 1 + config.horizon:, :1].astype(np.float32))
+    cuts = [(0, n_train), (n_train + gap, n_train + gap + n_val), (count - n_test, count)]
+    train, validation, test = (Samples(x[a:b], y[a:b]) for a, b in cuts)
+    first_test = count - n_test + config.window - 1 + config.horizon  # the row of the first test target
+    prep = Preprocessing(
+        kind="series", task="regression", sample_shape=(config.window, len(series.names)), target=config.column,
+        target_scale=(float(mean[0]), float(std[0])), mean=tuple(map(float, mean)), std=tuple(map(float, std)),
+        columns=tuple(Column(n, "numeric", float(m), float(s)) for n, m, s in zip(series.names, mean, std)),
+        window=config.window, horizon=config.horizon, time=config.time,
+        notes=tuple(f"column {name!r} does not change over the training rows: it is left unscaled" for name in flat))
+    forecast = {"times": series.times[first_test:first_test + n_test], "naive": test.x[:, -1, :1].clone(),
+                "gap": gap, "split": (n_train, n_val, n_test)}
+    return Dataset(DataInfo("regression", prep.sample_shape, 1), train, validation, test, files=(Path(config.path),),
+                   preprocessing=prep, forecast=forecast)

@@ -1,0 +1,85 @@
+"""New inputs for a series model: past values in time order (a table of its columns, or the raw windows), turned
+into the windows training made, with its stored scaling; every empty, non-numeric or out-of-order value refused.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from dlpipe.data.preprocess import Preprocessing
+from dlpipe.data.series import windows
+from dlpipe.trained.errors import InputError
+from dlpipe.trained.rows import _blank, _columns, _numbers
+
+
+def series_values(prep: Preprocessing, data) -> np.ndarray:
+    """(rows, channels) raw values of the model's columns, oldest first; InputError for fewer rows than a window."""
+    names = [c.name for c in prep.columns]
+    if isinstance(data, np.ndarray) and data.ndim == 1 and len(names) == 1:
+        data = {names[0]: data}  # a plain run of values of a single-column series
+    columns = _columns(prep, data)
+    values = []
+    for name in names:
+        cells = np.asarray(columns[name], dtype=object)
+        blank = _blank(cells)
+        if blank.any():
+            raise InputError(f"row {int(np.flatnonzero(blank)[0]) + 1}, column {name!r}: empty; a series needs a value "
+                             "at every step (fill it, or leave the row out)")
+        values.append(_numbers(cells, blank, name))
+    values = np.stack(values, axis=1)
+    if len(values) < prep.window:
+        raise InputError(f"{len(values)} row(s) of {', '.join(names)}; this model forecasts from the last "
+                         f"{prep.window} values: give at least {prep.window} rows, oldest first")
+    return values
+
+
+def check_order(labels, name: str) -> None:
+    """InputError at the first time label that is not after the one before (numbers or dates)."""
+    import pandas as pd
+
+    cells = pd.Series(labels)
+    order = pd.to_numeric(cells, errors="coerce")
+    if order.isna().any():
+        order = pd.to_datetime(cells.astype(str), errors="coerce", format="mixed")
+        if order.isna().any():
+            row = int(np.flatnonzero(order.isna().to_numpy())[0])
+            raise InputError(f"row {row + 1}, column {name!r}: {labels[row]!r} is neither a number nor a date")
+        order = (order - order.min()).dt.total_seconds()
+    back = np.flatnonzero(np.diff(order.to_numpy(dtype=np.float64)) <= 0)
+    if len(back):
+        row = int(back[0]) + 1
+        raise InputError(f"row {row + 1}, column {name!r}: {labels[row]!r} is not after the row before "
+                         f"({labels[row - 1]!r}); give the rows in time order")
+
+
+def series_inputs(prep: Preprocessing, data) -> torch.Tensor:
+    """Every window of the rows (rows - window + 1 of them), or raw windows (N, window, channels), scaled."""
+    if isinstance(data, np.ndarray) and data.ndim == 3:
+        if tuple(data.shape[1:]) != tuple(prep.sample_shape):
+            raise InputError(f"windows of shape {tuple(data.shape)}; this model takes (N, "
+                             f"{', '.join(map(str, prep.sample_shape))})")
+        raw = data.astype(np.float64)
+        if not np.isfinite(raw).all():
+            raise InputError("the windows hold NaN or inf: the model's answer for them could not be right")
+        return torch.from_numpy(prep.scaled(raw))
+    if not isinstance(data, np.ndarray) and prep.time is not None:
+        columns = _columns(prep, data) if not isinstance(data, dict) else data
+        if prep.time in columns:
+            check_order(list(columns[prep.time]), prep.time)
+    values = series_values(prep, data)
+    mean, std = np.asarray(prep.mean), np.asarray(prep.std)
+    return torch.from_numpy(windows((values - mean) / std, prep.window))
+
+
+def series_samples(prep: Preprocessing, data) -> tuple[torch.Tensor, torch.Tensor]:
+    """(windows, targets) of every window whose target the rows hold: what `evaluate --data` scores."""
+    x = series_inputs(prep, data)
+    values = series_values(prep, data)
+    count = len(values) - prep.window - prep.horizon + 1
+    if count < 1:
+        raise InputError(f"{len(values)} rows give no window with a known target: evaluating needs at least "
+                         f"{prep.window + prep.horizon} (window {prep.window} + horizon {prep.horizon})")
+    mean, std = prep.target_scale
+    y = (values[prep.window - 1 + prep.horizon:, :1] - mean) / std
+    return x[:count], torch.from_numpy(y.astype(np.float32))
