@@ -55,7 +55,9 @@ def read(config: SeriesData) -> Series:
     if empty:
         raise InvalidValue(keys[0], f"{empty}; a series needs a value at every step: fill them (interpolate, or "
                                     "carry the last value) or remove those rows")
-    values = np.stack([table.numeric(file, frame, name, key).to_numpy() for name, key in zip(names, keys)], axis=1)
+    fix = "fix those cells: every value of a series is a number"
+    values = np.stack([table.numeric(file, frame, name, key, fix).to_numpy() for name, key in zip(names, keys)],
+                      axis=1)
     times = _times(file, frame[config.time]) if config.time else tuple(str(i + 1) for i in range(len(frame)))
     return Series(values, times, tuple(names), file)
 

@@ -203,8 +203,10 @@ def missing_cells(path: CSVFile, frame) -> str | None:
     return f"{path}: {len(rows)} empty cell(s) (or rows with too few fields): {', '.join(cells)}{more}"
 
 
-def numeric(path: CSVFile, frame, column: str, key: tuple):
-    """The column as float64; InvalidValue naming the first cells that are text, or not finite (inf, 1e309)."""
+def numeric(path: CSVFile, frame, column: str, key: tuple, fix: str | None = None):
+    """The column as float64; InvalidValue naming the first cells that are text, or not finite (inf, 1e309).
+
+    fix: what to do about text cells (default: fix them, or read the column as categories)."""
     values = frame[column]
     if values.dtype.kind in "biuf":
         return finite(path, values.astype(np.float64), column, key)
@@ -214,7 +216,7 @@ def numeric(path: CSVFile, frame, column: str, key: tuple):
         where = [f"line {path.line(int(i))} ({values[i]!r})" for i in values.index[bad][:SHOWN]]
         raise InvalidValue(key, f"{path}: column {column!r} holds numbers and text: {', '.join(where)}"
                                 f"{f' and {int(bad.sum()) - SHOWN} more' if bad.sum() > SHOWN else ''}; "
-                                f"fix those cells, or list {column!r} under categorical:")
+                                f"{fix or f'fix those cells, or list {column!r} under categorical:'}")
     return finite(path, parsed.astype(np.float64), column, key)
 
 
