@@ -175,6 +175,8 @@ def _torchscript(wrapped: Deployable, raw: torch.Tensor) -> bytes:
     # torch.jit is deprecated upstream (in favour of torch.export) but still what C++ and mobile runtimes load.
     with torch.inference_mode(False), torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
+        # torch's own LSTM/GRU shape checks warn while traced; the trace is verified on another batch size below
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
         traced = torch.jit.trace(wrapped, raw[:2])
         buffer = io.BytesIO()
         torch.jit.save(traced, buffer)
