@@ -69,7 +69,7 @@ def test_elnino_beats_its_naive_forecast_and_metrics_json_says_so(cli, tmp_path)
     assert "the network beats it" in record["verdict"]["advice"]
     assert f"naive forecast mae      {naive['mae']:.6g}" in result.output
     html = next(tmp_path.glob("elnino/*/report.html")).read_text()
-    assert "naive forecast, test" in html and "over the test period" in html and "2002-03 to 2010-12" in html
+    assert "<th class=\"num\">naive</th>" in html and "over the test period" in html and "2002-03 to 2010-12" in html
 
 
 def test_a_network_that_does_not_beat_the_naive_forecast_is_told_so(cli, tmp_path):

@@ -133,6 +133,20 @@ def test_predict_reads_raw_text_and_an_empty_message_is_empty_text(cli, write_ya
     assert done.exit_code == 0, done.output
     lines = done.output.strip().splitlines()
     assert lines[1].startswith("spam,") and lines[2].startswith("ham,") and len(lines) == 4
+    # and mail it has never seen: 400 other messages of the corpus, as a plain CSV, scored by evaluate --data
+    with gzip.open(CORPUS, "rt", encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    with gzip.open(mail, "rt", encoding="utf-8", newline="") as handle:
+        seen = {(r["subject"], r["body"]) for r in csv.DictReader(handle)}
+    unseen = [r for r in rows if (r["subject"], r["body"]) not in seen][:400]
+    with open(tmp_path / "unseen.csv", "w", encoding="utf-8", newline="") as handle:
+        out = csv.DictWriter(handle, fieldnames=["subject", "body", "label"])
+        out.writeheader()
+        out.writerows(unseen)
+    evaluated = cli("evaluate", run_dir, "--data", tmp_path / "unseen.csv")
+    assert evaluated.exit_code == 0, evaluated.output
+    scored = json.loads(next((run_dir / "evaluations").glob("*/metrics.json")).read_text())
+    assert scored["samples"] == 400 and scored["metrics"]["accuracy"] >= 0.9
 
 
 @pytest.mark.parametrize("extra, line, fragment", [
