@@ -67,7 +67,7 @@ def pipelines(repeats: int) -> None:
                 records.append(json.loads(sorted(Path(out).glob(f"{name}/*/metrics.json"))[-1].read_text()))
         wall = f"wall median {statistics.median(walls):.2f} s ({min(walls):.2f}-{max(walls):.2f})"
         if name == "elnino":
-            mine, naive = records[-1]["test"]["mae"], records[-1]["naive_forecast"]["mae"]
+            mine, naive = records[-1]["test"]["mae"], records[-1]["baselines"]["naive"]["mae"]
             met = mine < naive
             print(f"  {name + '.yaml':<19} {wall}  test MAE {mine:.3f} vs naive {naive:.3f}: "
                   f"{'beats it' if met else 'MISSED'}")

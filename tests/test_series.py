@@ -64,12 +64,13 @@ def test_elnino_beats_its_naive_forecast_and_metrics_json_says_so(cli, tmp_path)
     result = cli("run", ROOT / "pipelines" / "elnino.yaml", "--out", tmp_path)
     assert result.exit_code == 0, result.output
     record = json.loads(next(tmp_path.glob("elnino/*/metrics.json")).read_text())
-    naive = record["naive_forecast"]
-    assert record["test"]["mae"] < 0.8 * naive["mae"] and record["test"]["rmse"] < naive["rmse"]
-    assert "the network beats it" in record["verdict"]["advice"]
-    assert f"naive forecast mae      {naive['mae']:.6g}" in result.output
+    naive, linear = record["baselines"]["naive"], record["baselines"]["linear"]
+    assert record["test"]["mae"] < 0.5 * naive["mae"] and record["test"]["rmse"] < naive["rmse"]
+    assert record["test"]["mae"] < linear["mae"]  # (by 3.5 %: the verdict calls linear autoregression as good)
+    assert "linear autoregression" in record["verdict"]["advice"]
+    assert f"baseline naive     loss {naive['loss']:.6g}  mae {naive['mae']:.6g}" in result.output
     html = next(tmp_path.glob("elnino/*/report.html")).read_text()
-    assert "<th class=\"num\">naive</th>" in html and "over the test period" in html and "2002-03 to 2010-12" in html
+    assert "<th class=\"num\">naive</th>" in html and "over the test period" in html and "2002-01 to 2010-12" in html
 
 
 def test_a_network_that_does_not_beat_the_naive_forecast_is_told_so(cli, tmp_path):
@@ -82,8 +83,8 @@ def test_a_network_that_does_not_beat_the_naive_forecast_is_told_so(cli, tmp_pat
     result = cli("run", path, "--out", tmp_path / "out", "-q")
     assert result.exit_code == 0, result.output
     record = json.loads(next(tmp_path.glob("out/series/*/metrics.json")).read_text())
-    assert record["test"]["mae"] > record["naive_forecast"]["mae"]
-    assert record["verdict"]["kind"] == "no better than naive" and "does not beat it" in record["verdict"]["advice"]
+    assert record["test"]["mae"] > record["baselines"]["naive"]["mae"]
+    assert record["verdict"]["kind"] == "worse than a baseline" and "does better" in record["verdict"]["advice"]
 
 
 def test_a_feature_that_leads_the_series_is_used_and_recurrent_layers_read_windows(cli, tmp_path):
@@ -99,7 +100,7 @@ def test_a_feature_that_leads_the_series_is_used_and_recurrent_layers_read_windo
     result = cli("run", path, "--out", tmp_path / "out", "-q")
     assert result.exit_code == 0, result.output
     record = json.loads(next(tmp_path.glob("out/series/*/metrics.json")).read_text())
-    assert record["test"]["mae"] < 0.3 * record["naive_forecast"]["mae"]
+    assert record["test"]["mae"] < 0.3 * record["baselines"]["naive"]["mae"]
 
 
 @pytest.fixture(scope="module")
@@ -124,7 +125,7 @@ def test_predict_forecasts_after_every_window_of_a_csv_and_evaluate_scores_one(c
     done = cli("predict", elnino_run, recent, "-o", tmp_path / "f.json")
     assert done.exit_code == 0, done.output
     forecasts = json.loads((tmp_path / "f.json").read_text())
-    assert len(forecasts) == 30 - 24 + 1 and forecasts[-1]["after"] == "2010-12" and forecasts[0]["steps_ahead"] == 1
+    assert len(forecasts) == 30 - 12 + 1 and forecasts[-1]["after"] == "2010-12" and forecasts[0]["steps_ahead"] == 1
     model = dlpipe.load(elnino_run)
     values = np.array([float(r.split(",")[1]) for r in rows[-30:]])
     assert np.allclose([f["temperature"] for f in forecasts], model.predict({"temperature": values}), atol=1e-4)
@@ -133,7 +134,7 @@ def test_predict_forecasts_after_every_window_of_a_csv_and_evaluate_scores_one(c
 
 
 @pytest.mark.parametrize("rows, message", [
-    (["time,value", "2020-01,1", "2020-02,2"], "give at least 24 rows"),
+    (["time,value", "2020-01,1", "2020-02,2"], "give at least 12 rows"),
     (["time,value", *[f"{2000 + i},{i}" for i in range(23)], "1999,5", "2030,1"], "row 24, column 'time': 1999 is not after"),
     (["time,value", *[f"{2000 + i},{i}" for i in range(23)], "2030,", "2031,1"], "row 24, column 'temperature'"),
 ], ids=["too few rows", "time out of order", "a missing value"])

@@ -66,6 +66,9 @@ def use_a_trained_run(cli, tmp_path: Path, path: Path) -> None:
     assert result.exit_code == 0, result.output
     run_dir = next(out.glob("*/*/model.pt")).parent
     recorded = json.loads((run_dir / "metrics.json").read_text())
+    from dlpipe.engine.baselines import BASELINES  # every run is set against the baselines of its kind
+
+    assert set(recorded["baselines"]) == set(BASELINES[recorded["data"]["baselines"]["kind"]])
     model = dlpipe.load(run_dir)
     data = load_data(model.pipeline.data, model.pipeline.seed)
     raw, own = raw_test(model, data)

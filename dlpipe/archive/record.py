@@ -29,7 +29,7 @@ TYPES = {"name": TEXT, "status": TEXT, "message": TEXT, "task": TEXT, "descripti
          "evaluated_epoch": (int,) + NONE, "resumed_after": (int,) + NONE, "learned": (list,),
          "classes": (list,), "per_class": (list,), "confusion_matrix": (list,), "environment": (dict,),
          "data": (dict,), "network": (dict,) + NONE, "sweep": (dict,) + NONE, "validation": (dict,), "targets": (list,),
-         "naive_forecast": (dict,)}
+         "baselines": (dict,)}
 
 
 @dataclass
@@ -59,7 +59,7 @@ class RunRecord:
     evaluated_epoch: int | None = None  # whose weights were tested (the best, when restored)
     resumed_after: int | None = None
     learned: list[dict] = field(default_factory=list)
-    naive_forecast: dict[str, float] = field(default_factory=dict)  # a series: the naive forecast's test metrics
+    baselines: dict[str, dict] = field(default_factory=dict)  # name -> test metrics (engine/baselines.py)
     targets: list[dict] = field(default_factory=list)  # training.stop_at: {key, target, higher, epoch, time, value}
     classes: list[str] = field(default_factory=list)
     per_class: list[dict] = field(default_factory=list)
@@ -87,7 +87,7 @@ class RunRecord:
             "test": self.test, "learned": self.learned, "targets": self.targets, "evaluated_epoch": best, "resumed_after": self.resumed_after,
             "validation": {k: v[best - 1] for k, v in self.history.items() if k.startswith("val_") and best}
             if self.history else self.validation,
-            **({"naive_forecast": self.naive_forecast} if self.naive_forecast else {}),
+            **({"baselines": self.baselines} if self.baselines else {}),
             **({"per_class": self.per_class, "classes": self.classes, "confusion_matrix": self.confusion_matrix}
                if self.classes else {}),
             "data": self.data, "environment": self.environment, "distributed": self.environment.get("distributed"),
@@ -176,7 +176,7 @@ NESTED = {"headline": {"name": (TEXT, True), "value": (NUMBER + NONE, True)},
                     "maximize": ((bool,), False)},
           "data": {"notes": ((list,), False), "task_reason": (TEXT, False)}}
 # Every item of these: the types it may hold.
-ITEMS = {"test": NUMBER + NONE, "validation": NUMBER + NONE, "naive_forecast": NUMBER + NONE, "classes": TEXT, "per_class": (dict,),
+ITEMS = {"test": NUMBER + NONE, "validation": NUMBER + NONE, "baselines": (dict,), "classes": TEXT, "per_class": (dict,),
          "confusion_matrix": (list,), "learned": (dict,), "targets": (dict,)}
 # Every field of these items (all required).
 ITEM_FIELDS = {"targets": {"key": TEXT, "target": NUMBER, "higher": (bool,), "epoch": (int,) + NONE,

@@ -70,8 +70,8 @@ def run(file: Path | None, overrides: tuple[str, ...], out: Path, resume: Path |
         quick_exit(exit_code)  # rank 0 speaks for the run
     for key, value in record.test.items():
         echo(f"test {key:<8} {value:.6g}")
-    for key, value in record.naive_forecast.items():  # a series: the last value carried forward, same test steps
-        echo(f"naive forecast {key:<8} {value:.6g}")
+    for name, values in record.baselines.items():  # the simple models of its task, on the same test split
+        echo(f"baseline {name:<9} " + "  ".join(f"{key} {value:.6g}" for key, value in values.items()))
     echo(f"status: {record.status}")
     if record.targets:
         from dlpipe.language.targets import describe

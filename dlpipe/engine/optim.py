@@ -57,8 +57,8 @@ def without_compiler(cls: type[torch.optim.Optimizer]) -> type[torch.optim.Optim
     return type(cls.__name__, (_NoCompiler, cls), {"TORCH": cls, "__module__": __name__})
 
 
-TorchSGD, TorchAdam, TorchAdamW, TorchRMSprop = map(without_compiler, (
-    torch.optim.SGD, torch.optim.Adam, torch.optim.AdamW, torch.optim.RMSprop))
+TorchSGD, TorchAdam, TorchAdamW, TorchRMSprop, TorchLBFGS = map(without_compiler, (
+    torch.optim.SGD, torch.optim.Adam, torch.optim.AdamW, torch.optim.RMSprop, torch.optim.LBFGS))  # (LBFGS: baselines)
 
 # fused=True uses Adam's and AdamW's single-kernel update (CPU and CUDA): measured here 14-17 % faster
 # per step for the MNIST MLP and the sine MLP, same results up to rounding.

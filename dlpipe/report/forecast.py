@@ -1,5 +1,5 @@
-"""A series run set against the naive forecast (the last value carried forward): the verdict's sentence, and
-the test period drawn over time (truth, forecast, naive forecast) with the residuals of both."""
+"""A series run's test period drawn over time (truth, forecast, the naive forecast: the last value carried forward)
+with the residuals of both. (The baselines' sentence in the verdict: report/baselines.py.)"""
 
 from __future__ import annotations
 
@@ -9,11 +9,7 @@ import numpy as np
 
 from dlpipe.report.charts import MODEL, TEST, TRUE
 from dlpipe.report.svg import Chart, Line, Rule
-from dlpipe.report.verdict import Verdict
 
-# The test metric the sentence compares, first found; every one of them is lower-is-better.
-COMPARED = ("mae", "rmse", "mse", "loss")
-NAMES = {"mae": "MAE", "rmse": "RMSE", "mse": "MSE", "loss": "loss"}
 MAX_POINTS = 2000  # drawn per line; a longer test period is thinned evenly
 
 
@@ -27,37 +23,6 @@ class Forecast:
     truth: np.ndarray
     predicted: np.ndarray
     naive: np.ndarray
-
-
-def comparison(test: dict[str, float], naive: dict[str, float]) -> tuple[str, bool] | None:
-    """(the sentence, whether the network beats the naive forecast) on the first of COMPARED both have."""
-    key = next((k for k in COMPARED if test.get(k) is not None and naive.get(k) is not None), None)
-    if key is None:
-        return None
-    mine, base = test[key], naive[key]
-    beats = mine < base
-    change = f"{100 * abs(mine - base) / base:.0f} % {'lower' if beats else 'higher'}" if base > 0 else "the same"
-    head = (f"against the naive forecast (the last value carried forward), test {NAMES[key]} {mine:.4g} vs "
-            f"{base:.4g}, {change}: ")
-    if beats:
-        return head + "the network beats it", True
-    return head + ("the network does not beat it, so it has learned nothing the last value does not already say; "
-                   "give it a longer window, features that lead the series, or fewer epochs (it may be "
-                   "memorising)"), False
-
-
-def with_naive(verdict: Verdict | None, test: dict[str, float], naive: dict[str, float]) -> Verdict | None:
-    """The verdict with the naive comparison added: a network that does not beat it is judged by that first."""
-    said = comparison(test, naive) if naive else None
-    if said is None:
-        return verdict
-    sentence, beats = said
-    if verdict is None:
-        return Verdict("beats the naive forecast" if beats else "no better than naive", sentence)
-    if not beats:
-        return Verdict("no better than naive", f"{sentence}. The curves: {verdict.kind}: {verdict.advice}",
-                       verdict.epoch)
-    return Verdict(verdict.kind, f"{verdict.advice}; {sentence}", verdict.epoch)
 
 
 def charts(f: Forecast) -> list[str]:

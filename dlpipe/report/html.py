@@ -7,6 +7,7 @@ from pathlib import Path
 
 from dlpipe.archive.files import table_csv, write_atomic
 from dlpipe.archive.record import RunRecord
+from dlpipe.engine.baselines import BASELINES
 from dlpipe.model.network import Summary
 from dlpipe.report import charts, classes, fits, forecast
 from dlpipe.report.network import network_charts
@@ -61,8 +62,14 @@ def render(record: RunRecord, insights: Insights, resolved_yaml: str) -> str:
                        resolved_yaml=resolved_yaml, figures=_figures(record, insights), mistakes=grid,
                        network=network_charts(insights.network) if insights.network else None, words=insights.words,
                        probed=sorted({row["epoch"] for row in insights.network}),
-                       duration=_duration(record.duration_s or 0.0),
+                       duration=_duration(record.duration_s or 0.0), baseline_labels=_baseline_labels(record),
                        started=record.started.strftime("%Y-%m-%d %H:%M:%S UTC"))
+
+
+def _baseline_labels(record: RunRecord) -> dict[str, str]:
+    """Each baseline's name (a column of the test table) and what it is."""
+    kind = record.data.get("baselines", {}).get("kind", record.task)
+    return {name: BASELINES[kind][name].label for name in record.baselines if name in BASELINES.get(kind, {})}
 
 
 def write_report(record: RunRecord, insights: Insights) -> Path:

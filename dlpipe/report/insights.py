@@ -14,6 +14,7 @@ from dlpipe.data.dataset import Dataset
 from dlpipe.archive.record import RunRecord
 from dlpipe.engine import distributed
 from dlpipe.engine.distributed import Ranks, World
+from dlpipe.engine.baselines import kind, run_baselines
 from dlpipe.engine.evaluate import predict, scores
 from dlpipe.engine.metrics import confusion_matrix, per_class_scores
 from dlpipe.language.data import LinearData
@@ -172,9 +173,11 @@ def test_split(model: nn.Module, data: Dataset, loss_fn: nn.Module, pipeline: Pi
     insights.predictions = None if insights.fit_curve or data.forecast else predicted_vs_true(model, data, outputs)
     insights.classes = class_report(model, data, outputs)
     insights.words = words(model, data, outputs)
-    if data.forecast is not None:  # a series: the naive forecast on the same test split, and the test period
-        naive = data.forecast["naive"].to(outputs.device)
-        record.naive_forecast = scores(naive, data.test, loss_fn, data.task, pipeline.scalar_metrics, data.target_scale)
+    outcome = run_baselines(data, loss_fn, pipeline.scalar_metrics)  # the simple models, on the same splits
+    record.baselines = outcome.metrics
+    record.data["baselines"] = {"kind": kind(data), "notes": outcome.notes, "seconds": round(outcome.seconds, 4),
+                                "samples": len(data.test)}
+    if data.forecast is not None:  # a series: the test period with its naive forecast
         insights.forecast = forecast_view(outputs, data)
     if insights.classes is not None:
         record.classes, record.per_class = list(insights.classes.classes), insights.classes.per_class

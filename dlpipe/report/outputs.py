@@ -11,7 +11,7 @@ from pathlib import Path
 from dlpipe.archive.log import Progress
 from dlpipe.archive.record import RunRecord
 from dlpipe.language.metrics import headline
-from dlpipe.report.forecast import with_naive
+from dlpipe.report.baselines import with_baselines
 from dlpipe.report.html import Insights, write_report
 from dlpipe.report.index import write_index
 from dlpipe.report.network import judge_network
@@ -22,8 +22,9 @@ def finish(record: RunRecord, insights: Insights, stages: dict[str, float], prog
             trace: str) -> RunRecord:
     """metrics.json, history.csv, report.html, the index and the end of run.log, whatever the outcome."""
     t = time.perf_counter()
-    verdict = with_naive(with_targets(judge(record.history, insights.usual_lr), record.targets), record.test,
-                         record.naive_forecast)
+    fitted = record.data.get("baselines", {})
+    verdict = with_baselines(with_targets(judge(record.history, insights.usual_lr), record.targets),
+                             fitted.get("kind", record.task), record.test, record.baselines, fitted.get("samples", 0))
     record.verdict = {"kind": verdict.kind, "advice": verdict.advice, "epoch": verdict.epoch} if verdict else None
     network = judge_network(insights.network)
     record.network = {"kind": network.kind, "findings": list(network.findings), "epoch": network.epoch} \

@@ -1,0 +1,78 @@
+"""Is the network worth it? Its test metric set against the baselines of its task (engine/baselines.py), in words.
+
+The metric compared is the first of COMPARED the run and the baselines both have. For accuracy
+(a share of the test samples) the network beats a baseline when its error is lower by more than
+two standard errors of the difference (the test set's sampling noise: on 487 messages, one
+message is 0.2 %); for other metrics when its error (1 - R^2, MAE, ...) is at least MARGIN lower.
+Within that either way it is "as good".
+"""
+
+from __future__ import annotations
+
+import math
+
+from dlpipe.engine.baselines import BASELINES
+from dlpipe.language.metrics import higher_is_better
+from dlpipe.report.verdict import Verdict
+
+COMPARED = {"regression": ("r2", "mae", "rmse", "mse", "loss"), "series": ("mae", "rmse", "mse", "r2", "loss"),
+            "classification": ("accuracy", "f1", "loss")}
+NAMES = {"r2": "R^2", "mae": "MAE", "rmse": "RMSE", "mse": "MSE", "loss": "loss", "accuracy": "accuracy",
+         "f1": "F1"}
+MARGIN = 0.05  # of the error: a smaller difference is within what a seed changes
+# Curve verdicts (report/verdict.py) under which the baselines' standing becomes the headline; any other (diverging,
+# plateau, overfitting, ...) already says what went wrong, and the baselines' sentence is added to it.
+HEALTHY = ("good", "still improving", "noisy")
+
+
+def _error(key: str, value: float) -> float:
+    return 1.0 - value if higher_is_better(key) else value
+
+
+def _stands(key: str, mine: float, theirs: float, samples: int) -> str:
+    """beats, as good or worse, by the errors of the network (mine) and of the best baseline (theirs)."""
+    if key == "accuracy" and samples > 0:
+        noise = 2 * math.sqrt((mine * (1 - mine) + theirs * (1 - theirs)) / samples)
+        return "beats" if theirs - mine > noise else "worse" if mine - theirs > noise else "as good"
+    return "beats" if mine < (1 - MARGIN) * theirs else "as good" if mine <= (1 + MARGIN) * theirs else "worse"
+
+
+def comparison(kind: str, test: dict[str, float], baselines: dict[str, dict[str, float]], samples: int = 0
+               ) -> tuple[str, str] | None:
+    """(how it stands: beats | as good | worse, the sentence), or None without a shared metric. samples: the
+    test split's size (the sampling noise of an accuracy)."""
+    key = next((k for k in COMPARED[kind] if test.get(k) is not None and baselines
+                and all(b.get(k) is not None for b in baselines.values())), None)
+    if key is None:
+        return None
+    labels = {name: BASELINES[kind][name].label for name in baselines}
+    ranked = sorted(baselines, key=lambda name: _error(key, baselines[name][key]))
+    best = ranked[0]
+    mine, theirs = _error(key, test[key]), _error(key, baselines[best][key])
+    name, value = NAMES.get(key, key), test[key]
+    listed = " and ".join(f"{labels[b]} ({baselines[b][key]:.4g})" for b in ranked)
+    stands = _stands(key, mine, theirs, samples)
+    if stands == "beats":
+        return "beats", f"the network's test {name} {value:.4g} beats {listed}"
+    if stands == "as good":
+        return "as good", (f"{labels[best]} is as good (test {name} {baselines[best][key]:.4g}, the network's "
+                           f"{value:.4g}): a deeper network is not earning its keep here")
+    return "worse", (f"{labels[best]} does better (test {name} {baselines[best][key]:.4g} against the network's "
+                     f"{value:.4g}): the network has learned less than it; train it longer or differently, or "
+                     "use the simpler model")
+
+
+def with_baselines(verdict: Verdict | None, kind: str, test: dict[str, float],
+                   baselines: dict[str, dict[str, float]], samples: int = 0) -> Verdict | None:
+    """The verdict with the baselines' sentence; a network that does not beat them is judged by that first."""
+    said = comparison(kind, test, baselines, samples) if baselines else None
+    if said is None:
+        return verdict
+    stands, sentence = said
+    if stands == "beats" or (verdict is not None and verdict.kind not in HEALTHY):
+        # a curve that diverged, plateaued or overfit explains a weak result: it stays the headline
+        return Verdict(verdict.kind, f"{verdict.advice}; {sentence}", verdict.epoch) if verdict else \
+            Verdict("beats its baselines", sentence)
+    heading = "as good as a baseline" if stands == "as good" else "worse than a baseline"
+    curves = f". The curves: {verdict.kind}: {verdict.advice}" if verdict else ""
+    return Verdict(heading, sentence + curves, verdict.epoch if verdict else None)
