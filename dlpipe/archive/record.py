@@ -29,7 +29,7 @@ TYPES = {"name": TEXT, "status": TEXT, "message": TEXT, "task": TEXT, "descripti
          "evaluated_epoch": (int,) + NONE, "resumed_after": (int,) + NONE, "learned": (list,),
          "classes": (list,), "per_class": (list,), "confusion_matrix": (list,), "environment": (dict,),
          "data": (dict,), "network": (dict,) + NONE, "sweep": (dict,) + NONE, "validation": (dict,), "targets": (list,),
-         "baselines": (dict,)}
+         "baselines": (dict,), "calibration": (dict,) + NONE, "importance": (dict,) + NONE}
 
 
 @dataclass
@@ -60,6 +60,8 @@ class RunRecord:
     resumed_after: int | None = None
     learned: list[dict] = field(default_factory=list)
     baselines: dict[str, dict] = field(default_factory=dict)  # name -> test metrics (engine/baselines.py)
+    calibration: dict | None = None  # a classifier: ece, over, bins (report/calibration.py)
+    importance: dict | None = None  # a table: permutation importance per input column (report/importance.py)
     targets: list[dict] = field(default_factory=list)  # training.stop_at: {key, target, higher, epoch, time, value}
     classes: list[str] = field(default_factory=list)
     per_class: list[dict] = field(default_factory=list)
@@ -88,6 +90,8 @@ class RunRecord:
             "validation": {k: v[best - 1] for k, v in self.history.items() if k.startswith("val_") and best}
             if self.history else self.validation,
             **({"baselines": self.baselines} if self.baselines else {}),
+            **({"calibration": self.calibration} if self.calibration else {}),
+            **({"importance": self.importance} if self.importance else {}),
             **({"per_class": self.per_class, "classes": self.classes, "confusion_matrix": self.confusion_matrix}
                if self.classes else {}),
             "data": self.data, "environment": self.environment, "distributed": self.environment.get("distributed"),

@@ -9,7 +9,7 @@ from dlpipe.archive.files import table_csv, write_atomic
 from dlpipe.archive.record import RunRecord
 from dlpipe.engine.baselines import BASELINES
 from dlpipe.model.network import Summary
-from dlpipe.report import charts, classes, fits, forecast
+from dlpipe.report import calibration, charts, classes, fits, forecast, importance
 from dlpipe.report.network import network_charts
 from dlpipe.report.pages import render_page
 from dlpipe.report.words import Words
@@ -48,6 +48,16 @@ def _figures(record: RunRecord, insights: Insights) -> list[tuple[str, list[str]
         figures.append((title, classes.confusion_heatmaps(insights.classes)))
     if insights.fit_curve is not None:
         figures.append(("Data, true function and model prediction", fits.regression_fit(insights.fit_curve)))
+    if record.calibration:
+        figures.append(("Calibration (test)", [calibration.chart(record.calibration)],
+                        calibration.sentence(record.calibration).capitalize() + "."))
+    if record.importance and record.importance["columns"]:
+        left = record.importance["left_out"]
+        figures.append(("Which columns the model relies on (test)", [importance.chart(record.importance)],
+                        f"Permutation importance: each column shuffled across the test rows "
+                        f"{importance.REPEATS} times, the mean fall of the score. Correlated columns share credit: "
+                        "with one shuffled, the other still carries what both say, so both can look unimportant."
+                        + (f" Left out (time budget): {', '.join(left)}." if left else "")))
     if insights.forecast is not None:
         figures.append(("Forecast over the test period, and residuals", forecast.charts(insights.forecast)))
     if insights.predictions is not None:

@@ -19,8 +19,10 @@ from dlpipe.engine.evaluate import predict, scores
 from dlpipe.engine.metrics import confusion_matrix, per_class_scores
 from dlpipe.language.data import LinearData
 from dlpipe.language.pipeline import Pipeline
+from dlpipe.report.calibration import calibration
 from dlpipe.report.fits import ClassReport, FitCurve, Predictions
 from dlpipe.report.forecast import Forecast
+from dlpipe.report.importance import importance
 from dlpipe.report.html import Insights
 from dlpipe.report.words import words
 
@@ -177,6 +179,9 @@ def test_split(model: nn.Module, data: Dataset, loss_fn: nn.Module, pipeline: Pi
     record.baselines = outcome.metrics
     record.data["baselines"] = {"kind": kind(data), "notes": outcome.notes, "seconds": round(outcome.seconds, 4),
                                 "samples": len(data.test)}
+    if data.task == "classification":
+        record.calibration = calibration(outputs.float().softmax(dim=1).cpu().numpy(), data.test.y.cpu().numpy())
+    record.importance = importance(model, data, loss_fn, pipeline.scalar_metrics)
     if data.forecast is not None:  # a series: the test period with its naive forecast
         insights.forecast = forecast_view(outputs, data)
     if insights.classes is not None:

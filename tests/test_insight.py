@@ -1,0 +1,81 @@
+"""What the model does: calibration of a classifier's probabilities (report/calibration.py) and the permutation
+importance of a table's columns (report/importance.py), on numbers whose answer is known."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import yaml
+
+from dlpipe.report.calibration import calibration, sentence
+
+
+def drawn(n: int, shrink: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Two-class probabilities p, and labels that come true with probability shrink * (p - 0.5) + 0.5."""
+    rng = np.random.default_rng(seed)
+    p = rng.uniform(0.0, 1.0, n)
+    truth = rng.uniform(0.0, 1.0, n) < shrink * (p - 0.5) + 0.5
+    return np.stack([1 - p, p], axis=1), truth.astype(int)
+
+
+def test_a_perfectly_calibrated_classifier_has_an_ece_near_zero_and_is_taken_at_face_value():
+    found = calibration(*drawn(20_000, 1.0))
+    assert found["ece"] < 0.015 and abs(found["over"]) < 0.01
+    assert sum(b["count"] for b in found["bins"]) == 20_000 and len(found["bins"]) == 5  # confidence >= 0.5
+    assert "taken at face value" in sentence(found)
+
+
+def test_an_overconfident_classifier_is_said_to_be_and_by_how_much():
+    found = calibration(*drawn(20_000, 0.5))  # right only half as far from a coin flip as it claims
+    assert 0.1 < found["ece"] < 0.15 and found["over"] == pytest.approx(found["ece"], abs=0.01)
+    assert "overconfident" in sentence(found) and "temperature scaling" in sentence(found)
+    assert calibration(*drawn(10, 1.0)) is None  # too few samples to say
+
+
+@pytest.fixture(scope="module")
+def table_run(tmp_path_factory):
+    """y = 3a - 2b + noise; c is noise the target does not depend on; d is a category that shifts y."""
+    from click.testing import CliRunner
+
+    from dlpipe.cli import main
+
+    folder = tmp_path_factory.mktemp("importance")
+    rng = np.random.default_rng(0)
+    a, b, c = rng.normal(size=(3, 800))
+    d = rng.choice(["low", "high"], 800)
+    y = 3 * a - 2 * b + np.where(d == "high", 1.5, 0.0) + rng.normal(scale=0.1, size=800)
+    rows = "".join(f"{a_:.4f},{b_:.4f},{c_:.4f},{d_},{y_:.4f}\n" for a_, b_, c_, d_, y_ in zip(a, b, c, d, y))
+    (folder / "t.csv").write_text("a,b,c,d,y\n" + rows)
+    (folder / "t.yaml").write_text(yaml.safe_dump({
+        "name": "importance", "seed": 0, "data": {"type": "csv", "path": "t.csv", "target": "y"},
+        "model": {"layers": [{"type": "linear", "units": 16, "activation": "relu"}, {"type": "linear", "units": 1}]},
+        "loss": "mse", "optimizer": {"type": "adam", "lr": 1.0e-2}, "training": {"epochs": 40},
+        "metrics": ["r2"]}))
+    result = CliRunner().invoke(main, ["run", str(folder / "t.yaml"), "--out", str(folder / "out"), "-q"])
+    assert result.exit_code == 0, result.output
+    return next(folder.glob("out/importance/*"))
+
+
+def test_a_column_the_target_does_not_depend_on_has_importance_near_zero(table_run):
+    found = json.loads((table_run / "metrics.json").read_text())["importance"]
+    drops = {row["column"]: row["drop"] for row in found["columns"]}
+    assert found["metric"] == "r2" and [row["column"] for row in found["columns"]][:2] == ["a", "b"]
+    assert drops["a"] > drops["b"] > drops["d"] > 0.05  # by how much each moves y: 3, 2, then 1.5 for half the rows
+    assert abs(drops["c"]) < 0.01  # noise: shuffling it changes nothing
+    html = (table_run / "report.html").read_text()
+    assert "Which columns the model relies on (test)" in html and "Correlated columns share credit" in html
+    assert "calibration" not in json.loads((table_run / "metrics.json").read_text())  # (a regression)
+
+
+def test_a_classifier_run_records_its_calibration(cli, tmp_path):
+    from conftest import ROOT
+
+    result = cli("run", ROOT / "pipelines" / "breast_cancer.yaml", "--out", tmp_path, "-q")
+    assert result.exit_code == 0, result.output
+    record = json.loads(next(tmp_path.glob("breast_cancer/*/metrics.json")).read_text())
+    found = record["calibration"]
+    assert 0 <= found["ece"] < 0.1 and sum(b["count"] for b in found["bins"]) == found["samples"] == 114
+    assert len(record["importance"]["columns"]) == 30  # and each of its 30 columns has an importance
+    assert "Reliability (test, ECE" in next(tmp_path.glob("breast_cancer/*/report.html")).read_text()
