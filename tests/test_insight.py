@@ -79,3 +79,22 @@ def test_a_classifier_run_records_its_calibration(cli, tmp_path):
     assert 0 <= found["ece"] < 0.1 and sum(b["count"] for b in found["bins"]) == found["samples"] == 114
     assert len(record["importance"]["columns"]) == 30  # and each of its 30 columns has an importance
     assert "Reliability (test, ECE" in next(tmp_path.glob("breast_cancer/*/report.html")).read_text()
+
+
+def test_saliency_is_the_gradient_of_the_chosen_class_and_leaves_the_weights_alone():
+    """A linear model over 1x4x4 images that reads only the left half: its map is dark there and white elsewhere."""
+    import torch
+    from torch import nn
+
+    from dlpipe.report.insights import saliency
+
+    model = nn.Sequential(nn.Flatten(), nn.Linear(16, 2))
+    with torch.no_grad():
+        model[1].weight.zero_()
+        model[1].weight.view(2, 4, 4)[1, :, :2] = torch.tensor([[1.0, -2.0]] * 4)  # class 1: the left two columns
+    model.train()
+    maps = saliency(model, torch.randn(3, 1, 4, 4), torch.tensor([1, 1, 0]))
+    assert maps[0].shape == (4, 4) and maps[0].dtype == np.uint8
+    assert (maps[0][:, 2:] == 255).all() and (maps[0][:, 1] == 0).all() and (maps[0][:, 0] < 255).all()
+    assert (maps[2] == 255).all()  # class 0 reads nothing: no pixel moves its score
+    assert model.training and model[1].weight.grad is None

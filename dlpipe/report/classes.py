@@ -141,8 +141,10 @@ def mistakes(report: ClassReport) -> list[dict] | None:
     if not report.examples:
         return None
     tiles = []
-    for image, true, predicted, confidence in report.examples:
+    maps = report.saliency or [None] * len(report.examples)
+    for (image, true, predicted, confidence), seen in zip(report.examples, maps):
         shown = 255 - image if image.ndim == 2 else image  # grey digits: ink dark on a light page
         tiles.append({"png": base64.b64encode(png(shown)).decode("ascii"), "true": true, "predicted": predicted,
-                      "confidence": f"{confidence:.0%}", "height": image.shape[0], "width": image.shape[1]})
+                      "confidence": f"{confidence:.0%}", "height": image.shape[0], "width": image.shape[1],
+                      "saliency": base64.b64encode(png(seen)).decode("ascii") if seen is not None else None})
     return tiles

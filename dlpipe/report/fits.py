@@ -44,6 +44,8 @@ class ClassReport:
     confusions: list[tuple[str, str, int]]  # (true, predicted, count), most frequent first
     examples: list[tuple[np.ndarray, str, str, float]]  # (HxW or HxWx3 uint8 image, true, predicted, confidence)
     pairs: np.ndarray | None = None  # (true, predicted, count) of every pair that happened, mistakes first
+    saliency: list[np.ndarray] | None = None  # per example, HxW uint8: dark where the predicted class's score is
+    #                                           most sensitive to the pixel (report/insights.saliency)
 
 
 def _thin(*arrays: np.ndarray) -> list[list[float]]:

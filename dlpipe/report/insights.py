@@ -125,7 +125,26 @@ def class_report(model: nn.Module, data: Dataset, outputs: torch.Tensor | None =
     images = _pixels(data, worst)
     examples = [(images[j], data.classes[target[i]], data.classes[predicted[i]], float(confidence[i]))
                 for j, i in enumerate(worst.tolist())]
-    return ClassReport(data.classes, matrix, rows, confusions, examples, pairs)
+    maps = saliency(model, data.test.x[worst.to(data.test.x.device)], predicted[worst]) if len(worst) else None
+    return ClassReport(data.classes, matrix, rows, confusions, examples, pairs, maps)
+
+
+def saliency(model: nn.Module, x: torch.Tensor, classes: torch.Tensor) -> list[np.ndarray]:
+    """Where each image's predicted-class score is most sensitive: |d score / d pixel|, the largest over the
+    channels, scaled by its own 99th percentile, as dark ink on white (uint8). torch.autograd.grad: the
+    weights' .grad are left as training left them."""
+    training = model.training
+    model.eval()
+    try:
+        with torch.enable_grad():
+            inputs = x.detach().clone().requires_grad_(True)
+            score = model(inputs).float().gather(1, classes.to(x.device)[:, None]).sum()
+            (gradient,) = torch.autograd.grad(score, inputs)
+    finally:
+        model.train(training)
+    strength = gradient.abs().amax(dim=1).cpu()  # (N, H, W)
+    top = torch.quantile(strength.reshape(len(strength), -1), 0.99, dim=1).clamp_min(1.0e-12)[:, None, None]
+    return [(255 * (1 - (s / t).clamp(0, 1))).round().to(torch.uint8).numpy() for s, t in zip(strength, top)]
 
 
 def confusion_pairs(predicted: np.ndarray, target: np.ndarray) -> np.ndarray:
