@@ -29,7 +29,8 @@ TYPES = {"name": TEXT, "status": TEXT, "message": TEXT, "task": TEXT, "descripti
          "evaluated_epoch": (int,) + NONE, "resumed_after": (int,) + NONE, "learned": (list,),
          "classes": (list,), "per_class": (list,), "confusion_matrix": (list,), "environment": (dict,),
          "data": (dict,), "network": (dict,) + NONE, "sweep": (dict,) + NONE, "validation": (dict,), "targets": (list,),
-         "baselines": (dict,), "calibration": (dict,) + NONE, "importance": (dict,) + NONE}
+         "baselines": (dict,), "calibration": (dict,) + NONE, "importance": (dict,) + NONE,
+         "group": (dict,) + NONE}
 
 
 @dataclass
@@ -62,6 +63,7 @@ class RunRecord:
     baselines: dict[str, dict] = field(default_factory=dict)  # name -> test metrics (engine/baselines.py)
     calibration: dict | None = None  # a classifier: ece, over, bins (report/calibration.py)
     importance: dict | None = None  # a table: permutation importance per input column (report/importance.py)
+    group: dict | None = None  # {id, index, of}: one of the seeds of `dlpipe run --repeat` (report/group.py)
     targets: list[dict] = field(default_factory=list)  # training.stop_at: {key, target, higher, epoch, time, value}
     classes: list[str] = field(default_factory=list)
     per_class: list[dict] = field(default_factory=list)
@@ -92,6 +94,7 @@ class RunRecord:
             **({"baselines": self.baselines} if self.baselines else {}),
             **({"calibration": self.calibration} if self.calibration else {}),
             **({"importance": self.importance} if self.importance else {}),
+            **({"group": self.group} if self.group else {}),
             **({"per_class": self.per_class, "classes": self.classes, "confusion_matrix": self.confusion_matrix}
                if self.classes else {}),
             "data": self.data, "environment": self.environment, "distributed": self.environment.get("distributed"),
@@ -178,7 +181,8 @@ NESTED = {"headline": {"name": (TEXT, True), "value": (NUMBER + NONE, True)},
           "network": {"kind": (TEXT, True), "findings": ((list,), True), "epoch": ((int,), False)},
           "sweep": {"study": (TEXT, True), "trial": ((int,), True), "page": (TEXT, True), "metric": (TEXT, False),
                     "maximize": ((bool,), False)},
-          "data": {"notes": ((list,), False), "task_reason": (TEXT, False)}}
+          "data": {"notes": ((list,), False), "task_reason": (TEXT, False)},
+          "group": {"id": (TEXT, True), "index": ((int,), True), "of": ((int,), True)}}
 # Every item of these: the types it may hold.
 ITEMS = {"test": NUMBER + NONE, "validation": NUMBER + NONE, "baselines": (dict,), "classes": TEXT, "per_class": (dict,),
          "confusion_matrix": (list,), "learned": (dict,), "targets": (dict,)}

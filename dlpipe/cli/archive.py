@@ -73,13 +73,28 @@ def runs_show(out: Path, run: str) -> None:
 @click.option("--out", type=click.Path(path_type=Path), default=Path("reports"), show_default=True,
               help="Root of the run archive; the comparison is written under <out>/comparisons/.")
 def compare(refs: tuple[str, ...], out: Path) -> None:
-    """Write an HTML comparison of two or more runs: curves overlaid, metrics side by side, config diff."""
+    """Write an HTML comparison of two or more runs: curves overlaid, metrics side by side, config diff.
+
+    Two groups of seeds (`dlpipe run --repeat`; a group's folder or id) are compared by Welch's t-test instead."""
     from dlpipe.archive.runs import find_run
     from dlpipe.archive.record import RunRecord
     from dlpipe.report.compare import mixed, write_comparison
+    from dlpipe.report.group import compare_groups, find_group, read_group
 
     if len(refs) < 2:
         _fail("give at least two runs to compare (see `dlpipe runs`)")
+    groups = [find_group(out, ref) for ref in refs]
+    if all(groups):
+        if len(groups) != 2:
+            _fail("give two groups to compare (each made by dlpipe run --repeat N)")
+        try:
+            first, second = (read_group(folder) for folder in groups)
+        except ValueError as exc:
+            _fail(str(exc))
+        echo(f"{groups[0]} ({len(first['runs'])} seeds) against {groups[1]} ({len(second['runs'])} seeds):")
+        for line in compare_groups(first, second):
+            echo(f"  {line}")
+        return
     try:
         paths = [find_run(out, ref) for ref in refs]
         warning = mixed([RunRecord.read(path, with_history=False) for path in paths])

@@ -31,12 +31,16 @@ SCHEMA_PATH = Path("schemas") / "pipeline.schema.json"
               help="With --resume: continue even if a data file changed since the run started (the report says so).")
 @click.option("--nproc", type=click.IntRange(1, 1024), default=1, show_default=True,
               help="Data-parallel worker processes on this machine (torch.distributed via torchrun).")
+@click.option("--repeat", type=click.IntRange(1, 100), default=1, show_default=True,
+              help="Run N seeds (seed, seed+1, ...) as a group: mean ± 95 % interval of each test metric.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress output; print only the result.")
 def run(file: Path | None, overrides: tuple[str, ...], out: Path, resume: Path | None, allow_changed_data: bool,
-        nproc: int, quiet: bool) -> None:
+        nproc: int, repeat: int, quiet: bool) -> None:
     """Train the pipeline in FILE and archive its report under --out (or continue one with --resume)."""
     from dlpipe.engine.distributed import from_env
 
+    if repeat > 1 and (resume is not None or nproc > 1):
+        _fail("--repeat makes new runs on one process; it goes with neither --resume nor --nproc")
     if allow_changed_data and resume is None:
         _fail("--allow-changed-data goes with --resume RUN_DIR: a new run always trains on the data as it is")
     world = from_env()
@@ -53,14 +57,21 @@ def run(file: Path | None, overrides: tuple[str, ...], out: Path, resume: Path |
     previous = {sig: signal.signal(sig, _stopper(stop)) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         loaded = _load_for_run(file, overrides, resume)
-        record = _execute(loaded, out, resume, quiet or (world is not None and not world.main), stop, world,
-                          allow_changed_data)
+        if repeat > 1:
+            from dlpipe.cli.repeat import repeat_runs
+
+            grouped = repeat_runs(file, overrides, loaded, out, repeat, quiet, stop, _execute, _load_for_run)
+        else:
+            record = _execute(loaded, out, resume, quiet or (world is not None and not world.main), stop, world,
+                              allow_changed_data)
     except KeyboardInterrupt:  # a signal before training began: nothing was started, nothing half-written
         left = "the run was left as it was" if resume else "no run was started"
         _fail(f"dlpipe run: interrupted before training began; {left}", 130)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+    if repeat > 1:
+        quick_exit(grouped)
     from dlpipe.archive.record import EXIT_CODES
 
     code = EXIT_CODES.get(record.status, 1)
