@@ -114,7 +114,9 @@ def test_the_fit_panel_keeps_the_datas_range_when_the_prediction_runs_away():
     curve = fits.FitCurve({"train": (grid, np.sin(grid))}, grid, np.sin(grid), grid * 1e19)
     chart = fits.fit_chart(curve)
     _, _, low, high = chart.ranges()
-    assert -1.5 < low < -1.0 and 1.0 < high < 1.5 and "leaves the data's range" in chart.title
+    assert -1.5 < low < -1.0 and 1.0 < high < 1.5 and "a runaway prediction: not drawn" in chart.title
+    drawn = [y for line in chart.lines if line.label == "model prediction" for y in line.ys]
+    assert all(not np.isfinite(y) or abs(y) < 2 for y in drawn)  # a gap, not a wall of red at the frame
 
 
 def test_the_confusion_matrix_is_legible_and_shows_the_errors():
@@ -154,3 +156,31 @@ def test_mistakes_are_real_pngs():
     tile = classes.mistakes(report)[0]
     shown = np.asarray(Image.open(io.BytesIO(base64.b64decode(tile["png"]))))
     assert (shown == 255 - image).all() and tile["confidence"] == "90%"  # dark ink on a light page
+
+
+def test_tick_labels_are_short_and_the_last_one_stays_inside_the_chart():
+    from dlpipe.report import svg
+
+    assert [svg.tick_text(v, s) for v, s in [(8.0, 2.0), (-0.0005993, 0.0002), (2e39, 2e39), (100000, 50000)]] == \
+        ["8", "-0.0006", "2e39", "1e5"]
+    chart = ET.fromstring(svg.Chart("t", [svg.Line("a", "#000", [0.0, 10000.0], [0.0, 1.0])], x_label="x").svg())
+    last = [t for t in chart.iter("text") if t.text == "10000"][0]
+    assert last.get("text-anchor") == "end"  # at the right edge, right-aligned: not cut in half by the frame
+
+
+def test_fraction_panels_start_at_zero_so_noise_does_not_look_like_a_swing():
+    from dlpipe.report.network import network_charts
+
+    rows = [{"epoch": e, "layer": 0, "kind": "linear", "activation": "relu", "weight_std": 0.1, "grad_norm": 0.5,
+             "act_mean": 0.2, "act_std": 0.3, "dead": d, "saturated": None} for e, d in enumerate([0.004, 0.008, 0.006])]
+    _, charts = network_charts(rows)
+    dead = ET.fromstring(next(c for c in charts if "dead ReLU" in c))
+    labels = [t.text for t in dead.iter("text")]
+    assert "0" in labels and "0.10" in labels  # the axis runs from 0 to at least 0.1
+
+
+def test_validate_names_the_classes_of_an_image_source(cli):
+    from conftest import ROOT
+
+    result = cli("validate", ROOT / "pipelines" / "mnist.yaml")
+    assert result.exit_code == 0 and "classes (10): 0, 1, 2, 3, 4, 5, 6, 7, 8, 9" in result.output

@@ -218,6 +218,10 @@ def validate(files: tuple[Path, ...], overrides: tuple[str, ...]) -> None:
             echo(checked.warnings, err=True)
         lines = [loaded.line_of(("model", "layers", i)) for i in range(len(checked.summary.rows))]
         task = f"task: {loaded.task_reason}\n" if loaded.task_reason else ""
+        if checked.classes:
+            shown = ", ".join(checked.classes[:20]) + (f", ... ({len(checked.classes)} in all)"
+                                                        if len(checked.classes) > 20 else "")
+            task += f"classes ({len(checked.classes)}): {shown}\n"
         echo(f"{file}: ok\n{task}{checked.summary.table(lines)}\n")
     if failed:
         _fail(f"{failed} of {len(files)} pipeline file(s) invalid")

@@ -42,6 +42,7 @@ class DataInfo:
     true_function: Callable[[np.ndarray], np.ndarray] | None = None
     x_range: tuple[float, float] | None = None
     vocabulary: int | None = None  # token sequences: the distinct ids an embedding layer needs rows for
+    classes: tuple[str, ...] = ()  # the class names, where the source knows them without reading samples
 
 
 @dataclass(frozen=True)

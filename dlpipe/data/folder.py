@@ -154,7 +154,7 @@ def shape(config: ImageFolderData, found: Listing, skip: set[Path]) -> tuple[int
 def describe(config: ImageFolderData, seed: int = 0) -> DataInfo:
     """Sample shape and classes from the folder listing and the image headers (no pixel decoded)."""
     found = listing(config)
-    return DataInfo("classification", shape(config, found, set()), len(found.classes))
+    return DataInfo("classification", shape(config, found, set()), len(found.classes), classes=tuple(found.classes))
 
 
 def load(config: ImageFolderData, seed: int, progress: Progress) -> Dataset:

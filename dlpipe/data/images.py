@@ -24,7 +24,8 @@ TRAIN_IMAGES = 60_000  # both datasets (their checksums pin it)
 def describe(config: ImageData, seed: int = 0) -> DataInfo:
     """One 28x28 grey image in, one score per class out; InvalidValue for a validation split that cannot be."""
     validation_count(config)
-    return DataInfo("classification", (1, 28, 28), len(SPECS[type(config)].classes))
+    classes = SPECS[type(config)].classes
+    return DataInfo("classification", (1, 28, 28), len(classes), classes=tuple(classes))
 
 
 def validation_count(config: ImageData, available: int = TRAIN_IMAGES) -> int:

@@ -29,6 +29,7 @@ class Checked:
 
     summary: Summary
     warnings: str
+    classes: tuple[str, ...] = ()  # where the source names them without reading the samples (image sources)
 
 
 def check_pipeline(loaded: Loaded) -> Checked:
@@ -53,7 +54,7 @@ def check_pipeline(loaded: Loaded) -> Checked:
         problems += exc.problems
     if problems:
         raise loaded.errors(problems)
-    return Checked(summary, loaded.render([*_range_warnings(pipeline, info), *_lr_warnings(pipeline)]))
+    return Checked(summary, loaded.render([*_range_warnings(pipeline, info), *_lr_warnings(pipeline)]), info.classes)
 
 
 def _task_problems(pipeline: Pipeline, task: str):

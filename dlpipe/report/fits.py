@@ -64,24 +64,27 @@ def fit_chart(curve: FitCurve) -> Chart:
     colours = {"train": TRAIN, "validation": VAL, "test": TEST}
     lines = [Line(f"{name} samples ({len(x)})", colours[name], *_thin(x, y), radius=2.0, opacity=0.35)
              for name, (x, y) in curve.points.items()]
-    lines.append(Line("model prediction", MODEL, *_thin(curve.grid, curve.prediction), width=4.0, opacity=0.8))
-    if curve.truth is not None:
-        lines.append(Line("true function", TRUE, *_thin(curve.grid, curve.truth), width=2.0, dash="6 4"))
     ys = np.concatenate([y for _, y in curve.points.values()] + ([curve.truth] if curve.truth is not None else []))
     low, high = float(np.nanmin(ys)), float(np.nanmax(ys))
     margin = 0.1 * (high - low or 1.0)
-    leaves = not np.all((curve.prediction >= low - margin) & (curve.prediction <= high + margin))
-    title = "Regression fit" + (" (prediction clipped: it leaves the data's range)" if leaves else "")
+    inside = (curve.prediction >= low - margin) & (curve.prediction <= high + margin)
+    shown = np.where(inside, curve.prediction, np.nan)  # a runaway prediction is a gap, not a wall at the frame
+    lines.append(Line("model prediction", MODEL, *_thin(curve.grid, shown), width=4.0, opacity=0.8))
+    if curve.truth is not None:
+        lines.append(Line("true function", TRUE, *_thin(curve.grid, curve.truth), width=2.0, dash="6 4"))
+    leaves = not np.all(inside)
+    title = "Regression fit" + (" (a runaway prediction: not drawn)" if leaves else "")
     # the data's range: a runaway prediction must not flatten the data
     return Chart(title, lines, x_label="x", y_label="y", ylim=(low - margin, high + margin))
 
 
-def predicted_vs_true(p: Predictions) -> list[str]:
-    """Predicted against true with the identity line, and the residuals against the prediction."""
+def predicted_vs_true(p: Predictions, where: str = "test") -> list[str]:
+    """Predicted against true with the identity line, and the residuals against the prediction (where: which
+    samples, said in the title)."""
     low, high = float(min(p.true.min(), p.predicted.min())), float(max(p.true.max(), p.predicted.max()))
     true, predicted = _thin(p.true, p.predicted)
-    left = Chart("Predicted vs true (test)", [
-        Line(f"test samples ({len(p.true)})", TEST, true, predicted, radius=2.5, opacity=0.6),
+    left = Chart(f"Predicted vs true ({where})", [
+        Line(f"{where} samples ({len(p.true)})", TEST, true, predicted, radius=2.5, opacity=0.6),
         Line("perfect prediction", TRUE, [low, high], [low, high], dash="6 4")],
         x_label=f"true {p.target}", y_label=f"predicted {p.target}")
     residual = p.predicted - p.true

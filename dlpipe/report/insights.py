@@ -44,6 +44,9 @@ def data_facts(data: Dataset, task_reason: str) -> dict:
         facts["target_scale"] = list(prep.target_scale)
     if data.text:
         facts["text"] = dict(data.text)
+    if prep is not None and prep.kind == "images":
+        facts["images"] = {"classes": list(data.classes), "shape": list(data.sample_shape),
+                           "train": len(data.train), "validation": len(data.validation), "test": len(data.test)}
     if prep is not None and prep.kind == "series":
         n_train, n_val, n_test = data.forecast["split"]
         facts["target"] = prep.target

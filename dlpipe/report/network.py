@@ -131,5 +131,7 @@ def network_charts(rows: list[dict]) -> tuple[list[tuple[str, str]], list[str]]:
         values = [v for *_, ys in series for v in ys if _ok(v)]
         if values:
             wide = min(values) > 0 and max(values) / min(values) > 10
-            charts.append(line_chart(series, title, log=log and wide, legend=False))
+            # fractions from 0: a dead share wobbling between 0.004 and 0.008 must not look like a swing
+            fraction = (0.0, max(0.1, 1.1 * max(values))) if key in ("dead", "saturated") else None
+            charts.append(line_chart(series, title, log=log and wide, legend=False, ylim=fraction))
     return legend, charts

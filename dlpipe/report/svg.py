@@ -16,6 +16,7 @@ WIDTH, HEIGHT = 540, 300
 LEFT, RIGHT, BOTTOM = 84, 14, 48
 FONT = 16  # px at full size: still 11 px on a 420 px phone with a scroll bar (the chart at 381 of 540 px)
 LEGEND_ROW = 20
+SMALLEST = 15.6  # font size: 11 px when a 540-wide chart is drawn 381 px wide (a 420 px phone)
 
 
 @dataclass(frozen=True)
@@ -114,6 +115,20 @@ def _legend(chart: Chart) -> tuple[list[str], int]:
     return parts, (y - 30 + 8 if items else 0)
 
 
+def _width(text: str, size: float) -> float:
+    """Roughly how wide `text` is at font size `size` (a sans-serif's mean glyph: 0.56 em)."""
+    return 0.56 * size * len(text)
+
+
+def _fit(title: str, size: float) -> str:
+    """A smaller font-size attribute for a title that would not fit the chart's width, else nothing; never below
+    SMALLEST (11 px on a phone): keep titles short, this only absorbs a long class or column name."""
+    room = WIDTH - 16
+    if _width(title, size) <= room:
+        return ""
+    return f' font-size="{max(size * room / _width(title, size), SMALLEST):.1f}"'
+
+
 def _dash(dash: str) -> str:
     return f' stroke-dasharray="{dash}"' if dash else ""
 
@@ -135,7 +150,8 @@ def render(chart: Chart) -> str:
     height = HEIGHT + legend_height
     head = (f'<svg viewBox="0 0 {WIDTH} {height}" role="img" aria-label="{escape(chart.title)}" '
             f'font-family="system-ui, sans-serif" font-size="{FONT}">'
-            f'<text x="{WIDTH / 2}" y="20" text-anchor="middle" font-weight="600">{escape(chart.title)}</text>')
+            f'<text x="{WIDTH / 2}" y="20" text-anchor="middle" font-weight="600"{_fit(chart.title, FONT)}>'
+            f'{escape(chart.title)}</text>')
     x0, x1, y0, y1 = chart.ranges()
     plot_w, plot_h = WIDTH - LEFT - RIGHT, height - top - BOTTOM
     sx = lambda x: LEFT + (x - x0) / (x1 - x0) * plot_w  # noqa: E731 - two tiny maps
@@ -175,10 +191,10 @@ def _y_ticks(y0: float, y1: float, log: bool, sy) -> list[str]:
         ticks = _log_ticks(y0, y1)
     else:
         ticks = nice_ticks(y0, y1)
-    parts = []
+    parts, step = [], (ticks[1] - ticks[0]) if len(ticks) > 1 else 0.0
     for value in ticks:
         y = sy(value)
-        label = f"{10 ** value:.2g}" if log else f"{value:.4g}"
+        label = f"{10 ** value:.2g}" if log else tick_text(value, step)
         parts.append(f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y:.1f}" y2="{y:.1f}" stroke="#e6e6e6"/>'
                      f'<text x="{LEFT - 6}" y="{y + 5:.1f}" text-anchor="end">{label}</text>')
     return parts
@@ -199,12 +215,26 @@ def _x_ticks(x0: float, x1: float, integer: bool, sx, bottom: float) -> list[str
     ticks = nice_ticks(x0, x1, 6)
     if integer:
         ticks = sorted({int(round(t)) for t in ticks if abs(t - round(t)) < 1e-9} or {int(round(x0))})
-    parts = []
+    parts, step = [], (ticks[1] - ticks[0]) if len(ticks) > 1 else 0.0
     for value in ticks:
-        x = sx(value)
+        x, label = sx(value), tick_text(value, step)
+        half = _width(label, FONT) / 2  # a label at either end stays inside the chart
+        anchor = "end" if x + half > WIDTH - 2 else "start" if x - half < 2 else "middle"
         parts.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{bottom}" y2="{bottom + 5}" stroke="#999"/>'
-                     f'<text x="{x:.1f}" y="{bottom + 20}" text-anchor="middle">{value:.4g}</text>')
+                     f'<text x="{x:.1f}" y="{bottom + 20}" text-anchor="{anchor}">{label}</text>')
     return parts
+
+
+def tick_text(value: float, step: float) -> str:
+    """A tick's label, as short as its step allows: 0.0005 -> 5e-4 style only beyond 5 characters."""
+    if value == 0:
+        return "0"
+    if step > 0 and 1.0e-3 <= abs(value) < 1.0e5:
+        decimals = max(0, -math.floor(math.log10(step) + 1e-9))
+        text = f"{value:.{decimals}f}"
+        if len(text) <= 7:
+            return text
+    return f"{value:.2g}".replace("e-0", "e-").replace("e+0", "e").replace("e+", "e")
 
 
 def _draw(line: Line, log: bool, sx, sy) -> list[str]:
@@ -234,7 +264,7 @@ def _draw(line: Line, log: bool, sx, sy) -> list[str]:
 
 
 def line_chart(series: list[tuple[str, str, list[float], list[float]]], title: str, x_label: str = "epoch",
-               log: bool = False, legend: bool = True) -> str:
+               log: bool = False, legend: bool = True, ylim: tuple[float, float] | None = None) -> str:
     """An SVG chart of (label, colour, xs, ys) lines; NaN and inf are gaps; log: a log10 y axis.
 
     legend=False leaves the labels to the page (one legend shared by several charts).
@@ -243,4 +273,4 @@ def line_chart(series: list[tuple[str, str, list[float], list[float]]], title: s
         return (f'<svg viewBox="0 0 {WIDTH} 60" role="img" aria-label="{escape(title)}">'
                 f'<text x="8" y="34" font-size="{FONT}">{escape(title)}: nothing finite to draw yet</text></svg>')
     lines = [Line(label, colour, list(xs), list(ys), markers=len(xs) <= 30) for label, colour, xs, ys in series]
-    return Chart(title, lines, x_label=x_label, log=log, legend=legend, integer_x=x_label == "epoch").svg()
+    return Chart(title, lines, x_label=x_label, log=log, legend=legend, integer_x=x_label == "epoch", ylim=ylim).svg()

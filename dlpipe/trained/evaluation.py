@@ -62,7 +62,8 @@ def evaluate(model: TrainedModel, data_file: Path | None = None, data_changes: d
     classes = class_report(model.torch_module, data, outputs)
     predictions = predicted_vs_true(model.torch_module, data, outputs)
     figures = [("Confusion matrix", class_figures.confusion_heatmaps(classes))] if classes else []
-    figures += [("Predicted vs true, and residuals", fits.predicted_vs_true(predictions))] if predictions else []
+    where = "test" if data_file is None and not data_changes else "this data"  # (another file is no test split)
+    figures += [("Predicted vs true, and residuals", fits.predicted_vs_true(predictions, where))] if predictions else []
     page = render_page("evaluation.html", name=model.path.parent.name + "/" + model.path.name, source=source,
                        count=len(samples), started=started.strftime("%Y-%m-%d %H:%M:%S UTC"), metrics=metrics,
                        figures=figures, warnings=warnings, notes=notes)
