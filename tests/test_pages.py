@@ -76,7 +76,7 @@ def _chromium(tmp_path: Path, *args: str, window: str = "1300,1000") -> str:
 @pytest.fixture(scope="module")
 def pages(tmp_path_factory, request):
     """Every kind of page: an MNIST-format report, a diverged sine report, an init_demo report, the index, a compare
-    page, a live page, a sweep page and an evaluation page."""
+    page, a live page, a sweep page, an evaluation page and a group page (--repeat)."""
     from click.testing import CliRunner
     from dlpipe.cli import main
 
@@ -102,13 +102,16 @@ def pages(tmp_path_factory, request):
     swept = runner.invoke(main, ["sweep", str(tmp / "sine.yaml"), "--grid", "optimizer.lr=1.0e-3,1.0e-2",
                                  "--grid", "training.batch_size=32,64", "--out", str(out)])
     sweep = Path(swept.stdout.strip().splitlines()[-1].removeprefix("sweep: "))
+    grouped = runner.invoke(main, ["run", str(tmp / "sine.yaml"), "--repeat", "2", "--out", str(out), "-q"])
+    group = Path(grouped.stdout.strip().splitlines()[-1].removeprefix("group: "))
     evaluated = runner.invoke(main, ["evaluate", str(mnist)])
     evaluation = Path(evaluated.stdout.strip().splitlines()[-1].removeprefix("report: "))
     record = RunRecord.read(mnist)  # the live page of that run as it stood after two of its epochs
     live = tmp / "live.html"
     live.write_text(render_live(record, {k: v[:2] for k, v in record.history.items()}, read_layers(mnist), 3, 0.2))
     return {"mnist": mnist / "report.html", "diverged": diverged / "report.html", "init_demo": demo / "report.html",
-            "index": out / "index.html", "compare": compare, "live": live, "sweep": sweep, "evaluation": evaluation}
+            "index": out / "index.html", "compare": compare, "live": live, "sweep": sweep, "evaluation": evaluation,
+            "group": group}
 
 
 @pytest.fixture(scope="module")
@@ -137,6 +140,18 @@ def toy_mnist_module(tmp_path_factory):
             os.environ.pop(key, None)
         else:
             os.environ[key] = value
+
+
+def test_every_page_draws_in_svg_and_the_compare_legend_says_which_run_diverged(pages):
+    from dlpipe.report.overlay import overlay_curves
+
+    broken = {"epoch": [1], "time": [0.1], "train_loss": [float("inf")], "val_loss": [float("nan")]}
+    fine = {"epoch": [1, 2], "time": [0.1, 0.2], "train_loss": [1.0, 0.5], "val_loss": [1.1, 0.6]}
+    assert "1: sgd (diverged: no finite loss to draw)" in overlay_curves([("1: sgd", broken), ("2: adam", fine)])[0]
+    for name in ("compare", "sweep", "group", "evaluation"):
+        text = pages[name].read_text()
+        assert "data:image/png" not in text or name == "evaluation", name  # (charts are inline SVG now)
+    assert "trials by val_loss" in pages["sweep"].read_text() and "(best)" in pages["sweep"].read_text()
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium not installed (.ci/run installs Debian's chromium)")

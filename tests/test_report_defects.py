@@ -8,7 +8,7 @@ import xml.etree.ElementTree as ET
 
 import numpy as np
 
-from dlpipe.report import charts, classes, fits, plots
+from dlpipe.report import charts, classes, fits
 
 from conftest import TINY_SINE
 
@@ -64,9 +64,12 @@ def test_numbers_are_formatted_for_people():
 def test_compare_shows_yaml_and_warns_when_losses_differ(cli, write_yaml, tmp_path, monkeypatch):
     from conftest import ROOT
 
+    from dlpipe.report import compare
+
     drawn = []
-    original = plots.overlay_curves
-    monkeypatch.setattr(plots, "overlay_curves", lambda runs: drawn.append([label for label, _ in runs]) or original(runs))
+    original = compare.overlay_curves
+    monkeypatch.setattr(compare, "overlay_curves",
+                        lambda runs: drawn.append([label for label, _ in runs]) or original(runs))
     for path in (write_yaml(TINY_SINE), ROOT / "pipelines" / "iris.yaml"):
         assert cli("run", path, "--out", tmp_path, "-q", "--set", "training.epochs=2").exit_code == 0
     result = cli("compare", "tiny", "iris", "--out", tmp_path)

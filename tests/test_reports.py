@@ -107,7 +107,8 @@ def test_compare_overlays_runs_and_highlights_the_best(cli, write_yaml, tmp_path
     result = cli("compare", first, second, "--out", tmp_path)
     assert result.exit_code == 0
     html = Path(result.stdout.split("comparison: ")[1].strip()).read_text()
-    assert first.name in html and second.name in html and "data:image/png;base64," in html
+    assert first.name in html and second.name in html
+    assert "Loss by epoch (solid: validation, dashed: train)" in html and "<svg" in html
     assert "<code>optimizer.lr</code>" in html and "<code>training.epochs</code>" in html
     better = 0 if json.loads((first / "metrics.json").read_text())["test"]["r2"] > \
         json.loads((second / "metrics.json").read_text())["test"]["r2"] else 1

@@ -13,7 +13,7 @@ import yaml
 from dlpipe.archive.files import write_atomic
 from dlpipe.archive.record import RunRecord, read_regular
 from dlpipe.language.metrics import UnknownDirection, higher_is_better
-from dlpipe.report import plots
+from dlpipe.report.overlay import overlay_curves
 from dlpipe.report.pages import render_page
 
 
@@ -82,7 +82,7 @@ def write_comparison(run_dirs: list[Path], root: Path) -> Path:
     differences = [(k, [shown(run["config"].get(k, "—")) for run in runs]) for k in keys
                    if len({json.dumps(run["config"].get(k), sort_keys=True) for run in runs}) > 1]
     losses = list(dict.fromkeys(run["record"].loss for run in runs))  # one plot per loss: never two on one axis
-    figures = [(f"Learning curves ({loss})" if len(losses) > 1 else "Learning curves", plots.overlay_curves(
+    figures = [(f"Learning curves ({loss})" if len(losses) > 1 else "Learning curves", overlay_curves(
         [(f"{n}: {run['label']}", run["record"].history) for n, run in enumerate(runs, 1)
          if run["record"].loss == loss])) for loss in losses]  # numbered as in the runs table
     html = render_page("compare.html", runs=runs, names=names, table=table, marks=best_marks(table, names),

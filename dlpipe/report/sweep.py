@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 
 from dlpipe.report.pages import human, render_page
-from dlpipe.report.plots import overlay_curves, subplots, to_pngs
+from dlpipe.report.overlay import overlay_curves
+from dlpipe.report.parallel import parallel_svg
+from dlpipe.report.svg import Chart, Line
 
 LITTLE = 0.1  # an importance under this share "made little difference"
 
@@ -32,13 +33,17 @@ def verdict(rows: list[dict], importance: dict[str, float], kinds: dict[str, str
     order = sorted(importance, key=importance.get, reverse=True)
     if order:
         parts.append(f"{order[0]} mattered most (importance {importance[order[0]]:.2f})")
+    rest = scored[len(best):]
     for key in order[:2] or list(kinds)[:2]:
         values = [r["params"][key] for r in best if key in r["params"]]
-        if values and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+        others = [r["params"][key] for r in rest if key in r["params"]]
+        if values and _numeric(values) and _numeric(others):
             low, high = min(values), max(values)
+            if not any(v < low or v > high for v in others):
+                continue  # the best trials' range holds the rest too: it separates nothing
             where = human(low) if low == high else f"{human(low)} to {human(high)}"
             parts.append(f"the best {len(best)} trials had {key} {where}")
-        elif values:
+        elif values and set(map(str, others)) - set(map(str, values)):  # some category only the rest had
             parts.append(f"the best {len(best)} trials had {key} " + ", ".join(dict.fromkeys(map(str, values))))
     little = [key for key in order[1:] if importance[key] < LITTLE]
     if little:
@@ -47,24 +52,17 @@ def verdict(rows: list[dict], importance: dict[str, float], kinds: dict[str, str
 
 
 def figures(rows: list[dict], kinds: dict[str, str], metric: str, maximize: bool) -> list[tuple[str, list[str]]]:
-    """The metric against each parameter, the parallel coordinates, and the best five's learning curves."""
+    """The metric against each parameter, the parallel coordinates, and the best five's learning curves (SVG)."""
     scored = [r for r in rows if r["value"] is not None]
     out = []
     if scored:
-        fig, axes = subplots(1, len(kinds), figsize=(5.4 * len(kinds), 3.8), squeeze=False)
-        for ax, (key, kind) in zip(axes[0], kinds.items()):
-            xs = [r["params"][key] for r in scored]
-            ax.scatter([str(x) for x in xs] if kind == "choice" and not _numeric(xs) else xs,
-                       [r["value"] for r in scored], color="#1f77b4", s=30)
-            if kind == "log_range" or (kind == "choice" and _numeric(xs) and _spread(xs) > 20):
-                ax.set_xscale("log")
-            ax.set(xlabel=key, ylabel=metric, title=f"{metric} against {key}")
-            ax.grid(alpha=0.3)
-        fig.tight_layout()
-        out.append((f"{metric} against each parameter", to_pngs(fig)))
+        out.append((f"{metric} against each parameter", [_against(scored, key, kind, metric)
+                                                          for key, kind in kinds.items()]))
     if len(scored) >= 2 and len(kinds) >= 2:
-        out.append(("Parallel coordinates (colour: the metric, brighter is better)",
-                    to_pngs(_parallel(scored, kinds, metric, maximize))))
+        out.append(("Parallel coordinates: one line per trial, coloured by the metric",
+                    [parallel_svg([r["params"] for r in scored], [r["value"] for r in scored], list(kinds),
+                                  {k: _logged(kind, [r["params"][k] for r in scored]) for k, kind in kinds.items()},
+                                  metric, maximize)]))
     best = [r for r in ranked(scored, maximize)[:5] if r.get("history")]
     curves = overlay_curves([(f"trial {r['number']}", r["history"]) for r in best])
     if curves:
@@ -81,32 +79,24 @@ def _spread(values) -> float:
     return max(positive) / min(positive) if len(positive) == len(values) and positive else 0.0
 
 
-def _parallel(rows: list[dict], kinds: dict[str, str], metric: str, maximize: bool):
-    """One line per trial across one vertical axis per parameter (scaled to 0..1; log ranges on a log scale)."""
-    keys = list(kinds)
-    columns = []
-    for key in keys:
-        raw = [r["params"][key] for r in rows]
-        if not _numeric(raw):
-            labels = list(dict.fromkeys(map(str, raw)))
-            raw = [labels.index(str(v)) for v in raw]
-        values = np.log10(raw) if kinds[key] == "log_range" or (_numeric(raw) and _spread(raw) > 20) else \
-            np.asarray(raw, dtype=float)
-        span = values.max() - values.min()
-        columns.append((values - values.min()) / span if span else np.full(len(values), 0.5))
-    scores = np.asarray([r["value"] for r in rows], dtype=float)
-    order = (scores - scores.min()) / ((scores.max() - scores.min()) or 1.0)
-    shade = order if maximize else 1 - order
-    fig, ax = subplots(figsize=(max(5.0, 2.2 * len(keys)), 3.8))
-    cmap = __import__("matplotlib").colormaps["viridis"]
-    for i in np.argsort(shade):  # the best drawn last, on top
-        ax.plot(range(len(keys)), [c[i] for c in columns], color=cmap(shade[i]), lw=2, alpha=0.85)
-    ax.set_xticks(range(len(keys)), keys)
-    ax.set_yticks([0, 1], ["low", "high"])
-    ax.set_title(f"trials by {metric}")
-    ax.grid(alpha=0.3, axis="x")
-    fig.tight_layout()
-    return fig
+def _logged(kind: str, values) -> bool:
+    return kind == "log_range" or (_numeric(values) and _spread(values) > 20)
+
+
+def _against(rows: list[dict], key: str, kind: str, metric: str) -> str:
+    """The metric of each trial against one parameter: a log10 axis for log ranges, categories numbered."""
+    raw = [r["params"][key] for r in rows]
+    label = key
+    if not _numeric(raw):
+        names = list(dict.fromkeys(map(str, raw)))
+        xs = [float(names.index(str(v))) for v in raw]
+        label = f"{key}: " + ", ".join(f"{i} = {name}" for i, name in enumerate(names))
+    elif _logged(kind, raw):
+        xs, label = [math.log10(v) for v in raw], f"log10 {key}"
+    else:
+        xs = [float(v) for v in raw]
+    return Chart(f"{metric} against {key}", [Line("", "#1f77b4", xs, [r["value"] for r in rows], radius=4.0,
+                                                   opacity=0.8)], x_label=label, y_label=metric, legend=False).svg()
 
 
 def render_sweep(context: dict) -> str:
