@@ -42,6 +42,8 @@ def test_a_grid_over_the_learning_rate_finds_a_better_one_and_writes_its_page(cl
         assert (tmp_path / trial.user_attrs["run"] / link).resolve() == page.resolve()
     index = (tmp_path / "index.html").read_text()
     assert f'href="./tiny/sweeps/{study.study_name}/sweep.html"' in index and "Sweeps" in index
+    assert index.index("Sweeps") < index.index('id="runs"')  # the sweeps first, as the README says
+    assert 'trial 1 · optimizer.lr=0.001<' in index  # each trial says what it tried
     listed = cli("runs", "--out", tmp_path).stdout.splitlines()
     assert len(listed) == 4 and listed[1].startswith(f"sweep {study.study_name} (4 trials)")  # one row, and then
     expanded = cli("runs", "--out", tmp_path, "--expand").stdout.splitlines()

@@ -180,6 +180,7 @@ NESTED = {"headline": {"name": (TEXT, True), "value": (NUMBER + NONE, True)},
           "verdict": {"kind": (TEXT, True), "advice": (TEXT, True), "epoch": ((int,) + NONE, False)},
           "network": {"kind": (TEXT, True), "findings": ((list,), True), "epoch": ((int,), False)},
           "sweep": {"study": (TEXT, True), "trial": ((int,), True), "page": (TEXT, True), "metric": (TEXT, False),
+                    "params": ((dict,), False),
                     "maximize": ((bool,), False)},
           "data": {"notes": ((list,), False), "task_reason": (TEXT, False)},
           "group": {"id": (TEXT, True), "index": ((int,), True), "of": ((int,), True)}}

@@ -226,7 +226,8 @@ def run_trial(plan: Plan, study: optuna.Study, trial: optuna.Trial, stop: thread
     loaded: Loaded = read_pipeline(plan.path, (*plan.overrides, *sets, "sweep=null"))
     started = time.perf_counter()
     link = {"study": plan.study, "trial": trial.number, "page": os.path.relpath(page, plan.out / "x" / "y"),
-            "metric": plan.sweep.metric, "maximize": higher_is_better(plan.sweep.metric)}  # how `runs` ranks trials
+            "metric": plan.sweep.metric, "maximize": higher_is_better(plan.sweep.metric),  # how `runs` ranks trials
+            "params": dict(trial.params)}  # what this trial tried (the index shows it beside the run)
     record = run(loaded, plan.out, Progress(quiet=True, stop=stop), stop=stop,
                  callbacks=(pruner(trial, plan.sweep.metric, plan.sweep.prune),), sweep=link)
     trial.set_user_attr("run", os.path.relpath(record.path, plan.out))
