@@ -187,3 +187,15 @@ def test_validate_names_the_classes_of_an_image_source(cli):
 
     result = cli("validate", ROOT / "pipelines" / "mnist.yaml")
     assert result.exit_code == 0 and "classes (10): 0, 1, 2, 3, 4, 5, 6, 7, 8, 9" in result.output
+
+
+def test_the_y_axis_label_never_overlaps_its_widest_tick_label():
+    from dlpipe.report import svg
+
+    for ys in ([-0.0005993, 0.0004], [1.0e6, 1.23456e6], [0.0, 1.0]):
+        chart = ET.fromstring(svg.Chart("t", [svg.Line("a", "#000", [0.0, 1.0], ys)], x_label="x",
+                                        y_label="prediction - true").svg())
+        texts = list(chart.iter("text"))
+        ticks = [t for t in texts if t.get("text-anchor") == "end" and t.text and t.text[-1].isdigit()]
+        leftmost = min(float(t.get("x")) - svg._width(t.text, svg.FONT) for t in ticks)
+        assert leftmost >= 18 + svg.FONT / 2 + 2, (ys, leftmost)  # the rotated label is centred at x = 18

@@ -153,20 +153,23 @@ def render(chart: Chart) -> str:
             f'<text x="{WIDTH / 2}" y="20" text-anchor="middle" font-weight="600"{_fit(chart.title, FONT)}>'
             f'{escape(chart.title)}</text>')
     x0, x1, y0, y1 = chart.ranges()
-    plot_w, plot_h = WIDTH - LEFT - RIGHT, height - top - BOTTOM
-    sx = lambda x: LEFT + (x - x0) / (x1 - x0) * plot_w  # noqa: E731 - two tiny maps
+    ticks = _y_labels(y0, y1, log)
+    # the plot starts right of its widest tick label, and that right of the rotated axis label: never overlapping
+    left = max(LEFT, (34 if chart.y_label else 8) + max((_width(label, FONT) for _, label in ticks), default=0) + 8)
+    plot_w, plot_h = WIDTH - left - RIGHT, height - top - BOTTOM
+    sx = lambda x: left + (x - x0) / (x1 - x0) * plot_w  # noqa: E731 - two tiny maps
     sy = lambda y: top + (y1 - y) / (y1 - y0) * plot_h  # noqa: E731
-    parts = [head, *legend, f'<rect x="{LEFT}" y="{top}" width="{plot_w}" height="{plot_h}" fill="none" '
+    parts = [head, *legend, f'<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" fill="none" '
              'stroke="#999"/>']
-    parts += _y_ticks(y0, y1, log, sy)
+    parts += _y_ticks(ticks, sy, left)
     parts += _x_ticks(x0, x1, chart.integer_x, sx, top + plot_h)
-    parts.append(f'<text x="{LEFT + plot_w / 2}" y="{height - 6}" text-anchor="middle">{escape(chart.x_label)}</text>')
+    parts.append(f'<text x="{left + plot_w / 2}" y="{height - 6}" text-anchor="middle">{escape(chart.x_label)}</text>')
     if chart.y_label:
         label = chart.y_label + (" (log scale)" if log else "")
         parts.append(f'<text transform="translate(18 {top + plot_h / 2:.1f}) rotate(-90)" text-anchor="middle">'
                      f'{escape(label)}</text>')
-    parts.append(f'<svg x="{LEFT}" y="{top}" width="{plot_w}" height="{plot_h}" '
-                 f'viewBox="{LEFT} {top} {plot_w} {plot_h}" overflow="hidden">')  # clip to the plot
+    parts.append(f'<svg x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" '
+                 f'viewBox="{left} {top} {plot_w} {plot_h}" overflow="hidden">')  # clip to the plot
     for line in chart.lines:
         parts += _draw(line, log, sx, sy)
     for rule in chart.rules:
@@ -176,27 +179,29 @@ def render(chart: Chart) -> str:
                          f'stroke-width="2"{_dash(rule.dash)}/>')
         elif _drawable(rule.at, log):
             y = sy(math.log10(rule.at) if log else rule.at)
-            parts.append(f'<line x1="{LEFT}" x2="{LEFT + plot_w}" y1="{y:.1f}" y2="{y:.1f}" stroke="{rule.colour}" '
+            parts.append(f'<line x1="{left}" x2="{left + plot_w}" y1="{y:.1f}" y2="{y:.1f}" stroke="{rule.colour}" '
                          f'stroke-width="2"{_dash(rule.dash)}/>')
     parts.append("</svg>")
     if chart.note:
-        parts.append(f'<text x="{LEFT + plot_w / 2}" y="{top + plot_h / 2}" text-anchor="middle" fill="#d62728">'
+        parts.append(f'<text x="{left + plot_w / 2}" y="{top + plot_h / 2}" text-anchor="middle" fill="#d62728">'
                      f'{escape(chart.note)}</text>')
     parts.append("</svg>")
     return "".join(parts)
 
 
-def _y_ticks(y0: float, y1: float, log: bool, sy) -> list[str]:
-    if log:
-        ticks = _log_ticks(y0, y1)
-    else:
-        ticks = nice_ticks(y0, y1)
-    parts, step = [], (ticks[1] - ticks[0]) if len(ticks) > 1 else 0.0
-    for value in ticks:
+def _y_labels(y0: float, y1: float, log: bool) -> list[tuple[float, str]]:
+    """The y axis's ticks (log10 positions on a log axis) and their labels."""
+    ticks = _log_ticks(y0, y1) if log else nice_ticks(y0, y1)
+    step = (ticks[1] - ticks[0]) if len(ticks) > 1 else 0.0
+    return [(value, f"{10 ** value:.2g}" if log else tick_text(value, step)) for value in ticks]
+
+
+def _y_ticks(ticks: list[tuple[float, str]], sy, left: float) -> list[str]:
+    parts = []
+    for value, label in ticks:
         y = sy(value)
-        label = f"{10 ** value:.2g}" if log else tick_text(value, step)
-        parts.append(f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y:.1f}" y2="{y:.1f}" stroke="#e6e6e6"/>'
-                     f'<text x="{LEFT - 6}" y="{y + 5:.1f}" text-anchor="end">{label}</text>')
+        parts.append(f'<line x1="{left}" x2="{WIDTH - RIGHT}" y1="{y:.1f}" y2="{y:.1f}" stroke="#e6e6e6"/>'
+                     f'<text x="{left - 6}" y="{y + 5:.1f}" text-anchor="end">{label}</text>')
     return parts
 
 
