@@ -7,6 +7,7 @@ import re
 import xml.etree.ElementTree as ET
 
 import numpy as np
+import pytest
 
 from dlpipe.report import charts, classes, fits
 
@@ -199,3 +200,35 @@ def test_the_y_axis_label_never_overlaps_its_widest_tick_label():
         ticks = [t for t in texts if t.get("text-anchor") == "end" and t.text and t.text[-1].isdigit()]
         leftmost = min(float(t.get("x")) - svg._width(t.text, svg.FONT) for t in ticks)
         assert leftmost >= 18 + svg.FONT / 2 + 2, (ys, leftmost)  # the rotated label is centred at x = 18
+
+
+def test_an_image_folder_run_has_a_data_section_with_its_classes_and_sizes(cli, write_yaml, tmp_path):
+    import shutil
+
+    from conftest import ROOT
+
+    for image in (ROOT / "tests" / "fixtures" / "images").glob("*/*.png"):  # 4 per class, 5 times over
+        (tmp_path / "shapes" / image.parent.name).mkdir(parents=True, exist_ok=True)
+        for copy in range(5):
+            shutil.copy(image, tmp_path / "shapes" / image.parent.name / f"{copy}-{image.name}")
+    path = write_yaml(f"""
+        name: shapes
+        data: {{type: image_folder, root: {tmp_path / "shapes"}}}
+        model: {{layers: [{{type: flatten}}, {{type: linear, units: 2}}]}}
+        training: {{epochs: 1}}
+        """)
+    result = cli("run", path, "--out", tmp_path / "out", "-q")
+    assert result.exit_code == 0, result.output
+    html = next(tmp_path.glob("out/shapes/*/report.html")).read_text()
+    assert "Images: 2 classes (circle, square);" in html and "training," in html
+    assert cli("validate", path).output.count("classes (2): circle, square") == 1
+
+
+@pytest.mark.parametrize("scale", [1.0e-7, 1.0e-3, 1.0, 1.0e5, 0.0])
+def test_the_residual_plot_has_a_scale_whatever_the_size_of_the_residuals(scale):
+    rng = np.random.default_rng(0)
+    true = rng.normal(size=50) * 100 + 1000
+    residuals = ET.fromstring(fits.predicted_vs_true(fits.Predictions(true, true + scale * rng.normal(size=50),
+                                                                      "price"))[1])
+    labels = [t.text for t in residuals.iter("text") if t.get("text-anchor") == "end" and t.text]
+    assert len(labels) >= 3 and len(set(labels)) == len(labels), labels  # several distinct ticks, not one "0"
