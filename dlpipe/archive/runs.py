@@ -47,7 +47,21 @@ def find_run(root: Path, ref: str) -> Path:
             return matches[0].path
     if len(by_prefix) > 1:
         raise LookupError(f"{ref!r} matches {len(by_prefix)} runs: " + ", ".join(r.ref for r in by_prefix[:5]))
-    raise LookupError(f"no run {ref!r} under {root} (see `dlpipe runs --out {root}`)")
+    where = Path(root).resolve()
+    elsewhere = [found for found in _other_archives(where) if any(r.path.parent.name == ref or r.ref == ref
+                                                                   for r in list_runs(found))]
+    hint = (f"; a run {ref!r} is under {elsewhere[0]}: give --out {elsewhere[0]}, or set DLPIPE_OUT to it"
+            if elsewhere else f" (see `dlpipe runs --out {root}`; DLPIPE_OUT sets the archive for every command)")
+    raise LookupError(f"no run {ref!r} under {where}{hint}")
+
+
+def _other_archives(root: Path) -> list[Path]:
+    """Archives a user may have meant: a `reports` folder in this directory's parents, or one folder down (the
+    pipeline's own folder, when it was run from there), at most a few dozen looked at."""
+    here = Path.cwd()
+    found = [p / "reports" for p in [here, *list(here.parents)[:3]]]
+    found += sorted(here.glob("*/reports"))[:30]
+    return [p for p in dict.fromkeys(found) if p.is_dir() and p.resolve() != root]
 
 
 CHECKPOINT_SUMMARY = "checkpoint.json"  # written beside checkpoint.pt by the engine: {"epoch": N, "elapsed": s}

@@ -13,6 +13,7 @@ from dlpipe.cli.common import fail as _fail
 
 @click.group(invoke_without_command=True)
 @click.option("--out", type=click.Path(path_type=Path), default=Path("reports"), show_default=True,
+              envvar="DLPIPE_OUT", show_envvar=True,
               help="Root directory of the run archive.")
 @click.option("--name", help="Only runs of this pipeline name.")
 @click.option("--expand", is_flag=True, help="List each sweep's trials under its row.")
@@ -71,6 +72,7 @@ def runs_show(out: Path, run: str) -> None:
 @click.command()
 @click.argument("refs", nargs=-1, required=True, metavar="RUN RUN...", shell_complete=complete_runs)
 @click.option("--out", type=click.Path(path_type=Path), default=Path("reports"), show_default=True,
+              envvar="DLPIPE_OUT", show_envvar=True,
               help="Root of the run archive; the comparison is written under <out>/comparisons/.")
 def compare(refs: tuple[str, ...], out: Path) -> None:
     """Write an HTML comparison of two or more runs: curves overlaid, metrics side by side, config diff.

@@ -22,6 +22,7 @@ STORAGE_VARIABLE = "DLPIPE_SWEEP_STORAGE"
 @click.option("--metric", help="Override sweep.metric, e.g. val_accuracy.")
 @click.option("--prune/--no-prune", default=None, help="Override sweep.prune.")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("reports"), show_default=True,
+              envvar="DLPIPE_OUT", show_envvar=True,
               help="Root directory of the run archive.")
 @click.option("--storage", metavar="URL", envvar=STORAGE_VARIABLE, show_envvar=True,
               help="Optuna database URL (default: sqlite:///<out>/sweeps.db); from the environment, no process "

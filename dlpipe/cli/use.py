@@ -11,6 +11,7 @@ from dlpipe.cli.common import echo
 from dlpipe.cli.common import fail as _fail
 
 OUT = click.option("--out", type=click.Path(path_type=Path), default=Path("reports"), show_default=True,
+              envvar="DLPIPE_OUT", show_envvar=True,
                    help="Root of the run archive, where RUN is looked up.")
 
 
