@@ -229,43 +229,6 @@ def validate(files: tuple[Path, ...], overrides: tuple[str, ...]) -> None:
     quick_exit(0)  # tearing torch down takes ~0.35 s, a quarter of this command
 
 
-# The starter pipelines of `dlpipe init` (dlpipe/cli/templates/init_KIND.yaml) and what each is.
-TEMPLATES = {"regression": "a tanh network fits a noisy sine; its comments show a CSV table, arrays and a series",
-             "classification": "an MLP reads MNIST digits; its comments show image folders, a CSV table, text "
-                               "columns and arrays"}
-
-
-@click.command()
-@click.argument("kind", type=click.Choice(list(TEMPLATES)), default="regression")
-@click.argument("file", type=click.Path(path_type=Path), default=Path("pipeline.yaml"))
-@click.option("--list", "listing", is_flag=True, help="List the templates and what each shows.")
-def init(kind: str, file: Path, listing: bool) -> None:
-    """Write a commented starter pipeline to FILE (default pipeline.yaml); never overwrites.
-
-    Your own data (a CSV table, image folders, arrays, a series): start from a template, whose comments show each.
-    """
-    from importlib.resources import files
-
-    if listing:
-        for name, what in TEMPLATES.items():
-            echo(f"{name:<15} {what}   (dlpipe init {name} FILE)")
-        return
-
-    text = (files("dlpipe.cli") / "templates" / f"init_{kind}.yaml").read_text(encoding="utf-8")
-    schema = Path.cwd() / SCHEMA_PATH
-    if schema.exists():  # the editor modeline is relative to the new file
-        text = f"# yaml-language-server: $schema={os.path.relpath(schema, file.resolve().parent)}\n" + text
-    try:
-        file.parent.mkdir(parents=True, exist_ok=True)
-        with open(file, "x", encoding="utf-8") as handle:
-            handle.write(text)
-    except FileExistsError:
-        _fail(f"{file}: already exists; choose another name (dlpipe init {kind} OTHER.yaml)")
-    except OSError as exc:
-        _fail(f"{file}: cannot write: {exc.strerror or exc}")
-    echo(f"wrote {file}: check it with `dlpipe validate {file}`, run it with `dlpipe run {file}`")
-
-
 @click.command()
 @click.option("--output", "-o", type=click.Path(path_type=Path), default=SCHEMA_PATH, show_default=True,
               help="Where to write the JSON Schema ('-' for stdout).")

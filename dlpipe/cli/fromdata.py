@@ -1,0 +1,95 @@
+"""`dlpipe init --from TABLE --target COLUMN`: a commented pipeline written from the user's own table.
+
+The table is read as a run would read it (every check and message the same), the task decided
+with its reason, each column's kind found (numeric, categorical, or text: a column of long,
+mostly distinct values is read as words), and a model sized to the data: a hidden layer of
+16-128 units by the inputs and rows, dropout, Adam with a little weight decay, early stopping,
+and as many epochs as make about 3,000 steps. The comments say what each part is and what to
+change first.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from datetime import date
+from pathlib import Path
+
+from dlpipe.data.sources import decide_task, load_data
+from dlpipe.language.errors import InvalidValue
+from dlpipe.language.files import CSVData
+
+FREE_TEXT = re.compile(r"column '([^']+)' looks like free text")
+STEPS = 3000  # training steps the written pipeline aims at
+METRICS = {"regression": "[r2, mae, rmse]", "classification": "[accuracy, f1]"}
+
+
+def _read(path: Path, target: str):
+    """(config, dataset, task reason) with any free-text column read as text (found as a run would refuse it)."""
+    raw = {"type": "csv", "path": str(path), "target": target}
+    for _ in range(20):
+        config = CSVData.model_validate(raw)
+        try:
+            task, reason = decide_task(config)
+            config = config.model_copy(update={"task": task})
+            return config, load_data(config, 42), reason
+        except InvalidValue as exc:
+            found = FREE_TEXT.search(str(exc))
+            if found is None:
+                raise
+            columns = [*(raw.get("text") or {}).get("columns", []), found.group(1)]
+            raw = {**raw, "text": {"columns": columns, "as": "tfidf", "vocabulary": 5000, "min_count": 2}}
+    raise InvalidValue(("data", "text"), f"{path}: more than 20 free-text columns")
+
+
+def _sizes(inputs: int, rows: int) -> tuple[int, int, int, tuple[float, float, float]]:
+    """(hidden units, batch size, epochs, split) for a table of `rows` rows and `inputs` model inputs."""
+    units = 16 if inputs <= 16 else 32 if inputs <= 100 else 64
+    units *= 2 if rows >= 20_000 else 1
+    batch = 16 if rows < 500 else 32 if rows < 5000 else 128
+    split = (0.6, 0.2, 0.2) if rows < 1000 else (0.7, 0.15, 0.15)
+    steps_per_epoch = max(1, math.ceil(rows * split[0] / batch))
+    return units, batch, min(150, max(20, math.ceil(STEPS / steps_per_epoch))), split
+
+
+def pipeline_text(path: Path, target: str, written_to: Path) -> str:
+    """The commented YAML of a pipeline for the table at `path` predicting `target`."""
+    config, data, reason = _read(path, target)
+    prep = data.preprocessing
+    rows = len(data.train) + len(data.validation) + len(data.test)
+    units, batch, epochs, split = _sizes(data.sample_shape[0], rows)
+    kinds = []
+    for column in prep.columns:
+        what = {"numeric": "numeric: standardized by the training rows' mean and std",
+                "categorical": f"categorical: one-hot, {len(column.categories)} values",
+                "text": "text: read as words (tf-idf over a 5,000-word vocabulary)"}[column.kind]
+        kinds.append(f"  #   {column.name:<24} {what}")
+    where = Path(Path(path).resolve()).relative_to(written_to.resolve().parent) \
+        if Path(path).resolve().is_relative_to(written_to.resolve().parent) else Path(path).resolve()
+    out = data.target_size if data.task == "classification" else 1
+    classes = f" ({', '.join(data.classes[:10])}{', ...' if len(data.classes) > 10 else ''})" if data.classes else ""
+    text = [f"# Written by `dlpipe init --from {path} --target {target}` on {date.today().isoformat()}: {rows:,} rows, "
+            f"{len(prep.columns)} input column(s).",
+            f"# Task: {reason}.",
+            "# Check it with `dlpipe validate FILE`, run it with `dlpipe run FILE`; the report's verdict and baselines",
+            "# say whether the network is worth it. Change first: the hidden units and the epochs.",
+            f"name: {Path(path).name.split('.')[0]}",
+            f"description: Predict {target} from {len(prep.columns)} column(s) of {Path(path).name}",
+            "seed: 42", "", "data:", "  type: csv",
+            f"  path: {where}" + ("" if where.is_absolute() else "                # relative to this file"),
+            f"  target: {target}                # {data.task}{classes}",
+            "  # the columns, as dlpipe reads them (every other column of the table is an input):", *kinds,
+            f"  split: {{train: {split[0]}, validation: {split[1]}, test: {split[2]}}}"]
+    if config.text:
+        text.append(f"  text: {{columns: [{', '.join(config.text.columns)}], as: tfidf, vocabulary: 5000, "
+                    "min_count: 2}")
+    text += ["", "model:", "  layers:",
+             f"    - {{type: linear, units: {units}, activation: relu}}   # {data.sample_shape[0]} inputs in",
+             "    - {type: dropout, rate: 0.1}",
+             f"    - {{type: linear, units: {out}}}" + ("   # one score per class" if out > 1 else "   # the value"), "",
+             f"loss: {{type: {'cross_entropy' if data.task == 'classification' else 'mse'}}}",
+             "optimizer: {type: adam, lr: 3.0e-3, weight_decay: 1.0e-3}",
+             "training:", f"  epochs: {epochs}                    # about {STEPS:,} steps of {batch} rows",
+             f"  batch_size: {batch}", "  early_stopping: {monitor: val_loss, patience: 20}   # the best epoch's weights",
+             f"metrics: {METRICS[data.task]}", ""]
+    return "\n".join(text)

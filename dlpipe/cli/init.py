@@ -1,0 +1,86 @@
+"""`dlpipe init`: a commented starter pipeline from a template, or written from the user's own table (--from)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+from dlpipe.cli.common import echo
+from dlpipe.cli.common import fail as _fail
+from dlpipe.cli.run import SCHEMA_PATH
+
+# The starter pipelines of `dlpipe init` (dlpipe/cli/templates/init_KIND.yaml) and what each is.
+TEMPLATES = {"regression": "a tanh network fits a noisy sine; its comments show a CSV table, arrays and a series",
+             "classification": "an MLP reads MNIST digits; its comments show image folders, a CSV table, text "
+                               "columns and arrays"}
+
+
+@click.command()
+@click.argument("words", nargs=-1, metavar="[KIND] [FILE]")
+@click.option("--list", "listing", is_flag=True, help="List the templates and what each shows.")
+@click.option("--from", "table", type=click.Path(path_type=Path), metavar="TABLE",
+              help="Write the pipeline from your own CSV table (with --target).")
+@click.option("--target", help="With --from: the column to predict.")
+def init(words: tuple[str, ...], listing: bool, table: Path | None, target: str | None) -> None:
+    """Write a commented starter pipeline to FILE (default pipeline.yaml); never overwrites.
+
+    KIND: regression or classification (a template). Your own data: --from TABLE --target COLUMN writes a pipeline
+    from the table itself; the templates' comments show every own-data source.
+    """
+    from importlib.resources import files
+
+    if listing:
+        for name, what in TEMPLATES.items():
+            echo(f"{name:<15} {what}   (dlpipe init {name} FILE)")
+        return
+    kind = words[0] if words and words[0] in TEMPLATES else "regression"
+    rest = words[1:] if words and words[0] in TEMPLATES else words
+    if len(rest) > 1 or (table is not None and words and words[0] in TEMPLATES):
+        _fail(f"expected [KIND] [FILE] (KIND: {', '.join(TEMPLATES)}), or --from TABLE --target COLUMN [FILE]; "
+              f"received {' '.join(words)}")
+    file = Path(rest[0]) if rest else Path("pipeline.yaml")
+    if table is not None:
+        return _init_from(table, target, file)
+
+    text = (files("dlpipe.cli") / "templates" / f"init_{kind}.yaml").read_text(encoding="utf-8")
+    schema = Path.cwd() / SCHEMA_PATH
+    if schema.exists():  # the editor modeline is relative to the new file
+        text = f"# yaml-language-server: $schema={os.path.relpath(schema, file.resolve().parent)}\n" + text
+    _write_new(file, text, f"dlpipe init {kind} OTHER.yaml")
+    echo(f"wrote {file}: check it with `dlpipe validate {file}`, run it with `dlpipe run {file}`")
+
+
+def _write_new(file: Path, text: str, again: str) -> None:
+    """The new pipeline file, never over an existing one (again: the command to give another name)."""
+    try:
+        file.parent.mkdir(parents=True, exist_ok=True)
+        with open(file, "x", encoding="utf-8") as handle:
+            handle.write(text)
+    except FileExistsError:
+        _fail(f"{file}: already exists; choose another name ({again})")
+    except OSError as exc:
+        _fail(f"{file}: cannot write: {exc.strerror or exc}")
+
+
+def _init_from(table: Path, target: str | None, file: Path) -> None:
+    """`dlpipe init --from TABLE --target COLUMN [FILE]`: the pipeline written from the table (cli/fromdata.py)."""
+    from dlpipe.cli.fromdata import pipeline_text
+    from dlpipe.data import table as tables
+    from dlpipe.language.errors import InvalidValue
+
+    if table.is_dir():
+        _fail(f"{table}: a folder; --from reads a CSV table (for image folders: dlpipe init classification FILE, "
+              "then data: {type: image_folder, root: ...} as its comments show)")
+    try:
+        if target is None:
+            tables.check_file(table)
+            names = tables.header(table, tables.sniff_delimiter(table, None))
+            _fail(f"--from {table}: which column should the pipeline predict? give --target with one of: "
+                  f"{', '.join(names[:40])}{' ...' if len(names) > 40 else ''}")
+        text = pipeline_text(table, target, file)
+    except InvalidValue as exc:
+        _fail(f"--from {table}: {exc}")
+    _write_new(file, text, f"dlpipe init --from {table} --target {target} OTHER.yaml")
+    echo(f"wrote {file} from {table}: check it with `dlpipe validate {file}`, run it with `dlpipe run {file}`")

@@ -1,0 +1,52 @@
+"""`dlpipe init --from TABLE --target COLUMN`: a pipeline written from the user's table validates and reaches the
+shipped tables' targets; free text becomes a text section; a missing --target or a folder is told what to do."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import ROOT
+
+# table, target, test metric, the target its shipped pipeline states
+SHIPPED = [("iris.csv", "species", "accuracy", 0.93), ("breast_cancer.csv", "diagnosis", "accuracy", 0.95),
+           ("diabetes.csv", "progression", "r2", 0.40)]
+
+
+@pytest.mark.parametrize("table, target, metric, floor", SHIPPED, ids=[s[0] for s in SHIPPED])
+def test_a_pipeline_written_from_a_shipped_table_reaches_its_target(cli, tmp_path, table, target, metric, floor):
+    written = tmp_path / "from.yaml"
+    result = cli("init", "--from", ROOT / "pipelines" / "data" / table, "--target", target, written)
+    assert result.exit_code == 0, result.output
+    text = written.read_text()
+    assert "# Task: target" in text and "numeric: standardized" in text and "early_stopping" in text
+    assert cli("validate", written).exit_code == 0
+    run = cli("run", written, "--out", tmp_path / "out", "-q")
+    assert run.exit_code == 0, run.output
+    record = json.loads(next(tmp_path.glob("out/*/*/metrics.json")).read_text())
+    assert record["test"][metric] >= floor, record["test"]
+    assert cli("init", "--from", ROOT / "pipelines" / "data" / table, "--target", target, written).exit_code == 2
+
+
+def test_categories_and_free_text_are_read_as_such(cli, tmp_path):
+    written = tmp_path / "mail.yaml"
+    result = cli("init", "--from", ROOT / "tests" / "broken" / "data" / "mail.csv", "--target", "label", written)
+    assert result.exit_code == 0, result.output
+    text = written.read_text()
+    assert "text: {columns: [body], as: tfidf" in text and "body                     text: read as words" in text
+    assert "classification (ham, spam)" in text
+    houses = tmp_path / "houses.yaml"
+    assert cli("init", "--from", ROOT / "tests" / "fixtures" / "houses.csv", "--target", "price", houses).exit_code == 0
+    assert "district                 categorical: one-hot, 5 values" in houses.read_text()
+    assert cli("validate", written).exit_code == 0 and cli("validate", houses).exit_code == 0
+
+
+def test_without_a_target_it_lists_the_columns_and_a_folder_is_pointed_to_the_template(cli, tmp_path):
+    result = cli("init", "--from", ROOT / "tests" / "fixtures" / "houses.csv")
+    assert result.exit_code == 2 and "give --target with one of: size_m2, rooms, district, age_years, price" in \
+        result.stderr
+    folder = cli("init", "--from", ROOT / "tests" / "fixtures" / "images")
+    assert folder.exit_code == 2 and "dlpipe init classification FILE" in folder.stderr
+    wrong = cli("init", "--from", ROOT / "tests" / "fixtures" / "houses.csv", "--target", "price_eur")
+    assert wrong.exit_code == 2 and "did you mean 'price'?" in wrong.stderr and "Traceback" not in wrong.output
