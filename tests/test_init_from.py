@@ -42,11 +42,27 @@ def test_categories_and_free_text_are_read_as_such(cli, tmp_path):
     assert cli("validate", written).exit_code == 0 and cli("validate", houses).exit_code == 0
 
 
-def test_without_a_target_it_lists_the_columns_and_a_folder_is_pointed_to_the_template(cli, tmp_path):
+def test_without_a_target_it_lists_the_columns(cli, tmp_path):
     result = cli("init", "--from", ROOT / "tests" / "fixtures" / "houses.csv")
     assert result.exit_code == 2 and "give --target with one of: size_m2, rooms, district, age_years, price" in \
         result.stderr
-    folder = cli("init", "--from", ROOT / "tests" / "fixtures" / "images")
-    assert folder.exit_code == 2 and "dlpipe init classification FILE" in folder.stderr
     wrong = cli("init", "--from", ROOT / "tests" / "fixtures" / "houses.csv", "--target", "price_eur")
     assert wrong.exit_code == 2 and "did you mean 'price'?" in wrong.stderr and "Traceback" not in wrong.output
+
+
+def test_an_image_folder_gets_a_small_convolutional_network_that_runs(cli, tmp_path):
+    import shutil
+
+    for image in (ROOT / "tests" / "fixtures" / "images").glob("*/*.png"):  # 4 per class, 5 times over
+        (tmp_path / "shapes" / image.parent.name).mkdir(parents=True, exist_ok=True)
+        for copy in range(5):
+            shutil.copy(image, tmp_path / "shapes" / image.parent.name / f"{copy}-{image.name}")
+    written = tmp_path / "shapes.yaml"
+    result = cli("init", "--from", tmp_path / "shapes", written)
+    assert result.exit_code == 0, result.output
+    text = written.read_text()
+    assert "2 classes (circle, square)" in text and "root: shapes" in text and "type: conv2d" in text
+    assert cli("validate", written).exit_code == 0
+    run = cli("run", written, "--out", tmp_path / "out", "-q", "--set", "training.epochs=1")
+    assert run.exit_code == 0, run.output
+    assert cli("init", "--from", tmp_path / "shapes", "--target", "x").exit_code == 2  # the classes are the target

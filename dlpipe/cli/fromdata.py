@@ -64,8 +64,7 @@ def pipeline_text(path: Path, target: str, written_to: Path) -> str:
                 "categorical": f"categorical: one-hot, {len(column.categories)} values",
                 "text": "text: read as words (tf-idf over a 5,000-word vocabulary)"}[column.kind]
         kinds.append(f"  #   {column.name:<24} {what}")
-    where = Path(Path(path).resolve()).relative_to(written_to.resolve().parent) \
-        if Path(path).resolve().is_relative_to(written_to.resolve().parent) else Path(path).resolve()
+    where = _relative(path, written_to)
     out = data.target_size if data.task == "classification" else 1
     classes = f" ({', '.join(data.classes[:10])}{', ...' if len(data.classes) > 10 else ''})" if data.classes else ""
     text = [f"# Written by `dlpipe init --from {path} --target {target}` on {date.today().isoformat()}: {rows:,} rows, "
@@ -93,3 +92,48 @@ def pipeline_text(path: Path, target: str, written_to: Path) -> str:
              f"  batch_size: {batch}", "  early_stopping: {monitor: val_loss, patience: 20}   # the best epoch's weights",
              f"metrics: {METRICS[data.task]}", ""]
     return "\n".join(text)
+
+
+def folder_text(root: Path, written_to: Path) -> str:
+    """The commented YAML of a pipeline for an image folder (one sub-folder per class): a small convolutional
+    network for its image size (resized to at most 64 x 64 pixels, so a first run stays quick)."""
+    from dlpipe.data.sources import describe
+    from dlpipe.language.files import ImageFolderData
+
+    info = describe(ImageFolderData.model_validate({"type": "image_folder", "root": str(root)}))
+    channels, height, width = info.sample_shape
+    scale = min(1.0, 64 / max(height, width))
+    size = (max(8, round(height * scale)), max(8, round(width * scale)))
+    where = _relative(root, written_to)
+    shown = ", ".join(info.classes[:10]) + (", ..." if len(info.classes) > 10 else "")
+    side = size[0] // 4 * (size[1] // 4)
+    return "\n".join([
+        f"# Written by `dlpipe init --from {root}` on {date.today().isoformat()}: {len(info.classes)} classes "
+        f"({shown}), images {channels}x{height}x{width}.",
+        "# Check it with `dlpipe validate FILE`, run it with `dlpipe run FILE`; the report's verdict, baselines and",
+        "# misclassified images (with where the network looked) say what to change: first the epochs and filters.",
+        f"name: {Path(root).resolve().name}", f"description: Tell {len(info.classes)} classes of images apart",
+        "seed: 42", "", "data:", "  type: image_folder",
+        f"  root: {where}" + ("" if where.is_absolute() else "                # relative to this file"),
+        f"  size: [{size[0]}, {size[1]}]" + ("                # resized from "
+                                             f"{height}x{width}: quicker; raise it for detail" if scale < 1 else ""),
+        "  validation: 0.15                # of the training images", "",
+        "model:", "  layers:",
+        f"    - {{type: conv2d, filters: 16, kernel_size: 3, padding: same, activation: relu}}   # ({channels}, "
+        f"{size[0]}, {size[1]}) in",
+        "    - {type: maxpool2d, kernel_size: 2}",
+        "    - {type: conv2d, filters: 32, kernel_size: 3, padding: same, activation: relu}",
+        "    - {type: maxpool2d, kernel_size: 2}",
+        f"    - {{type: flatten}}                # 32 x {size[0] // 4} x {size[1] // 4} = {32 * side:,} values",
+        "    - {type: linear, units: 64, activation: relu}", "    - {type: dropout, rate: 0.2}",
+        f"    - {{type: linear, units: {len(info.classes)}}}   # one score per class", "",
+        "loss: {type: cross_entropy}", "optimizer: {type: adam, lr: 1.0e-3}",
+        "training:", "  epochs: 10", "  batch_size: 32",
+        "  early_stopping: {monitor: val_loss, patience: 3}   # the best epoch's weights",
+        "metrics: [accuracy, f1]", ""])
+
+
+def _relative(path: Path, written_to: Path) -> Path:
+    """`path` relative to the new file's folder where it lies below it, else absolute."""
+    full, base = Path(path).resolve(), written_to.resolve().parent
+    return full.relative_to(base) if full.is_relative_to(base) else full

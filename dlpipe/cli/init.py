@@ -66,21 +66,24 @@ def _write_new(file: Path, text: str, again: str) -> None:
 
 def _init_from(table: Path, target: str | None, file: Path) -> None:
     """`dlpipe init --from TABLE --target COLUMN [FILE]`: the pipeline written from the table (cli/fromdata.py)."""
-    from dlpipe.cli.fromdata import pipeline_text
+    from dlpipe.cli.fromdata import folder_text, pipeline_text
     from dlpipe.data import table as tables
     from dlpipe.language.errors import InvalidValue
 
-    if table.is_dir():
-        _fail(f"{table}: a folder; --from reads a CSV table (for image folders: dlpipe init classification FILE, "
-              "then data: {type: image_folder, root: ...} as its comments show)")
     try:
-        if target is None:
+        if table.is_dir():  # an image folder: one sub-folder per class; the classes are the target
+            if target is not None:
+                _fail(f"--target: {table} is an image folder, whose sub-folders are the classes; leave --target out")
+            text = folder_text(table, file)
+        elif target is None:
             tables.check_file(table)
             names = tables.header(table, tables.sniff_delimiter(table, None))
             _fail(f"--from {table}: which column should the pipeline predict? give --target with one of: "
                   f"{', '.join(names[:40])}{' ...' if len(names) > 40 else ''}")
-        text = pipeline_text(table, target, file)
+        else:
+            text = pipeline_text(table, target, file)
     except InvalidValue as exc:
         _fail(f"--from {table}: {exc}")
-    _write_new(file, text, f"dlpipe init --from {table} --target {target} OTHER.yaml")
+    again = f" --target {target}" if target else ""
+    _write_new(file, text, f"dlpipe init --from {table}{again} OTHER.yaml")
     echo(f"wrote {file} from {table}: check it with `dlpipe validate {file}`, run it with `dlpipe run {file}`")
