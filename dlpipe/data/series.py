@@ -64,26 +64,37 @@ def read(config: SeriesData) -> Series:
 
 def _times(file: CSVFile, cells) -> tuple[str, ...]:
     """The time labels; InvalidValue at the first one that is empty, not a number or date, or not after the last."""
-    pd, key = table.pandas(), ("data", "time")
+    key = ("data", "time")
     if cells.isna().any():
         row = int(np.flatnonzero(cells.isna().to_numpy())[0])
         raise InvalidValue(key, f"{file}:{file.line(row)}: the time column {cells.name!r} is empty; every row needs "
                                 "its time")
-    order = cells.to_numpy(dtype=np.float64) if cells.dtype.kind in "biuf" else \
-        pd.to_datetime(cells.astype(str), errors="coerce", format="mixed")
-    if cells.dtype.kind not in "biuf":
-        bad = np.flatnonzero(pd.isna(order))
-        if len(bad):
-            raise InvalidValue(key, f"{file}:{file.line(int(bad[0]))}: time {cells.iloc[bad[0]]!r} is neither a "
-                                    "number nor a date (such as 1950-01 or 2024-03-01 12:00)")
-        order = (order - order.min()).dt.total_seconds().to_numpy()
-    back = np.flatnonzero(np.diff(order) <= 0)
-    if len(back):
-        row = int(back[0]) + 1
+    bad, row = time_order(cells)
+    if bad is not None:
+        raise InvalidValue(key, f"{file}:{file.line(bad)}: time {cells.iloc[bad]!r} is neither a number nor a date "
+                                "(such as 1950-01 or 2024-03-01 12:00)")
+    if row is not None:
         raise InvalidValue(key, f"{file}:{file.line(row)}: time {cells.iloc[row]!r} is not after the row before "
                                 f"({cells.iloc[row - 1]!r}); rows must be in time order, each time once (sort the "
                                 "file by its time column)")
     return tuple(str(v) for v in cells.tolist())
+
+
+def time_order(cells) -> tuple[int | None, int | None]:
+    """(the first position holding neither a number nor a date, the first not after the one before): None where
+    there is none. Numbers are compared as numbers, anything else as dates (1950-01, 2024-03-01 12:00)."""
+    pd = table.pandas()
+    cells = pd.Series(list(cells))
+    numbers = pd.to_numeric(cells, errors="coerce")
+    if numbers.notna().all():
+        order = numbers.to_numpy(dtype=np.float64)
+    else:
+        dates = pd.to_datetime(cells.astype(str), errors="coerce", format="mixed")
+        if dates.isna().any():
+            return int(np.flatnonzero(dates.isna().to_numpy())[0]), None
+        order = (dates - dates.min()).dt.total_seconds().to_numpy()
+    back = np.flatnonzero(np.diff(order) <= 0)
+    return None, (int(back[0]) + 1 if len(back) else None)
 
 
 def samples_in(config: SeriesData, rows: int) -> int:

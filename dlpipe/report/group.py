@@ -12,13 +12,11 @@ from pathlib import Path
 
 from dlpipe.archive.files import write_atomic, write_json
 from dlpipe.archive.record import RunRecord
-from dlpipe.report.svg import line_chart
+from dlpipe.report.svg import COLOURS, line_chart
 from dlpipe.report.pages import render_page
 from dlpipe.report.stats import in_words, interval, welch
 
 GROUP_FILE = "group.json"
-COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
-           "#17becf")
 
 
 def summary(records: list[RunRecord]) -> dict[str, dict]:
@@ -79,6 +77,7 @@ def compare_groups(a: dict, b: dict) -> list[str]:
             lines.append(f"{key}: needs two completed runs in each group")
             continue
         t, df, p = welch(x, y)
-        lines.append(f"{key}: {interval(x).text()} against {interval(y).text()}; difference "
-                     f"{interval(x).mean - interval(y).mean:+.3g}, Welch t = {t:.2f} (df {df:.1f}), {in_words(p)}")
+        first, second = interval(x), interval(y)
+        lines.append(f"{key}: {first.text()} against {second.text()}; difference {first.mean - second.mean:+.3g}, "
+                     f"Welch t = {t:.2f} (df {df:.1f}), {in_words(p)}")
     return lines

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from dlpipe.report.svg import line_chart
+from dlpipe.report.svg import COLOURS, line_chart
 
 VANISHING = 1.0e-3
 EXPLODING = 1.0e3
@@ -111,8 +111,6 @@ def _ok(value) -> bool:
     return value is not None and isinstance(value, (int, float)) and math.isfinite(value)
 
 
-COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
-           "#17becf")  # matplotlib's tab10, as in the other figures
 
 
 def network_charts(rows: list[dict]) -> tuple[list[tuple[str, str]], list[str]]:

@@ -9,10 +9,8 @@ from __future__ import annotations
 import math
 
 from dlpipe.report.charts import wants_log
-from dlpipe.report.svg import Chart, Line
+from dlpipe.report.svg import COLOURS, Chart, Line
 
-COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
-           "#17becf")  # tab10, as in the other figures
 
 
 def _finite(values) -> bool:

@@ -21,9 +21,14 @@ def colour(share: float) -> str:
     return "#" + "".join(f"{c:02x}" for c in mixed)
 
 
+def numeric(values) -> bool:
+    """Numbers only (a bool is a category, not a number)."""
+    return all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+
+
 def _column(values, logged: bool) -> tuple[list[float], str, str]:
     """Positions 0..1 up the axis, and the labels of its bottom and top."""
-    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+    if not numeric(values):
         names = list(dict.fromkeys(map(str, values)))
         spots = [names.index(str(v)) / max(len(names) - 1, 1) for v in values]
         return spots, names[0], names[-1] if len(names) > 1 else names[0]

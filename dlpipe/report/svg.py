@@ -16,6 +16,9 @@ WIDTH, HEIGHT = 540, 300
 LEFT, RIGHT, BOTTOM = 84, 14, 48
 FONT = 16  # px at full size: still 11 px on a 420 px phone with a scroll bar (the chart at 381 of 540 px)
 LEGEND_ROW = 20
+# One colour per series (matplotlib's tab10), shared by every figure that draws several runs or layers
+COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
+           "#17becf")
 SMALLEST = 15.6  # font size: 11 px when a 540-wide chart is drawn 381 px wide (a 420 px phone)
 
 

@@ -11,7 +11,7 @@ import math
 
 from dlpipe.report.pages import human, render_page
 from dlpipe.report.overlay import overlay_curves
-from dlpipe.report.parallel import parallel_svg
+from dlpipe.report.parallel import numeric, parallel_svg
 from dlpipe.report.svg import Chart, Line
 
 LITTLE = 0.1  # an importance under this share "made little difference"
@@ -37,7 +37,7 @@ def verdict(rows: list[dict], importance: dict[str, float], kinds: dict[str, str
     for key in order[:2] or list(kinds)[:2]:
         values = [r["params"][key] for r in best if key in r["params"]]
         others = [r["params"][key] for r in rest if key in r["params"]]
-        if values and _numeric(values) and _numeric(others):
+        if values and numeric(values) and numeric(others):
             low, high = min(values), max(values)
             if not any(v < low or v > high for v in others):
                 continue  # the best trials' range holds the rest too: it separates nothing
@@ -70,24 +70,20 @@ def figures(rows: list[dict], kinds: dict[str, str], metric: str, maximize: bool
     return out
 
 
-def _numeric(values) -> bool:
-    return all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
-
-
 def _spread(values) -> float:
     positive = [v for v in values if v > 0]
     return max(positive) / min(positive) if len(positive) == len(values) and positive else 0.0
 
 
 def _logged(kind: str, values) -> bool:
-    return kind == "log_range" or (_numeric(values) and _spread(values) > 20)
+    return kind == "log_range" or (numeric(values) and _spread(values) > 20)
 
 
 def _against(rows: list[dict], key: str, kind: str, metric: str) -> str:
     """The metric of each trial against one parameter: a log10 axis for log ranges, categories numbered."""
     raw = [r["params"][key] for r in rows]
     label = key
-    if not _numeric(raw):
+    if not numeric(raw):
         names = list(dict.fromkeys(map(str, raw)))
         xs = [float(names.index(str(v))) for v in raw]
         label = f"{key}: " + ", ".join(f"{i} = {name}" for i, name in enumerate(names))

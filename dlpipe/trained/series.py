@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from dlpipe.data.preprocess import Preprocessing
-from dlpipe.data.series import windows
+from dlpipe.data.series import time_order, windows
 from dlpipe.trained.errors import InputError
 from dlpipe.trained.rows import _blank, _columns, _numbers
 
@@ -35,20 +35,11 @@ def series_values(prep: Preprocessing, data) -> np.ndarray:
 
 
 def check_order(labels, name: str) -> None:
-    """InputError at the first time label that is not after the one before (numbers or dates)."""
-    import pandas as pd
-
-    cells = pd.Series(labels)
-    order = pd.to_numeric(cells, errors="coerce")
-    if order.isna().any():
-        order = pd.to_datetime(cells.astype(str), errors="coerce", format="mixed")
-        if order.isna().any():
-            row = int(np.flatnonzero(order.isna().to_numpy())[0])
-            raise InputError(f"row {row + 1}, column {name!r}: {labels[row]!r} is neither a number nor a date")
-        order = (order - order.min()).dt.total_seconds()
-    back = np.flatnonzero(np.diff(order.to_numpy(dtype=np.float64)) <= 0)
-    if len(back):
-        row = int(back[0]) + 1
+    """InputError at the first time label that is neither a number nor a date, or not after the one before."""
+    bad, row = time_order(labels)
+    if bad is not None:
+        raise InputError(f"row {bad + 1}, column {name!r}: {labels[bad]!r} is neither a number nor a date")
+    if row is not None:
         raise InputError(f"row {row + 1}, column {name!r}: {labels[row]!r} is not after the row before "
                          f"({labels[row - 1]!r}); give the rows in time order")
 
