@@ -232,3 +232,15 @@ def test_the_residual_plot_has_a_scale_whatever_the_size_of_the_residuals(scale)
                                                                       "price"))[1])
     labels = [t.text for t in residuals.iter("text") if t.get("text-anchor") == "end" and t.text]
     assert len(labels) >= 3 and len(set(labels)) == len(labels), labels  # several distinct ticks, not one "0"
+
+
+def test_a_legend_label_too_long_for_the_chart_is_shortened_not_cut_by_the_frame():
+    from dlpipe.report import svg
+    from dlpipe.report.overlay import overlay_curves
+
+    broken = {"epoch": [1], "time": [0.1], "train_loss": [float("inf")], "val_loss": [float("nan")]}
+    chart = ET.fromstring(overlay_curves([("2: sine/20261205-061906-51c8bc", broken)])[0])
+    label = next(t for t in chart.iter("text") if t.text and t.text.startswith("2: sine"))
+    size = float(label.get("font-size", svg.FONT))
+    assert "(diverged" in label.text and label.text.endswith("…") and size >= svg.SMALLEST
+    assert float(label.get("x")) + svg._width(label.text, size) <= svg.WIDTH

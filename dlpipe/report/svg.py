@@ -113,9 +113,21 @@ def _legend(chart: Chart) -> tuple[list[str], int]:
         mark = (f'<circle cx="{x + 11}" cy="{y - 5}" r="4" fill="{colour}"/>' if point else
                 f'<line x1="{x}" x2="{x + 22}" y1="{y - 5}" y2="{y - 5}" stroke="{colour}" stroke-width="2.5"'
                 f'{_dash(dash)}/>')
-        parts.append(f'{mark}<text x="{x + 28}" y="{y}">{escape(label)}</text>')
+        parts.append(f'{mark}<text x="{x + 28}" y="{y}"{_fit_label(label, WIDTH - 40 - x)}>{escape(_cut(label))}</text>')
         x += width
     return parts, (y - 30 + 8 if items else 0)
+
+
+def _cut(label: str) -> str:
+    """A legend label no longer than the chart holds at SMALLEST, shortened with an ellipsis where it must be."""
+    room = int((WIDTH - 40) / (0.56 * SMALLEST))
+    return label if len(label) <= room else label[:room - 1] + "…"
+
+
+def _fit_label(label: str, room: float) -> str:
+    """A smaller font-size for a legend label longer than its row, never below SMALLEST; else nothing."""
+    wide = _width(_cut(label), FONT)
+    return f' font-size="{max(FONT * room / wide, SMALLEST):.1f}"' if wide > room else ""
 
 
 def _width(text: str, size: float) -> float:
