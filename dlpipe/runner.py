@@ -198,7 +198,7 @@ def _prepare(context: RunContext, data: Dataset) -> tuple[Dataset, Parts]:
     threads = threads_for(pipeline.training, context.world, device,
                           step_mflop(insights.summary.rows, min(pipeline.training.batch_size, len(data.train))))
     threads.start(context.load)
-    record.environment = environment(loaded.text, data.files, str(device))
+    record.environment = environment(loaded.identity_text, data.files, str(device))
     record.environment["thread_choice"] = threads.changes  # the count it started with, then each change (a live list)
     resumed = restored(record.path, device, model, optimizer, schedule, generator, context.progress,
                        record.environment["data_files"], context.allow_changed_data) if context.resume else None

@@ -217,7 +217,7 @@ def validate(files: tuple[Path, ...], overrides: tuple[str, ...]) -> None:
             continue
         if checked.warnings:
             echo(checked.warnings, err=True)
-        lines = [loaded.line_of(("model", "layers", i)) for i in range(len(checked.summary.rows))]
+        lines = [loaded.place(("model", "layers", i)) for i in range(len(checked.summary.rows))]
         task = f"task: {loaded.task_reason}\n" if loaded.task_reason else ""
         if checked.classes:
             shown = ", ".join(checked.classes[:20]) + (f", ... ({len(checked.classes)} in all)"

@@ -48,7 +48,8 @@ class PipelineError(Exception):
     """An invalid pipeline or argument; str(error) is the full, printable message."""
 
     @classmethod
-    def from_problems(cls, path: Path, text: str, root: yaml.Node, problems: list, overrides=()) -> PipelineError:
+    def from_problems(cls, path: Path, text: str | dict[str, str], root: yaml.Node, problems: list, overrides=()
+                      ) -> PipelineError:
         lines = [p.render(path, text, root, overrides) for p in problems]
         count = f"{len(problems)} problem{'s' if len(problems) > 1 else ''}"
         return cls("\n".join(lines) + f"\n{path}: {count}; nothing was run")
@@ -64,7 +65,8 @@ class Problem:
     warning: bool = False
     at_key: bool = False  # point at the key itself (an unknown key), not at its value
 
-    def render(self, file: Path, text: str, root: yaml.Node, overrides=()) -> str:
+    def render(self, file: Path, text: str | dict[str, str], root: yaml.Node, overrides=()) -> str:
+        """FILE:LINE:COL: key: message, the source line and a caret; `text` maps file names to texts after extends."""
         dotted = ".".join(str(part) for part in self.path) or "(top level)"
         kind = "warning: " if self.warning else ""
         override = override_for(self.path, overrides)
@@ -72,6 +74,8 @@ class Problem:
             return f"--set {override}: {kind}{dotted}: {self.message}"
         node = self.node or (find_node(root, self.path) if self.at_key else None) or _node_at(root, self.path)
         mark = node.start_mark
+        if isinstance(text, dict):  # the value may have been written in a base file: point there
+            file, text = (Path(mark.name), text[mark.name]) if mark.name in text else (file, text[str(file)])
         source = text.splitlines()[mark.line] if mark.line < len(text.splitlines()) else ""
         caret = " " * mark.column + "^"
         return f"{file}:{mark.line + 1}:{mark.column + 1}: {kind}{dotted}: {self.message}\n    {source}\n    {caret}"

@@ -16,6 +16,11 @@ from dlpipe.language.section import Section
 from dlpipe.language.source import DataSource, SplitFractions
 
 
+def names_a_file(key: str, value: str) -> bool:
+    """Whether `key: value` in a data section names a file or folder (relative to the pipeline file that wrote it)."""
+    return key in ("path", "root") or (key in ("x", "y") and value.endswith(".npy"))
+
+
 def _beside_pipeline(value: str, info: ValidationInfo) -> str:
     """A path relative to the pipeline file, made absolute (the resolved pipeline.yaml lives elsewhere)."""
     base = (info.context or {}).get("base_dir")
@@ -142,7 +147,7 @@ class ArraysData(WithTask):
     def _npy_files_beside_pipeline(cls, raw: Any, info: ValidationInfo) -> Any:
         if isinstance(raw, dict) and raw.get("path") is None:
             raw = {**raw, **{key: _beside_pipeline(raw[key], info) for key in ("x", "y")
-                             if isinstance(raw.get(key), str) and raw[key].endswith(".npy")}}
+                             if isinstance(raw.get(key), str) and names_a_file(key, raw[key])}}
         return raw
 
     @model_validator(mode="after")

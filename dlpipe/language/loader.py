@@ -19,7 +19,8 @@ from dlpipe.language.errors import InvalidValue, PipelineError, Problem, find_no
 from dlpipe.language.overrides import apply_override, check_sweep, default_section
 from dlpipe.language.pipeline import Pipeline, pipeline_model, source_class
 from dlpipe.language.validation import problems_from_validation
-from dlpipe.language.yamltext import parse_yaml, read_source
+from dlpipe.language.extends import read_composed
+from dlpipe.language.yamltext import construct
 
 
 @dataclass(frozen=True)
@@ -33,11 +34,25 @@ class Loaded:
     overrides: tuple[str, ...]
     task_reason: str = ""  # why an auto task was decided as it was ("target 'species' holds 3 strings")
     raw: dict = field(default_factory=dict, repr=False, compare=False)  # what was validated: overrides and task in
+    texts: dict = field(default_factory=dict, repr=False, compare=False)  # every file read (extends), name -> text
 
-    def line_of(self, path: tuple) -> int | None:
-        """The 1-based line of the key at `path`, or None when it comes from a --set or a default."""
+    @property
+    def sources(self) -> str | dict[str, str]:
+        """What problems are rendered against: the text, or every file's text when the pipeline extends others."""
+        return self.texts if len(self.texts) > 1 else self.text
+
+    @property
+    def identity_text(self) -> str:
+        """The text that identifies the pipeline as written (its bases included) for the archive's checksum."""
+        return self.text if len(self.texts) <= 1 else "".join(f"# {n}\n{t}" for n, t in reversed(self.texts.items()))
+
+    def place(self, path: tuple) -> str | None:
+        """Where the key at `path` is written: its line, or FILE:LINE when a base file wrote it."""
         node = find_node(self.node, path)
-        return node.start_mark.line + 1 if node is not None else None
+        if node is None:
+            return None
+        line = node.start_mark.line + 1
+        return str(line) if node.start_mark.name == str(self.path) else f"{node.start_mark.name}:{line}"
 
     def origin(self, path: tuple) -> str:
         """Where the value at `path` came from: a --set, a line of the file, or a default."""
@@ -46,20 +61,21 @@ class Loaded:
             return f"auto: {self.task_reason}"
         if override:
             return f"--set {override}"
-        line = self.line_of(path)
-        if line is None and path[-1:] == ("type",):
-            line = self.line_of(path[:-1])  # a shorthand such as `loss: mse` gave the type
-        if line is not None:
-            return f"line {line}"
+        place = self.place(path)
+        if place is None and path[-1:] == ("type",):
+            place = self.place(path[:-1])  # a shorthand such as `loss: mse` gave the type
+        if place is not None:
+            file, _, line = place.rpartition(":")
+            return f"{file} line {line}" if file else f"line {line}"
         return "from the file name" if path == ("name",) else "default"
 
     def render(self, problems: list[Problem]) -> str:
         """Problems as text (used for warnings, which do not stop anything)."""
-        return "\n".join(p.render(self.path, self.text, self.node, self.overrides) for p in problems)
+        return "\n".join(p.render(self.path, self.sources, self.node, self.overrides) for p in problems)
 
     def errors(self, problems: list[Problem]) -> PipelineError:
         """A PipelineError pointing each problem at its place in this file (or at the --set that set it)."""
-        return PipelineError.from_problems(self.path, self.text, self.node, problems, self.overrides)
+        return PipelineError.from_problems(self.path, self.sources, self.node, problems, self.overrides)
 
     def invalid(self, exc: InvalidValue) -> PipelineError:
         """The PipelineError for a value a later stage could not use."""
@@ -77,8 +93,10 @@ def load_pipeline(path: str | Path, overrides: tuple[str, ...] = (), decide_task
     stage, which this stage may not import) reads them and the task is written in.
     """
     path = Path(path)
-    text = read_source(path)
-    data, node, problems = parse_yaml(path, text)
+    composed = read_composed(path)  # the file on top of the bases it extends
+    node, problems, text = composed.node, composed.problems, composed.texts[str(path)]
+    sources = composed.texts if composed.bases else text
+    data = construct(node, composed.texts)
     # The sweep section is about the file as written: `dlpipe run --set scheduler=null` must not fail for a
     # sweep over scheduler.max_lr (dlpipe sweep checks it again with its overrides applied).
     written = copy.deepcopy(data) if overrides and isinstance(data.get("sweep"), dict) else data
@@ -102,8 +120,8 @@ def load_pipeline(path: str | Path, overrides: tuple[str, ...] = (), decide_task
     if pipeline is not None and pipeline.sweep is not None:
         problems += check_sweep(written, pipeline.sweep, lambda raw: _problems(model, raw, context))
     if problems:
-        raise PipelineError.from_problems(path, text, node, problems, overrides)
-    return Loaded(pipeline, path, text, node, tuple(overrides), reason, data)
+        raise PipelineError.from_problems(path, sources, node, problems, overrides)
+    return Loaded(pipeline, path, text, node, tuple(overrides), reason, data, composed.texts)
 
 
 def check_flags(loaded: Loaded, sweep, origin: dict[str, str]) -> list[str]:

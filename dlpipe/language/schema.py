@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dlpipe.language import layers, metrics, optim
+from dlpipe.language import extends, layers, metrics, optim
 from dlpipe.language.pipeline import pipeline_model
 from dlpipe.language.section import tags
 
@@ -16,8 +16,10 @@ def pipeline_schema() -> dict:
     that type needs no other key, so the schema accepts those names as strings too.
     """
     schema = pipeline_model().model_json_schema()
-    # loss and metrics get task-dependent defaults in a before-validator, so only these are required.
-    schema["required"] = ["data", "model"]
+    # loss and metrics get task-dependent defaults in a before-validator, so only these are required, and
+    # not even these in a file that extends a base (the base may give them).
+    schema.pop("required", None)
+    schema["anyOf"] = [{"required": ["data", "model"]}, {"required": [extends.KEY]}]
     props = schema["properties"]
     props["loss"] = _or_bare(props["loss"], optim.LOSSES)
     props["optimizer"] = _or_bare(props["optimizer"], optim.OPTIMIZERS)
@@ -25,6 +27,9 @@ def pipeline_schema() -> dict:
     props["metrics"]["items"] = _or_bare(props["metrics"]["items"], metrics.METRICS)
     layer_list = schema["$defs"]["ModelConfig"]["properties"]["layers"]
     layer_list["items"] = _or_bare(layer_list["items"], layers.LAYERS)
+    # extends is read (and removed) before validation, so the models never see it: the schema adds it.
+    name = {"type": "string", "minLength": 1}
+    props[extends.KEY] = {"description": extends.HELP, "anyOf": [name, {"type": "array", "items": name, "minItems": 1}]}
     return {"$schema": SCHEMA_ID, "title": "dlpipe pipeline", **{k: v for k, v in schema.items() if k != "title"}}
 
 

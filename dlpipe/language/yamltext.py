@@ -6,6 +6,8 @@ says), ready to print.
 
 from __future__ import annotations
 
+import io
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -45,16 +47,38 @@ def read_source(path: Path) -> str:
     return text
 
 
-def parse_yaml(path: Path, text: str) -> tuple[dict, yaml.Node, list[Problem]]:
-    """Compose and construct with SafeLoader; duplicate keys become problems."""
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+def compose(path: Path, text: str) -> yaml.MappingNode:
+    """The file's YAML node tree (SafeLoader), every mark naming `path`; the top level must be a mapping."""
+    stream = io.StringIO(text)
+    stream.name = str(path)  # PyYAML names each mark after its stream: a problem in a base file says which
+    with _yaml_errors(path, text):
+        node = yaml.compose(stream, Loader=yaml.SafeLoader)
         if node is None:
             raise PipelineError(f"{path}: holds only comments; expected a mapping with data: and model:")
         check_size(path, node)
-        data = yaml.SafeLoader(text).construct_document(node)
+        if not isinstance(node, yaml.MappingNode):
+            got, mark = type(yaml.SafeLoader("").construct_document(node)).__name__, node.start_mark
+            raise PipelineError(f"{path}:{mark.line + 1}:{mark.column + 1}: the top level is a {got}; "
+                                "expected a mapping (name:, data:, model:, ...)")
+    return node
+
+
+def construct(node: yaml.MappingNode, texts: dict[str, str]) -> dict:
+    """The plain data of a node tree composed from the files in `texts` (name -> text); only safe tags."""
+    name = node.start_mark.name
+    with _yaml_errors(Path(name), texts.get(name, ""), texts):
+        return yaml.SafeLoader("").construct_document(node)
+
+
+@contextmanager
+def _yaml_errors(path: Path, text: str, texts: dict[str, str] | None = None):
+    """PyYAML's exceptions as PipelineErrors at the file and line (the mark's file, for merged trees)."""
+    try:
+        yield
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
+        if mark is not None and texts and mark.name in texts:
+            path, text = Path(mark.name), texts[mark.name]
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
         if isinstance(exc, yaml.constructor.ConstructorError) and "tag" in str(exc.problem):
             tag = str(exc.problem).split("'")[1].replace("tag:yaml.org,2002:", "!!") if "'" in exc.problem else "?"
@@ -65,11 +89,6 @@ def parse_yaml(path: Path, text: str) -> tuple[dict, yaml.Node, list[Problem]]:
         raise PipelineError(f"{path}: invalid YAML: {exc}") from None
     except RecursionError:
         raise PipelineError(f"{path}: the YAML is nested too deeply to be a pipeline; refused") from None
-    if not isinstance(data, dict):
-        got, mark = type(data).__name__, node.start_mark
-        raise PipelineError(f"{path}:{mark.line + 1}:{mark.column + 1}: the top level is a {got}; "
-                            "expected a mapping (name:, data:, model:, ...)")
-    return data, node, list(duplicate_keys(node))
 
 
 def safe_value(where: str, text: str) -> Any:

@@ -48,8 +48,8 @@ class Summary:
     def total_params(self) -> int:
         return sum(row.params for row in self.rows)
 
-    def table(self, lines: list[int | None] | None = None) -> str:
-        """The summary as text; `lines` (the YAML line of each layer) adds a line column."""
+    def table(self, lines: list[int | str | None] | None = None) -> str:
+        """The summary as text; `lines` (the YAML line of each layer, or FILE:LINE in a base) adds a line column."""
         head = ("#", "line", "layer", "output shape", "params")
         lines = lines or [None] * len(self.rows)
         body = [(str(r.index), str(line or "-"), r.kind, r.shape_text, f"{r.params:,}")
