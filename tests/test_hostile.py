@@ -53,10 +53,10 @@ def test_a_fifo_as_a_data_file_or_a_predict_input_is_one_line(tmp_path, write_ya
 
 def test_standard_input_is_read_to_a_limit_not_to_the_end(tmp_path, monkeypatch):
     """`cat /dev/zero | dlpipe predict RUN -` grew until the memory ran out."""
-    from dlpipe.trained import predict
+    from dlpipe.trained import tables
 
     run = dlpipe.run(ROOT / "pipelines" / "iris.yaml", set={"training.epochs": 2}, out=tmp_path, quiet=True).path
-    monkeypatch.setattr(predict, "MAX_STDIN", 1000)
+    monkeypatch.setattr(tables, "MAX_STDIN", 1000)
     done = run_cli("predict", run, "-", stdin="x" * 5000)
     assert done.exit_code == 2 and "standard input holds more than" in done.stderr
     real = subprocess.run(f"head -c 300000000 /dev/zero | {sys.executable} -m dlpipe predict {run} -", shell=True,

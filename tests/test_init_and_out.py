@@ -24,7 +24,7 @@ def test_every_own_data_snippet_in_a_template_is_a_valid_data_section(kind):
     own = text.split("YOUR OWN DATA")[1].split("\nmodel:")[0]  # the data section's own-data comments
     snippets = [m.group(1) for line in own.splitlines() if (m := SNIPPET.match(line))]
     types = {yaml.safe_load(s)["type"] for s in snippets}
-    assert types >= ({"csv", "arrays", "series"} if kind == "regression" else {"image_folder", "csv", "arrays"})
+    assert types >= ({"table", "arrays", "series"} if kind == "regression" else {"image_folder", "table", "arrays"})
     source = TypeAdapter(tagged_union(DATA_SOURCES))
     for snippet in snippets:
         source.validate_python(yaml.safe_load(snippet), context={"base_dir": "/tmp"})  # keys, types and values

@@ -37,6 +37,7 @@ REQUIRED = {("layers", "linear"): {"units": 4}, ("layers", "conv2d"): {"filters"
             ("layers", "gru"): {"units": 4}, ("layers", "transformer"): {"ff": 8},
             ("data", "polynomial"): {"coefficients": [1.0, 2.0]}, ("scheduler", "step"): {"step_size": 2},
             ("scheduler", "multistep"): {"milestones": [1]},
+            ("data", "table"): {"path": str(ROOT / "pipelines" / "data" / "iris.csv"), "target": "species"},
             ("data", "csv"): {"path": str(ROOT / "pipelines" / "data" / "iris.csv"), "target": "species"},
             ("data", "arrays"): {"path": str(ROOT / "tests" / "fixtures" / "small.npz")},
             ("data", "image_folder"): {"root": str(ROOT / "tests" / "fixtures" / "images")},

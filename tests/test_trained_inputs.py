@@ -228,4 +228,4 @@ def test_an_export_that_does_not_match_is_removed(runs, monkeypatch):
 def test_evaluate_names_a_bad_data_setting(cli, runs):
     result = cli("evaluate", "iris", "--set", "data.fo=1", "--out", runs)
     assert result.exit_code == 2 and "--set data.fo=1: data.fo: Extra inputs are not permitted (keys of data.type " \
-                                     "csv: categorical, delimiter," in result.stderr, result.stderr
+                                     "table: categorical, delimiter," in result.stderr, result.stderr

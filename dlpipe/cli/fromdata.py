@@ -26,7 +26,7 @@ METRICS = {"regression": "[r2, mae, rmse]", "classification": "[accuracy, f1]"}
 
 def _read(path: Path, target: str):
     """(config, dataset, task reason) with any free-text column read as text (found as a run would refuse it)."""
-    raw = {"type": "csv", "path": str(path), "target": target}
+    raw = {"type": "table", "path": str(path), "target": target}
     for _ in range(20):
         config = CSVData.model_validate(raw)
         try:
@@ -74,7 +74,7 @@ def pipeline_text(path: Path, target: str, written_to: Path) -> str:
             "# say whether the network is worth it. Change first: the hidden units and the epochs.",
             f"name: {Path(path).name.split('.')[0]}",
             f"description: Predict {target} from {len(prep.columns)} column(s) of {Path(path).name}",
-            "seed: 42", "", "data:", "  type: csv",
+            "seed: 42", "", "data:", "  type: table",
             f"  path: {where}" + ("" if where.is_absolute() else "                # relative to this file"),
             f"  target: {target}                # {data.task}{classes}",
             "  # the columns, as dlpipe reads them (every other column of the table is an input):", *kinds,

@@ -1,4 +1,5 @@
-"""A table's file: plain or gzip-compressed text, its first bytes, its size, and the line a row starts on."""
+"""A table's file: its format (by extension), plain or gzip-compressed text, its first bytes, its size, and where a
+row is in it (the line a row starts on; a Parquet file has rows, not lines)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,17 @@ from dlpipe.language.paths import read_at_most
 
 SNIFF_BYTES = 64 * 1024
 PATH = ("data", "path")
+# The table formats by extension (before a .gz); any other extension is read as delimited text (CSV, TSV, ...).
+FORMATS = {".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+EXTENSIONS = (".csv", ".tsv", ".txt", ".gz", *FORMATS)  # what a table's file is named (listed in messages)
+
+
+def table_format(path: Path) -> str:
+    """csv, jsonl or parquet, from the file name: data.csv.gz is csv, events.ndjson.gz is jsonl."""
+    suffixes = [suffix.lower() for suffix in Path(path).suffixes]
+    if suffixes[-1:] == [".gz"]:
+        suffixes.pop()
+    return FORMATS.get(suffixes[-1] if suffixes else "", "csv")
 
 
 def compressed(path: Path) -> bool:
@@ -61,32 +73,47 @@ def where_not_utf8(path: Path, exc: UnicodeDecodeError) -> str:
 
 
 @dataclass(frozen=True)
-class CSVFile:
-    """A CSV file as read: its path and delimiter, and where each data row starts in it (for messages)."""
+class TableFile:
+    """A table's file as read: its path and delimiter, and where each data row is in it (for messages)."""
 
     path: Path
-    delimiter: str
+    delimiter: str = ","
 
     def __str__(self) -> str:
         return str(self.path)
 
     def line(self, row: int) -> int:
-        """The file line data row `row` starts on (the header is line 1; quoted line breaks counted).
+        """The file line data row `row` starts on (CSV: the header is line 1, quoted line breaks counted; JSON Lines:
+        blank lines skipped; Parquet: the row's number, from 1).
 
-        Read only when a message needs it: one pass of the csv module over the file, kept for the next message.
+        Read only when a message needs it: one pass over the file, kept for the next message.
         """
+        kind = table_format(self.path)
+        if kind == "parquet":
+            return row + 1
         try:
-            starts = _record_starts(str(self.path), self.path.stat().st_mtime_ns, self.delimiter)
+            starts = _record_starts(str(self.path), self.path.stat().st_mtime_ns, self.delimiter if kind == "csv"
+                                    else None)
         except (OSError, csv.Error, UnicodeDecodeError):
             return row + 2
         return starts[row] if 0 <= row < len(starts) else row + 2
 
+    def at(self, row: int) -> str:
+        """'line N', or 'row N' in a Parquet file."""
+        return f"{'row' if table_format(self.path) == 'parquet' else 'line'} {self.line(row)}"
+
+    def where(self, row: int) -> str:
+        """FILE:LINE, or 'FILE, row N' in a Parquet file."""
+        return f"{self}, row {self.line(row)}" if table_format(self.path) == "parquet" else f"{self}:{self.line(row)}"
+
 
 @functools.lru_cache(maxsize=4)
-def _record_starts(path: str, mtime_ns: int, delimiter: str) -> tuple[int, ...]:
-    """The line each data record starts on, blank lines skipped (as pandas skips them)."""
+def _record_starts(path: str, mtime_ns: int, delimiter: str | None) -> tuple[int, ...]:
+    """The line each data record starts on, blank lines skipped (as pandas skips them); JSON Lines: delimiter None."""
     starts = []
     with open_text(Path(path)) as handle:
+        if delimiter is None:
+            return tuple(number for number, line in enumerate(handle, 1) if line.strip())
         reader = csv.reader(handle, delimiter=delimiter)
         next(reader, None)
         end = reader.line_num

@@ -17,8 +17,8 @@ import numpy as np
 import torch
 
 from dlpipe.archive.log import Progress
-from dlpipe.data import table
-from dlpipe.data.csvfile import CSVFile
+from dlpipe.data import cells, table
+from dlpipe.data.csvfile import TableFile
 from dlpipe.data.dataset import DataInfo, Dataset, Samples
 from dlpipe.data.memory import check_fits
 from dlpipe.data.preprocess import Column, Preprocessing
@@ -34,7 +34,7 @@ class Series:
     values: np.ndarray
     times: tuple[str, ...]
     names: tuple[str, ...]
-    file: CSVFile
+    file: TableFile
 
 
 def read(config: SeriesData) -> Series:
@@ -50,19 +50,19 @@ def read(config: SeriesData) -> Series:
     if config.time:
         table.need_column(path, header, config.time, ("data", "time"))
     frame = table.read(config, names + ([config.time] if config.time else []), delimiter)
-    file = CSVFile(path, delimiter)
-    empty = table.missing_cells(file, frame[names])
+    file = TableFile(path, delimiter)
+    empty = cells.missing_cells(file, frame[names])
     if empty:
         raise InvalidValue(keys[0], f"{empty}; a series needs a value at every step: fill them (interpolate, or "
                                     "carry the last value) or remove those rows")
     fix = "fix those cells: every value of a series is a number"
-    values = np.stack([table.numeric(file, frame, name, key, fix).to_numpy() for name, key in zip(names, keys)],
+    values = np.stack([cells.numeric(file, frame, name, key, fix).to_numpy() for name, key in zip(names, keys)],
                       axis=1)
     times = _times(file, frame[config.time]) if config.time else tuple(str(i + 1) for i in range(len(frame)))
     return Series(values, times, tuple(names), file)
 
 
-def _times(file: CSVFile, cells) -> tuple[str, ...]:
+def _times(file: TableFile, cells) -> tuple[str, ...]:
     """The time labels; InvalidValue at the first one that is empty, not a number or date, or not after the last."""
     key = ("data", "time")
     if cells.isna().any():

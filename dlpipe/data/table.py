@@ -1,4 +1,5 @@
-"""Reading a CSV table: the file, its delimiter and header, every cell checked, errors that name the line.
+"""Reading a table (CSV text, or JSON Lines and Parquet through formats.py): the file, its delimiter and header,
+every cell checked, errors that name the line (or a Parquet file's row).
 
 pandas reads the file with its C parser: on a 1,000,000 x 20 table here (benchmarks/csv_load.py,
 2 cores) it took 0.5 s, against 0.6-0.7 s for its pyarrow engine and for pyarrow.csv plus the
@@ -17,7 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from dlpipe.data.csvfile import (CSVFile, head_bytes, open_text, text_bytes,
+from dlpipe.data import cells, formats
+from dlpipe.data.csvfile import (EXTENSIONS, TableFile, head_bytes, open_text, table_format, text_bytes,
                                   where_not_utf8)
 from dlpipe.data.memory import check_fits
 from dlpipe.language.errors import InvalidValue
@@ -25,8 +27,6 @@ from dlpipe.language.files import CSVData
 from dlpipe.language.paths import looks_utf16, not_a_file
 
 EXTRA = "pip install 'dlpipe[tables]'  (in a checkout: pip install -e '.[tables]')"
-SHOWN = 5  # problem cells named in a message; the rest are counted
-MAX_CELL = 100_000  # characters in one cell
 PATH, TARGET, FEATURES = ("data", "path"), ("data", "target"), ("data", "features")
 
 
@@ -35,11 +35,11 @@ def pandas():
     try:
         import pandas as pd
     except ImportError:
-        raise InvalidValue(("data", "type"), f"reading CSV files needs pandas, which is not installed: {EXTRA}") from None
+        raise InvalidValue(("data", "type"), f"reading tables needs pandas, which is not installed: {EXTRA}") from None
     return pd
 
 
-def check_file(path: Path, key: tuple = PATH, kinds: tuple[str, ...] = (".csv", ".tsv", ".txt", ".gz")) -> None:
+def check_file(path: Path, key: tuple = PATH, kinds: tuple[str, ...] = EXTENSIONS) -> None:
     """An existing, non-empty regular file; else InvalidValue (with the neighbouring file names to choose from)."""
     why = not_a_file(path)
     if why is None:
@@ -59,7 +59,14 @@ def check_file(path: Path, key: tuple = PATH, kinds: tuple[str, ...] = (".csv", 
 
 
 def sniff_delimiter(path: Path, given: str | None) -> str:
-    """The configured delimiter, or the one csv.Sniffer sees in the first 64 KB (comma when unsure)."""
+    """The configured delimiter, or the one csv.Sniffer sees in the first 64 KB (comma when unsure).
+
+    A JSON Lines or Parquet file has none: a delimiter given for one is refused."""
+    if table_format(path) != "csv":
+        if given:
+            raise InvalidValue(("data", "delimiter"), f"{path} is a {table_format(path)} file, which has no delimiter; "
+                                                      "remove delimiter: (it is for delimited text: .csv, .tsv, .txt)")
+        return ","
     if given:
         return given
     return sniff_text(head_bytes(path).decode("utf-8", errors="replace"))
@@ -100,7 +107,11 @@ def header(path: Path, delimiter: str) -> list[str]:
 
 
 def header_row(path: Path, delimiter: str) -> list[str]:
-    """The first line's fields, stripped, as written (a trailing delimiter gives an empty last one)."""
+    """The first line's fields, stripped, as written (a trailing delimiter gives an empty last one).
+
+    JSON Lines: the first object's keys; Parquet: the schema's names."""
+    if table_format(path) != "csv":
+        return [name.strip() for name in formats.names(path)]
     if looks_utf16(head_bytes(path, 64)):
         raise InvalidValue(PATH, f"{path}: is UTF-16 text; save it as UTF-8 (spreadsheets: CSV UTF-8)")
     with open_text(path) as handle:
@@ -123,9 +134,22 @@ def need_column(path: Path, names: list[str], column: str, key: tuple) -> None:
 def read(config: CSVData, columns: list[str], delimiter: str, nrows: int | None = None):
     """The named columns as a DataFrame (index = data row 0, 1, ...); InvalidValue for a malformed file."""
     pd, path = pandas(), Path(config.path)
+    kind = table_format(path)
     if nrows is None:
-        check_fits(estimate_bytes(path, len(header(path, delimiter))), f"{path} ({text_bytes(path) / 1e6:.0f} MB of "
-                                                                      "CSV)", PATH)
+        check_fits(estimate_bytes(path, len(header(path, delimiter))), f"{path} ({path.stat().st_size / 1e6:.0f} MB "
+                                                                      f"of {kind})", PATH)
+    frame = _read_csv(pd, path, delimiter, nrows) if kind == "csv" else formats.read(path, nrows)
+    frame.columns = [str(c).strip() for c in frame.columns]
+    if len(frame) == 0:
+        raise InvalidValue(PATH, f"{path}: holds a header and no rows" if kind == "csv" else f"{path}: holds no rows")
+    settings = getattr(config, "text", None)  # (a series has none)
+    text = {name: settings.max_chars for name in settings.columns} if settings else {}
+    cells.refuse_long_cells(TableFile(path, delimiter), frame[columns], text)
+    return frame[columns]
+
+
+def _read_csv(pd, path: Path, delimiter: str, nrows: int | None):
+    """The CSV file as a DataFrame, its columns as the header names them; InvalidValue for a malformed file."""
     try:
         # Every column is read (not usecols=), so that a row with too many fields is an error, not ignored.
         frame = pd.read_csv(path, sep=delimiter, nrows=nrows, skipinitialspace=True, encoding="utf-8-sig",
@@ -143,40 +167,17 @@ def read(config: CSVData, columns: list[str], delimiter: str, nrows: int | None 
     unnamed = frame.iloc[:, named:]  # a trailing delimiter's empty column: nothing may be in it
     if unnamed.shape[1] and unnamed.notna().to_numpy().any():
         row = int(np.nonzero(unnamed.notna().to_numpy().any(axis=1))[0][0])
-        raise InvalidValue(PATH, f"{path}:{CSVFile(path, delimiter).line(row)}: this row has a value in a column the "
+        raise InvalidValue(PATH, f"{path}:{TableFile(path, delimiter).line(row)}: this row has a value in a column the "
                                  "header does not name (after its last name); name the column, or remove the value")
-    frame.columns = [str(c).strip() for c in frame.columns[:named]] + list(frame.columns[named:])
-    if len(frame) == 0:
-        raise InvalidValue(PATH, f"{path}: holds a header and no rows")
-    settings = getattr(config, "text", None)  # (a series has none)
-    text = {name: settings.max_chars for name in settings.columns} if settings else {}
-    refuse_long_cells(CSVFile(path, delimiter), frame[columns], text)
-    return frame[columns]
+    return frame.iloc[:, :named]
 
-
-def refuse_long_cells(path: CSVFile | str, frame, text: dict[str, int] | None = None) -> None:
-    """InvalidValue naming the first cell longer than MAX_CELL characters (no number or category is that long),
-    or than its text column's max_chars."""
-    for column in frame.columns:
-        values = frame[column]
-        if values.dtype.kind != "O":
-            continue
-        limit = (text or {}).get(column, MAX_CELL)
-        lengths = values.map(lambda v: len(v) if isinstance(v, str) else 0).to_numpy()
-        if len(lengths) and lengths.max() > limit:
-            row = int(lengths.argmax())
-            where = f"{path}:{path.line(int(values.index[row]))}" if isinstance(path, CSVFile) else f"{path}, row {row + 1}"
-            if column in (text or {}):
-                raise InvalidValue(("data", "text", "max_chars"), f"{where}: text column {column!r} holds a cell of "
-                                   f"{lengths.max():,} characters, over max_chars ({limit:,}); raise max_chars or "
-                                   "shorten that cell")
-            raise InvalidValue(PATH, f"{where}: column {column!r} holds a cell of {lengths.max():,} characters; a "
-                                     f"cell is at most {MAX_CELL:,} (a number or a category is never that long)")
 
 
 def estimate_bytes(path: Path, columns: int) -> int:
     """Memory a table takes once read: the larger of rows (from the first 64 KB's line length) x columns x 8 bytes
-    and its text (long text cells), x 3 copies."""
+    and its text (long text cells), x 3 copies (JSON Lines, Parquet: formats.memory_bytes)."""
+    if table_format(path) != "csv":
+        return formats.memory_bytes(path, columns)
     head = head_bytes(path)
     lines = max(head.count(b"\n"), 1)
     size = text_bytes(path)
@@ -192,69 +193,9 @@ def _ragged(path: Path, message: str) -> str:
     return f"{path}: cannot be read as CSV: {message.strip().splitlines()[-1]}"
 
 
-def missing_cells(path: CSVFile, frame) -> str | None:
-    """A message naming the first empty cells (line and column) and their count, or None when there are none."""
-    empty = frame.isna().to_numpy()
-    if not empty.any():
-        return None
-    rows, cols = np.nonzero(empty)
-    cells = [f"line {path.line(int(frame.index[r]))} column {frame.columns[c]!r}" for r, c in zip(rows[:SHOWN], cols)]
-    more = f" and {len(rows) - SHOWN} more" if len(rows) > SHOWN else ""
-    return f"{path}: {len(rows)} empty cell(s) (or rows with too few fields): {', '.join(cells)}{more}"
 
 
-def numeric(path: CSVFile, frame, column: str, key: tuple, fix: str | None = None):
-    """The column as float64; InvalidValue naming the first cells that are text, or not finite (inf, 1e309).
 
-    fix: what to do about text cells (default: fix them, or read the column as categories)."""
-    values = frame[column]
-    if values.dtype.kind in "biuf":
-        return finite(path, values.astype(np.float64), column, key)
-    parsed = pandas().to_numeric(values, errors="coerce")
-    bad = values.notna() & parsed.isna()
-    if bad.any():
-        where = [f"line {path.line(int(i))} ({values[i]!r})" for i in values.index[bad][:SHOWN]]
-        raise InvalidValue(key, f"{path}: column {column!r} holds numbers and text: {', '.join(where)}"
-                                f"{f' and {int(bad.sum()) - SHOWN} more' if bad.sum() > SHOWN else ''}; "
-                                f"{fix or f'fix those cells, or list {column!r} under categorical:'}")
-    return finite(path, parsed.astype(np.float64), column, key)
-
-
-def finite(path: CSVFile, values, column: str, key: tuple):
-    """The numeric column back; InvalidValue naming the first cells holding inf (text inf, -inf, or beyond 1.8e308).
-
-    Empty cells (NaN) are the missing: policy's, not this check's.
-    """
-    infinite = np.isinf(values.to_numpy())
-    if infinite.any():
-        rows = values.index[infinite]
-        where = [f"line {path.line(int(i))} ({values[i]})" for i in rows[:SHOWN]]
-        more = f" and {len(rows) - SHOWN} more" if len(rows) > SHOWN else ""
-        raise InvalidValue(key, f"{path}: column {column!r} holds values that are not finite numbers: "
-                                f"{', '.join(where)}{more}; dlpipe does not train on them (one makes every loss NaN): "
-                                "fix those cells, or leave them empty and set missing:")
-    return values
-
-
-def free_text(frame, column: str) -> str | None:
-    """Why a text column looks like free text rather than categories (mostly distinct, long values), or None."""
-    values = frame[column].dropna().astype(str)
-    if len(values) < 20:
-        return None
-    distinct, median = values.nunique(), float(values.str.len().median())
-    if distinct * 2 > len(values) and median >= 30:
-        return f"{distinct:,} different values in {len(values):,} rows, median {median:.0f} characters"
-    return None
-
-
-def is_text(frame, column: str) -> bool:
-    """A column of mostly text: one-hot encoded under categorical: auto (a few text cells are an error instead)."""
-    values = frame[column]
-    if values.dtype.kind in "biuf":
-        return False
-    present = values.notna()
-    parsed = pandas().to_numeric(values[present], errors="coerce")
-    return bool(parsed.isna().sum() * 2 > present.sum())
 
 
 def is_number(text: str) -> bool:

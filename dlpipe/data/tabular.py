@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from dlpipe.archive.log import Progress
-from dlpipe.data import table, targets, text
+from dlpipe.data import cells, table, targets, text
 from dlpipe.data.dataset import DataInfo, Dataset, Samples
 from dlpipe.data.memory import check_fits
 from dlpipe.data.preprocess import Column, Preprocessing
@@ -38,8 +38,8 @@ class Layout:
     text: tuple[str, ...] = ()  # the features read as text
 
     @property
-    def file(self) -> table.CSVFile:
-        return table.CSVFile(self.path, self.delimiter)
+    def file(self) -> table.TableFile:
+        return table.TableFile(self.path, self.delimiter)
 
     @property
     def columns(self) -> list[str]:
@@ -90,7 +90,7 @@ def describe(config: CSVData, seed: int = 0) -> DataInfo:
         _LOADED.clear()
         _LOADED[_cache_key(config, seed)] = data  # for the load() of the run that follows these checks
         return data.info
-    check_each(lambda i=i, name=name: table.numeric(found.file, peek, name, _key(config, i))  # in the first rows
+    check_each(lambda i=i, name=name: cells.numeric(found.file, peek, name, _key(config, i))  # in the first rows
                for i, name in enumerate(found.features))
     column = table.read(config, [found.target], found.delimiter)[found.target].dropna()
     target, line = column.to_numpy(), _lines(found.file, column)
@@ -168,7 +168,7 @@ def _key(config: CSVData, index: int) -> tuple:
     return table.FEATURES + (index,) if config.features else table.PATH
 
 
-def _lines(file: table.CSVFile, frame):
+def _lines(file: table.TableFile, frame):
     """Where row i of a (possibly filtered) frame is in the file: 'line N'."""
     return lambda i: f"line {file.line(int(frame.index[i]))}"
 
@@ -181,9 +181,9 @@ def _categorical(config: CSVData, found: Layout, frame) -> list[str]:
                 raise InvalidValue(("data", "categorical", index), f"{name!r} is not a feature of {found.path} "
                                                                    f"(features: {', '.join(found.features[:20])})")
         return list(config.categorical)
-    chosen = [name for name in found.features if name not in found.text and table.is_text(frame, name)]
+    chosen = [name for name in found.features if name not in found.text and cells.is_text(frame, name)]
     for name in chosen:
-        why = table.free_text(frame, name)
+        why = cells.free_text(frame, name)
         if why:
             key = table.FEATURES + (found.features.index(name),) if config.features else table.PATH
             raise InvalidValue(key, f"{found.path}: column {name!r} looks like free text ({why}); one-hot encoding "
@@ -195,7 +195,7 @@ def _categorical(config: CSVData, found: Layout, frame) -> list[str]:
 def _without_missing(config: CSVData, found: Layout, frame) -> tuple[object, list[str]]:
     """The frame after missing: error (refuse), drop (rows with an empty cell) or mean (rows without a target)."""
     notes = []
-    message = table.missing_cells(found.file, frame.drop(columns=list(found.text)))  # empty text is text
+    message = cells.missing_cells(found.file, frame.drop(columns=list(found.text)))  # empty text is text
     if message is None:
         return frame, notes  # read for this load alone: _fit_columns may write its numeric columns back
     if config.missing == "error":
@@ -215,7 +215,7 @@ def _fit_columns(config: CSVData, found: Layout, frame, train_rows: np.ndarray) 
     """Each feature's kind and what was fitted on the training rows: mean and std, or the categories."""
     categorical = set(_categorical(config, found, frame))
     numeric = [(i, name) for i, name in enumerate(found.features) if name not in categorical and name not in found.text]
-    check_each(lambda i=i, name=name: table.numeric(found.file, frame, name, _key(config, i))  # all problems at once
+    check_each(lambda i=i, name=name: cells.numeric(found.file, frame, name, _key(config, i))  # all problems at once
                for i, name in numeric)
     columns = []
     for index, name in enumerate(found.features):
@@ -227,7 +227,7 @@ def _fit_columns(config: CSVData, found: Layout, frame, train_rows: np.ndarray) 
             categories = tuple(sorted(set(train.dropna().astype(str))))
             columns.append(Column(name, "categorical", categories=categories))
             continue
-        values = table.numeric(found.file, frame, name, _key(config, index))
+        values = cells.numeric(found.file, frame, name, _key(config, index))
         frame[name] = values
         train_values = values.iloc[train_rows].to_numpy()
         mean, std = float(np.nanmean(train_values)), float(np.nanstd(train_values))

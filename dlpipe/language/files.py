@@ -79,14 +79,16 @@ class TextSettings(Section):
 
 
 class CSVData(WithTask):
-    """A table in a CSV file: one row a sample, one column the target."""
+    """A table: one row a sample, one column the target; read by the file's extension (csv is its older name)."""
 
-    type: Literal["csv"] = Field(description="A CSV table with a header row.")
-    path: str = Field(description="The CSV file (.csv, .tsv, .txt, or any of them gzip-compressed: .gz), relative to "
-                                  "this pipeline file.")
+    type: Literal["table", "csv"] = Field(description=(
+        "A table, read by its extension: delimited text with a header row (.csv, .tsv, .txt), JSON Lines (.jsonl, "
+        ".ndjson; one object a row), any of those gzip-compressed (.gz), or Parquet (.parquet). csv: the same."))
+    path: str = Field(description="The table's file, relative to this pipeline file.")
     target: str = Field(min_length=1, description="The column to predict.")
     features: list[str] | None = Field(None, min_length=1, description="Input columns (default: every other).")
-    delimiter: str | None = Field(None, min_length=1, max_length=1, description="Field separator (default: detected).")
+    delimiter: str | None = Field(None, min_length=1, max_length=1, description=(
+        "Field separator of delimited text (default: detected)."))
     standardize: bool = Field(True, description="Scale numeric features to the training split's mean 0, std 1.")
     categorical: Union[Literal["auto"], list[str]] = Field(
         "auto", description="Columns to one-hot encode: auto (every non-numeric one) or a list.")

@@ -109,7 +109,7 @@ def _from_file(model: TrainedModel, path: Path, notes: list[str]) -> Samples:
     """Inputs and targets from a file of the run's kind: a CSV with the target column, an .npz, a class folder."""
     prep = model.preprocessing
     if prep.kind == "table":
-        from dlpipe.trained.predict import read_table
+        from dlpipe.trained.tables import read_table
 
         frame, _ = read_table(model, [str(path)])
         if prep.target not in frame.columns:
@@ -118,7 +118,7 @@ def _from_file(model: TrainedModel, path: Path, notes: list[str]) -> Samples:
         return Samples(torch.from_numpy(rows.x), _targets(model, frame[prep.target].to_numpy()[rows.kept], path,
                                                           rows.kept))
     if prep.kind == "series":
-        from dlpipe.trained.predict import read_table
+        from dlpipe.trained.tables import read_table
 
         frame, _ = read_table(model, [str(path)])
         return Samples(*series_samples(prep, frame))
