@@ -47,6 +47,7 @@ from dlpipe.report.html import Insights
 from dlpipe.report.live import LiveReport
 from dlpipe.report.insights import data_facts, test_split
 from dlpipe.report.outputs import finish, update_index
+from dlpipe.tracking.trackers import Trackers
 
 
 @dataclass
@@ -103,9 +104,13 @@ def run(loaded: Loaded, out_root: Path, progress: Progress, stop: threading.Even
         with deferring_stops(stop):  # from the run directory on, a signal ends the run after a batch, with its report
             record = _start_record(loaded, out_root, started, resume_dir, progress, world, locks, stages)
             record.sweep = sweep
+            trackers = Trackers.open(loaded, record, progress) if writer else Trackers({}, progress)
             context = RunContext(loaded, progress, record, stop, world, tune_process, resume_dir is not None,
-                                 allow_changed_data, tuple(callbacks), stages=stages, load=load)
-            return _run(context, data, clock)
+                                 allow_changed_data, (*callbacks, trackers), stages=stages, load=load)
+            try:
+                return _run(context, data, clock)
+            finally:
+                trackers.close(record)  # after the report: its files go to the trackers too
     finally:
         for lock in locks:
             files.unlock_run_dir(lock)

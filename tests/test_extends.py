@@ -134,9 +134,11 @@ def test_a_data_path_in_a_base_is_relative_to_the_base(tmp_path):
     write(tmp_path, "shared/base.yaml", """\
         data: {type: csv, path: table.csv, target: y, task: regression}
         model: {layers: [{type: linear, units: 1}]}
+        tracking: {tensorboard: {dir: logs}}
         """)
     loaded = load_pipeline(write(tmp_path, "runs/variant.yaml", "extends: ../shared/base.yaml\n"))
     assert loaded.pipeline.data.path == str((tmp_path / "shared/table.csv").resolve())
+    assert loaded.pipeline.tracking.tensorboard.dir == str((tmp_path / "shared/logs").resolve())
     here = load_pipeline(write(tmp_path, "runs/own.yaml", "extends: ../shared/base.yaml\ndata: {path: t.csv}\n"))
     assert here.pipeline.data.path == str((tmp_path / "runs/t.csv").resolve())  # written here: relative to here
 

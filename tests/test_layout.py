@@ -14,7 +14,7 @@ from conftest import ROOT
 
 PACKAGE = ROOT / "dlpipe"
 # Lowest first: a module may import its own stage and the stages before it, never one after it.
-STAGES = ["language", "archive", "data", "model", "engine", "report", "runner", "trained", "sweep", "cli"]
+STAGES = ["language", "archive", "data", "model", "engine", "report", "tracking", "runner", "trained", "sweep", "cli"]
 
 
 def stage_of(module: str) -> str | None:

@@ -17,6 +17,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable
 
+from dlpipe.archive.secrets import mask
+
 MAX_NAME = 80
 RESERVED = ("index.html", "comparisons")  # the archive's own entries beside the run folders
 
@@ -233,7 +235,7 @@ def _lines(obj: dict, origin: Callable[[tuple], str], path: tuple = (), indent: 
                 block[0] = f"{pad}  - {block[0].lstrip()}"
                 lines += block
         else:
-            text = f"{pad}{key}: {_flow(value)}"
+            text = f"{pad}{key}: {_flow(mask(value) if isinstance(value, str) else value)}"  # a URL's password
             lines.append(f"{text:<44} # {origin(here)}")
     return lines
 

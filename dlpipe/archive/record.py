@@ -30,7 +30,7 @@ TYPES = {"name": TEXT, "status": TEXT, "message": TEXT, "task": TEXT, "descripti
          "classes": (list,), "per_class": (list,), "confusion_matrix": (list,), "environment": (dict,),
          "data": (dict,), "network": (dict,) + NONE, "sweep": (dict,) + NONE, "validation": (dict,), "targets": (list,),
          "baselines": (dict,), "calibration": (dict,) + NONE, "importance": (dict,) + NONE,
-         "group": (dict,) + NONE}
+         "group": (dict,) + NONE, "tracking": (dict,) + NONE}
 
 
 @dataclass
@@ -64,6 +64,7 @@ class RunRecord:
     calibration: dict | None = None  # a classifier: ece, over, bins (report/calibration.py)
     importance: dict | None = None  # a table: permutation importance per input column (report/importance.py)
     group: dict | None = None  # {id, index, of}: one of the seeds of `dlpipe run --repeat` (report/group.py)
+    tracking: dict | None = None  # where it was also logged: {mlflow: {uri, experiment, run_id}, tensorboard: {dir}}
     targets: list[dict] = field(default_factory=list)  # training.stop_at: {key, target, higher, epoch, time, value}
     classes: list[str] = field(default_factory=list)
     per_class: list[dict] = field(default_factory=list)
@@ -95,6 +96,7 @@ class RunRecord:
             **({"calibration": self.calibration} if self.calibration else {}),
             **({"importance": self.importance} if self.importance else {}),
             **({"group": self.group} if self.group else {}),
+            **({"tracking": self.tracking} if self.tracking else {}),
             **({"per_class": self.per_class, "classes": self.classes, "confusion_matrix": self.confusion_matrix}
                if self.classes else {}),
             "data": self.data, "environment": self.environment, "distributed": self.environment.get("distributed"),

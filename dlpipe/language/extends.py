@@ -148,20 +148,35 @@ def _without(node: yaml.MappingNode, keys: tuple[str, ...]) -> yaml.MappingNode:
     return yaml.MappingNode(node.tag, kept, node.start_mark, node.end_mark, node.flow_style)
 
 
+# The mappings whose values may name a file relative to the pipeline file that wrote them, and which keys do.
+PATH_KEYS = {("data",): names_a_file, ("tracking", "tensorboard"): lambda key, value: key == "dir"}
+
+
 def _rebased(node: yaml.MappingNode, base_dir: Path, own_dir: Path) -> yaml.MappingNode:
-    """A base from another folder with its relative data paths made absolute (they are relative to the base)."""
+    """A base from another folder with its relative paths (PATH_KEYS) made absolute: they are relative to the base."""
     if base_dir.resolve() == own_dir.resolve():
         return node
-    data = next((v for k, v in node.value if _name(k) == "data"), None)
-    if not isinstance(data, yaml.MappingNode):
+    for where, names_file in PATH_KEYS.items():
+        node = _replaced(node, where, lambda mapping: _absolute(mapping, names_file, base_dir))
+    return node
+
+
+def _replaced(node: yaml.Node, where: tuple[str, ...], change) -> yaml.Node:
+    """`node` with the mapping at `where` (when there is one) replaced by change(mapping)."""
+    if not isinstance(node, yaml.MappingNode):
         return node
+    if not where:
+        return change(node)
+    entries = [(k, _replaced(v, where[1:], change) if _name(k) == where[0] else v) for k, v in node.value]
+    return yaml.MappingNode(node.tag, entries, node.start_mark, node.end_mark, node.flow_style)
+
+
+def _absolute(mapping: yaml.MappingNode, names_file, base_dir: Path) -> yaml.MappingNode:
     entries = []
-    for key, value in data.value:
-        if isinstance(value, yaml.ScalarNode) and value.tag.endswith(":str") and names_a_file(_name(key), value.value) \
+    for key, value in mapping.value:
+        if isinstance(value, yaml.ScalarNode) and value.tag.endswith(":str") and names_file(_name(key), value.value) \
                 and not Path(value.value).expanduser().is_absolute():
             value = yaml.ScalarNode(value.tag, str((base_dir / Path(value.value)).resolve()), value.start_mark,
                                     value.end_mark, value.style)
         entries.append((key, value))
-    rebased = yaml.MappingNode(data.tag, entries, data.start_mark, data.end_mark, data.flow_style)
-    return yaml.MappingNode(node.tag, [(k, rebased if v is data else v) for k, v in node.value], node.start_mark,
-                            node.end_mark, node.flow_style)
+    return yaml.MappingNode(mapping.tag, entries, mapping.start_mark, mapping.end_mark, mapping.flow_style)

@@ -21,7 +21,7 @@ def names_a_file(key: str, value: str) -> bool:
     return key in ("path", "root") or (key in ("x", "y") and value.endswith(".npy"))
 
 
-def _beside_pipeline(value: str, info: ValidationInfo) -> str:
+def beside_pipeline(value: str, info: ValidationInfo) -> str:
     """A path relative to the pipeline file, made absolute (the resolved pipeline.yaml lives elsewhere)."""
     base = (info.context or {}).get("base_dir")
     path = Path(value).expanduser()
@@ -36,7 +36,7 @@ class OwnFiles(DataSource):
     @field_validator("path", "root", mode="after", check_fields=False)
     @classmethod
     def _relative_to_pipeline(cls, value: Any, info: ValidationInfo) -> Any:
-        return _beside_pipeline(value, info) if isinstance(value, str) else value
+        return beside_pipeline(value, info) if isinstance(value, str) else value
 
 
 class WithTask(OwnFiles):
@@ -148,7 +148,7 @@ class ArraysData(WithTask):
     @classmethod
     def _npy_files_beside_pipeline(cls, raw: Any, info: ValidationInfo) -> Any:
         if isinstance(raw, dict) and raw.get("path") is None:
-            raw = {**raw, **{key: _beside_pipeline(raw[key], info) for key in ("x", "y")
+            raw = {**raw, **{key: beside_pipeline(raw[key], info) for key in ("x", "y")
                              if isinstance(raw.get(key), str) and names_a_file(key, raw[key])}}
         return raw
 

@@ -18,6 +18,7 @@ from dlpipe.language import activations, data, layers, metrics, optim
 from dlpipe.language.metrics import Metric
 from dlpipe.language.section import Section, expand_shorthand, tagged_union, tags
 from dlpipe.language.sweep import Sweep
+from dlpipe.language.tracking import Tracking
 
 SECTIONS_WITH_SHORTHAND = ("loss", "optimizer", "scheduler")
 
@@ -85,6 +86,9 @@ class Pipeline(Section):
     description: str = Field("", description="One line shown at the top of the report.")
     seed: int = Field(0, ge=0, le=2**32 - 1, description="Seed for data, initial weights and batch order.")
     sweep: Sweep | None = Field(None, description="A hyperparameter search for `dlpipe sweep` (ignored by run).")
+    tracking: Tracking | None = Field(None, description=(
+        "Also log the run to MLflow and/or TensorBoard: {mlflow: {uri: URI, experiment: NAME}, tensorboard: "
+        "{dir: DIR}}; the archive stays the record."))
 
     @model_validator(mode="before")
     @classmethod

@@ -1,0 +1,73 @@
+"""The trackers a pipeline's `tracking:` section asks for, run beside training; never a reason for a run to fail.
+
+One table, TRACKERS: the section's key -> the class that logs there. Each tracker takes
+the run's history after every epoch (`epoch`) and the finished record (`close`). The
+first error a tracker raises (a server that cannot be reached, a full disk, a missing
+extra) is said once as a warning and that tracker is dropped: the archive is the record.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dlpipe.archive.log import Progress
+from dlpipe.archive.record import RunRecord
+from dlpipe.archive.secrets import mask
+from dlpipe.language.loader import Loaded
+from dlpipe.tracking.common import flat
+from dlpipe.tracking.mlflow_log import MLflowTracker
+from dlpipe.tracking.tensorboard_log import TensorBoardTracker
+
+TRACKERS = {"mlflow": MLflowTracker, "tensorboard": TensorBoardTracker}
+SKIPPED = ("sweep", "tracking")  # not settings of the run: left out of the params a tracker gets
+
+
+class Trackers:
+    """The open trackers of one run; a training callback (after every epoch), then close(record)."""
+
+    def __init__(self, opened: dict[str, Any], progress: Progress):
+        self.opened, self.progress = opened, progress
+
+    @classmethod
+    def open(cls, loaded: Loaded, record: RunRecord, progress: Progress) -> Trackers:
+        """Open every tracker the pipeline asks for (none: nothing is imported); record.tracking says where."""
+        tracking, opened = loaded.pipeline.tracking, {}
+        if tracking is None:
+            return cls(opened, progress)
+        params = flat({k: v for k, v in loaded.pipeline.model_dump(mode="json").items() if k not in SKIPPED})
+        record.tracking = {}
+        for key, tracker in TRACKERS.items():
+            config = getattr(tracking, key)
+            if config is None:
+                continue
+            try:
+                opened[key] = tracker(config, params, record)
+                record.tracking[key] = opened[key].where
+                progress.say(f"tracking: {key}: " + ", ".join(f"{k} {mask(str(v))}" for k, v in opened[key].where.items()))
+            except Exception as exc:  # noqa: BLE001 - any failure of a tracker is a warning, never a failed run
+                _warn(progress, key, exc, record)
+        return cls(opened, progress)
+
+    def __call__(self, state) -> None:
+        """After each epoch: the new history to every tracker (a training callback; never stops training)."""
+        self._each("epoch", state.history)
+
+    def close(self, record: RunRecord) -> None:
+        """The rest of the history, the test metrics and the run's files; then each tracker ends."""
+        self._each("close", record)
+
+    def _each(self, method: str, argument) -> None:
+        for key, tracker in list(self.opened.items()):
+            try:
+                getattr(tracker, method)(argument)
+            except Exception as exc:  # noqa: BLE001 - the archive is the record; this tracker is dropped
+                del self.opened[key]
+                _warn(self.progress, key, exc, argument if isinstance(argument, RunRecord) else None)
+
+
+def _warn(progress: Progress, key: str, exc: Exception, record: RunRecord | None) -> None:
+    why = mask(" ".join(str(exc).split())[:400]) or type(exc).__name__
+    text = f"warning: tracking to {key} stopped ({why}); the run goes on, and its archive is the record"
+    progress.say(text)
+    if record is not None and record.tracking is not None:
+        record.tracking[f"{key}_error"] = why

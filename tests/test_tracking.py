@@ -1,0 +1,132 @@
+"""tracking: MLflow and TensorBoard get the run, read back with their own readers; a tracker that fails is a warning."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import TINY_SINE
+
+mlflow = pytest.importorskip("mlflow")  # [dev] installs the mlflow and tensorboard extras
+pytest.importorskip("tensorboard")
+
+EPOCHS = 5
+
+
+@pytest.fixture(autouse=True)
+def quiet_mlflow_env(monkeypatch):
+    """MLflow's settings as a user's shell has them: none (the tracker's own defaults are restored after)."""
+    for name in ("MLFLOW_TRACKING_URI", "MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_TIMEOUT"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def tracked(write_yaml, tracking: str, name: str = "pipeline.yaml") -> Path:
+    return write_yaml(TINY_SINE + f"metrics: [mae, r2]\ntracking:\n{tracking}", name)
+
+
+def run(cli, path: Path, out: Path, *args: str) -> tuple[dict, object]:
+    result = cli("run", path, "--out", out, *args)
+    assert result.exit_code == 0, result.output
+    return json.loads(next(out.glob("tiny/*/metrics.json")).read_text()), result
+
+
+def history(run_dir: Path) -> dict[str, list[float]]:
+    lines = (run_dir / "history.csv").read_text().splitlines()
+    keys = lines[0].split(",")
+    return {key: [float(line.split(",")[i]) for line in lines[1:]] for i, key in enumerate(keys)}
+
+
+def test_mlflow_gets_params_every_epochs_metrics_the_test_metrics_and_the_files(cli, write_yaml, tmp_path):
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    record, result = run(cli, tracked(write_yaml, f"  mlflow: {{uri: '{store}', experiment: curves}}\n"),
+                         tmp_path / "out", "-q")
+    assert record["tracking"]["mlflow"]["experiment"] == "curves"
+    mlflow.set_tracking_uri(store)
+    runs = mlflow.search_runs(experiment_names=["curves"])
+    assert len(runs) == 1
+    found = runs.iloc[0]
+    assert found["run_id"] == record["tracking"]["mlflow"]["run_id"] and found["status"] == "FINISHED"
+    assert found["params.optimizer.lr"] == "0.01" and found["params.model.layers.0.units"] == "16"
+    assert found["params.training.threads"] == "null"  # as YAML writes it
+    for key, value in record["test"].items():
+        assert found[f"metrics.test_{key}"] == pytest.approx(value)
+    client = mlflow.tracking.MlflowClient(store)
+    expected = history(next((tmp_path / "out").glob("tiny/*")))
+    for key in ("train_loss", "val_loss", "val_mae", "lr"):
+        logged = client.get_metric_history(found["run_id"], key)
+        assert [m.step for m in logged] == list(range(1, EPOCHS + 1))
+        assert [m.value for m in logged] == pytest.approx(expected[key])
+    files = {item.path for item in client.list_artifacts(found["run_id"])}
+    assert {"report.html", "model.pt", "pipeline.yaml", "metrics.json"} <= files
+    assert found["tags.dlpipe.status"] == "completed" and found["tags.dlpipe.run_dir"].startswith(str(tmp_path))
+    report = (next((tmp_path / "out").glob("tiny/*")) / "report.html").read_text()
+    assert "<dt>tracked in mlflow</dt>" in report and found["run_id"] in report  # the report says where else it is
+
+
+def test_mlflow_tracking_uri_is_honoured_and_the_experiment_defaults_to_the_pipeline_name(cli, write_yaml, tmp_path,
+                                                                                         monkeypatch):
+    store = f"sqlite:///{tmp_path / 'env.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", store)
+    record, _ = run(cli, tracked(write_yaml, "  mlflow: {}\n"), tmp_path / "out", "-q")
+    assert record["tracking"]["mlflow"]["uri"] == store
+    mlflow.set_tracking_uri(store)
+    assert len(mlflow.search_runs(experiment_names=["tiny"])) == 1
+
+
+def test_tensorboard_gets_every_epochs_scalars_and_the_hyperparameters(cli, write_yaml, tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    record, _ = run(cli, tracked(write_yaml, "  tensorboard: {dir: logs}\n"), tmp_path / "out", "-q")
+    folder = Path(record["tracking"]["tensorboard"]["dir"])
+    assert folder.parent == tmp_path / "logs" / "tiny"  # relative to the pipeline file; a folder per run
+    events = EventAccumulator(str(folder))
+    events.Reload()
+    expected = history(next((tmp_path / "out").glob("tiny/*")))
+    for tag, key in (("loss/train", "train_loss"), ("loss/validation", "val_loss"), ("r2/validation", "val_r2")):
+        scalars = events.Scalars(tag)
+        assert [s.step for s in scalars] == list(range(1, EPOCHS + 1))
+        assert [s.value for s in scalars] == pytest.approx(expected[key], rel=1e-6)
+    assert events.Scalars("test/r2")[0].value == pytest.approx(record["test"]["r2"], rel=1e-6)
+    content = events.PluginTagToContent("hparams")["_hparams_/session_start_info"]
+    start = plugin_data_pb2.HParamsPluginData.FromString(content).session_start_info
+    assert start.hparams["optimizer.lr"].number_value == pytest.approx(0.01)
+    assert start.hparams["optimizer.type"].string_value == "adam"
+
+
+def test_an_unreachable_server_is_a_warning_and_its_password_is_never_stored(cli, write_yaml, tmp_path):
+    url = "http://dlpipe:s3cret@127.0.0.1:9/"  # port 9 (discard): nothing listens; refused at once
+    record, result = run(cli, tracked(write_yaml, f"  mlflow: {{uri: '{url}'}}\n"), tmp_path / "out")
+    assert record["status"] == "completed" and record["test"]["r2"] is not None
+    assert "warning: tracking to mlflow stopped (" in result.output and "the run goes on" in result.output
+    run_dir = next((tmp_path / "out").glob("tiny/*"))
+    for name in ("pipeline.yaml", "metrics.json", "run.log", "report.html"):
+        assert "s3cret" not in (run_dir / name).read_text(), name
+    assert "uri: 'http://dlpipe:***@127.0.0.1:9/'" in (run_dir / "pipeline.yaml").read_text()
+    assert "s3cret" not in result.output
+
+
+def test_without_the_extra_the_warning_names_it_and_the_run_goes_on(cli, write_yaml, tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "tensorboard", None)  # import tensorboard now raises ImportError
+    record, result = run(cli, tracked(write_yaml, "  tensorboard: {dir: logs}\n"), tmp_path / "out")
+    assert record["status"] == "completed"
+    assert "tracking: tensorboard needs tensorboard, which is not installed: pip install 'dlpipe[tensorboard]'" \
+           in result.output
+    assert not (tmp_path / "logs").exists()
+
+
+def test_a_sweeps_trials_are_runs_nested_under_one_run_for_the_sweep(cli, write_yaml, tmp_path):
+    store = f"sqlite:///{tmp_path / 'sweep.db'}"
+    path = tracked(write_yaml, f"  mlflow: {{uri: '{store}', experiment: lr}}\n")
+    result = cli("sweep", path, "--grid", "optimizer.lr=1.0e-3,1.0e-2", "--out", tmp_path / "out")
+    assert result.exit_code == 0, result.output
+    mlflow.set_tracking_uri(store)
+    runs = mlflow.search_runs(experiment_names=["lr"])
+    parents = runs[runs["tags.dlpipe.sweep"].notna()]
+    trials = runs[runs["tags.mlflow.parentRunId"].notna()]
+    assert len(parents) == 1 and len(trials) == 2
+    assert set(trials["tags.mlflow.parentRunId"]) == {parents.iloc[0]["run_id"]}
+    assert sorted(trials["params.optimizer.lr"]) == ["0.001", "0.01"]
