@@ -1,6 +1,6 @@
 """Peak memory against input size: the CSV, image-folder and arrays sources, and predict; hostile inputs too.
 
-    python benchmarks/memory.py            # the table the README shows
+    python benchmarks/memory.py            # the table docs/benchmarks.md shows
     python benchmarks/memory.py --quick    # the smaller sizes only
 
 Each line is one fresh `dlpipe` process (`/usr/bin/time -f %M`: its peak resident set), against a baseline

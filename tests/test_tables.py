@@ -16,7 +16,8 @@ from dlpipe.data.sources import load_data, read_pipeline
 
 from conftest import ROOT
 
-TARGETS = {"iris": ("accuracy", 0.93), "breast_cancer": ("accuracy", 0.95), "diabetes": ("r2", 0.40)}
+TARGETS = {"iris": ("accuracy", 0.93), "breast_cancer": ("accuracy", 0.95), "diabetes": ("r2", 0.40),
+           "houses": ("r2", 0.40)}  # houses: least squares reaches 0.49 on this split, and the verdict says so
 
 
 def run_cli(cli, path: Path, out: Path, *args: str) -> dict:
@@ -30,12 +31,12 @@ def test_shipped_table_pipelines_reach_their_targets(cli, tmp_path, name):
     metric, target = TARGETS[name]
     got = run_cli(cli, ROOT / "pipelines" / f"{name}.yaml", tmp_path)
     assert got["status"] == "completed" and got["test"][metric] >= target, got["test"]
-    rows = {"iris": 150, "breast_cancer": 569, "diabetes": 442}[name]  # the row counts of the original data sets
+    rows = {"iris": 150, "breast_cancer": 569, "diabetes": 442, "houses": 546}[name]  # the row counts of the original data sets
     assert len((ROOT / "pipelines" / "data" / f"{name}.csv").read_text().splitlines()) == rows + 1
     if name == "iris":  # class names everywhere: the record, the confusion matrix axes, the most-confused list
         assert got["classes"] == ["setosa", "versicolor", "virginica"]
         assert "<td>versicolor</td>" in max(tmp_path.glob("iris/*/report.html")).read_text()
-    assert got["data"]["task_reason"].startswith(f"target '{ {'iris': 'species', 'breast_cancer': 'diagnosis', 'diabetes': 'progression'}[name]}'")
+    assert got["data"]["task_reason"].startswith(f"target '{ {'iris': 'species', 'breast_cancer': 'diagnosis', 'diabetes': 'progression', 'houses': 'price_cad'}[name]}'")
 
 
 @pytest.mark.parametrize("values, task, reason", [

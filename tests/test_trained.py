@@ -21,7 +21,7 @@ from conftest import PIPELINES
 SHARED = Path(os.environ.get("DLPIPE_DATA", "../shared/data"))
 SMALL_IMAGES = ["data.limit=300", "data.validation=500", "training.epochs=1"]  # the 10,000 test images stay
 QUICK = {"sine": ["training.epochs=5"], "cubic": ["training.epochs=5"], "linear": ["training.epochs=5"],
-         "init_demo": ["training.epochs=3"], "iris": ["training.epochs=10"], "breast_cancer": ["training.epochs=5"], "diabetes": ["training.epochs=10"],
+         "init_demo": ["training.epochs=3"], "iris": ["training.epochs=10"], "breast_cancer": ["training.epochs=5"], "diabetes": ["training.epochs=10"], "houses": ["training.epochs=10"],
          "mnist": SMALL_IMAGES, "mnist_cnn": SMALL_IMAGES, "mnist_fast": SMALL_IMAGES, "spam": ["training.epochs=3"], "spam_sequence": ["training.epochs=1", "data.text.length=100"], "elnino": ["training.epochs=10"], "fashion_mnist": SMALL_IMAGES, "cifar10_cnn": SMALL_IMAGES}
 NEEDS = {"mnist": SHARED / "mnist", "mnist_cnn": SHARED / "mnist", "mnist_fast": SHARED / "mnist",
          "spam": SHARED / "spamassassin", "spam_sequence": SHARED / "spamassassin", "fashion_mnist": Path("/usr/share/datasets/fashion-mnist"),
@@ -43,10 +43,25 @@ def raw_test(model, data) -> tuple[object, np.ndarray]:
            else model.preprocessing.targets_out(out.numpy())[:, 0])
     if model.preprocessing.kind == "images":
         raw = np.rint(raw).astype(np.uint8)
-    if model.preprocessing.kind == "table":  # text columns: the cells as read (token ids or counts are no text)
-        raw = {c.name: np.asarray(data.test_text[c.name][:2000], dtype=object) if c.kind == "text" else raw[:, i]
-               for i, c in enumerate(model.preprocessing.columns)}
+    if model.preprocessing.kind == "table":
+        raw = table_cells(model.preprocessing, raw, data)
     return raw, own
+
+
+def table_cells(prep, raw: np.ndarray, data) -> dict:
+    """Each column's cells from the unscaled inputs: a number, the category its one-hot inputs name, or the text as
+    read (token ids or counts are no text)."""
+    cells, at = {}, 0
+    for column in prep.columns:
+        width = len(column.inputs)
+        if column.kind == "text":
+            cells[column.name] = np.asarray(data.test_text[column.name][:2000], dtype=object)
+        elif column.kind == "categorical":
+            cells[column.name] = np.asarray(column.categories, dtype=object)[raw[:, at:at + width].argmax(1)]
+        else:
+            cells[column.name] = raw[:, at]
+        at += width
+    return cells
 
 
 IMAGES = [p for p in PIPELINES if p.stem in NEEDS]  # (tests/test_trained_images.py: another xdist worker)
@@ -106,6 +121,9 @@ def use_a_trained_run(cli, tmp_path: Path, path: Path) -> None:
     prep = model.preprocessing
     if prep.text is not None:  # the exported model takes the encoded text (preprocessing.json says how to make it)
         inputs = torch.as_tensor(prep.table_inputs(raw)[0])
+    elif prep.kind == "table" and any(c.kind == "categorical" for c in prep.columns):  # one-hot goes in as it is
+        mean, std = raw_scale(prep)
+        inputs = data.test.x[:2000] * std + mean
     else:
         inputs = torch.as_tensor(np.stack(list(raw.values()), 1) if isinstance(raw, dict) else raw).float()
     with torch.inference_mode():

@@ -44,7 +44,7 @@ training: {{epochs: 3, batch_size: 8}}
 
 
 def test_the_readme_python_example_runs_as_written(tmp_path, monkeypatch, capsys):
-    text = (ROOT / "README.md").read_text()
+    text = (ROOT / "README.md").read_text()  # the same block is in docs/guide/trained.md (test_docs checks)
     block = text.split("<!-- the README example: tests/test_trained_inputs.py runs this block -->\n```python\n")[1]
     monkeypatch.chdir(tmp_path)
     (tmp_path / "pipelines").symlink_to(ROOT / "pipelines")

@@ -1,6 +1,6 @@
 """Inside the network: a verdict in words and small multiples from the per-layer statistics (layers.csv).
 
-Findings, read at the last recorded epoch (thresholds stated in the README):
+Findings, read at the last recorded epoch (thresholds stated in docs/guide/report.md):
 - vanishing gradients: the first weighted layer's gradient norm is under VANISHING of the last one's;
 - exploding gradients: over EXPLODING times the last one's, or any gradient norm above EXPLODING_ABS;
 - dead ReLUs: at least DEAD of a layer's ReLU units were never positive on the probe batch;
