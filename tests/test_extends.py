@@ -173,3 +173,13 @@ def test_a_base_listed_many_times_at_every_level_is_refused_in_bounded_reads(tmp
     for level in range(15, -1, -1):  # each level lists the next one three times: 3^16 reads if unbounded
         write(tmp_path, f"l{level}.yaml", f"extends: [l{level + 1}.yaml, l{level + 1}.yaml, l{level + 1}.yaml]\n")
     assert "files read for one pipeline; refused" in error(tmp_path / "l0.yaml")
+
+
+def test_a_problem_the_data_stage_finds_in_a_bases_value_points_at_the_base(tmp_path, cli):
+    write(tmp_path, "far/base.yaml", "data: {type: table, path: nothere.csv, target: y}\n"
+                                     "model: {layers: [{type: linear, units: 1}]}\n")
+    variant = write(tmp_path, "variant.yaml", "extends: far/base.yaml\n")
+    result = cli("run", variant, "--out", tmp_path / "out")
+    assert result.exit_code == 2 and result.stderr.startswith(
+        f"{tmp_path / 'far/base.yaml'}:1:21: data.path: {tmp_path / 'far/nothere.csv'}: no such file"), result.stderr
+    assert not (tmp_path / "out").exists()

@@ -130,3 +130,13 @@ def test_a_sweeps_trials_are_runs_nested_under_one_run_for_the_sweep(cli, write_
     assert len(parents) == 1 and len(trials) == 2
     assert set(trials["tags.mlflow.parentRunId"]) == {parents.iloc[0]["run_id"]}
     assert sorted(trials["params.optimizer.lr"]) == ["0.001", "0.01"]
+
+
+def test_a_run_without_tracking_imports_neither_mlflow_nor_tensorboard(tmp_path, write_yaml):
+    import subprocess
+
+    code = ("import sys, dlpipe; r = dlpipe.run(sys.argv[1], out=sys.argv[2], quiet=True); "
+            "print(r.status, sorted(m for m in ('mlflow', 'tensorboard') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code, str(write_yaml(TINY_SINE)), str(tmp_path / "out")],
+                          capture_output=True, text=True, timeout=300)
+    assert done.stdout.strip() == "completed []", done.stderr[-2000:]
