@@ -31,9 +31,9 @@ class MLflowTracker:
         # A server that is down answers at once instead of after MLflow's default retries (minutes).
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
+        need("mlflow", "mlflow")  # (importing it sets its loggers up: quieten them after)
         for name in ("mlflow", "alembic"):  # their INFO lines (creating a store's tables) are not the run's to say
             logging.getLogger(name).setLevel(logging.WARNING)
-        need("mlflow", "mlflow")
         entities, client = need("mlflow.entities", "mlflow"), need("mlflow.tracking", "mlflow")
         self.entities = entities
         self.uri = config.uri or os.environ.get("MLFLOW_TRACKING_URI") or None
