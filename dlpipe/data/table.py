@@ -1,10 +1,10 @@
 """Reading a table (CSV text, or JSON Lines and Parquet through formats.py): the file, its delimiter and header,
 every cell checked, errors that name the line (or a Parquet file's row).
 
-pandas reads the file with its C parser: on a 1,000,000 x 20 table here (benchmarks/csv_load.py,
-2 cores) it took 0.5 s, against 0.6-0.7 s for its pyarrow engine and for pyarrow.csv plus the
-conversion, and it names the line of a ragged row; pyarrow would be a second dependency for
-nothing. pandas is imported only when a CSV pipeline runs: the `tables` extra installs it.
+pandas reads CSV with its C parser: on a 1,000,000 x 20 table here (benchmarks/csv_load.py, 2 cores)
+it took 0.3-0.5 s, no slower than its pyarrow engine or pyarrow.csv plus the conversion, and it
+names the line of a ragged row. pandas (and pyarrow, for Parquet and JSON Lines) is imported only
+when a table pipeline runs: the `tables` extra installs both.
 """
 
 from __future__ import annotations
