@@ -159,3 +159,12 @@ def test_a_parquet_table_trains_predicts_and_init_reads_it(cli, tmp_path, write_
     expected = frame(5)["price"].to_numpy()
     got = np.array([float(line.split(",")[-1]) for line in result.stdout.strip().splitlines()[1:]])
     assert np.abs(got - expected).max() < 0.2 * expected.std() + 50, (got, expected)
+
+
+def test_a_json_lines_file_of_one_endless_line_is_refused_without_reading_it_whole(tmp_path, write_yaml, monkeypatch):
+    from dlpipe.data import formats
+
+    monkeypatch.setattr(formats, "MAX_LINE", 1000)
+    (tmp_path / "table.jsonl").write_text('{"price": 1, "size_m2": "' + "x" * 5000 + '"}\n')
+    assert "table.jsonl:1: a line of over 1,000 characters; a row of a table is never that long" in problem(
+        pipeline(write_yaml, "table.jsonl"))

@@ -22,6 +22,7 @@ from dlpipe.language.errors import InvalidValue
 EXTRA = "pip install 'dlpipe[tables]'  (in a checkout: pip install -e '.[tables]')"
 JSON_MEMORY = 8  # bytes of memory per byte of JSON Lines while it is read: a Python object per cell
 CELL = "a cell is a number, a string, true/false or null"
+MAX_LINE = 256 * 2**20  # characters in one JSON Lines row
 
 
 def names(path: Path) -> list[str]:
@@ -110,7 +111,10 @@ def _jsonl_columns(path: Path, nrows: int | None) -> tuple[dict[str, list], int]
     rows = 0
     try:
         with open_text(path) as handle:
-            for number, line in enumerate(handle, 1):
+            for number, line in enumerate(iter(lambda: handle.readline(MAX_LINE + 1), ""), 1):
+                if len(line) > MAX_LINE:  # a file of one endless line is refused, not read into memory
+                    raise InvalidValue(PATH, f"{path}:{number}: a line of over {MAX_LINE:,} characters; a row of a "
+                                             "table is never that long (is this JSON Lines?)")
                 if not line.strip():
                     continue
                 record = _record(path, number, line)
