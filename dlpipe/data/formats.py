@@ -140,7 +140,7 @@ def _jsonl_columns(path: Path, nrows: int | None) -> tuple[dict[str, list], int]
 def _record(path: Path, number: int, line: str) -> dict:
     """One line's object; InvalidValue naming the line for anything that is not a flat JSON object."""
     try:
-        record = json.loads(line, parse_constant=_not_json)
+        record = json.loads(line.rstrip("\r\n"), parse_constant=_not_json)  # (a column on this line, not the next)
     except (json.JSONDecodeError, ValueError) as exc:
         why = f"{exc.msg} at column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else str(exc)
         raise InvalidValue(PATH, f"{path}:{number}: not valid JSON ({why}); each line of a JSON Lines file is one "
