@@ -66,3 +66,22 @@ def test_an_image_folder_gets_a_small_convolutional_network_that_runs(cli, tmp_p
     run = cli("run", written, "--out", tmp_path / "out", "-q", "--set", "training.epochs=1")
     assert run.exit_code == 0, run.output
     assert cli("init", "--from", tmp_path / "shapes", "--target", "x").exit_code == 2  # the classes are the target
+
+
+def test_a_long_table_is_read_through_a_sample_of_its_first_rows_and_its_rows_are_counted(cli, tmp_path, monkeypatch):
+    from dlpipe.cli import fromdata
+    from dlpipe.data.table import count_rows
+
+    source = ROOT / "pipelines" / "data" / "houses.csv"
+    assert count_rows(source) == 546
+    monkeypatch.setattr(fromdata, "SAMPLE", 200)  # houses.csv has 546 rows: the first 200 decide, all are counted
+    read = []
+    original = fromdata._read
+    monkeypatch.setattr(fromdata, "_read", lambda path, target: read.append(path) or original(path, target))
+    written = tmp_path / "houses.yaml"
+    assert cli("init", "--from", source, "--target", "price_cad", written).exit_code == 0
+    text = written.read_text()
+    assert read[0] != source and read[0].suffix == ".parquet" and not read[0].exists()  # a sample, removed after
+    assert ": 546 rows, 11 input column(s)." in text.splitlines()[0]  # the whole table's rows size the model
+    assert f"path: {source}" in text and "air_conditioning         categorical: one-hot, 2 values" in text
+    assert cli("validate", written).exit_code == 0

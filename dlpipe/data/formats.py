@@ -69,6 +69,15 @@ def _jsonl_arrow(path: Path):
     return table.to_pandas()
 
 
+def row_count(path: Path) -> int:
+    """A Parquet file's rows, from its metadata."""
+    parquet, arrow = _pyarrow()
+    try:
+        return parquet.ParquetFile(path).metadata.num_rows
+    except (arrow.ArrowException, OSError) as exc:
+        raise InvalidValue(PATH, f"{path}: cannot be read as Parquet ({_short(exc)})") from None
+
+
 def memory_bytes(path: Path, columns: int) -> int:
     """About how much memory reading the table takes (checked against what is free before it is read)."""
     if table_format(path) == "parquet":

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import difflib
+import gzip
 import re
 import zlib
 from collections import Counter
@@ -19,8 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from dlpipe.data import cells, formats
-from dlpipe.data.csvfile import (EXTENSIONS, TableFile, head_bytes, open_text, table_format, text_bytes,
-                                  where_not_utf8)
+from dlpipe.data.csvfile import (EXTENSIONS, TableFile, compressed, head_bytes, open_text, table_format,
+                                  text_bytes, where_not_utf8)
 from dlpipe.data.memory import check_fits
 from dlpipe.language.errors import InvalidValue
 from dlpipe.language.files import CSVData
@@ -171,6 +172,19 @@ def _read_csv(pd, path: Path, delimiter: str, nrows: int | None):
                                  "header does not name (after its last name); name the column, or remove the value")
     return frame.iloc[:, :named]
 
+
+
+def count_rows(path: Path) -> int:
+    """About how many data rows the table has, without parsing it: Parquet's metadata, else the text's line breaks
+    (less CSV's header; blank lines and line breaks inside quoted cells count too: a count for sizing, not a check)."""
+    if table_format(path) == "parquet":
+        return formats.row_count(path)
+    lines, last = 0, b"\n"
+    opener = gzip.open if compressed(path) else open
+    with opener(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 22), b""):  # 4 MB at a time: 0.1 s for 183 MB
+            lines, last = lines + chunk.count(b"\n"), chunk[-1:]
+    return lines + (last != b"\n") - (table_format(path) == "csv")
 
 
 def estimate_bytes(path: Path, columns: int) -> int:
