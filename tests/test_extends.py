@@ -183,3 +183,10 @@ def test_a_problem_the_data_stage_finds_in_a_bases_value_points_at_the_base(tmp_
     assert result.exit_code == 2 and result.stderr.startswith(
         f"{tmp_path / 'far/base.yaml'}:1:21: data.path: {tmp_path / 'far/nothere.csv'}: no such file"), result.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_an_empty_base_is_named_first_and_the_way_to_it_after(tmp_path):
+    write(tmp_path, "empty.yaml", "# nothing yet\n")  # found by tests/test_fuzz.py: the way came first
+    message = error(write(tmp_path, "child.yaml", "extends: empty.yaml\n"))
+    assert message == (f"{tmp_path / 'empty.yaml'}: holds only comments; expected a mapping with data: and model:\n"
+                       f"    (read as a base of {tmp_path / 'child.yaml'}:1)")

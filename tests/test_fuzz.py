@@ -143,3 +143,20 @@ def test_whatever_validates_runs_to_completed_or_diverged(raw, tmp_path_factory)
     record = run(loaded, folder / "out", Progress(quiet=True))
     assert record.status in ("completed", "diverged"), record.message
     assert (record.path / "report.html").is_file() and (record.path / "metrics.json").is_file()
+
+
+@settings(SETTINGS, max_examples=max(1, SETTINGS.max_examples // 4))
+@given(base=mutated_pipeline(), own=mutated_pipeline())
+def test_a_mutated_base_under_a_mutated_file_gives_a_clean_error_in_the_file_that_wrote_it(tmp_path_factory, base, own):
+    folder = tmp_path_factory.mktemp("extends")
+    (folder / "base.yaml").write_text(base, encoding="utf-8")
+    child = folder / "child.yaml"
+    child.write_text(f"extends: base.yaml\n{own}", encoding="utf-8")
+    files = {str(path): len(path.read_bytes().splitlines()) + 1 for path in (child, folder / "base.yaml")}
+    try:
+        check_pipeline(read_pipeline(child))
+    except PipelineError as exc:
+        message = str(exc)
+        assert message.startswith(tuple(files)) and "Traceback" not in message, message
+        for found in re.finditer(r"^(/\S+?\.yaml):(\d+):(\d+): ", message, re.MULTILINE):
+            assert found[1] in files and 1 <= int(found[2]) <= files[found[1]] and int(found[3]) >= 1, message

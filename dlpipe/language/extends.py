@@ -65,14 +65,19 @@ def _compose(path: Path, chain: tuple[Path, ...], into: Composed, reads: list[in
             _raise(path, text, node, entry, f"more than {MAX_READS} files read for one pipeline; refused")
         try:
             below = _compose(base, (*chain, base.resolve()), into, reads)
-        except PipelineError as exc:  # the way here, before the closing `N problems; nothing was run`
-            *lines, last = str(exc).split("\n")
-            raise PipelineError("\n".join([*lines, f"    (read as a base of {path}:{entry.start_mark.line + 1})", last])
+        except PipelineError as exc:
+            raise PipelineError(_reached(str(exc), f"    (read as a base of {path}:{entry.start_mark.line + 1})")
                                 ) from None
         below = _rebased(below, base.parent, path.parent)
         merged = below if merged is None else merge(merged, below)
     own = _without(node, (KEY,))
     return own if merged is None else merge(_without(merged, NOT_INHERITED), own)
+
+
+def _reached(message: str, way: str) -> str:
+    """The message with the way to its file added: before a closing `N problems; nothing was run`, else at the end."""
+    *lines, last = message.split("\n")
+    return "\n".join([*lines, way, last] if lines and last.endswith("nothing was run") else [message, way])
 
 
 def _entries(path: Path, text: str, node: yaml.MappingNode) -> list[yaml.ScalarNode]:
