@@ -140,3 +140,32 @@ def test_a_run_without_tracking_imports_neither_mlflow_nor_tensorboard(tmp_path,
     done = subprocess.run([sys.executable, "-c", code, str(write_yaml(TINY_SINE)), str(tmp_path / "out")],
                           capture_output=True, text=True, timeout=300)
     assert done.stdout.strip() == "completed []", done.stderr[-2000:]
+
+
+def test_a_resumed_run_goes_on_in_the_same_mlflow_run_and_tensorboard_folder(cli, write_yaml, tmp_path):
+    import threading
+
+    from dlpipe.archive.log import Progress
+    from dlpipe.data.sources import read_pipeline
+    from dlpipe.runner import run as run_pipeline
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    store = f"sqlite:///{tmp_path / 'resume.db'}"
+    path = tracked(write_yaml, f"  mlflow: {{uri: '{store}', experiment: resumed}}\n  tensorboard: {{dir: logs}}\n")
+    stop = threading.Event()
+    stopped = run_pipeline(read_pipeline(path, ("training.epochs=6",)), tmp_path / "out", Progress(quiet=True),
+                           stop=stop, callbacks=(lambda state: stop.set() if state.epoch == 2 else None,))
+    assert stopped.status == "interrupted"
+    first = json.loads((stopped.path / "metrics.json").read_text())["tracking"]
+    result = cli("run", "--resume", stopped.path, "-q")
+    assert result.exit_code == 0, result.output
+    record = json.loads((stopped.path / "metrics.json").read_text())
+    assert record["status"] == "completed" and record["tracking"]["mlflow"]["run_id"] == first["mlflow"]["run_id"]
+    mlflow.set_tracking_uri(store)
+    runs = mlflow.search_runs(experiment_names=["resumed"])
+    assert len(runs) == 1 and runs.iloc[0]["status"] == "FINISHED"  # one run, reopened and finished
+    logged = mlflow.tracking.MlflowClient(store).get_metric_history(first["mlflow"]["run_id"], "val_loss")
+    assert sorted(m.step for m in logged) == [1, 2, 3, 4, 5, 6]  # each epoch once
+    events = EventAccumulator(first["tensorboard"]["dir"])
+    events.Reload()
+    assert [s.step for s in events.Scalars("loss/validation")] == [1, 2, 3, 4, 5, 6]  # the first try's hidden

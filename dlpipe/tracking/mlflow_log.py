@@ -27,7 +27,8 @@ STATUS = {"completed": "FINISHED", "pruned": "FINISHED", "interrupted": "KILLED"
 class MLflowTracker:
     """One MLflow run, created when the dlpipe run starts and ended when it ends."""
 
-    def __init__(self, config: MLflowTracking, params: dict, record: RunRecord):
+    def __init__(self, config: MLflowTracking, params: dict, record: RunRecord, before: dict | None = None):
+        """before: where the run was logged before it was stopped (a resume goes on in that MLflow run)."""
         # A server that is down answers at once instead of after MLflow's default retries (minutes).
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
@@ -45,13 +46,28 @@ class MLflowTracker:
         self.parent = self._parent(experiment_id, record.sweep)
         if self.parent:
             tags["mlflow.parentRunId"] = self.parent
-        self.run_id = self.client.create_run(experiment_id, tags=tags).info.run_id
-        items = [entities.Param(key[:250], (value if isinstance(value, str) else json.dumps(value))[:MAX_VALUE])
-                 for key, value in params.items()]  # as YAML writes them: null, true, [0.9, 0.99]
-        for at in range(0, len(items), MAX_PARAMS):
-            self.client.log_batch(self.run_id, params=items[at:at + MAX_PARAMS])
+        self.run_id, self.logged = self._continued(before or {}) or (None, 0)
+        if self.run_id is None:
+            self.run_id = self.client.create_run(experiment_id, tags=tags).info.run_id
+            items = [entities.Param(key[:250], (value if isinstance(value, str) else json.dumps(value))[:MAX_VALUE])
+                     for key, value in params.items()]  # as YAML writes them: null, true, [0.9, 0.99]
+            for at in range(0, len(items), MAX_PARAMS):
+                self.client.log_batch(self.run_id, params=items[at:at + MAX_PARAMS])
         self.where = {"uri": mask(self.client.tracking_uri), "experiment": self.experiment, "run_id": self.run_id}
-        self.logged, self.pending, self.flushed = 0, [], time.monotonic()
+        self.pending, self.flushed = [], time.monotonic()
+
+    def _continued(self, before: dict) -> tuple[str, int] | None:
+        """(run id, epochs it holds) of the MLflow run a resumed run was logged to, reopened; None: a new one."""
+        if not before.get("run_id") or (before.get("uri"), before.get("experiment")) != (
+                mask(self.client.tracking_uri), self.experiment):
+            return None
+        try:
+            self.client.get_run(before["run_id"])
+        except Exception:  # noqa: BLE001 - deleted, or another store: log to a new run
+            return None
+        self.client.update_run(before["run_id"], status="RUNNING")
+        steps = [m.step for m in self.client.get_metric_history(before["run_id"], "train_loss")]
+        return before["run_id"], max(steps, default=0)
 
     def epoch(self, history: dict[str, list[float]]) -> None:
         """Queue the epochs not yet logged; send them when FLUSH_S has passed since the last send."""

@@ -24,11 +24,14 @@ def tag(key: str) -> str:
 class TensorBoardTracker:
     """One event-file folder per run: DIR/<name>/<run stamp>."""
 
-    def __init__(self, config: TensorBoardTracking, params: dict, record: RunRecord):
+    def __init__(self, config: TensorBoardTracking, params: dict, record: RunRecord, before: dict | None = None):
+        """before: where the run was logged before it was stopped (unused: a resumed run's folder is the same)."""
         need("tensorboard", "tensorboard")
         writer = need("torch.utils.tensorboard", "tensorboard")
         self.folder = Path(config.dir) / record.name / record.path.name
-        self.writer = writer.SummaryWriter(log_dir=str(self.folder), flush_secs=FLUSH_S)
+        # A resumed run writes its whole history again: TensorBoard hides the first try's events from step 1 on.
+        again = self.folder.is_dir() and any(self.folder.glob("events.out.tfevents.*"))
+        self.writer = writer.SummaryWriter(log_dir=str(self.folder), flush_secs=FLUSH_S, purge_step=1 if again else None)
         self.params = {key: value if isinstance(value, (int, float, str, bool)) else json.dumps(value)
                        for key, value in params.items()}
         self.where = {"dir": str(self.folder)}

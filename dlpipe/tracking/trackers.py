@@ -35,13 +35,14 @@ class Trackers:
         if tracking is None:
             return cls(opened, progress)
         params = flat({k: v for k, v in loaded.pipeline.model_dump(mode="json").items() if k not in SKIPPED})
+        before = _before(record)
         record.tracking = {}
         for key, tracker in TRACKERS.items():
             config = getattr(tracking, key)
             if config is None:
                 continue
             try:
-                opened[key] = tracker(config, params, record)
+                opened[key] = tracker(config, params, record, before.get(key))
                 record.tracking[key] = opened[key].where
                 progress.say(f"tracking: {key}: " + ", ".join(f"{k} {mask(str(v))}" for k, v in opened[key].where.items()))
             except Exception as exc:  # noqa: BLE001 - any failure of a tracker is a warning, never a failed run
@@ -63,6 +64,14 @@ class Trackers:
             except Exception as exc:  # noqa: BLE001 - the archive is the record; this tracker is dropped
                 del self.opened[key]
                 _warn(self.progress, key, exc, argument if isinstance(argument, RunRecord) else None)
+
+
+def _before(record: RunRecord) -> dict:
+    """Where a resumed run was logged before it stopped (its metrics.json); {} for a new run."""
+    try:
+        return RunRecord.read(record.path, with_history=False).tracking or {}
+    except (OSError, ValueError):
+        return {}
 
 
 def _warn(progress: Progress, key: str, exc: Exception, record: RunRecord | None) -> None:
