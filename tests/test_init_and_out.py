@@ -50,3 +50,15 @@ def test_dlpipe_out_is_the_archive_of_every_command_and_a_wrong_one_says_where_t
     assert result.exit_code == 2
     assert f"no run 'tiny' under {tmp_path / 'reports'}" in result.stderr
     assert f"a run 'tiny' is under {archive}: give --out {archive}, or set DLPIPE_OUT to it" in result.stderr
+
+
+@pytest.mark.parametrize("kind", ["regression", "classification"])
+def test_a_template_with_its_tracking_line_uncommented_is_a_valid_pipeline(kind, tmp_path):
+    from dlpipe.language.loader import load_pipeline
+
+    text = (files("dlpipe.cli") / "templates" / f"init_{kind}.yaml").read_text(encoding="utf-8")
+    assert "\n# tracking: {" in text
+    path = tmp_path / "with_tracking.yaml"
+    path.write_text(text.replace("\n# tracking: {", "\ntracking: {"), encoding="utf-8")
+    tracking = load_pipeline(path).pipeline.tracking
+    assert tracking.mlflow.experiment == "mine" and tracking.tensorboard.dir == str(tmp_path / "tensorboard")
