@@ -21,6 +21,8 @@ def quiet_mlflow_env(monkeypatch):
     """MLflow's settings as a user's shell has them: none (the tracker's own defaults are restored after)."""
     for name in ("MLFLOW_TRACKING_URI", "MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_TIMEOUT"):
         monkeypatch.delenv(name, raising=False)
+    # The tests read stores back with mlflow.set_tracking_uri, a process-wide setting the next test must not inherit.
+    monkeypatch.setattr("mlflow.tracking._tracking_service.utils._tracking_uri", None)
 
 
 def tracked(write_yaml, tracking: str, name: str = "pipeline.yaml") -> Path:
@@ -169,3 +171,11 @@ def test_a_resumed_run_goes_on_in_the_same_mlflow_run_and_tensorboard_folder(cli
     events = EventAccumulator(first["tensorboard"]["dir"])
     events.Reload()
     assert [s.step for s in events.Scalars("loss/validation")] == [1, 2, 3, 4, 5, 6]  # the first try's hidden
+
+
+def test_without_a_uri_or_the_variable_the_store_is_mlflows_default_in_the_current_folder(cli, write_yaml, tmp_path,
+                                                                                           monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    record, _ = run(cli, tracked(write_yaml, "  mlflow: {experiment: here}\n"), tmp_path / "out", "-q")
+    assert (tmp_path / "mlflow.db").is_file() and record["tracking"]["mlflow"]["uri"].endswith("mlflow.db")
+    assert any((tmp_path / "mlartifacts").rglob("report.html"))  # beside the store, not in some ./mlruns

@@ -17,9 +17,9 @@ class MLflowTracking(Section):
     """An MLflow tracking server or store: params, every epoch's metrics, test metrics, the run's files."""
 
     uri: str | None = Field(None, min_length=1, description=(
-        "The tracking URI (http://host:5000, sqlite:///mlflow.db, a folder); default: $MLFLOW_TRACKING_URI, else "
-        "MLflow's own default (./mlruns). Give credentials in MLFLOW_TRACKING_USERNAME/PASSWORD, not in the URI: "
-        "the archive masks a password written here."))
+        "The tracking URI (http://host:5000, sqlite:///mlflow.db); default: $MLFLOW_TRACKING_URI, else MLflow's own "
+        "default (MLflow 3: sqlite:///mlflow.db in the current folder). Give credentials in "
+        "MLFLOW_TRACKING_USERNAME/PASSWORD, not in the URI: the archive masks a password written here."))
     experiment: str | None = Field(None, min_length=1, max_length=500, description=(
         "The MLflow experiment (created when missing); default: the pipeline's name."))
 
