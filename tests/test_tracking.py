@@ -101,14 +101,15 @@ def test_tensorboard_gets_every_epochs_scalars_and_the_hyperparameters(cli, writ
 
 def test_an_unreachable_server_is_a_warning_and_its_password_is_never_stored(cli, write_yaml, tmp_path):
     url = "http://dlpipe:s3cret@127.0.0.1:9/"  # port 9 (discard): nothing listens; refused at once
-    record, result = run(cli, tracked(write_yaml, f"  mlflow: {{uri: '{url}'}}\n"), tmp_path / "out")
+    record, result = run(cli, tracked(write_yaml, f"  mlflow: {{uri: '{url}'}}\n"), tmp_path / "out", "-q")
     assert record["status"] == "completed" and record["test"]["r2"] is not None
-    assert "warning: tracking to mlflow stopped (" in result.output and "the run goes on" in result.output
+    assert "warning: tracking to mlflow stopped (" in result.stderr and "the run goes on" in result.stderr  # -q too
     run_dir = next((tmp_path / "out").glob("tiny/*"))
     for name in ("pipeline.yaml", "metrics.json", "run.log", "report.html"):
         assert "s3cret" not in (run_dir / name).read_text(), name
     assert "uri: 'http://dlpipe:***@127.0.0.1:9/'" in (run_dir / "pipeline.yaml").read_text()
-    assert "s3cret" not in result.output
+    assert "s3cret" not in result.output and "s3cret" not in result.stderr
+    assert "warning: tracking to mlflow stopped" in (run_dir / "run.log").read_text()
 
 
 def test_without_the_extra_the_warning_names_it_and_the_run_goes_on(cli, write_yaml, tmp_path, monkeypatch):
@@ -179,3 +180,21 @@ def test_without_a_uri_or_the_variable_the_store_is_mlflows_default_in_the_curre
     record, _ = run(cli, tracked(write_yaml, "  mlflow: {experiment: here}\n"), tmp_path / "out", "-q")
     assert (tmp_path / "mlflow.db").is_file() and record["tracking"]["mlflow"]["uri"].endswith("mlflow.db")
     assert any((tmp_path / "mlartifacts").rglob("report.html"))  # beside the store, not in some ./mlruns
+
+
+def test_the_quick_http_settings_hold_only_during_mlflows_calls(monkeypatch):
+    import os
+
+    from dlpipe.tracking.mlflow_log import QUICK, _Quick
+
+    class Client:
+        tracking_uri = "http://example"
+
+        def ping(self):
+            return {key: os.environ.get(key) for key in QUICK}
+
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "99")  # the user's own setting is kept
+    seen = _Quick(Client()).ping()
+    assert seen == {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "99"}
+    assert "MLFLOW_HTTP_REQUEST_MAX_RETRIES" not in os.environ and os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] == "99"
+    assert _Quick(Client()).tracking_uri == "http://example"

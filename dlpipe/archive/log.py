@@ -103,6 +103,16 @@ class Progress:
         self.log(text)
         self._print(text)
 
+    def warn(self, text: str) -> None:
+        """A warning: kept for run.log and shown on stderr even when quiet (quiet is not silent about a problem)."""
+        self.log(text)
+        self.clear_bar()
+        try:
+            sys.stderr.write(text + "\n")
+            sys.stderr.flush()
+        except (BrokenPipeError, ValueError):  # a closed stderr: run.log has it
+            pass
+
     def _print(self, text: str) -> None:
         self.clear_bar()
         if self.quiet:

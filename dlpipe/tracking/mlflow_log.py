@@ -24,21 +24,45 @@ MAX_PARAMS, MAX_METRICS, MAX_VALUE = 100, 1000, 6000  # MLflow's limits per log_
 STATUS = {"completed": "FINISHED", "pruned": "FINISHED", "interrupted": "KILLED"}  # anything else: FAILED
 
 
+QUICK = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}  # unless the user set them
+
+
+class _Quick:
+    """An MlflowClient whose every call is made with MLflow's HTTP retries off, so a server that is down answers at
+    once instead of after MLflow's default retries (minutes); the environment is put back after each call, so the
+    user's own MLflow code in the same process (a notebook) keeps its settings."""
+
+    def __init__(self, client):
+        self._client = client
+
+    def __getattr__(self, name: str):
+        found = getattr(self._client, name)
+        if not callable(found):
+            return found
+
+        def call(*args, **kwargs):
+            added = [key for key in QUICK if key not in os.environ]
+            os.environ.update({key: QUICK[key] for key in added})
+            try:
+                return found(*args, **kwargs)
+            finally:
+                for key in added:
+                    os.environ.pop(key, None)
+        return call
+
+
 class MLflowTracker:
     """One MLflow run, created when the dlpipe run starts and ended when it ends."""
 
     def __init__(self, config: MLflowTracking, params: dict, record: RunRecord, before: dict | None = None):
         """before: where the run was logged before it was stopped (a resume goes on in that MLflow run)."""
-        # A server that is down answers at once instead of after MLflow's default retries (minutes).
-        os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
-        os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
         need("mlflow", "mlflow")  # (importing it sets its loggers up: quieten them after)
         for name in ("mlflow", "alembic"):  # their INFO lines (creating a store's tables) are not the run's to say
             logging.getLogger(name).setLevel(logging.WARNING)
         entities, client = need("mlflow.entities", "mlflow"), need("mlflow.tracking", "mlflow")
         self.entities = entities
         self.uri = config.uri or os.environ.get("MLFLOW_TRACKING_URI") or None
-        self.client = client.MlflowClient(tracking_uri=self.uri)
+        self.client = _Quick(client.MlflowClient(tracking_uri=self.uri))
         self.experiment = config.experiment or record.name
         experiment_id = self._experiment()
         tags = {"mlflow.runName": f"{record.name}/{record.path.name}", "mlflow.source.name": record.source,

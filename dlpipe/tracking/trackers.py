@@ -77,6 +77,6 @@ def _before(record: RunRecord) -> dict:
 def _warn(progress: Progress, key: str, exc: Exception, record: RunRecord | None) -> None:
     why = mask(" ".join(str(exc).split())[:800]) or type(exc).__name__  # (MLflow puts its way out last)
     text = f"warning: tracking to {key} stopped ({why}); the run goes on, and its archive is the record"
-    progress.say(text)
+    progress.warn(text)
     if record is not None and record.tracking is not None:
         record.tracking[f"{key}_error"] = why
