@@ -75,10 +75,10 @@ def test_origins_name_the_file_and_line_of_each_value_and_set_applies_last(chain
     loaded = load_pipeline(chain, ("training.epochs=2",))
     assert loaded.pipeline.training.epochs == 2
     assert loaded.origin(("training", "epochs")) == "--set training.epochs=2"
-    assert loaded.origin(("training", "batch_size")) == "line 3"
+    assert loaded.origin(("training", "batch_size")) == f"{chain} line 3"  # with bases, every value names its file
     assert loaded.origin(("training", "clip_grad_norm")) == f"{chain.parent / 'bases/../grand.yaml'} line 9"
     assert loaded.origin(("model", "layers", 0, "units")) == f"{chain.parent / 'bases/base.yaml'} line 6"
-    assert loaded.origin(("seed",)) == "line 2" and loaded.origin(("name",)) == "from the file name"
+    assert loaded.origin(("seed",)) == f"{chain} line 2" and loaded.origin(("name",)) == "from the file name"
 
 
 def test_a_list_of_bases_applies_in_order_the_later_winning(tmp_path):
@@ -151,7 +151,7 @@ def test_validate_and_run_read_extends_and_the_archive_names_each_values_file(ch
     result = cli("run", chain, "--out", out, "-q", "--set", "training.epochs=2")
     assert result.exit_code == 0, result.output
     archived = next(out.glob("child/*/pipeline.yaml")).read_text()
-    assert "# --set training.epochs=2" in archived and "# line 3" in archived
+    assert "# --set training.epochs=2" in archived and f"# {chain} line 3" in archived
     assert f"# {chain.parent / 'bases/../grand.yaml'} line 9" in archived  # clip_grad_norm, from the grand base
     assert "extends" not in yaml.safe_load(archived)  # resolved: it runs alone
     record = json.loads(next(out.glob("child/*/metrics.json")).read_text())

@@ -47,12 +47,13 @@ class Loaded:
         return self.text if len(self.texts) <= 1 else "".join(f"# {n}\n{t}" for n, t in reversed(self.texts.items()))
 
     def place(self, path: tuple) -> str | None:
-        """Where the key at `path` is written: its line, or FILE:LINE when a base file wrote it."""
+        """Where the key at `path` is written: its line, or FILE:LINE in a pipeline that extends base files."""
         node = find_node(self.node, path)
         if node is None:
             return None
         line = node.start_mark.line + 1
-        return str(line) if node.start_mark.name == str(self.path) else f"{node.start_mark.name}:{line}"
+        own = node.start_mark.name == str(self.path) and len(self.texts) <= 1  # with bases, every value names its file
+        return str(line) if own else f"{node.start_mark.name}:{line}"
 
     def origin(self, path: tuple) -> str:
         """Where the value at `path` came from: a --set, a line of the file, or a default."""
