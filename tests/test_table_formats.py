@@ -168,3 +168,10 @@ def test_a_json_lines_file_of_one_endless_line_is_refused_without_reading_it_who
     (tmp_path / "table.jsonl").write_text('{"price": 1, "size_m2": "' + "x" * 5000 + '"}\n')
     assert "table.jsonl:1: a line of over 1,000 characters; a row of a table is never that long" in problem(
         pipeline(write_yaml, "table.jsonl"))
+
+
+@pytest.mark.parametrize("name, why", [("table.json", "is a JSON document, not JSON Lines; write one object per line"),
+                                       ("table.xlsx", "is a spreadsheet; export it as CSV (or Parquet)")])
+def test_a_json_document_or_a_spreadsheet_is_told_what_to_do(tmp_path, write_yaml, name, why):
+    (tmp_path / name).write_text('[{"price": 1, "size_m2": 2}]\n')
+    assert f"{name}: {why}" in problem(pipeline(write_yaml, name))

@@ -18,6 +18,10 @@ PATH = ("data", "path")
 # The table formats by extension (before a .gz); any other extension is read as delimited text (CSV, TSV, ...).
 FORMATS = {".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 EXTENSIONS = (".csv", ".tsv", ".txt", ".gz", *FORMATS)  # what a table's file is named (listed in messages)
+# Files people give as tables that are not read as one, and what to do instead.
+NOT_TABLES = {".json": "a JSON document, not JSON Lines; write one object per line and name the file .jsonl",
+              ".xlsx": "a spreadsheet; export it as CSV (or Parquet)", ".xls": "a spreadsheet; export it as CSV (or "
+              "Parquet)", ".ods": "a spreadsheet; export it as CSV (or Parquet)"}
 
 
 def table_format(path: Path) -> str:

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from dlpipe.data import cells, formats
-from dlpipe.data.csvfile import (EXTENSIONS, TableFile, compressed, head_bytes, open_text, table_format,
+from dlpipe.data.csvfile import (EXTENSIONS, NOT_TABLES, TableFile, compressed, head_bytes, open_text, table_format,
                                   text_bytes, where_not_utf8)
 from dlpipe.data.memory import check_fits
 from dlpipe.language.errors import InvalidValue
@@ -46,6 +46,8 @@ def check_file(path: Path, key: tuple = PATH, kinds: tuple[str, ...] = EXTENSION
     if why is None:
         if path.stat().st_size == 0:
             raise InvalidValue(key, f"{path}: the file is empty")
+        if path.suffix.lower() in NOT_TABLES:
+            raise InvalidValue(key, f"{path}: is {NOT_TABLES[path.suffix.lower()]}")
         return
     if why != "no such file":
         raise InvalidValue(key, f"{path}: {why.replace('is a directory', 'is a folder')}; expected a file")
