@@ -1,5 +1,5 @@
 """A table's cells checked: too long, empty, text among numbers, not finite, free text; each message names the
-first cells by their line (or a Parquet file's row) and counts the rest."""
+first cells by their line (or a Parquet file's row) and counts the rest. Also pandas itself, or the extra to install."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from dlpipe.language.errors import InvalidValue
 SHOWN = 5  # problem cells named in a message; the rest are counted
 MAX_CELL = 100_000  # characters in one cell
 PATH = ("data", "path")
+EXTRA = "pip install 'dlpipe[tables]'  (in a checkout: pip install -e '.[tables]')"
 
 
 def refuse_long_cells(path: TableFile | str, frame, text: dict[str, int] | None = None) -> None:
@@ -49,7 +50,7 @@ def numeric(path: TableFile, frame, column: str, key: tuple, fix: str | None = N
     values = frame[column]
     if values.dtype.kind in "biuf":
         return finite(path, values.astype(np.float64), column, key)
-    parsed = _pandas().to_numeric(values, errors="coerce")
+    parsed = pandas().to_numeric(values, errors="coerce")
     bad = values.notna() & parsed.isna()
     if bad.any():
         where = [f"{path.at(int(i))} ({values[i]!r})" for i in values.index[bad][:SHOWN]]
@@ -89,11 +90,13 @@ def is_text(frame, column: str) -> bool:
     if values.dtype.kind in "biuf":
         return False
     present = values.notna()
-    parsed = _pandas().to_numeric(values[present], errors="coerce")
+    parsed = pandas().to_numeric(values[present], errors="coerce")
     return bool(parsed.isna().sum() * 2 > present.sum())
 
-
-def _pandas():
-    import pandas  # a frame is here, so pandas is installed (table.pandas() said so otherwise)
-
-    return pandas
+def pandas():
+    """The pandas module, or an InvalidValue naming the extra that installs it."""
+    try:
+        import pandas as pd
+    except ImportError:
+        raise InvalidValue(("data", "type"), f"reading tables needs pandas, which is not installed: {EXTRA}") from None
+    return pd

@@ -16,10 +16,10 @@ import json
 import zlib
 from pathlib import Path
 
+from dlpipe.data.cells import EXTRA
 from dlpipe.data.csvfile import PATH, open_text, table_format, text_bytes
 from dlpipe.language.errors import InvalidValue
 
-EXTRA = "pip install 'dlpipe[tables]'  (in a checkout: pip install -e '.[tables]')"
 JSON_MEMORY = 8  # bytes of memory per byte of JSON Lines while it is read: a Python object per cell
 CELL = "a cell is a number, a string, true/false or null"
 MAX_LINE = 256 * 2**20  # characters in one JSON Lines row

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from dlpipe.data import cells, formats
+from dlpipe.data.cells import pandas
 from dlpipe.data.csvfile import (EXTENSIONS, NOT_TABLES, TableFile, compressed, head_bytes, open_text, table_format,
                                   text_bytes, where_not_utf8)
 from dlpipe.data.memory import check_fits
@@ -27,17 +28,9 @@ from dlpipe.language.errors import InvalidValue
 from dlpipe.language.files import CSVData
 from dlpipe.language.paths import looks_utf16, not_a_file
 
-EXTRA = "pip install 'dlpipe[tables]'  (in a checkout: pip install -e '.[tables]')"
 PATH, TARGET, FEATURES = ("data", "path"), ("data", "target"), ("data", "features")
 
 
-def pandas():
-    """The pandas module, or an InvalidValue naming the extra that installs it."""
-    try:
-        import pandas as pd
-    except ImportError:
-        raise InvalidValue(("data", "type"), f"reading tables needs pandas, which is not installed: {EXTRA}") from None
-    return pd
 
 
 def check_file(path: Path, key: tuple = PATH, kinds: tuple[str, ...] = EXTENSIONS) -> None:

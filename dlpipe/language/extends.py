@@ -36,11 +36,6 @@ class Composed:
     texts: dict[str, str]
     problems: list[Problem]
 
-    @property
-    def bases(self) -> list[str]:
-        """The base files read, in no particular order (the file itself excluded)."""
-        return list(self.texts)[1:]
-
 
 def read_composed(path: Path) -> Composed:
     """Read `path` and, recursively, the files it extends; raise PipelineError at the line of a bad `extends`."""

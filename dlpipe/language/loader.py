@@ -37,11 +37,6 @@ class Loaded:
     texts: dict = field(default_factory=dict, repr=False, compare=False)  # every file read (extends), name -> text
 
     @property
-    def sources(self) -> str | dict[str, str]:
-        """What problems are rendered against: the text, or every file's text when the pipeline extends others."""
-        return self.texts if len(self.texts) > 1 else self.text
-
-    @property
     def identity_text(self) -> str:
         """The text that identifies the pipeline as written (its bases included) for the archive's checksum."""
         return self.text if len(self.texts) <= 1 else "".join(f"# {n}\n{t}" for n, t in reversed(self.texts.items()))
@@ -72,11 +67,11 @@ class Loaded:
 
     def render(self, problems: list[Problem]) -> str:
         """Problems as text (used for warnings, which do not stop anything)."""
-        return "\n".join(p.render(self.path, self.sources, self.node, self.overrides) for p in problems)
+        return "\n".join(p.render(self.path, (self.texts or self.text), self.node, self.overrides) for p in problems)
 
     def errors(self, problems: list[Problem]) -> PipelineError:
         """A PipelineError pointing each problem at its place in this file (or at the --set that set it)."""
-        return PipelineError.from_problems(self.path, self.sources, self.node, problems, self.overrides)
+        return PipelineError.from_problems(self.path, (self.texts or self.text), self.node, problems, self.overrides)
 
     def invalid(self, exc: InvalidValue) -> PipelineError:
         """The PipelineError for a value a later stage could not use."""
@@ -96,7 +91,6 @@ def load_pipeline(path: str | Path, overrides: tuple[str, ...] = (), decide_task
     path = Path(path)
     composed = read_composed(path)  # the file on top of the bases it extends
     node, problems, text = composed.node, composed.problems, composed.texts[str(path)]
-    sources = composed.texts if composed.bases else text
     data = construct(node, composed.texts)
     # The sweep section is about the file as written: `dlpipe run --set scheduler=null` must not fail for a
     # sweep over scheduler.max_lr (dlpipe sweep checks it again with its overrides applied).
@@ -121,7 +115,7 @@ def load_pipeline(path: str | Path, overrides: tuple[str, ...] = (), decide_task
     if pipeline is not None and pipeline.sweep is not None:
         problems += check_sweep(written, pipeline.sweep, lambda raw: _problems(model, raw, context))
     if problems:
-        raise PipelineError.from_problems(path, sources, node, problems, overrides)
+        raise PipelineError.from_problems(path, composed.texts, node, problems, overrides)
     return Loaded(pipeline, path, text, node, tuple(overrides), reason, data, composed.texts)
 
 
