@@ -90,7 +90,8 @@ def exported_outputs(model, run: Path, x: np.ndarray, tmp_path: Path) -> dict[st
 def test_a_run_that_refused_empty_cells_refuses_them_in_predict_too(runs, tmp_path):
     done = predict_cli(runs["error"], f"{HEADER}\n90,3,Nordend,")
     assert done.exit_code == 2 and "Traceback" not in done.output
-    assert "1 empty cell(s): row 1 column 'age_years'; this run was trained with missing: error" in done.stderr
+    assert "1 empty cell(s) (or rows with too few fields): standard input:2 column 'age_years'; this run was trained " \
+           "with missing: error" in done.stderr
     with pytest.raises(InputError, match="row 1 column 'age_years'"):
         dlpipe.load(runs["error"]).predict({"size_m2": [90], "rooms": [3], "district": ["Nordend"],
                                             "age_years": [None]})
@@ -108,10 +109,12 @@ def _export_keys(model) -> dict:
 def test_missing_mean_fills_as_training_did_and_every_route_gives_the_same_answer(runs, tmp_path):
     done = predict_cli(runs["mean"], "\n".join(ROWS))
     assert done.exit_code == 0, done.output
-    assert "2 empty cell(s) filled as in training (missing: mean" in done.stderr
-    assert "row 1 column 'age_years' -> " in done.stderr and "row 2 column 'district' -> no category" in done.stderr
-    assert "column 'district': a category the training rows do not hold, encoded as all zeros: row 3 'Westend'" \
-        in done.stderr
+    assert "2 empty cell(s) filled with the training mean (a category: all zeros; missing: mean)" in done.stderr
+    assert "standard input:2 column 'age_years' -> " in done.stderr
+    assert "standard input:3 column 'district' -> no category" in done.stderr
+    assert "column 'district': 1 cell(s) hold a category the training rows do not, encoded as all zeros: standard " \
+           "input:4 'Westend'" in done.stderr
+    assert [line.split(",")[0] for line in done.stdout.splitlines()] == ["line", "2", "3", "4", "5"]
     cli_values = np.array([float(line.split(",")[-1]) for line in done.stdout.splitlines()[1:]])
     model = dlpipe.load(runs["mean"])
     frame = {name: [row.split(",")[i] for row in ROWS[1:]] for i, name in enumerate(HEADER.split(","))}
@@ -130,8 +133,8 @@ def test_missing_mean_fills_as_training_did_and_every_route_gives_the_same_answe
 def test_missing_drop_leaves_the_rows_out_as_training_did(runs, tmp_path):
     done = predict_cli(runs["drop"], "\n".join(ROWS))
     assert done.exit_code == 0, done.output
-    assert "2 row(s) left out, as in training (missing: drop), for empty cells: row 1 column 'age_years', row 2 " \
-           "column 'district'" in done.stderr
+    assert "2 of 4 row(s) left out for empty cells (missing: drop): standard input:2 column 'age_years', standard " \
+           "input:3 column 'district'" in done.stderr
     assert len(done.stdout.splitlines()) == 1 + 2  # the header and the two full rows
     model = dlpipe.load(runs["drop"])
     frame = {name: [row.split(",")[i] for row in ROWS[1:]] for i, name in enumerate(HEADER.split(","))}
@@ -139,7 +142,7 @@ def test_missing_drop_leaves_the_rows_out_as_training_did(runs, tmp_path):
         warnings.simplefilter("always")
         kept = model.predict(frame)
     said = [str(w.message) for w in caught if issubclass(w.category, InputNote)]
-    assert any("2 row(s) left out" in note for note in said) and any("row 3 'Westend'" in note for note in said)
+    assert any("2 of 4 row(s) left out" in note for note in said) and any("row 3 'Westend'" in note for note in said)
     got = exported_outputs(model, runs["drop"], encoded(_export_keys(model), ROWS[1:]), tmp_path)
     for fmt in FORMATS:
         assert np.isnan(got[fmt][0]) and np.allclose(got[fmt][[2, 3]], kept, rtol=1e-4), fmt
@@ -149,16 +152,16 @@ def test_missing_drop_leaves_the_rows_out_as_training_did(runs, tmp_path):
 @pytest.mark.parametrize("cell", ["inf", "-inf", "1e309"])
 def test_a_value_that_is_not_finite_is_refused_in_predict(runs, cell):
     done = predict_cli(runs["mean"], f"{HEADER}\n{cell},3,Nordend,10")
-    assert done.exit_code == 2 and "row 1, column 'size_m2'" in done.stderr and "not a finite number" in done.stderr
+    assert done.exit_code == 2 and "column 'size_m2': standard input:2" in done.stderr and "not finite" in done.stderr
 
 
 def test_evaluate_follows_the_policy_and_scores_the_rows_it_keeps(runs, tmp_path):
     table = tmp_path / "new.csv"
     table.write_text(f"{HEADER},price\n90,3,Nordend,,300000\n70,2,Altstadt,20,260000\n60,2,Bornheim,5,200000\n")
     refused = CliRunner().invoke(main, ["evaluate", str(runs["error"]), "--data", str(table)])
-    assert refused.exit_code == 2 and "row 1 column 'age_years'" in refused.stderr
+    assert refused.exit_code == 2 and "new.csv:2 column 'age_years'" in refused.stderr
     dropped = CliRunner().invoke(main, ["evaluate", str(runs["drop"]), "--data", str(table)])
-    assert dropped.exit_code == 0 and "1 row(s) left out" in dropped.stderr
+    assert dropped.exit_code == 0 and "1 of 3 row(s) left out" in dropped.stderr
     metrics = json.loads(next((runs["drop"] / "evaluations").glob("*/metrics.json")).read_text())
     assert metrics["samples"] == 2 and "left out" in " ".join(metrics["notes"])
 
@@ -182,7 +185,7 @@ def test_wrong_kinds_of_input_say_what_the_model_takes(runs, tmp_path):
     np.save(tmp_path / "rows.npy", np.zeros((2, 4)))
     run = str(runs["mean"])
     cases = [
-        (["predict", run, str(tmp_path / "rows.npy")], "rows.npy: is a NumPy .npy array, not a CSV table; this model "
+        (["predict", run, str(tmp_path / "rows.npy")], "rows.npy: is a NumPy .npy array, not a table; this model "
                                                         "takes a CSV table whose header names its columns size_m2, "
                                                         "rooms, district, age_years"),
         (["predict", run, "--x", "82", "--x", "3"], "--x gives one number per sample, for a model with one input; this "
@@ -239,7 +242,7 @@ def test_a_run_that_did_not_complete_is_refused_and_the_completed_one_named(cli,
 
 def test_nan_written_in_a_cell_is_an_empty_cell_under_the_runs_policy(runs):
     done = predict_cli(runs["error"], f"{HEADER}\n90,3,Nordend,nan")
-    assert done.exit_code == 2 and "row 1 column 'age_years'" in done.stderr  # not a silent training mean
+    assert done.exit_code == 2 and "standard input:2 column 'age_years'" in done.stderr  # not a silent training mean
 
 
 def test_the_export_formats_are_one_table_the_command_offers():

@@ -100,7 +100,7 @@ def test_preprocessing_is_fitted_on_training_rows_and_categories_one_hot(tmp_pat
     assert data.train.x[:, 0].mean().item() == pytest.approx(0.0, abs=1e-5)
     assert data.train.x[:, 0].std(unbiased=False).item() == pytest.approx(1.0, abs=1e-4)
     assert data.test.x[0, 1:].abs().sum().item() == 0  # 'west': no training row has it
-    assert any("1 row(s) hold a category the training rows do not" in note for note in data.notes)
+    assert any("of test rows hold a category the training rows do not" in note for note in data.notes)
     prices = np.array([float(r.split(",")[3]) for i, r in enumerate(rows[1:]) if i % 5 > 1])
     assert prep.target_scale == pytest.approx((prices.mean(), prices.std()))  # far from unit scale: standardized
     assert data.train.y.mean().item() == pytest.approx(0.0, abs=1e-4)
@@ -171,8 +171,11 @@ def test_semicolon_delimiter_is_detected_and_split_fractions_apply(tmp_path, wri
 
 
 @pytest.mark.parametrize("rows, settings, message", [
-    (["id,a,label"] + [f"user{i},{i},{'xy'[i % 2]}" for i in range(15_000)], "",
+    (["id,a,label"] + [f"user{i},{i},{'xy'[i % 2]}" for i in range(15_000)], ", categorical: [id]",
      "one-hot encoding makes 10501 input columns, 10500 of them from column 'id'; is it an ID?"),
+    (["id,a,label"] + [f"user{i},{i},{'xy'[i % 2]}" for i in range(300)], "",
+     "column 'id' looks like names or identifiers (300 different values in 300 rows); one-hot encoding would give "
+     "most new rows a value training never saw; read it as characters with text: {columns: [id], tokens: chars"),
     (["a,split,label"] + [f"{i},{'train' if i % 3 else 'tset'},{'xy'[i % 2]}" for i in range(30)],
      ", split_column: split", "column 'split' holds ['tset']; expected train, validation or test"),
     (["a,label"] + [f"{i},{'xy'[i % 2]}" for i in range(30)], ", task: regression",

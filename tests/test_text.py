@@ -131,8 +131,9 @@ def test_predict_reads_raw_text_and_an_empty_message_is_empty_text(cli, write_ya
                     'Re: patch,"Thanks, I applied the patch to CVS and the tests pass."\n,\n')
     done = cli("predict", run_dir, rows)
     assert done.exit_code == 0, done.output
-    lines = done.output.strip().splitlines()
-    assert lines[1].startswith("spam,") and lines[2].startswith("ham,") and len(lines) == 4
+    lines = done.stdout.strip().splitlines()
+    assert lines[1].startswith("2,spam,") and lines[2].startswith("3,ham,") and len(lines) == 4
+    assert "are outside the vocabulary training fitted (not counted)" in done.stderr  # (CVS, patch: unseen words)
     # and mail it has never seen: 400 other messages of the corpus, as a plain CSV, scored by evaluate --data
     with gzip.open(CORPUS, "rt", encoding="utf-8", newline="") as handle:
         rows = list(csv.DictReader(handle))

@@ -74,7 +74,7 @@ def test_import_dlpipe_imports_no_torch():
     ({"sepal_length": [5.1], "sepal_width_cm": [3.5], "petal_length_cm": [1.4], "petal_width_cm": [0.2]},
      "no column 'sepal_length_cm' (did you mean 'sepal_length'?); the model's features: sepal_length_cm, "),
     ({"sepal_length_cm": ["5.1", "tall"], "sepal_width_cm": [3.5, 3], "petal_length_cm": [1.4, 1],
-      "petal_width_cm": [0.2, 1]}, "row 2, column 'sepal_length_cm': 'tall' is not a number"),
+      "petal_width_cm": [0.2, 1]}, "column 'sepal_length_cm': row 2 ('tall') is not a number"),
     ({"sepal_length_cm": [], "sepal_width_cm": [], "petal_length_cm": [], "petal_width_cm": []},
      "no rows: the input is empty"),
     (np.zeros((3, 5)), "an array of shape (3, 5); this model takes rows of its 4 column(s) sepal_length_cm, "
@@ -105,7 +105,7 @@ def test_commands_refuse_bad_input_with_one_line(cli, runs, tmp_path):
         (("predict", "iris", tmp_path / "few.csv"), "no column 'petal_width_cm'"),
         (("predict", "iris", tmp_path / "none.csv"), "none.csv: no such file"),
         (("predict", "irs", tmp_path / "few.csv"), "did you mean iris"),
-        (("evaluate", "iris", "--data", tmp_path / "alien.csv"), "row 2 has the class 'tulip', which the model does "
+        (("evaluate", "iris", "--data", tmp_path / "alien.csv"), "alien.csv:3: has the class 'tulip', which the model does "
                                                                  "not know (its classes: setosa, versicolor, virginica)"),
         (("export", "iris", "--format", "keras"), "Invalid value for '--format'"),
     ]
@@ -202,7 +202,7 @@ def test_standard_input_folders_and_globs(runs, tmp_path):
 
     rows = "petal_width_cm,sepal_length_cm,sepal_width_cm,petal_length_cm,id\n0.2,5.1,3.5,1.4,a7\n"
     done = CliRunner().invoke(main, ["predict", "iris", "-", "--out", str(runs)], input=rows)
-    assert done.exit_code == 0 and done.stdout.splitlines()[1].startswith("a7,setosa,"), done.output
+    assert done.exit_code == 0 and done.stdout.splitlines()[1].startswith("2,a7,setosa,"), done.output
     folder = next(runs.glob("pictures/*/")).parent.parent / "pictures"
     by_folder = CliRunner().invoke(main, ["predict", "pictures", str(folder / "red"), "--out", str(runs)])
     by_glob = CliRunner().invoke(main, ["predict", "pictures", str(folder / "red" / "1*.png"), "--out", str(runs)])
@@ -228,4 +228,4 @@ def test_an_export_that_does_not_match_is_removed(runs, monkeypatch):
 def test_evaluate_names_a_bad_data_setting(cli, runs):
     result = cli("evaluate", "iris", "--set", "data.fo=1", "--out", runs)
     assert result.exit_code == 2 and "--set data.fo=1: data.fo: Extra inputs are not permitted (keys of data.type " \
-                                     "table: categorical, delimiter," in result.stderr, result.stderr
+                                     "table: categorical, dates, delimiter," in result.stderr, result.stderr

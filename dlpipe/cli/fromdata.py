@@ -24,6 +24,7 @@ from dlpipe.language.errors import InvalidValue
 from dlpipe.language.files import CSVData
 
 FREE_TEXT = re.compile(r"column '([^']+)' looks like free text")
+NAMES = re.compile(r"column '([^']+)' looks like names or identifiers \(([\d,]+) different values in ([\d,]+) rows\)")
 STEPS = 3000  # training steps the written pipeline aims at
 METRICS = {"regression": "[r2, mae, rmse]", "classification": "[accuracy, f1]"}
 SAMPLE = 100_000  # rows read to find the columns' kinds and the task (1,000,000 rows: 3.9 s read whole)
@@ -52,21 +53,39 @@ def _sampled(path: Path):
 
 
 def _read(path: Path, target: str):
-    """(config, dataset, task reason) with any free-text column read as text (found as a run would refuse it)."""
-    raw = {"type": "table", "path": str(path), "target": target}
-    for _ in range(20):
+    """(config, dataset, task reason, columns left out) with each column a run would refuse to one-hot encode read
+    another way: free text as words; names (short, mostly distinct) as characters; identifiers (every value
+    distinct) left out."""
+    raw, left_out = {"type": "table", "path": str(path), "target": target}, {}
+    for _ in range(40):
         config = CSVData.model_validate(raw)
         try:
             task, reason = decide_task(config)
             config = config.model_copy(update={"task": task})
-            return config, load_data(config, 42), reason
+            return config, load_data(config, 42), reason, left_out
         except InvalidValue as exc:
-            found = FREE_TEXT.search(str(exc))
-            if found is None:
-                raise
-            columns = [*(raw.get("text") or {}).get("columns", []), found.group(1)]
-            raw = {**raw, "text": {"columns": columns, "as": "tfidf", "vocabulary": 5000, "min_count": 2}}
-    raise InvalidValue(("data", "text"), f"{path}: more than 20 free-text columns")
+            raw = _read_differently(path, raw, str(exc), left_out)
+    raise InvalidValue(("data", "text"), f"{path}: more than 40 columns of free text, names or identifiers")
+
+
+def _read_differently(path: Path, raw: dict, message: str, left_out: dict) -> dict:
+    """The data section with the column a run refused (message) read as words or characters, or left out."""
+    free, named = FREE_TEXT.search(message), NAMES.search(message)
+    if free is None and named is None:
+        raise InvalidValue(("data", "path"), message)
+    text = dict(raw.get("text") or {"as": "tfidf", "vocabulary": 5000, "min_count": 2})
+    if named is not None:
+        name, distinct, rows = named.group(1), *(int(g.replace(",", "")) for g in named.groups()[1:])
+        if distinct == rows:  # every value differs: nothing learned from it carries over to a new row
+            left_out[name] = f"left out: an identifier ({distinct:,} values, every one different)"
+            names = tables.header(path, tables.sniff_delimiter(path, None))
+            return {**raw, "features": [n for n in raw.get("features") or names if n not in (raw["target"], name)]}
+        if not text.get("columns") or text.get("tokens") == "chars":  # (several text columns share one setting)
+            text.update(tokens="chars", ngrams=[1, 3])
+        free_name = name
+    else:
+        free_name = free.group(1)
+    return {**raw, "text": {**text, "columns": [*text.get("columns", []), free_name]}}
 
 
 def _sizes(inputs: int, rows: int) -> tuple[int, int, int, tuple[float, float, float]]:
@@ -82,16 +101,13 @@ def _sizes(inputs: int, rows: int) -> tuple[int, int, int, tuple[float, float, f
 def pipeline_text(path: Path, target: str, written_to: Path) -> str:
     """The commented YAML of a pipeline for the table at `path` predicting `target`."""
     with _sampled(path) as (readable, rows):
-        config, data, reason = _read(readable, target)
+        config, data, reason, left_out = _read(readable, target)
     prep = data.preprocessing
     rows = rows or len(data.train) + len(data.validation) + len(data.test)
     units, batch, epochs, split = _sizes(data.sample_shape[0], rows)
-    kinds = []
-    for column in prep.columns:
-        what = {"numeric": "numeric: standardized by the training rows' mean and std",
-                "categorical": f"categorical: one-hot, {len(column.categories)} values",
-                "text": "text: read as words (tf-idf over a 5,000-word vocabulary)"}[column.kind]
-        kinds.append(f"  #   {column.name:<24} {what}")
+    chars = bool(config.text and config.text.tokens == "chars")
+    kinds = [f"  #   {column.name:<24} {_kind(column, chars)}" for column in prep.columns]
+    kinds += [f"  #   {name:<24} {why}" for name, why in left_out.items()]
     where = _relative(path, written_to)
     out = data.target_size if data.task == "classification" else 1
     classes = f" ({', '.join(data.classes[:10])}{', ...' if len(data.classes) > 10 else ''})" if data.classes else ""
@@ -105,11 +121,14 @@ def pipeline_text(path: Path, target: str, written_to: Path) -> str:
             "seed: 42", "", "data:", "  type: table",
             f"  path: {where}" + ("" if where.is_absolute() else "                # relative to this file"),
             f"  target: {target}                # {data.task}{classes}",
-            "  # the columns, as dlpipe reads them (every other column of the table is an input):", *kinds,
+            "  # the columns, as dlpipe reads them" + (":" if left_out else " (every other column of the table is "
+                                                                    "an input):"), *kinds,
+            *([f"  features: [{', '.join(c.name for c in prep.columns)}]"] if left_out else []),
             f"  split: {{train: {split[0]}, validation: {split[1]}, test: {split[2]}}}"]
     if config.text:
+        tokens = ", tokens: chars, ngrams: [1, 3]" if chars else ""
         text.append(f"  text: {{columns: [{', '.join(config.text.columns)}], as: tfidf, vocabulary: 5000, "
-                    "min_count: 2}")
+                    f"min_count: 2{tokens}}}")
     text += ["", "model:", "  layers:",
              f"    - {{type: linear, units: {units}, activation: relu}}   # {data.sample_shape[0]} inputs in",
              "    - {type: dropout, rate: 0.1}",
@@ -120,6 +139,18 @@ def pipeline_text(path: Path, target: str, written_to: Path) -> str:
              f"  batch_size: {batch}", "  early_stopping: {monitor: val_loss, patience: 20}   # the best epoch's weights",
              f"metrics: {METRICS[data.task]}", ""]
     return "\n".join(text)
+
+
+def _kind(column, chars: bool) -> str:
+    """What init's comment says a column became."""
+    if column.kind == "text":
+        return ("text: read as characters, 1 to 3 in a row (tf-idf over 5,000 of them): names and codes" if chars
+                else "text: read as words (tf-idf over a 5,000-word vocabulary)")
+    if column.kind == "categorical":
+        return f"categorical: one-hot, {len(column.categories)} values"
+    return {"numeric": "numeric: standardized by the training rows' mean and std",
+            "boolean": "boolean: 1 for true, 0 for false",
+            "date": "date: days since the first (standardized), day of the week, month"}[column.kind]
 
 
 def folder_text(root: Path, written_to: Path) -> str:

@@ -66,12 +66,14 @@ def _status(run_dir: Path) -> str:
 @click.option("--x", "numbers", type=float, multiple=True, help="1-D input values: --x 0.5 -1.0 2.0 (or --x 0.5 --x 1.0).")
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="Write here (.csv, .json or .npy); default stdout.")
 @click.option("--force", is_flag=True, help="Replace the -o file if it exists.")
-@click.option("--top", type=click.IntRange(1, 100), default=3, show_default=True, help="Classes listed per row.")
+@click.option("--top", type=click.IntRange(1, 100), help="Classes listed per row, most probable first  [default: 3]")
+@click.option("--id", "id_column", metavar="COLUMN", help="A column of the table that names each row, put first in the "
+              "output (default: the input's line).")
 @click.option("--batch-size", type=click.IntRange(1), default=1000, show_default=True)
 @ANY_STATUS
 @OUT
-def predict(run: str, inputs: tuple[str, ...], numbers: tuple[float, ...], output: Path | None, force: bool, top: int,
-            batch_size: int, any_status: bool, out: Path) -> None:
+def predict(run: str, inputs: tuple[str, ...], numbers: tuple[float, ...], output: Path | None, force: bool,
+            top: int | None, id_column: str | None, batch_size: int, any_status: bool, out: Path) -> None:
     """Predict with RUN's model: INPUT is a CSV (- for stdin), .npy/.npz arrays, or images (files, globs, folders)."""
     from dlpipe.language.errors import InvalidValue
     from dlpipe.trained.errors import InputError
@@ -86,8 +88,8 @@ def predict(run: str, inputs: tuple[str, ...], numbers: tuple[float, ...], outpu
     if numbers and all(is_number(i) for i in inputs):  # --x 0.5 1.0 2.0: the numbers after the first too
         numbers, inputs = numbers + tuple(float(i) for i in inputs), ()
     try:
-        data, passthrough = read_inputs(model, list(inputs), numbers)
-        rows, array = predict_rows(model, data, passthrough, top, batch_size, notes)
+        read = read_inputs(model, list(inputs), numbers, notes, id_column)
+        rows, array = predict_rows(model, read, top, batch_size, notes)
         text = write(rows, array, output, force)
     except (InputError, InvalidValue) as exc:
         _fail(f"dlpipe predict {run}: {exc}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from dlpipe.data import schema
 from dlpipe.data.csvfile import TableFile
 from dlpipe.language.errors import InvalidValue
 
@@ -34,8 +35,11 @@ def refuse_long_cells(path: TableFile | str, frame, text: dict[str, int] | None 
                                      f"cell is at most {MAX_CELL:,} (a number or a category is never that long)")
 
 def missing_cells(path: TableFile, frame) -> str | None:
-    """A message naming the first empty cells (line and column) and their count, or None when there are none."""
-    empty = frame.isna().to_numpy()
+    """A message naming the first empty cells of columns of numbers (line and column) and their count, or None.
+
+    Empty as schema reads a number: blank, or a missing word (NA, null, ...)."""
+    empty = np.stack([schema.empty("numeric", _nan_where_empty(frame[name].to_numpy())) for name in frame.columns],
+                     axis=1)
     if not empty.any():
         return None
     rows, cols = np.nonzero(empty)
@@ -43,36 +47,38 @@ def missing_cells(path: TableFile, frame) -> str | None:
     more = f" and {len(rows) - SHOWN} more" if len(rows) > SHOWN else ""
     return f"{path}: {len(rows)} empty cell(s) (or rows with too few fields): {', '.join(cells)}{more}"
 
+
+def _nan_where_empty(values) -> np.ndarray:
+    if values.dtype.kind in "iuf":
+        return values.astype(np.float64)
+    return np.array([np.nan if schema.is_empty(v) or schema.is_missing_word(v) else 0.0 for v in values])
+
+
 def numeric(path: TableFile, frame, column: str, key: tuple, fix: str | None = None):
-    """The column as float64; InvalidValue naming the first cells that are text, or not finite (inf, 1e309).
-
-    fix: what to do about text cells (default: fix them, or read the column as categories)."""
+    """The column as float64 (schema.numbers: the one reading of a number); InvalidValue naming the first cells
+    that are text, or not finite (inf, 1e309). fix: what to do about text cells (default: fix them, or read the
+    column as categories)."""
     values = frame[column]
-    if values.dtype.kind in "biuf":
-        return finite(path, values.astype(np.float64), column, key)
-    parsed = pandas().to_numeric(values, errors="coerce")
-    bad = values.notna() & parsed.isna()
-    if bad.any():
-        where = [f"{path.at(int(i))} ({values[i]!r})" for i in values.index[bad][:SHOWN]]
-        raise InvalidValue(key, f"{path}: column {column!r} holds numbers and text: {', '.join(where)}"
-                                f"{f' and {int(bad.sum()) - SHOWN} more' if bad.sum() > SHOWN else ''}; "
-                                f"{fix or f'fix those cells, or list {column!r} under categorical:'}")
-    return finite(path, parsed.astype(np.float64), column, key)
+    try:
+        numbers = schema.numbers(column, values.to_numpy())
+    except schema.BadCells as exc:
+        raise InvalidValue(key, bad_cells(path, exc, values.index, fix)) from None
+    return pandas().Series(numbers, index=values.index, name=column)
 
-def finite(path: TableFile, values, column: str, key: tuple):
-    """The numeric column back; InvalidValue naming the first cells holding inf (text inf, -inf, or beyond 1.8e308).
 
-    Empty cells (NaN) are the missing: policy's, not this check's.
-    """
-    infinite = np.isinf(values.to_numpy())
-    if infinite.any():
-        rows = values.index[infinite]
-        where = [f"{path.at(int(i))} ({values[i]})" for i in rows[:SHOWN]]
-        more = f" and {len(rows) - SHOWN} more" if len(rows) > SHOWN else ""
-        raise InvalidValue(key, f"{path}: column {column!r} holds values that are not finite numbers: "
-                                f"{', '.join(where)}{more}; dlpipe does not train on them (one makes every loss NaN): "
-                                "fix those cells, or leave them empty and set missing:")
-    return values
+def bad_cells(path: TableFile, exc: schema.BadCells, index, fix: str | None = None) -> str:
+    """A training message for cells that are not their column's kind, by their line: FILE: column 'x' holds ..."""
+    shown = ", ".join(f"{path.at(int(index[r]))} ({v if exc.problem == 'infinite' else repr(v)})"
+                      for r, v in zip(exc.rows, exc.values))
+    more = f" and {len(exc.rows) - SHOWN} more" if len(exc.rows) > SHOWN else ""
+    if exc.problem == "infinite":
+        return (f"{path}: column {exc.column!r} holds values that are not finite numbers: {shown}{more}; dlpipe does "
+                "not train on them (one makes every loss NaN): fix those cells, or leave them empty and set missing:")
+    if exc.why.endswith(("number", "numbers")):
+        return (f"{path}: column {exc.column!r} holds numbers and text: {shown}{more}; "
+                f"{fix or f'fix those cells, or list {exc.column!r} under categorical:'}")
+    return f"{path}: column {exc.column!r}: {shown}{more} {exc.why}; {fix or 'fix those cells'}"
+
 
 def free_text(frame, column: str) -> str | None:
     """Why a text column looks like free text rather than categories (mostly distinct, long values), or None."""

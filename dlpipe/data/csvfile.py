@@ -82,9 +82,10 @@ class TableFile:
 
     path: Path
     delimiter: str = ","
+    shown: str | None = None  # the name messages give it (standard input, read through a temporary file)
 
     def __str__(self) -> str:
-        return str(self.path)
+        return self.shown or str(self.path)
 
     def line(self, row: int) -> int:
         """The file line data row `row` starts on (CSV: the header is line 1, quoted line breaks counted; JSON Lines:
@@ -92,15 +93,27 @@ class TableFile:
 
         Read only when a message needs it: one pass over the file, kept for the next message.
         """
-        kind = table_format(self.path)
-        if kind == "parquet":
+        if table_format(self.path) == "parquet":
             return row + 1
-        try:
-            starts = _record_starts(str(self.path), self.path.stat().st_mtime_ns, self.delimiter if kind == "csv"
-                                    else None)
-        except (OSError, csv.Error, UnicodeDecodeError):
-            return row + 2
+        starts = self._records()[0]
         return starts[row] if 0 <= row < len(starts) else row + 2
+
+    def lines(self, rows: int) -> list[int]:
+        """The line (a Parquet file: the row number) of each of the first `rows` data rows."""
+        starts = self._records()[0] if table_format(self.path) != "parquet" else ()
+        return [starts[row] if row < len(starts) else row + (1 if table_format(self.path) == "parquet" else 2)
+                for row in range(rows)]
+
+    def blank_lines(self) -> tuple[int, ...]:
+        """The blank lines between rows, which the readers skip (none in a Parquet file; trailing ones not counted)."""
+        return () if table_format(self.path) == "parquet" else self._records()[1]
+
+    def _records(self) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        try:
+            return _record_starts(str(self.path), self.path.stat().st_mtime_ns,
+                                  self.delimiter if table_format(self.path) == "csv" else None)
+        except (OSError, csv.Error, UnicodeDecodeError):
+            return (), ()
 
     def at(self, row: int) -> str:
         """'line N', or 'row N' in a Parquet file."""
@@ -112,17 +125,20 @@ class TableFile:
 
 
 @functools.lru_cache(maxsize=4)
-def _record_starts(path: str, mtime_ns: int, delimiter: str | None) -> tuple[int, ...]:
-    """The line each data record starts on, blank lines skipped (as pandas skips them); JSON Lines: delimiter None."""
-    starts = []
+def _record_starts(path: str, mtime_ns: int, delimiter: str | None) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """(the line each data record starts on, the blank lines before the last record): blank lines are skipped, as
+    pandas skips them; JSON Lines: delimiter None."""
+    starts, blanks = [], []
     with open_text(Path(path)) as handle:
         if delimiter is None:
-            return tuple(number for number, line in enumerate(handle, 1) if line.strip())
-        reader = csv.reader(handle, delimiter=delimiter)
-        next(reader, None)
-        end = reader.line_num
-        for row in reader:
-            if row:
-                starts.append(end + 1)
+            for number, line in enumerate(handle, 1):
+                (starts if line.strip() else blanks).append(number)
+        else:
+            reader = csv.reader(handle, delimiter=delimiter)
+            next(reader, None)
             end = reader.line_num
-    return tuple(starts)
+            for row in reader:
+                (starts if row else blanks).append(end + 1)
+                end = reader.line_num
+    last = starts[-1] if starts else 0
+    return tuple(starts), tuple(line for line in blanks if line < last)

@@ -61,6 +61,8 @@ class Dataset:
     test_text: dict | None = None  # the test rows' text cells by column (the report's misclassified messages)
     # a series: the test targets' times, the naive forecast of each (scaled as the targets), the gap and split sizes
     forecast: dict | None = None
+    columns: list | None = None  # a table: each feature's name, kind and what it became (the report's data table)
+    unseen: dict | None = None  # a table: per categorical column, the share of validation and test rows unseen
 
     @property
     def target_scale(self) -> tuple[float, float]:

@@ -60,6 +60,10 @@ def _jsonl_arrow(path: Path):
         return None
     try:
         table = pyarrow.json.read_json(path)
+        stamps = [field.name for field in table.schema if pyarrow.types.is_timestamp(field.type)]
+        if stamps:  # pyarrow reads ISO text as timestamps; the cells are the text the file holds, as in CSV
+            schema = pyarrow.schema([(f.name, pyarrow.string() if f.name in stamps else f.type) for f in table.schema])
+            table = pyarrow.json.read_json(path, parse_options=pyarrow.json.ParseOptions(explicit_schema=schema))
     except (pyarrow.ArrowException, OSError, EOFError, zlib.error):
         return None
     if table.column_names != names(path) or any(pyarrow.types.is_nested(f.type) for f in table.schema) or any(

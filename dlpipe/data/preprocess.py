@@ -13,28 +13,41 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from dlpipe.data.schema import KINDS, MONTHS, WEEKDAYS, day_parts, missing_words
 from dlpipe.data.text import TextEncoder
 
-VERSION = 1
+VERSION = 2  # 2: booleans, dates and each column's missing spellings (1 is still read)
 
 
 @dataclass(frozen=True)
 class Column:
-    """One input column of a table: numeric (mean, std), categorical (its categories, in one-hot order) or text."""
+    """One input column of a table, as fitted on the training rows (schema.KINDS says what each kind becomes).
+
+    numeric, boolean, date: mean and std (a date's in days since 1970), fill (an empty cell: the training mean),
+    origin (a date: the training rows' first day); categorical: its categories (canonical text, one-hot order);
+    text: read by the Preprocessing's TextEncoder. missing: the spellings this column reads as an empty cell
+    besides a blank (schema.MISSING_WORDS where a word cannot be a value). format: a date's strptime format.
+    """
 
     name: str
-    kind: str  # numeric | categorical | text
+    kind: str  # schema.KINDS
     mean: float = 0.0
     std: float = 1.0
     fill: float = 0.0  # what an empty cell becomes (the training mean), before scaling
     categories: tuple[str, ...] = ()
+    missing: tuple[str, ...] = ()
+    format: str | None = None
+    origin: float | None = None
 
     @property
     def inputs(self) -> list[str]:
         """The model inputs this column becomes (a text column's are its TextEncoder's, shared by all of them)."""
         if self.kind == "text":
             return []
-        return [self.name] if self.kind == "numeric" else [f"{self.name}={c}" for c in self.categories]
+        if self.kind == "date":
+            return [f"{self.name}:days", *(f"{self.name}:{d}" for d in WEEKDAYS),
+                    *(f"{self.name}:{m}" for m in MONTHS)]
+        return [f"{self.name}={c}" for c in self.categories] if self.kind == "categorical" else [self.name]
 
 
 @dataclass(frozen=True)
@@ -79,37 +92,38 @@ class Preprocessing:
         """The token ids an embedding layer needs rows for (a sequence model), else None."""
         return self.text.ids if self.sequence else None
 
-    def table_inputs(self, frame, tokens: list[list[str]] | None = None) -> tuple[np.ndarray, int]:
-        """Rows (a DataFrame or a dict of columns) as model inputs; also how many rows held an unseen category.
+    def table_inputs(self, clean: dict, tokens: list[list[str]] | None = None) -> tuple[np.ndarray, int]:
+        """Clean columns (schema.clean, by name) as model inputs; also how many rows held an unseen category.
 
-        A missing numeric cell becomes the training mean (0 after standardizing); an
-        unseen or missing category becomes all zeros; an empty text cell is empty text.
-        tokens: the rows' text already tokenized (TextEncoder.rows), when the caller has them.
+        An empty numeric, boolean or date cell becomes the training mean (0 after standardizing); an unseen or
+        empty category all zeros; text is tokenized unless `tokens` (TextEncoder.rows) are given.
         """
-        rows = len(frame[self.columns[0].name])
+        rows = len(clean[self.columns[0].name])
         if self.text is not None:
-            tokens = tokens if tokens is not None else self.text.rows({n: frame[n] for n in self.text.columns})
+            tokens = tokens if tokens is not None else self.text.rows({n: clean[n] for n in self.text.columns})
         if self.sequence:  # token ids alone (a sequence model takes no other input)
             return self.text.encode_rows(tokens), 0
-        out, unseen, at = np.empty((rows, len(self.input_names)), dtype=np.float32), np.zeros(rows, dtype=bool), 0
+        out, unseen, at = np.zeros((rows, len(self.input_names)), dtype=np.float32), np.zeros(rows, dtype=bool), 0
         for column in self.columns:
-            values = frame[column.name]
-            if column.kind == "text":
-                continue
-            if column.kind == "numeric":
+            values = clean[column.name]
+            if column.kind in ("numeric", "boolean", "date"):
                 x = np.asarray(values, dtype=np.float64)
                 out[:, at] = (np.where(np.isnan(x), column.fill, x) - column.mean) / column.std
                 at += 1
-            else:
+                if column.kind == "date":
+                    weekday, month = day_parts(x)
+                    for offset, part in ((0, weekday), (7, month)):
+                        hit = np.flatnonzero(part >= 0)
+                        out[hit, at + offset + part[hit]] = 1
+                    at += 19
+            elif column.kind == "categorical":
                 # One dict lookup per cell, never np.asarray(values).astype(str): that pads every cell to the
                 # longest one (a 1 MB cell in 2,000 rows took 7.45 GiB).
                 index = {category: i for i, category in enumerate(column.categories)}
-                codes = np.fromiter((index.get(str(value), -1) for value in values), dtype=np.int64, count=rows)
-                unseen |= (codes < 0) & _present(values)
-                block = out[:, at:at + len(column.categories)]
-                block[:] = 0
+                codes = np.fromiter((index.get(value, -1) for value in values), dtype=np.int64, count=rows)
+                unseen |= (codes < 0) & np.fromiter((v is not None for v in values), dtype=bool, count=rows)
                 hit = np.flatnonzero(codes >= 0)
-                block[hit, codes[hit]] = 1
+                out[hit, at + codes[hit]] = 1
                 at += len(column.categories)
         if self.text is not None:
             out[:, at:] = self.text.encode_rows(tokens)
@@ -137,6 +151,8 @@ class Preprocessing:
         data = dataclasses.asdict(self)
         data.pop("notes")
         data["text"] = self.text.to_json() if self.text is not None else None
+        data["columns"] = [{**column, "categories": list(column["categories"]), "missing": list(column["missing"])}
+                           for column in data["columns"]]
         return {"version": VERSION, **data}
 
     @classmethod
@@ -167,6 +183,9 @@ class Preprocessing:
         """ValueError when the parts do not fit together (the inputs its columns make against sample_shape)."""
         if self.kind not in ("table", "arrays", "images", "series") or self.task not in ("regression", "classification"):
             raise ValueError(f"has kind {self.kind!r} and task {self.task!r}, which this dlpipe does not know")
+        unknown = [c.name for c in self.columns if c.kind not in KINDS]
+        if unknown:
+            raise ValueError(f"has column {unknown[0]!r} of a kind this dlpipe does not know")
         if not self.sample_shape or not all(isinstance(d, int) and d > 0 for d in self.sample_shape):
             raise ValueError(f"has the input shape {self.sample_shape}, which no input has")
         if self.sequence and (tuple(self.sample_shape) != (self.text.length,) or
@@ -206,10 +225,5 @@ def _column(raw) -> Column:
     if not isinstance(raw, dict):
         raise ValueError(f"a column is a {type(raw).__name__}, not a record")
     _check_keys(raw, {f.name for f in dataclasses.fields(Column)}, ("name", "kind"), f"column {raw.get('name')!r}")
-    return Column(**{**raw, "categories": tuple(raw.get("categories", ()))})
-
-
-def _present(values) -> np.ndarray:
-    """True where a cell holds a value (not None or NaN)."""
-    array = np.asarray(values, dtype=object)
-    return ~((array != array) | np.equal(array, None))  # NaN is the one value unequal to itself
+    missing = raw.get("missing", missing_words(raw["kind"]) if raw["kind"] in KINDS else ())  # (a version 1 record)
+    return Column(**{**raw, "categories": tuple(raw.get("categories", ())), "missing": tuple(missing)})

@@ -129,27 +129,37 @@ def need_column(path: Path, names: list[str], column: str, key: tuple) -> None:
 
 def read(config: CSVData, columns: list[str], delimiter: str, nrows: int | None = None):
     """The named columns as a DataFrame (index = data row 0, 1, ...); InvalidValue for a malformed file."""
-    pd, path = pandas(), Path(config.path)
-    kind = table_format(path)
+    settings = getattr(config, "text", None)  # (a series has none)
+    text = {name: settings.max_chars for name in settings.columns} if settings else {}
+    frame = read_file(Path(config.path), delimiter, nrows, text, columns)
+    return frame[columns]
+
+
+def read_file(path: Path, delimiter: str, nrows: int | None = None, text: dict[str, int] | None = None,
+              columns: list[str] | None = None):
+    """Every column of a table in any format (READERS), as the raw cells schema.py reads: what training, predict
+    and evaluate all read a file with. text: the text columns' longest cell; columns: those whose cells are checked.
+    """
+    pd, kind = pandas(), table_format(path)
     if nrows is None:
         check_fits(estimate_bytes(path, len(header(path, delimiter))), f"{path} ({path.stat().st_size / 1e6:.0f} MB "
                                                                       f"of {kind})", PATH)
-    frame = _read_csv(pd, path, delimiter, nrows) if kind == "csv" else formats.read(path, nrows)
+    frame = READERS[kind](pd, path, delimiter, nrows)
     frame.columns = [str(c).strip() for c in frame.columns]
     if len(frame) == 0:
         raise InvalidValue(PATH, f"{path}: holds a header and no rows" if kind == "csv" else f"{path}: holds no rows")
-    settings = getattr(config, "text", None)  # (a series has none)
-    text = {name: settings.max_chars for name in settings.columns} if settings else {}
-    cells.refuse_long_cells(TableFile(path, delimiter), frame[columns], text)
-    return frame[columns]
+    cells.refuse_long_cells(TableFile(path, delimiter), frame[columns] if columns else frame, text or {})
+    return frame
 
 
 def _read_csv(pd, path: Path, delimiter: str, nrows: int | None):
     """The CSV file as a DataFrame, its columns as the header names them; InvalidValue for a malformed file."""
     try:
         # Every column is read (not usecols=), so that a row with too many fields is an error, not ignored.
+        # Only an empty cell is read as empty here: what "NA" or "none" means is the column's kind's (schema.py),
+        # the same for every format (pandas' own list would make a category called "none" an empty cell).
         frame = pd.read_csv(path, sep=delimiter, nrows=nrows, skipinitialspace=True, encoding="utf-8-sig",
-                            engine="c", low_memory=False)
+                            engine="c", low_memory=False, keep_default_na=False, na_values=[""])
     except pd.errors.EmptyDataError:
         raise InvalidValue(PATH, f"{path}: holds no table (no header, no rows)") from None
     except pd.errors.ParserError as exc:
@@ -160,6 +170,10 @@ def _read_csv(pd, path: Path, delimiter: str, nrows: int | None):
     except (OSError, EOFError, zlib.error) as exc:  # a damaged or truncated gzip file
         raise InvalidValue(PATH, f"{path}: cannot be read ({exc})") from None
     named = len(header(path, delimiter))
+    if not frame.index.equals(pd.RangeIndex(len(frame))):  # pandas makes a first row's extra fields the index
+        raise InvalidValue(PATH, f"{path}:{TableFile(path, delimiter).line(0)}: this row has "
+                                 f"{named + frame.index.nlevels} fields, the header has {named}; every row needs one "
+                                 "per column")
     unnamed = frame.iloc[:, named:]  # a trailing delimiter's empty column: nothing may be in it
     if unnamed.shape[1] and unnamed.notna().to_numpy().any():
         row = int(np.nonzero(unnamed.notna().to_numpy().any(axis=1))[0][0])
@@ -167,6 +181,12 @@ def _read_csv(pd, path: Path, delimiter: str, nrows: int | None):
                                  "header does not name (after its last name); name the column, or remove the value")
     return frame.iloc[:, :named]
 
+
+
+# One reader per format, each giving the raw cells as a DataFrame (a Parquet or JSON Lines reader ignores the delimiter).
+READERS = {"csv": lambda pd, path, delimiter, nrows: _read_csv(pd, path, delimiter, nrows),
+           "jsonl": lambda pd, path, delimiter, nrows: formats.read(path, nrows),
+           "parquet": lambda pd, path, delimiter, nrows: formats.read(path, nrows)}
 
 
 def count_rows(path: Path) -> int:

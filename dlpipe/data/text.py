@@ -37,6 +37,7 @@ class TextEncoder:
     length: int = 200
     vocabulary: tuple[str, ...] = ()
     idf: tuple[float, ...] = ()
+    ngrams: tuple[int, int] = (1, 1)  # bag, tfidf: runs of n tokens counted, low <= n <= high
 
     @functools.cached_property
     def index(self) -> dict[str, int]:
@@ -55,8 +56,14 @@ class TextEncoder:
         return [] if self.mode == "sequence" else [f"text:{token}" for token in self.vocabulary]
 
     def tokenize(self, text: str) -> list[str]:
+        """The tokens of one cell, and its n-grams (joined by a space for words, nothing for characters)."""
         text = text.lower() if self.lowercase else text
-        return list(text) if self.tokens == "chars" else WORD.findall(text)
+        tokens = list(text) if self.tokens == "chars" else WORD.findall(text)
+        low, high = self.ngrams
+        if (low, high) == (1, 1):
+            return tokens
+        glue = "" if self.tokens == "chars" else " "
+        return [glue.join(tokens[i:i + n]) for n in range(low, high + 1) for i in range(len(tokens) - n + 1)]
 
     def rows(self, texts: dict) -> list[list[str]]:
         """Each row's tokens, its columns joined (a sequence puts the separator token between them)."""
@@ -103,11 +110,13 @@ class TextEncoder:
 
     def to_json(self) -> dict:
         return {"columns": list(self.columns), "mode": self.mode, "tokens": self.tokens, "lowercase": self.lowercase,
-                "length": self.length, "vocabulary": list(self.vocabulary), "idf": list(self.idf)}
+                "length": self.length, "vocabulary": list(self.vocabulary), "idf": list(self.idf),
+                "ngrams": list(self.ngrams)}
 
     @classmethod
     def from_json(cls, data: dict) -> TextEncoder:
-        made = cls(**{**data, **{k: tuple(data.get(k, ())) for k in ("columns", "vocabulary", "idf")}})
+        made = cls(**{**data, **{k: tuple(data.get(k, ())) for k in ("columns", "vocabulary", "idf")},
+                      "ngrams": tuple(data.get("ngrams", (1, 1)))})
         if made.mode not in ("sequence", "bag", "tfidf") or made.tokens not in ("words", "chars") or \
                 not made.columns or not made.vocabulary or (made.mode == "tfidf") != bool(made.idf) or \
                 (made.idf and len(made.idf) != len(made.vocabulary)):
@@ -136,7 +145,7 @@ def fit(draft: TextEncoder, rows: list[list[str]], size: int, min_count: int) ->
         document = Counter(token for row in rows for token in set(row))
         n = len(rows)
         idf = tuple(float(np.log((1 + n) / (1 + document[t])) + 1.0) for t in kept)
-    return TextEncoder(tuple(columns), mode, tokens, lowercase, length, tuple(kept), idf)
+    return TextEncoder(tuple(columns), mode, tokens, lowercase, length, tuple(kept), idf, draft.ngrams)
 
 
 def statistics(encoder: TextEncoder, train: list[list[str]], test: list[list[str]]) -> dict:
@@ -147,6 +156,7 @@ def statistics(encoder: TextEncoder, train: list[list[str]], test: list[list[str
     test_tokens = [t for row in test for t in row if t != "\x00sep"]
     outside = sum(1 for t in test_tokens if t not in encoder.index)
     return {"columns": list(encoder.columns), "mode": encoder.mode, "tokens": encoder.tokens,
+            "ngrams": list(encoder.ngrams),
             "vocabulary": len(encoder.vocabulary), "tokens_median": float(np.median(lengths)) if lengths else 0.0,
             "tokens_p95": float(np.percentile(lengths, 95)) if lengths else 0.0,
             "length": encoder.length if encoder.mode == "sequence" else None,

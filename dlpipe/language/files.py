@@ -66,12 +66,21 @@ class TextSettings(Section):
     vocabulary: int = Field(20_000, ge=1, le=1_000_000, description=(
         "The most frequent tokens of the training rows kept; others count as unknown."))
     min_count: int = Field(1, ge=1, description="Keep a token only if the training rows hold it this many times.")
+    ngrams: tuple[int, int] = Field((1, 1), description=(
+        "bag and tfidf: runs of n tokens counted, for n from the first number to the second: [1, 3] with "
+        "tokens: chars counts letters, pairs and triples (a name's ending); the vocabulary limits apply to them."))
     length: int = Field(200, ge=1, le=100_000, description="sequence: tokens kept per row (the rest is cut).")
     max_chars: int = Field(100_000, ge=1, le=10_000_000, description=(
         "The longest text cell accepted, in characters; a longer one is refused at its line."))
 
     @model_validator(mode="after")
     def _once(self) -> TextSettings:
+        low, high = self.ngrams
+        if not 1 <= low <= high <= 8:
+            raise ValueError(f"ngrams: [low, high] with 1 <= low <= high <= 8 (got {list(self.ngrams)})")
+        if self.as_ == "sequence" and self.ngrams != (1, 1):
+            raise ValueError("ngrams: counts runs of tokens for as: bag or as: tfidf; a sequence model reads its "
+                             "tokens in order (remove ngrams:, or use as: bag)")
         twice = sorted({name for name in self.columns if self.columns.count(name) > 1})
         if twice:
             raise ValueError(f"columns: {', '.join(map(repr, twice))} listed twice; list each column once")
@@ -98,6 +107,9 @@ class CSVData(WithTask):
         "auto", description="Standardize a regression target for training (auto: when its scale is far from 1).")
     split_column: str | None = Field(
         None, description="A column of train/validation/test values that fixes the split (instead of fractions).")
+    dates: dict[str, str] = Field(default_factory=dict, description=(
+        "Columns of dates and their format: iso (2024-01-31, found without asking) or a strptime format, e.g. "
+        "{sold: '%d/%m/%Y'}. A date becomes days since the training rows' first, the day of the week and the month."))
     text: TextSettings | None = Field(None, description=(
         "Columns read as text (they are features whether or not features: lists them), e.g. "
         "{columns: [subject, body], as: tfidf, vocabulary: 8000}."))
@@ -109,6 +121,11 @@ class CSVData(WithTask):
                 raise ValueError(f"text: {name!r} is the target or the split column, not a text feature")
             if self.categorical != "auto" and name in self.categorical:
                 raise ValueError(f"text: {name!r} is also listed under categorical:; a column is one or the other")
+        for name in self.dates:
+            if name in (self.target, self.split_column) or name in (self.text.columns if self.text else []) or \
+                    (self.categorical != "auto" and name in self.categorical):
+                raise ValueError(f"dates: {name!r} is the target, the split column, text or a category; a column "
+                                 "is one kind")
         features = self.features or []
         twice = sorted({name for name in features if features.count(name) > 1})
         if twice:

@@ -37,9 +37,13 @@ def data_facts(data: Dataset, task_reason: str) -> dict:
     prep = data.preprocessing
     facts = {"task_reason": task_reason, "notes": list(data.notes)}
     if prep is not None and prep.kind == "table":
+        became = {c["name"]: c["became"] for c in data.columns or []}
         facts["features"] = [{"name": c.name, "kind": c.kind, "mean": c.mean, "std": c.std,
-                              "categories": list(c.categories)} for c in prep.columns]
+                              "categories": list(c.categories), "became": became.get(c.name, "")}
+                             for c in prep.columns]
         facts["target"] = prep.target
+        if data.unseen:
+            facts["unseen"] = dict(data.unseen)
     if prep is not None and prep.target_scale != (0.0, 1.0):
         facts["target_scale"] = list(prep.target_scale)
     if data.text:

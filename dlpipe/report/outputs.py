@@ -15,7 +15,7 @@ from dlpipe.report.baselines import with_baselines
 from dlpipe.report.html import Insights, write_report
 from dlpipe.report.index import write_index
 from dlpipe.report.network import judge_network
-from dlpipe.report.verdict import judge, with_targets
+from dlpipe.report.verdict import judge, with_targets, with_unseen
 
 
 def finish(record: RunRecord, insights: Insights, stages: dict[str, float], progress: Progress,
@@ -23,7 +23,9 @@ def finish(record: RunRecord, insights: Insights, stages: dict[str, float], prog
     """metrics.json, history.csv, report.html, the index and the end of run.log, whatever the outcome."""
     t = time.perf_counter()
     fitted = record.data.get("baselines", {})
-    verdict = with_baselines(with_targets(judge(record.history, insights.usual_lr), record.targets),
+    verdict = with_unseen(with_targets(judge(record.history, insights.usual_lr), record.targets),
+                          (record.data or {}).get("unseen"))
+    verdict = with_baselines(verdict,
                              fitted.get("kind", record.task), record.test, record.baselines, fitted.get("samples", 0))
     record.verdict = {"kind": verdict.kind, "advice": verdict.advice, "epoch": verdict.epoch} if verdict else None
     network = judge_network(insights.network)

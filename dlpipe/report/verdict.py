@@ -62,6 +62,23 @@ def with_targets(verdict: Verdict | None, targets: list[dict]) -> Verdict | None
                                  "to train further", verdict.epoch)
 
 
+UNSEEN = 0.3  # a third of the validation rows hold a category training never saw: the gap is the data's
+
+
+def with_unseen(verdict: Verdict | None, unseen: dict[str, list[float]] | None) -> Verdict | None:
+    """A gap between training and validation that unseen categories explain is blamed on them, not on the network:
+    regularising cannot help a one-hot column whose validation values training never held (all zeros)."""
+    if verdict is None or verdict.kind not in ("overfitting", "generalisation gap", "noisy") or not unseen:
+        return verdict
+    name, (share, _) = max(unseen.items(), key=lambda item: item[1][0])
+    if share < UNSEEN:
+        return verdict
+    return Verdict("unseen categories", f"{share:.0%} of validation rows hold a value of {name!r} that training never "
+                                        "saw (one-hot encoded, they are all zeros), so the network cannot generalise "
+                                        f"from it: read it as characters (text: {{columns: [{name}], tokens: chars, "
+                                        "ngrams: [1, 3]}) or leave it out of features", verdict.epoch)
+
+
 def judge(history: dict[str, list[float]], usual_lr: tuple[float, float] | None = None) -> Verdict | None:
     """The verdict for a history; None when there is no epoch to judge.
 

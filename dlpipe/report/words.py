@@ -72,8 +72,8 @@ def _effects(model: nn.Module, data: Dataset, probabilities: torch.Tensor):
         taken = x[rows.to(x.device)].clone()
         if sequence:
             taken[taken == column + (encoder.ids - len(encoder.vocabulary))] = UNKNOWN
-        else:
-            taken[:, column] = 0
+        else:  # the text's inputs come after the other columns' (preprocess.Preprocessing.input_names)
+            taken[:, x.shape[1] - len(encoder.vocabulary) + column] = 0
         after = predict(model, taken).float().softmax(dim=1).cpu()
         found.append((encoder.vocabulary[column], (probabilities[rows] - after).mean(dim=0), len(rows)))
     return found, len(order)
@@ -82,7 +82,7 @@ def _effects(model: nn.Module, data: Dataset, probabilities: torch.Tensor):
 def _presence(x: torch.Tensor, encoder, sequence: bool) -> torch.Tensor:
     """Which vocabulary token each test row holds."""
     if not sequence:
-        return (x > 0).cpu()
+        return (x[:, x.shape[1] - len(encoder.vocabulary):] > 0).cpu()
     offset = encoder.ids - len(encoder.vocabulary)
     present = torch.zeros(len(x), len(encoder.vocabulary), dtype=torch.bool)
     ids = x.cpu() - offset

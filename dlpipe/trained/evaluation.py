@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from dlpipe.archive.files import create_run_dir, write_atomic, write_json
+from dlpipe.data import columns, schema
 from dlpipe.data.dataset import DataInfo, Dataset, Samples
 from dlpipe.data.sources import load_data
 from dlpipe.engine.evaluate import scores
@@ -111,17 +112,17 @@ def _from_file(model: TrainedModel, path: Path, notes: list[str]) -> Samples:
     if prep.kind == "table":
         from dlpipe.trained.tables import read_table
 
-        frame, _ = read_table(model, [str(path)])
-        if prep.target not in frame.columns:
+        read = read_table(model, [str(path)])
+        notes += read.notes
+        if prep.target not in read.frame.columns:
             raise InputError(f"{path} has no target column {prep.target!r}; evaluate needs it")
-        rows = table_rows(prep, frame, notes)  # the run's missing: policy may leave rows out (noted)
-        return Samples(torch.from_numpy(rows.x), _targets(model, frame[prep.target].to_numpy()[rows.kept], path,
-                                                          rows.kept))
+        rows = table_rows(prep, read.frame, notes, read.where)  # the run's missing: policy may leave rows out (noted)
+        y = columns.target(read.frame[prep.target].to_numpy())[rows.kept]
+        return Samples(torch.from_numpy(rows.x), _targets(model, y, path, lambda i: read.where(int(rows.kept[i]))))
     if prep.kind == "series":
         from dlpipe.trained.tables import read_table
 
-        frame, _ = read_table(model, [str(path)])
-        return Samples(*series_samples(prep, frame))
+        return Samples(*series_samples(prep, read_table(model, [str(path)]).frame))
     if path.is_dir():
         classes = sorted(p.name for p in path.iterdir() if p.is_dir())
         files = [(f, c) for c in classes for f in image_files([str(path / c)])]
@@ -136,29 +137,28 @@ def _from_file(model: TrainedModel, path: Path, notes: list[str]) -> Samples:
     return Samples(model_inputs(prep, x, notes), _targets(model, y, path))
 
 
-def _targets(model: TrainedModel, values: np.ndarray, path: Path, rows: np.ndarray | None = None) -> torch.Tensor:
+def _targets(model: TrainedModel, values: np.ndarray, path: Path, where=None) -> torch.Tensor:
     """Targets as the model was trained on them: class numbers by name, or standardized values.
 
-    rows: each value's row in the file (0-based), when some rows were left out.
+    where(i): where value i is in the file ('FILE:LINE'), default 'FILE: row i+1'.
     """
     prep = model.preprocessing
-    rows = np.arange(len(values)) if rows is None else rows
+    where = where or (lambda i: f"{path}: row {i + 1}")
     if model.task == "classification":
-        names = [str(int(v)) if isinstance(v, (float, np.floating)) and float(v).is_integer() else str(v)
-                 for v in values]
+        names = [schema.text(v) for v in values]  # class names as training read them (columns.target)
         index = {name: i for i, name in enumerate(prep.classes)}
         unknown = [(row, name) for row, name in enumerate(names) if name not in index]
         if unknown:
             row, name = unknown[0]
-            raise InputError(f"{path}: row {rows[row] + 1} has the class {name!r}, which the model does not know "
+            raise InputError(f"{where(row)}: has the class {name!r}, which the model does not know "
                              f"(its classes: {', '.join(prep.classes)})")
         return torch.tensor([index[n] for n in names], dtype=torch.int64)
     mean, std = prep.target_scale
-    numbers = _regression_targets(values, path, rows, prep.target)
+    numbers = _regression_targets(values, where, prep.target)
     return torch.from_numpy(((numbers - mean) / std).astype(np.float32))
 
 
-def _regression_targets(values: np.ndarray, path: Path, rows: np.ndarray, name: str) -> np.ndarray:
+def _regression_targets(values: np.ndarray, where, name: str) -> np.ndarray:
     """The targets as float64, one row per sample; InputError naming the first row whose target is empty, text
     or not finite."""
     flat = np.asarray(values, dtype=object).reshape(len(values), -1)
@@ -171,6 +171,6 @@ def _regression_targets(values: np.ndarray, path: Path, rows: np.ndarray, name: 
     bad = np.flatnonzero(~np.isfinite(numbers).all(axis=1))
     if len(bad):
         value = flat[bad[0]][~np.isfinite(numbers[bad[0]])][0]
-        raise InputError(f"{path}: row {rows[bad[0]] + 1}: the target {name or 'y'} is {value!r}, not a finite "
+        raise InputError(f"{where(bad[0])}: the target {name or 'y'} is {value!r}, not a finite "
                          f"number ({len(bad)} such row(s)); every row needs one to be scored")
     return numbers

@@ -11,52 +11,73 @@ import csv
 import io
 import json
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
 
 from dlpipe.archive.files import writable, write_new
+from dlpipe.data import schema
 from dlpipe.data.npy import read_header, refused_kind
 from dlpipe.language.paths import not_a_file
 from dlpipe.trained.errors import InputError
 from dlpipe.trained.inputs import decode, image_files, model_inputs
 from dlpipe.trained.model import TrainedModel
-from dlpipe.trained.rows import table_rows
+from dlpipe.trained.rows import row_number, table_rows
 from dlpipe.trained.tables import read_table
 
 SHOWN_ROWS = 20
+DEFAULT_TOP = 3  # classes listed per row unless --top says
 
 
 Columns = dict  # name -> one value per row (a list or an array): the output, column by column, never row dicts
 
 
-def read_inputs(model: TrainedModel, inputs: list[str], numbers: tuple[float, ...]) -> tuple[object, Columns]:
-    """(data for model_inputs, the columns passed through to the output) from the INPUT arguments or --x numbers."""
+@dataclass
+class Inputs:
+    """What predict reads: the data for the model, the columns passed through to the output, and where row i is."""
+
+    data: object
+    passthrough: Columns
+    where: Callable[[int], str] = row_number
+
+
+def read_inputs(model: TrainedModel, inputs: list[str], numbers: tuple[float, ...], notes: list[str] | None = None,
+                id_column: str | None = None) -> Inputs:
+    """The INPUT arguments or --x numbers read; a table's rows keep their file and line (or --id's column) first in
+    the output, then its columns that are not features; blank lines skipped are noted."""
     prep = model.preprocessing
     if numbers:
         if prep.sample_shape != (1,):
             raise InputError(f"--x gives one number per sample, for a model with one input; {_takes(prep)}")
-        return np.asarray(numbers, dtype=np.float32)[:, None], {"x": list(numbers)}
+        return Inputs(np.asarray(numbers, dtype=np.float32)[:, None], {"x": list(numbers)})
     if not inputs:
         raise InputError("no INPUT: give a CSV file (or - for standard input), .npy/.npz arrays, images, or --x")
     if prep.kind == "table":
-        return read_table(model, inputs)
+        read = read_table(model, inputs)
+        (notes if notes is not None else []).extend(read.notes)
+        features = {c.name for c in prep.columns} | {prep.target}
+        origin = read.origin(id_column)
+        extra = {name: read.frame[name].to_numpy() for name in read.frame.columns
+                 if name not in features and name not in origin}
+        return Inputs(read.frame, {**origin, **extra}, read.where)
     if prep.kind == "series" and not any(i.endswith((".npy", ".npz")) for i in inputs):
-        frame, _ = read_table(model, inputs)
+        frame = read_table(model, inputs).frame
         labels = frame[prep.time].to_numpy() if prep.time in frame.columns else np.arange(1, len(frame) + 1)
         ends = labels[prep.window - 1:]  # each forecast comes after its window's last row
-        return frame, {"after": ends, "steps_ahead": np.full(len(ends), prep.horizon)}
+        return Inputs(frame, {"after": ends, "steps_ahead": np.full(len(ends), prep.horizon)})
     arrays = [i for i in inputs if i.endswith((".npy", ".npz"))]
     if arrays:
         data = np.concatenate([_array(model, Path(i)) for i in arrays])
-        return data, {"index": np.arange(len(data))}
+        return Inputs(data, {"index": np.arange(len(data))})
     if prep.kind != "images":
         raise InputError(f"{inputs[0]}: not a .npy or .npz file; {_takes(prep)}")
     files = image_files(inputs)
     if not files:
         raise InputError(f"{' '.join(inputs)}: no image files there")
-    return decode(files), {"file": [str(f) for f in files]}
+    return Inputs(decode(files), {"file": [str(f) for f in files]})
 
 
 def _array(model: TrainedModel, path: Path) -> np.ndarray:
@@ -105,14 +126,16 @@ def _takes(prep) -> str:
     return f"this model takes {what}.npy or .npz arrays of shape (N, {shape})"
 
 
-def predict_rows(model: TrainedModel, data, passthrough: Columns, top: int, batch_size: int,
+def predict_rows(model: TrainedModel, inputs: Inputs, top: int | None, batch_size: int,
                  notes: list[str]) -> tuple[Columns, np.ndarray]:
     """The output's columns (passed-through ones first), and the numbers as an array (.npy output).
 
+    top: classes listed per row (None: 3, or fewer if the model knows fewer; more than it knows is noted).
     A table run that drops rows with empty cells (missing: drop) gives none for them; the note says which.
     """
+    data, passthrough = inputs.data, inputs.passthrough
     if model.preprocessing.kind == "table":
-        rows = table_rows(model.preprocessing, data, notes)
+        rows = table_rows(model.preprocessing, data, notes, inputs.where)
         x, passthrough = torch.from_numpy(rows.x), {k: np.asarray(v)[rows.kept] for k, v in passthrough.items()}
     else:
         x = model_inputs(model.preprocessing, data, notes)
@@ -124,7 +147,10 @@ def predict_rows(model: TrainedModel, data, passthrough: Columns, top: int, batc
                                                                     for j in range(values.shape[1])}
         return {**passthrough, **named}, values[:, 0] if values.shape[1] == 1 else values
     probabilities = out.softmax(dim=1).numpy()
-    order = np.argsort(-probabilities, axis=1)[:, :max(1, top)]
+    if top is not None and top > probabilities.shape[1]:
+        notes.append(f"--top {top}: the model knows {probabilities.shape[1]} classes; all {probabilities.shape[1]} "
+                     "are listed")
+    order = np.argsort(-probabilities, axis=1)[:, :DEFAULT_TOP if top is None else top]
     classes = np.asarray(model.classes, dtype=object)
     columns = {**passthrough, "prediction": classes[order[:, 0]],
                "probability": np.round(np.take_along_axis(probabilities, order[:, :1], axis=1)[:, 0], 6)}
@@ -154,7 +180,7 @@ def write(columns: Columns, array: np.ndarray, output: Path | None, force: bool 
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(columns)
-    writer.writerows(zip(*columns.values()))
+    writer.writerows([("" if schema.is_empty(v) else v for v in row) for row in zip(*columns.values())])
     if output is None:
         return buffer.getvalue()
     write_new(output, buffer.getvalue(), replace=force)
@@ -178,8 +204,9 @@ def table(columns: Columns) -> str:
 
 
 def _plain(value):
-    """A numpy scalar as the Python value JSON takes."""
-    return value.item() if isinstance(value, np.generic) else value
+    """A cell as the Python value JSON takes: a numpy scalar as its value, an empty cell (None, NaN) as null."""
+    value = value.item() if isinstance(value, np.generic) else value
+    return None if schema.is_empty(value) else value
 
 
 def _cell(value) -> str:

@@ -1,22 +1,22 @@
-"""Rows for a table model: every feature cell checked, empty cells handled as the run's training handled them.
+"""Rows for a table model: every feature cell read through the run's fitted schema, as training read it.
 
-The run's `missing:` policy travels in its Preprocessing: `error` refuses a row with an
-empty cell (naming the row and column), `drop` leaves such rows out, `mean` fills a numeric
-cell with the training mean and leaves an empty category all zeros, as training did. Text
-in a numeric column, or a value that is not finite (inf, 1e309), is refused whatever the
-policy; a category the training rows never held is encoded as all zeros, and the note
-names its row, column and value. A text column's empty cell is empty text, as in training.
+The cells go through the same functions training used (dlpipe/data/schema.py), and the run's `missing:` policy
+through the same code (dlpipe/data/missing.py): `error` refuses a row with an empty cell (naming the row and
+column), `drop` leaves such rows out, `mean` fills a number with the training mean and leaves an empty category
+all zeros. Text in a numeric column, or a value that is not finite (inf, 1e309), is refused whatever the policy; a
+category the training rows never held is encoded as all zeros, and the note names its row, column and value.
 Nothing is filled in or left out without a note.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
+from dlpipe.data import missing, schema
 from dlpipe.data.preprocess import Column, Preprocessing
-from dlpipe.data.table import is_number
 from dlpipe.trained.errors import InputError
 
 SHOWN = 5  # cells named in a message or note; the rest are counted
@@ -30,34 +30,53 @@ class Rows:
     kept: np.ndarray
 
 
-def table_rows(prep: Preprocessing, data, notes: list[str]) -> Rows:
-    """Rows (a DataFrame, a dict of columns, a list of dicts, or an (N, columns) array) as model inputs."""
+def row_number(row: int) -> str:
+    return f"row {row + 1}"
+
+
+def table_rows(prep: Preprocessing, data, notes: list[str], where: Callable[[int], str] = row_number) -> Rows:
+    """Rows (a DataFrame, a dict of columns, a list of dicts, or an (N, columns) array) as model inputs.
+
+    where: names row i in a message (a file's reader names its line)."""
     data = _columns(prep, data)
-    rows = len(np.asarray(data[prep.columns[0].name]).reshape(-1))
+    rows = len(np.asarray(data[prep.columns[0].name], dtype=object).reshape(-1))
     if rows == 0:
         raise InputError("no rows: the input is empty")
     empty, clean = np.zeros((rows, len(prep.columns)), dtype=bool), {}
     for j, column in enumerate(prep.columns):
-        native = np.asarray(data[column.name]).reshape(-1)
-        if column.kind == "numeric" and native.dtype.kind in "biuf":  # a parsed number column: no cell by cell
-            empty[:, j] = np.isnan(native) if native.dtype.kind == "f" else False
-            clean[column.name] = _finite(native.astype(np.float64), empty[:, j], column.name)
-            continue
-        values = native.astype(object)
-        if column.kind == "text":  # an empty cell is empty text, as in training: never missing
-            clean[column.name] = np.array(["" if blank else str(value) for value, blank in zip(values, _blank(values))],
-                                          dtype=object)
-            continue
-        empty[:, j] = _blank(values)
-        if column.kind == "numeric":
-            clean[column.name] = _numbers(values, empty[:, j], column.name)
-        else:
-            text = np.array(["" if blank else str(value) for value, blank in zip(values, empty[:, j])], dtype=object)
-            clean[column.name] = text  # object, not a fixed-width str array: that pads every cell to the longest
-            _unseen(column, text, empty[:, j], notes)
-    kept = _apply_missing(prep, empty, notes)
-    x, _ = prep.table_inputs({name: values[kept] for name, values in clean.items()})
+        values = np.asarray(data[column.name])
+        try:
+            clean[column.name] = schema.clean(column, values.reshape(-1) if values.ndim else values[None])
+        except schema.BadCells as exc:
+            raise InputError(exc.message(where)) from None
+        empty[:, j] = schema.empty(column.kind, clean[column.name])
+        if column.kind == "categorical":
+            _unseen(column, clean[column.name], notes, where)
+    try:
+        fills = [f"{c.fill:.6g}" if c.kind in ("numeric", "boolean", "date") else "no category" for c in prep.columns]
+        kept = missing.keep(prep.missing, [c.name for c in prep.columns], empty, where, notes, fills=fills)
+    except missing.MissingCells as exc:
+        raise InputError(f"{exc}; this run was trained with missing: error, so every feature needs a value (fill "
+                         "them in, or train with missing: mean or missing: drop)") from None
+    if not len(kept):
+        raise InputError(f"every row holds an empty cell; this run leaves such rows out (missing: {prep.missing}), so "
+                         "nothing is left to predict")
+    clean = {name: values[kept] for name, values in clean.items()}
+    tokens = prep.text.rows({name: clean[name] for name in prep.text.columns}) if prep.text is not None else None
+    if tokens is not None:
+        _unseen_text(prep, tokens, notes)
+    x, _ = prep.table_inputs(clean, tokens)
     return Rows(x, kept)
+
+
+def _unseen_text(prep: Preprocessing, tokens: list[list[str]], notes: list[str]) -> None:
+    """A note with the share of the rows' tokens outside the vocabulary training fitted (uncounted, or unknown)."""
+    words = [token for row in tokens for token in row if token != "\x00sep"]
+    outside = sum(token not in prep.text.index for token in words)
+    if outside:
+        notes.append(f"text {', '.join(prep.text.columns)}: {outside:,} of {len(words):,} tokens "
+                     f"({outside / len(words):.0%}) are outside the vocabulary training fitted "
+                     f"({'read as unknown' if prep.sequence else 'not counted'})")
 
 
 def _columns(prep: Preprocessing, data):
@@ -91,87 +110,12 @@ def _columns(prep: Preprocessing, data):
     return data
 
 
-NA_TEXT = ("", "nan", "na", "n/a", "null", "none")  # what pandas reads as empty, spelled out in a cell
-
-
-def _blank(values: np.ndarray) -> np.ndarray:
-    """True where a cell is empty: None, NaN (pandas' empty cell), pd.NA, or NA_TEXT (spaces around allowed)."""
-    return np.fromiter((_is_blank(v) for v in values), dtype=bool, count=len(values))
-
-
-def _is_blank(value) -> bool:
-    if value is None:
-        return True
-    if isinstance(value, str):
-        return value.strip().lower() in NA_TEXT
-    try:
-        return bool(value != value)  # NaN is the one value unequal to itself
-    except (TypeError, ValueError):  # pd.NA answers NA, which has no truth value
-        return True
-
-
-def _finite(numbers: np.ndarray, blank: np.ndarray, name: str) -> np.ndarray:
-    """A column of numbers back; InputError naming the first that is infinite (NaN is an empty cell)."""
-    bad = np.flatnonzero(np.isinf(numbers) & ~blank)
-    if len(bad):
-        raise InputError(f"row {bad[0] + 1}, column {name!r}: {float(numbers[bad[0]])} is not a finite number; the model's "
-                         "answer for it could not be right")
-    return numbers
-
-
-def _numbers(values: np.ndarray, blank: np.ndarray, name: str) -> np.ndarray:
-    """A numeric column as float64 (NaN where empty); InputError for text or a value that is not finite."""
-    out = np.full(len(values), np.nan)
-    for row, value in enumerate(values):
-        if blank[row]:
-            continue
-        if isinstance(value, (bool, np.bool_)) or not (isinstance(value, (int, float, np.number))
-                                                       or (isinstance(value, str) and is_number(value))):
-            raise InputError(f"row {row + 1}, column {name!r}: {value!r} is not a number")
-        number = float(value)
-        if not np.isfinite(number):
-            raise InputError(f"row {row + 1}, column {name!r}: {value!r} is not a finite number; the model's "
-                             "answer for it could not be right")
-        out[row] = number
-    return out
-
-
-def _unseen(column: Column, text: np.ndarray, blank: np.ndarray, notes: list[str]) -> None:
+def _unseen(column: Column, clean: np.ndarray, notes: list[str], where: Callable[[int], str]) -> None:
     """A note naming the rows whose category the training rows never held (they are encoded as all zeros)."""
     known = set(column.categories)
-    rows = np.array([i for i, (value, empty) in enumerate(zip(text, blank)) if not empty and value not in known],
-                    dtype=np.int64)
-    if len(rows):
-        cells = ", ".join(f"row {r + 1} {str(text[r])!r}" for r in rows[:SHOWN])
+    rows = [i for i, value in enumerate(clean) if value is not None and value not in known]
+    if rows:
+        cells = ", ".join(f"{where(r)} {clean[r]!r}" for r in rows[:SHOWN])
         more = f" and {len(rows) - SHOWN} more" if len(rows) > SHOWN else ""
-        notes.append(f"column {column.name!r}: a category the training rows do not hold, encoded as all zeros: "
-                     f"{cells}{more}")
-
-
-def _apply_missing(prep: Preprocessing, empty: np.ndarray, notes: list[str]) -> np.ndarray:
-    """The rows to keep under the run's missing: policy (error refuses, drop leaves out, mean fills), noted."""
-    everything = np.arange(len(empty))
-    if not empty.any():
-        return everything
-    rows, cols = np.nonzero(empty)
-    fills = [c.fill for c in prep.columns]
-    cells = ", ".join(f"row {r + 1} column {prep.columns[c].name!r}" for r, c in zip(rows[:SHOWN], cols))
-    more = f" and {len(rows) - SHOWN} more" if len(rows) > SHOWN else ""
-    if prep.missing == "error":
-        raise InputError(f"{len(rows)} empty cell(s): {cells}{more}; this run was trained with missing: error, so "
-                         "every feature needs a value (fill them in, or train with missing: mean or missing: drop)")
-    if prep.missing == "drop":
-        kept = everything[~empty.any(axis=1)]
-        dropped = sorted(set(rows.tolist()))
-        notes.append(f"{len(dropped)} row(s) left out, as in training (missing: drop), for empty cells: {cells}"
-                     f"{more}")
-        if not len(kept):
-            raise InputError(f"every row holds an empty cell ({cells}{more}); this run drops such rows "
-                             "(missing: drop), so nothing is left to predict")
-        return kept
-    filled = ", ".join(f"row {r + 1} column {prep.columns[c].name!r} -> "
-                       + (f"{fills[c]:.6g}" if prep.columns[c].kind == "numeric" else "no category")
-                       for r, c in zip(rows[:SHOWN], cols))
-    notes.append(f"{len(rows)} empty cell(s) filled as in training (missing: mean: a number with the training "
-                 f"mean, a category as all zeros): {filled}{more}")
-    return everything
+        notes.append(f"column {column.name!r}: {len(rows)} cell(s) hold a category the training rows do not, "
+                     f"encoded as all zeros: {cells}{more}")

@@ -10,7 +10,8 @@ import torch
 from dlpipe.data.preprocess import Preprocessing
 from dlpipe.data.series import time_order, windows
 from dlpipe.trained.errors import InputError
-from dlpipe.trained.rows import _blank, _columns, _numbers
+from dlpipe.data import schema
+from dlpipe.trained.rows import _columns
 
 
 def series_values(prep: Preprocessing, data) -> np.ndarray:
@@ -21,12 +22,14 @@ def series_values(prep: Preprocessing, data) -> np.ndarray:
     columns = _columns(prep, data)
     values = []
     for name in names:
-        cells = np.asarray(columns[name], dtype=object)
-        blank = _blank(cells)
-        if blank.any():
-            raise InputError(f"row {int(np.flatnonzero(blank)[0]) + 1}, column {name!r}: empty; a series needs a value "
-                             "at every step (fill it, or leave the row out)")
-        values.append(_numbers(cells, blank, name))
+        try:
+            numbers = schema.numbers(name, np.asarray(columns[name], dtype=object).reshape(-1))
+        except schema.BadCells as exc:
+            raise InputError(str(exc)) from None
+        if np.isnan(numbers).any():
+            raise InputError(f"row {int(np.flatnonzero(np.isnan(numbers))[0]) + 1}, column {name!r}: empty; a series "
+                             "needs a value at every step (fill it, or leave the row out)")
+        values.append(numbers)
     values = np.stack(values, axis=1)
     if len(values) < prep.window:
         raise InputError(f"{len(values)} row(s) of {', '.join(names)}; this model forecasts from the last "

@@ -1,108 +1,111 @@
-"""The tables `dlpipe predict` and `dlpipe evaluate --data` read: CSV text (a file, or standard input), JSON Lines and
-Parquet, each checked before it is trusted (size, kind, ragged rows, long cells)."""
+"""The tables `dlpipe predict` and `dlpipe evaluate --data` read, through training's own reader (data/table.py):
+delimited text (plain or gzip; - for standard input), JSON Lines and Parquet, every cell the same raw cell that
+training read. Each row keeps where it came from (file and line), for messages and for the output."""
 
 from __future__ import annotations
 
-import csv
-import io
 import sys
+import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
-from dlpipe.data import formats
-from dlpipe.data.csvfile import table_format
-from dlpipe.data.memory import check_fits
-from dlpipe.data.cells import MAX_CELL, refuse_long_cells
-from dlpipe.data.table import pandas, sniff_text
+import numpy as np
+
+from dlpipe.data import table
+from dlpipe.data.csvfile import TableFile, head_bytes, table_format
 from dlpipe.language.errors import InvalidValue
 from dlpipe.language.paths import not_a_file
 from dlpipe.trained.errors import InputError
 from dlpipe.trained.model import TrainedModel
 
-
-def read_table(model: TrainedModel, inputs: list[str]):
-    """Tables (CSV, or - for stdin; JSON Lines, Parquet) as one frame, and per row the columns that are not features
-    (passed through)."""
-    pd, frames = pandas(), []
-    for item in inputs:
-        if item != "-" and table_format(Path(item)) != "csv":
-            frames.append(_other_format(Path(item)))
-            continue
-        text = _csv_text(model, item)
-        delimiter = sniff_text(text[:SNIFF_CHARS])
-        _same_fields(text, delimiter, item)
-        try:
-            frames.append(pd.read_csv(io.StringIO(text), sep=delimiter, skipinitialspace=True, engine="c"))
-        except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-            raise InputError(f"{item}: cannot be read as CSV ({str(exc).strip().splitlines()[-1]})") from None
-        del text
-        refuse_long_cells("standard input" if item == "-" else item, frames[-1])
-    frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
-    frame.columns = [str(c).strip() for c in frame.columns]
-    features = {c.name for c in model.preprocessing.columns}
-    extra = [c for c in frame.columns if c not in features and c != model.preprocessing.target]
-    return frame, {name: frame[name].to_numpy() for name in extra}
-
-
-SNIFF_CHARS = 64 * 1024
 MAX_STDIN = 256 * 2**20  # bytes of CSV read from standard input at most
-CSV_MEMORY = 8  # bytes of memory per byte of CSV, at most, while it is read and encoded (benchmarks/memory.py)
-# The first bytes of files that are not CSV text, and what they are.
+# The first bytes of files that are not table text, and what they are.
 NOT_TEXT = {b"\x93NUMPY": "a NumPy .npy array", b"PK\x03\x04": "a zip archive (an .npz?)",
             b"\x89PNG": "a PNG image", b"\xff\xd8\xff": "a JPEG image", b"GIF8": "a GIF image"}
 
 
-def _csv_text(model: TrainedModel, item: str) -> str:
-    """The text of a CSV input; InputError saying what the file is instead, and what the model takes."""
-    names = ", ".join(c.name for c in model.preprocessing.columns)
-    takes = f"this model takes a CSV table whose header names its columns {names}"
-    if item == "-":
+@dataclass
+class Read:
+    """The rows read: the raw cells, where each row is (file and line), and the blank lines skipped (noted)."""
+
+    frame: object  # a pandas DataFrame, rows numbered 0, 1, ...
+    files: list[str]  # each row's file, as messages name it
+    lines: list[int]  # each row's line (a Parquet file: its row number)
+    notes: list[str]
+
+    def where(self, row: int) -> str:
+        """'FILE:LINE' of row `row`, as training names a cell ('FILE, row N' in a Parquet file)."""
+        name = self.files[row]
+        return f"{name}, row {self.lines[row]}" if name.endswith((".parquet", ".pq")) else f"{name}:{self.lines[row]}"
+
+    def origin(self, id_column: str | None) -> dict:
+        """The columns that let an output row be matched to its input: --id's column, else file (when several) and
+        line (row, for Parquet)."""
+        if id_column is not None:
+            if id_column not in self.frame.columns:
+                raise InputError(f"--id {id_column}: no such column; the input has: {', '.join(self.frame.columns)}")
+            return {id_column: self.frame[id_column].to_numpy()}
+        files = {"file": np.asarray(self.files, dtype=object)} if len(set(self.files)) > 1 else {}
+        parquet = all(name.endswith((".parquet", ".pq")) for name in self.files)
+        return {**files, "row" if parquet else "line": np.asarray(self.lines, dtype=np.int64)}
+
+
+def read_table(model: TrainedModel, inputs: list[str]) -> Read:
+    """Tables (any format; - for stdin) as one frame of raw cells, with each row's file and line."""
+    pd = table.pandas()
+    frames, files, lines, notes = [], [], [], []
+    for item in inputs:
+        with _readable(model, item) as (path, shown):
+            file = TableFile(path, table.sniff_delimiter(path, None), shown)
+            try:
+                frame = table.read_file(path, file.delimiter)
+            except InvalidValue as exc:
+                raise InputError(str(exc).replace(str(path), shown)) from None
+            frames.append(frame)
+            files += [shown] * len(frame)
+            lines += file.lines(len(frame))
+            blank = file.blank_lines()
+            if blank:
+                notes.append(f"{shown}: {len(blank)} blank line(s) skipped, no row there: line(s) "
+                             f"{', '.join(map(str, blank[:10]))}{' ...' if len(blank) > 10 else ''}")
+    frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    return Read(frame, files, lines, notes)
+
+
+class _readable:
+    """(a path to read, the name messages give it): the file itself, or standard input in a temporary file."""
+
+    def __init__(self, model: TrainedModel, item: str):
+        self.model, self.item, self.folder = model, item, None
+
+    def __enter__(self) -> tuple[Path, str]:
+        if self.item != "-":
+            path = Path(self.item)
+            if why := not_a_file(path):
+                raise InputError(f"{self.item}: {why}")
+            _refuse_binary(self.model, self.item, head_bytes(path, 16) if table_format(path) != "parquet" else b"")
+            return path, self.item
         data = sys.stdin.buffer.read(MAX_STDIN + 1)  # never more: `cat /dev/zero | dlpipe predict RUN -` ends here
         if len(data) > MAX_STDIN:
             raise InputError(f"standard input holds more than {MAX_STDIN // 2**20} MB; write it to a file and give "
                              "its path (a file's size is checked against the memory before it is read)")
-    else:
-        path = Path(item)
-        why = not_a_file(path)
-        if why:
-            raise InputError(f"{item}: {why}")
-        check_fits(path.stat().st_size * CSV_MEMORY, f"{item} ({path.stat().st_size / 1e6:.0f} MB of CSV)",
-                   ("input",))
-        data = path.read_bytes()
-    kind = next((what for magic, what in NOT_TEXT.items() if data.startswith(magic)), None)
+        if not data.strip():
+            raise InputError("standard input: holds no table (no header, no rows)")
+        _refuse_binary(self.model, "standard input", data[:16])
+        self.folder = tempfile.TemporaryDirectory(prefix="dlpipe-stdin-")
+        path = Path(self.folder.name) / "stdin.csv"
+        path.write_bytes(data)
+        return path, "standard input"
+
+    def __exit__(self, *exc) -> None:
+        if self.folder is not None:
+            self.folder.cleanup()
+
+
+def _refuse_binary(model: TrainedModel, shown: str, head: bytes) -> None:
+    """InputError for an array, archive or image given where a table is expected."""
+    kind = next((what for magic, what in NOT_TEXT.items() if head.startswith(magic)), None)
     if kind:
-        raise InputError(f"{item}: is {kind}, not a CSV table; {takes}")
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise InputError(f"{item}: not UTF-8 text (byte {exc.start}); {takes}") from None
-
-
-def _same_fields(text: str, delimiter: str, item: str) -> None:
-    """InputError for a row with more or fewer fields than the header (pandas would shift or pad it silently)."""
-    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
-    where = "standard input" if item == "-" else item
-    try:
-        header = next(reader, None)
-        if not header:
-            raise InputError(f"{item}: holds no table (no header, no rows)")
-        for row in reader:
-            if row and len(row) != len(header):
-                raise InputError(f"{where}:{reader.line_num}: this row has {len(row)} fields, the header has "
-                                 f"{len(header)}; every row needs one per column")
-    except csv.Error as exc:  # a cell beyond the csv module's limit (131,072 characters), an unclosed quote
-        raise InputError(f"{where}:{reader.line_num}: cannot be read as CSV ({exc}); a cell is at most "
-                         f"{MAX_CELL:,} characters") from None
-
-
-def _other_format(path: Path):
-    """A JSON Lines or Parquet input as a frame; InputError saying what is wrong with it, at its line or row."""
-    why = not_a_file(path)
-    if why:
-        raise InputError(f"{path}: {why}")
-    try:
-        check_fits(formats.memory_bytes(path, 1), f"{path} ({path.stat().st_size / 1e6:.0f} MB)", ("input",))
-        frame = formats.read(path)
-        refuse_long_cells(str(path), frame)
-    except InvalidValue as exc:
-        raise InputError(str(exc)) from None
-    return frame
+        names = ", ".join(c.name for c in model.preprocessing.columns)
+        raise InputError(f"{shown}: is {kind}, not a table; this model takes a CSV table whose header names its "
+                         f"columns {names}")
