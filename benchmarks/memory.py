@@ -2,6 +2,7 @@
 
     python benchmarks/memory.py            # the table docs/benchmarks.md shows
     python benchmarks/memory.py --quick    # the smaller sizes only
+    python benchmarks/memory.py --tables   # tables only: the 1,000,000-row run and predict, and every column kind
 
 Each line is one fresh `dlpipe` process (`/usr/bin/time -f %M`: its peak resident set), against a baseline
 process that imports what a run imports and reads nothing. "over baseline / input" is the figure that must
@@ -50,6 +51,30 @@ def csv_table(path: Path, rows: int, long_cell: int = 0) -> Path:
     return path
 
 
+def kinds_table(path: Path, rows: int) -> Path:
+    """tests/one_reading_tables.py's table of every column kind (numbers, a category with blanks, true/false with
+    blanks, categories spelled none and NA, ISO dates, names, notes), repeated to `rows` rows."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from one_reading_tables import rows as table_rows
+
+    block = table_rows(1000)
+    with open(path, "w") as out:
+        out.write(",".join(block[0]) + "\n")
+        for start in range(0, rows, len(block)):
+            out.write("".join(",".join("" if v is None else f'"{v}"' if "," in str(v) else str(v) for v in row.values())
+                              + "\n" for row in block[:rows - start]))
+    return path
+
+
+def kinds_pipeline(folder: Path, path: Path) -> Path:
+    spec = folder / "kinds.yaml"
+    spec.write_text(f"name: kinds\ndata: {{type: table, path: {path}, target: label, features: [x, rooms, garage, "
+                    "heating, sold, name], categorical: [rooms, heating], missing: mean, text: {columns: [name], "
+                    "as: tfidf, tokens: chars, ngrams: [1, 3], vocabulary: 40}}\nmodel: {layers: [{type: linear, "
+                    "units: 2}]}\ntraining: {epochs: 1, batch_size: 256}\n")
+    return spec
+
+
 def pipeline(folder: Path, data: str, units: int = 1, flatten: bool = False) -> Path:
     path = folder / f"p{len(list(folder.glob('p*.yaml')))}.yaml"  # one file a case: they run after all are made
     layers = "[{type: flatten}, " if flatten else "["
@@ -61,6 +86,7 @@ def pipeline(folder: Path, data: str, units: int = 1, flatten: bool = False) -> 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--tables", action="store_true", help="only the table source and predict")
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="dlpipe-memory-"))
     dlpipe = [sys.executable, "-m", "dlpipe"]
@@ -77,11 +103,15 @@ def main() -> None:
         cases.append((f"csv source, {rows:,} rows (run, 1 epoch)", path,
                       [*dlpipe, "run", str(pipeline(folder, f"{{type: csv, path: {path}, target: price}}")), "-q",
                        "--out", str(folder / "out")], None))
-    for cell in (1_000_000, 10_000_000):
+    if args.tables and (ROOT / "tests" / "one_reading_tables.py").exists():  # every column kind (dlpipe after 35)
+        path = kinds_table(folder / "kinds.csv", rows_list[-1])
+        cases.append((f"csv, {rows_list[-1]:,} rows of every column kind (run)", path,
+                      [*dlpipe, "run", str(kinds_pipeline(folder, path)), "-q", "--out", str(folder / "out")], None))
+    for cell in () if args.tables else (1_000_000, 10_000_000):
         path = csv_table(folder / f"cell{cell}.csv", 2_000, long_cell=cell)
         cases.append((f"csv, 2,000 rows, one {cell // 1_000_000} MB cell (validate)", path,
                       [*dlpipe, "validate", str(pipeline(folder, f"{{type: csv, path: {path}, target: price}}"))], None))
-    for n in ([10_000, 100_000] if args.quick else [10_000, 100_000, 500_000]):
+    for n in [] if args.tables else [10_000, 100_000] if args.quick else [10_000, 100_000, 500_000]:
         path = folder / f"a{n}.npz"
         rng = np.random.default_rng(0)
         np.savez(path, x=rng.normal(size=(n, 64)).astype(np.float32), y=rng.normal(size=n).astype(np.float32))
@@ -90,7 +120,7 @@ def main() -> None:
                        str(folder / "out")], None))
     from PIL import Image
 
-    for n in ([500, 5_000] if args.quick else [500, 5_000, 20_000]):
+    for n in [] if args.tables else [500, 5_000] if args.quick else [500, 5_000, 20_000]:
         root = folder / f"img{n}"
         for c in range(2):
             (root / str(c)).mkdir(parents=True)
@@ -119,6 +149,9 @@ def main() -> None:
         peak, code, said = peak_mb([*dlpipe, "predict", str(run), str(path), "-o", str(folder / f"out{rows}.csv")])
         print(f"{f'predict, {rows:,} rows':<54} {path.stat().st_size / 1e6:>8.1f} {peak:>8.0f} "
               f"{(peak - base) / (path.stat().st_size / 1e6):>22.1f}  {'ok' if code == 0 else said}")
+    if args.tables:
+        shutil.rmtree(folder, ignore_errors=True)
+        return
     hostile = csv_table(folder / "hostile.csv", 200, long_cell=10_000_000)
     peak, code, said = peak_mb([*dlpipe, "predict", str(run), str(hostile)])
     print(f"{'predict, 200 rows with one 10 MB cell':<54} {hostile.stat().st_size / 1e6:>8.1f} {peak:>8.0f} "

@@ -42,16 +42,20 @@ def rows(count: int = 360, seed: int = 0) -> list[dict]:
     return out
 
 
-def write(path: Path, table: list[dict]) -> Path:
+def write(path: Path, table: list[dict], dates: tuple[str, ...] = ("sold",), floats: tuple[str, ...] = ("rooms",)
+          ) -> Path:
     """The rows in the format the file's name says: delimited text as a spreadsheet writes it (True/False, empty
-    cells empty), JSON Lines with JSON's own types (null, true), Parquet with typed columns (a date, floats)."""
+    cells empty), JSON Lines with JSON's own types (null, true), Parquet with typed columns (the `dates` columns
+    as dates, the `floats` ones as floats)."""
     name = path.name
     if name.endswith(".parquet"):
         import pandas as pd
 
         frame = pd.DataFrame(table)
-        frame["sold"] = [date.fromisoformat(v) for v in frame["sold"]]  # a Parquet date column, not text
-        frame["rooms"] = frame["rooms"].astype("float64")  # 1.0, 2.0, NaN: as pandas writes a column with blanks
+        for column in dates:  # a Parquet date column, not text
+            frame[column] = [None if pd.isna(v) else date.fromisoformat(v) for v in frame[column]]
+        for column in floats:  # 1.0, 2.0, NaN: as pandas writes a column of numbers with blanks
+            frame[column] = frame[column].astype("float64")
         frame.to_parquet(path, index=False)
         return path
     opener = gzip.open if name.endswith(".gz") else open

@@ -13,6 +13,7 @@ an identifier passed through). For each format a run trains on the file; then:
 from __future__ import annotations
 
 import json
+from datetime import date
 
 import numpy as np
 import pytest
@@ -121,3 +122,72 @@ def test_the_predicted_rows_carry_their_line_and_the_id_column(runs, cli, tmp_pa
     by_id = cli("predict", run.path, path, "--id", "id")
     assert by_id.exit_code == 0 and by_id.stdout.splitlines()[0].startswith("id,")
     assert by_id.stdout.splitlines()[1].startswith("h00000,")
+
+
+# --- the cell itself: one meaning in every format ------------------------------------------------------------------
+
+from hypothesis import HealthCheck, given, settings, strategies as st  # noqa: E402
+
+from dlpipe.data import schema, table  # noqa: E402
+from dlpipe.data.preprocess import Column  # noqa: E402
+
+from conftest import ROOT  # noqa: E402
+
+CELLS = {  # a column's cells as a user writes them (None: empty), and the kind read in every format
+    "numeric": st.one_of(st.none(), st.integers(-10**6, 10**6), st.floats(-1e6, 1e6).map(lambda v: round(v, 3))),
+    "boolean": st.one_of(st.none(), st.booleans()),
+    "date": st.one_of(st.none(), st.dates(min_value=date(1990, 1, 1), max_value=date(2040, 1, 1)).map(str)),
+    "categorical": st.one_of(st.none(), st.sampled_from(["none", "NA", "null", "gas", "heat pump", "1", "2"])),
+}
+
+
+@pytest.mark.parametrize("value, canonical", [
+    (1, "1"), (1.0, "1"), ("1.0", "1"), (" 1 ", "1"), (2.5, "2.5"), (True, "true"), ("TRUE", "true"),
+    ("False", "false"), ("none", "none"), ("NA", "NA"), (" gas ", "gas"), (None, None), (float("nan"), None),
+    ("", None), ("  ", None), (date(2024, 1, 31), "2024-01-31"),
+])
+def test_a_cell_has_one_canonical_text(value, canonical):
+    assert schema.text(value) == canonical
+
+
+@pytest.mark.parametrize("kind, cells, expected", [
+    ("numeric", ["1", "NA", "", "n/a", "2.5", None], [1.0, None, None, None, 2.5, None]),
+    ("boolean", ["True", "false", "NULL", "", True, 0], [1.0, 0.0, None, None, 1.0, 0.0]),
+    ("date", ["1970-01-02", "none", "1970-01-01T12:00:00Z", ""], [1.0, None, 0.5, None]),
+    ("categorical", ["none", "NA", "", " x "], ["none", "NA", None, "x"]),
+])
+def test_missing_words_are_empty_only_where_they_cannot_be_a_value(kind, cells, expected):
+    got = schema.clean(Column("c", kind, missing=schema.missing_words(kind)), np.array(cells, dtype=object))
+    if kind == "categorical":
+        assert list(got) == expected
+    else:
+        assert [None if np.isnan(v) else v for v in got] == expected
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(columns=st.fixed_dictionaries({kind: st.lists(cells, min_size=3, max_size=3) for kind, cells in CELLS.items()}))
+def test_every_format_gives_the_same_clean_cells(tmp_path_factory, columns):
+    """Random cells of every kind, written in each format and read back: each format's cells, read through the
+    schema, are the CSV's exactly."""
+    rows_ = [{kind: columns[kind][i] for kind in CELLS} for i in range(3)]
+    rows_.append({kind: {"numeric": 7, "boolean": True, "date": "2000-01-01", "categorical": "gas"}[kind]
+                  for kind in CELLS})  # (a column of only empty cells has no type in Parquet)
+    folder = tmp_path_factory.mktemp("cells")
+    read = {}
+    for fmt in FORMATS:
+        path = write(folder / f"t.{fmt}", rows_, dates=("date",), floats=("numeric",))
+        frame = table.read_file(path, table.sniff_delimiter(path, None))
+        read[fmt] = {kind: schema.clean(Column(kind, kind, missing=schema.missing_words(kind)), frame[kind].to_numpy())
+                     for kind in CELLS}
+    for fmt in FORMATS[1:]:
+        for kind in CELLS:
+            a, b = read["csv"][kind], read[fmt][kind]
+            same = np.array_equal(a, b, equal_nan=True) if a.dtype.kind == "f" else list(a) == list(b)
+            assert same, (fmt, kind, list(a), list(b))
+
+
+def test_every_kind_is_in_the_data_guide():
+    guide = (ROOT / "docs" / "guide" / "data.md").read_text()
+    assert all(f"\n| {kind} |" in guide for kind in schema.KINDS)
+    assert all(word in guide for word in ("`NA`", "`N/A`", "`NaN`", "`null`", "`none`")) and \
+        len(schema.MISSING_WORDS) == 5

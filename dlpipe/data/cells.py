@@ -90,15 +90,6 @@ def free_text(frame, column: str) -> str | None:
         return f"{distinct:,} different values in {len(values):,} rows, median {median:.0f} characters"
     return None
 
-def is_text(frame, column: str) -> bool:
-    """A column of mostly text: one-hot encoded under categorical: auto (a few text cells are an error instead)."""
-    values = frame[column]
-    if values.dtype.kind in "biuf":
-        return False
-    present = values.notna()
-    parsed = pandas().to_numeric(values[present], errors="coerce")
-    return bool(parsed.isna().sum() * 2 > present.sum())
-
 def pandas():
     """The pandas module, or an InvalidValue naming the extra that installs it."""
     try:

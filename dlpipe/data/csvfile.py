@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import functools
 import gzip
+import stat
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,7 +46,31 @@ def open_text(path: Path):
 
 
 def head_bytes(path: Path, limit: int = SNIFF_BYTES) -> bytes:
-    """The first `limit` bytes of the table's text (decompressed); InvalidValue for a damaged gzip file."""
+    """The first `limit` bytes of the table's text (decompressed); InvalidValue for a damaged gzip file.
+
+    Up to SNIFF_BYTES of a regular file are read once while it is unchanged (the delimiter, the header and the
+    size estimate all look at them)."""
+    version = unchanged(path)
+    if version is not None and limit <= SNIFF_BYTES:
+        return _head(str(path), *version)[:limit]
+    return _read_head(path, limit)
+
+
+def unchanged(path: Path) -> tuple[int, int, int] | None:
+    """(size, modification time, inode) of a regular file, which names this version of it; else None."""
+    try:
+        found = path.stat()
+    except OSError:
+        return None
+    return (found.st_size, found.st_mtime_ns, found.st_ino) if stat.S_ISREG(found.st_mode) else None
+
+
+@functools.lru_cache(maxsize=8)
+def _head(path: str, size: int, mtime_ns: int, inode: int) -> bytes:
+    return _read_head(Path(path), SNIFF_BYTES)
+
+
+def _read_head(path: Path, limit: int) -> bytes:
     try:
         if compressed(path):
             with gzip.open(path, "rb") as handle:

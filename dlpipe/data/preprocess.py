@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from dlpipe.data import schema
 from dlpipe.data.schema import KINDS, MONTHS, WEEKDAYS, day_parts, missing_words
 from dlpipe.data.text import TextEncoder
 
@@ -92,17 +93,23 @@ class Preprocessing:
         """The token ids an embedding layer needs rows for (a sequence model), else None."""
         return self.text.ids if self.sequence else None
 
-    def table_inputs(self, clean: dict, tokens: list[list[str]] | None = None) -> tuple[np.ndarray, int]:
+    def table_inputs(self, rows) -> tuple[np.ndarray, int]:
+        """Raw rows (a DataFrame or a dict of columns, cells as any reader gives them) as model inputs, read through
+        schema.clean as training read them; also how many rows held an unseen category. schema.BadCells for a
+        cell that is not its column's kind (dlpipe.trained.rows adds the missing: policy and notes)."""
+        return self.encode({column.name: schema.clean(column, np.asarray(rows[column.name]).reshape(-1))
+                            for column in self.columns})
+
+    def encode(self, clean: dict, outside: list[int] | None = None) -> tuple[np.ndarray, int]:
         """Clean columns (schema.clean, by name) as model inputs; also how many rows held an unseen category.
 
         An empty numeric, boolean or date cell becomes the training mean (0 after standardizing); an unseen or
-        empty category all zeros; text is tokenized unless `tokens` (TextEncoder.rows) are given.
+        empty category all zeros; text is tokenized a chunk at a time (outside: TextEncoder.encode's count).
         """
         rows = len(clean[self.columns[0].name])
-        if self.text is not None:
-            tokens = tokens if tokens is not None else self.text.rows({n: clean[n] for n in self.text.columns})
+        texts = {n: clean[n] for n in self.text.columns} if self.text is not None else {}
         if self.sequence:  # token ids alone (a sequence model takes no other input)
-            return self.text.encode_rows(tokens), 0
+            return self.text.encode(texts, outside), 0
         out, unseen, at = np.zeros((rows, len(self.input_names)), dtype=np.float32), np.zeros(rows, dtype=bool), 0
         for column in self.columns:
             values = clean[column.name]
@@ -126,7 +133,7 @@ class Preprocessing:
                 out[hit, at + codes[hit]] = 1
                 at += len(column.categories)
         if self.text is not None:
-            out[:, at:] = self.text.encode_rows(tokens)
+            out[:, at:] = self.text.encode(texts, outside)
         return out, int(unseen.sum())
 
     def scaled(self, x: np.ndarray) -> np.ndarray:

@@ -112,7 +112,24 @@ def _number_text(number: float) -> str:
 
 def texts(values) -> np.ndarray:
     """Canonical texts of a column (object array; None where empty)."""
-    return np.array([text(v) for v in values], dtype=object)
+    out = np.empty(len(values), dtype=object)
+    out[:] = mapped(values, text)
+    return out
+
+
+def mapped(values, read) -> list:
+    """read(cell) for every cell, computed once per distinct cell: a column of categories, dates or names
+    repeats its values (keyed by type too: True, 1 and 1.0 are equal in Python, not here)."""
+    done, out = {}, []
+    for value in values:
+        key = (type(value), value)
+        try:
+            out.append(done[key])
+        except KeyError:
+            out.append(done.setdefault(key, read(value)))
+        except TypeError:  # an unhashable cell (never from a reader): read it alone
+            out.append(read(value))
+    return out
 
 
 def numbers(name: str, values, words: tuple[str, ...] = MISSING_WORDS, finite: bool = True) -> np.ndarray:
@@ -135,13 +152,10 @@ def _cells(name: str, values, read, why) -> np.ndarray:
     """Each cell through read (a float, NaN when empty, None when the cell is not of the kind) as float64;
     BadCells naming the cells that are not (why(count): what they are not)."""
     array = np.asarray(values, dtype=object)
-    out, bad = np.full(len(array), np.nan), []
-    for row, value in enumerate(array):
-        got = read(value)
-        if got is None:
-            bad.append(row)
-        else:
-            out[row] = got
+    got = mapped(array, read)
+    bad = [row for row, number in enumerate(got) if number is None]
+    out = np.array([np.nan if number is None else number for number in got], dtype=np.float64) if bad else \
+        np.array(got, dtype=np.float64)
     if bad:
         raise BadCells(name, bad, _plain(array[bad[:SHOWN]]), why(len(bad)))
     return out

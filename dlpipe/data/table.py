@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import difflib
+import functools
 import gzip
 import re
 import zlib
@@ -22,7 +23,7 @@ import numpy as np
 from dlpipe.data import cells, formats
 from dlpipe.data.cells import pandas
 from dlpipe.data.csvfile import (EXTENSIONS, NOT_TABLES, TableFile, compressed, head_bytes, open_text, table_format,
-                                  text_bytes, where_not_utf8)
+                                  text_bytes, unchanged, where_not_utf8)
 from dlpipe.data.memory import check_fits
 from dlpipe.language.errors import InvalidValue
 from dlpipe.language.files import CSVData
@@ -106,6 +107,18 @@ def header_row(path: Path, delimiter: str) -> list[str]:
     """The first line's fields, stripped, as written (a trailing delimiter gives an empty last one).
 
     JSON Lines: the first object's keys; Parquet: the schema's names."""
+    version = unchanged(path)
+    if version is None:
+        return _header_row(path, delimiter)
+    return list(_cached_header(str(path), delimiter, *version))  # read once while the file is unchanged
+
+
+@functools.lru_cache(maxsize=8)
+def _cached_header(path: str, delimiter: str, size: int, mtime_ns: int, inode: int) -> tuple[str, ...]:
+    return tuple(_header_row(Path(path), delimiter))
+
+
+def _header_row(path: Path, delimiter: str) -> list[str]:
     if table_format(path) != "csv":
         return [name.strip() for name in formats.names(path)]
     if looks_utf16(head_bytes(path, 64)):

@@ -74,9 +74,21 @@ def layout(config: CSVData) -> Layout:
 def decide_task(config: CSVData) -> tuple[str, str]:
     """(task, reason) from the target column (the only one read)."""
     found = layout(config)
-    values = columns.target(table.read(config, [found.target], found.delimiter)[found.target].to_numpy())
-    return targets.decide(values[~schema.empty("categorical" if values.dtype == object else "numeric", values)],
-                          repr(found.target))
+    return targets.decide(_present_target(config, found)[0], repr(found.target))
+
+
+def _present_target(config: CSVData, found: Layout) -> tuple[np.ndarray, np.ndarray]:
+    """(the target's present values as columns.target reads them, their rows): read once while the file is
+    unchanged (the task and the pipeline's checks both need it before the run reads the whole table)."""
+    key = (config.path, config.target, found.delimiter, table.unchanged(found.path))
+    if key[3] is None or _TARGET.get("key") != key:
+        y = columns.target(table.read(config, [config.target], found.delimiter)[config.target].to_numpy())
+        present = np.flatnonzero(~schema.empty("categorical" if y.dtype == object else "numeric", y))
+        _TARGET.update(key=key, value=(y[present], present))
+    return _TARGET["value"]
+
+
+_TARGET: dict = {}  # the last target column read, with the file version it came from
 
 
 def describe(config: CSVData, seed: int = 0) -> DataInfo:
@@ -92,10 +104,8 @@ def describe(config: CSVData, seed: int = 0) -> DataInfo:
         return data.info
     clean = columns.clean(config, found.file, found.features, drafts, peek)  # the first rows' cells, at their lines
     _policy(config, found, peek, drafts, clean, [])  # missing: error names the first empty cells
-    whole = table.read(config, [found.target], found.delimiter)
-    y = _target(config, found, whole)
-    present = np.flatnonzero(~schema.empty("categorical" if y.dtype == object else "numeric", y))
-    y, line = y[present], _lines(found.file, whole.iloc[present])
+    y, present = _present_target(config, found)
+    line = lambda i: f"line {found.file.line(int(present[i]))}"  # noqa: E731
     task = config.task_name if config.task_name != "auto" else targets.decide(y, repr(found.target))[0]
     inputs = (sum(len(column.inputs) for column in drafts),)
     if task == "classification":
@@ -140,7 +150,7 @@ def load(config: CSVData, seed: int, progress: Progress) -> Dataset:
     parts = targets.split_rows(len(frame), config.split, np.random.default_rng(seed), where, split_values,
                                found.split_column or "")
     fitted = columns.fit(config, found.path, drafts, clean, parts[0])
-    encoder, tokens, text_facts = _fit_text(config, found, clean, parts)
+    encoder, text_facts = _fit_text(config, found, clean, parts)
     line = _lines(found.file, frame)
     if task == "classification":
         labels, classes = targets.class_labels(raw_y, repr(found.target), where, line, table.TARGET)
@@ -157,7 +167,7 @@ def load(config: CSVData, seed: int, progress: Progress) -> Dataset:
     if encoder and encoder.mode != "sequence":
         check_fits(len(frame) * shape[0] * 4 * 2, f"the {len(frame):,} rows as {shape[0]:,} inputs each (text "
                                                   f"as: {encoder.mode})", ("data", "text", "vocabulary"))
-    x, _ = prep.table_inputs(clean, tokens)
+    x, _ = prep.encode(clean)
     unseen = _unseen(fitted, clean, parts)
     notes += _unseen_notes(unseen)
     x_t = torch.from_numpy(x)
@@ -212,20 +222,19 @@ def _unseen_notes(unseen: dict[str, list[float]]) -> list[str]:
 
 
 def _fit_text(config: CSVData, found: Layout, clean: dict, parts):
-    """The tokenizer and vocabulary fitted on the training rows, every row's tokens (tokenized once), and what the
-    report says of the text; (None, None, None) without text columns."""
+    """The tokenizer and vocabulary fitted on the training rows (tokenized a chunk at a time) and what the report
+    says of the text; (None, None) without text columns."""
     if not found.text:
-        return None, None, None
+        return None, None
     settings = config.text
     draft = text.TextEncoder(found.text, settings.as_, settings.tokens, settings.lowercase, settings.length,
                              ngrams=tuple(settings.ngrams))
-    tokens = draft.rows({name: clean[name] for name in found.text})
-    train, test = ([tokens[i] for i in rows] for rows in (parts[0], parts[2]))
+    cells, lengths = {name: clean[name] for name in found.text}, []
     try:
-        encoder = text.fit(draft, train, settings.vocabulary, settings.min_count)
+        encoder = text.fit(draft, draft.iter_rows(cells, parts[0]), settings.vocabulary, settings.min_count, lengths)
     except ValueError as exc:
         raise InvalidValue(("data", "text", "min_count"), f"{found.path}: {exc}") from None
-    return encoder, tokens, text.statistics(encoder, train, test)
+    return encoder, text.statistics(encoder, lengths, draft.iter_rows(cells, parts[2]))
 
 
 def _test_text(found: Layout, clean: dict, test_rows) -> dict | None:

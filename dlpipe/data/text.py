@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+CHUNK = 50_000  # rows tokenized at a time (encode, iter_rows)
 PAD, UNKNOWN, SEPARATOR = 0, 1, 2  # the ids before the vocabulary's in a sequence
 RESERVED = 3
 WORD = re.compile(r"\w+|[^\w\s]")  # words, and each other visible character on its own ("$", "!")
@@ -69,16 +70,42 @@ class TextEncoder:
         """Each row's tokens, its columns joined (a sequence puts the separator token between them)."""
         count = len(texts[self.columns[0]])
         joined: list[list[str]] = [[] for _ in range(count)]
+        done: dict[str, list[str]] = {}  # a cell's tokens, once per distinct cell (names repeat); rows() is given a
+        # chunk at a time (iter_rows, encode), so this holds at most a chunk's
         for number, name in enumerate(self.columns):
             for row, cell in zip(joined, texts[name]):
                 if number and self.mode == "sequence":
                     row.append("\x00sep")
-                row.extend(self.tokenize(cell_text(cell)))
+                cell = cell_text(cell)
+                tokens = done.get(cell)
+                if tokens is None:
+                    tokens = done[cell] = self.tokenize(cell)
+                row.extend(tokens)
         return joined
 
-    def encode(self, texts: dict) -> np.ndarray:
-        """The rows as model inputs: int64 ids (N, length) or float32 (N, vocabulary)."""
-        return self.encode_rows(self.rows(texts))
+    def iter_rows(self, texts: dict, indices=None):
+        """Each row's tokens (of the rows `indices`, default all), tokenized CHUNK rows at a time: a table of a
+        million names never holds every row's tokens at once."""
+        indices = np.arange(len(texts[self.columns[0]])) if indices is None else np.asarray(indices)
+        for start in range(0, len(indices), CHUNK):
+            picked = indices[start:start + CHUNK]
+            yield from self.rows({name: np.asarray(texts[name], dtype=object)[picked] for name in self.columns})
+
+    def encode(self, texts: dict, outside: list[int] | None = None) -> np.ndarray:
+        """The rows as model inputs: int64 ids (N, length) or float32 (N, vocabulary), CHUNK rows at a time.
+
+        outside: [tokens outside the vocabulary, tokens] is added to (what predict notes)."""
+        count = len(texts[self.columns[0]])
+        out = np.zeros((count, self.length if self.mode == "sequence" else len(self.vocabulary)),
+                       dtype=np.int64 if self.mode == "sequence" else np.float32)
+        for start in range(0, count, CHUNK):
+            rows = self.rows({name: texts[name][start:start + CHUNK] for name in self.columns})
+            out[start:start + CHUNK] = self.encode_rows(rows)
+            if outside is not None:
+                words = [token for row in rows for token in row if token != "\x00sep"]
+                outside[0] += sum(token not in self.index for token in words)
+                outside[1] += len(words)
+        return out
 
     def encode_rows(self, rows: list[list[str]]) -> np.ndarray:
         """Tokenized rows (rows()) as model inputs."""
@@ -131,34 +158,40 @@ def cell_text(cell) -> str:
     return str(cell)
 
 
-def fit(draft: TextEncoder, rows: list[list[str]], size: int, min_count: int) -> TextEncoder:
-    """The encoder with the `size` most frequent tokens of the training rows (tokenized by draft.rows) seen at
-    least min_count times (ties: alphabetical, so a run is reproducible), and the inverse document frequencies
-    for tf-idf."""
+def fit(draft: TextEncoder, rows, size: int, min_count: int, lengths: list[int] | None = None) -> TextEncoder:
+    """The encoder with the `size` most frequent tokens of the training rows (tokenized: draft.rows or
+    draft.iter_rows, read once) seen at least min_count times (ties: alphabetical, so a run is reproducible), and
+    the inverse document frequencies for tf-idf. lengths: each row's token count is appended (statistics())."""
     columns, mode, tokens, lowercase, length = draft.columns, draft.mode, draft.tokens, draft.lowercase, draft.length
-    counts = Counter(token for row in rows for token in row if token != "\x00sep")
+    counts, document, n = Counter(), Counter(), 0
+    for row in rows:
+        words = [token for token in row if token != "\x00sep"]
+        counts.update(words)
+        if mode == "tfidf":
+            document.update(set(words))
+        if lengths is not None:
+            lengths.append(len(words))
+        n += 1
     kept = sorted((t for t, c in counts.items() if c >= min_count), key=lambda t: (-counts[t], t))[:size]
     if not kept:
         raise ValueError(f"the training rows hold no token seen at least {min_count} times (min_count)")
-    idf: tuple[float, ...] = ()
-    if mode == "tfidf":
-        document = Counter(token for row in rows for token in set(row))
-        n = len(rows)
-        idf = tuple(float(np.log((1 + n) / (1 + document[t])) + 1.0) for t in kept)
+    idf = tuple(float(np.log((1 + n) / (1 + document[t])) + 1.0) for t in kept) if mode == "tfidf" else ()
     return TextEncoder(tuple(columns), mode, tokens, lowercase, length, tuple(kept), idf, draft.ngrams)
 
 
-def statistics(encoder: TextEncoder, train: list[list[str]], test: list[list[str]]) -> dict:
+def statistics(encoder: TextEncoder, lengths: list[int], test) -> dict:
     """What the report's Data section says of the text: vocabulary size, tokens per row on the training split
-    (median and 95th percentile, before any cut to `length`), and the share of test tokens outside the
-    vocabulary. train, test: tokenized rows."""
-    lengths = [len([t for t in row if t != "\x00sep"]) for row in train]
-    test_tokens = [t for row in test for t in row if t != "\x00sep"]
-    outside = sum(1 for t in test_tokens if t not in encoder.index)
+    (median and 95th percentile, before any cut to `length`: fit()'s lengths), and the share of test tokens
+    outside the vocabulary. test: tokenized rows."""
+    outside = total = 0
+    for row in test:
+        words = [t for t in row if t != "\x00sep"]
+        total += len(words)
+        outside += sum(1 for t in words if t not in encoder.index)
     return {"columns": list(encoder.columns), "mode": encoder.mode, "tokens": encoder.tokens,
             "ngrams": list(encoder.ngrams),
             "vocabulary": len(encoder.vocabulary), "tokens_median": float(np.median(lengths)) if lengths else 0.0,
             "tokens_p95": float(np.percentile(lengths, 95)) if lengths else 0.0,
             "length": encoder.length if encoder.mode == "sequence" else None,
             "cut": float(np.mean([n > encoder.length for n in lengths])) if encoder.mode == "sequence" else None,
-            "test_outside": outside / len(test_tokens) if test_tokens else 0.0}
+            "test_outside": outside / total if total else 0.0}

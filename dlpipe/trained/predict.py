@@ -180,7 +180,7 @@ def write(columns: Columns, array: np.ndarray, output: Path | None, force: bool 
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(columns)
-    writer.writerows([("" if schema.is_empty(v) else v for v in row) for row in zip(*columns.values())])
+    writer.writerows(["" if schema.is_empty(v) else v for v in row] for row in zip(*columns.values()))
     if output is None:
         return buffer.getvalue()
     write_new(output, buffer.getvalue(), replace=force)

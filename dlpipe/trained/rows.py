@@ -61,22 +61,13 @@ def table_rows(prep: Preprocessing, data, notes: list[str], where: Callable[[int
     if not len(kept):
         raise InputError(f"every row holds an empty cell; this run leaves such rows out (missing: {prep.missing}), so "
                          "nothing is left to predict")
-    clean = {name: values[kept] for name, values in clean.items()}
-    tokens = prep.text.rows({name: clean[name] for name in prep.text.columns}) if prep.text is not None else None
-    if tokens is not None:
-        _unseen_text(prep, tokens, notes)
-    x, _ = prep.table_inputs(clean, tokens)
-    return Rows(x, kept)
-
-
-def _unseen_text(prep: Preprocessing, tokens: list[list[str]], notes: list[str]) -> None:
-    """A note with the share of the rows' tokens outside the vocabulary training fitted (uncounted, or unknown)."""
-    words = [token for row in tokens for token in row if token != "\x00sep"]
-    outside = sum(token not in prep.text.index for token in words)
-    if outside:
-        notes.append(f"text {', '.join(prep.text.columns)}: {outside:,} of {len(words):,} tokens "
-                     f"({outside / len(words):.0%}) are outside the vocabulary training fitted "
+    clean, outside = {name: values[kept] for name, values in clean.items()}, [0, 0]
+    x, _ = prep.encode(clean, outside)
+    if outside[0]:
+        notes.append(f"text {', '.join(prep.text.columns)}: {outside[0]:,} of {outside[1]:,} tokens "
+                     f"({outside[0] / outside[1]:.1%}) are outside the vocabulary training fitted "
                      f"({'read as unknown' if prep.sequence else 'not counted'})")
+    return Rows(x, kept)
 
 
 def _columns(prep: Preprocessing, data):
