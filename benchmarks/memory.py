@@ -149,6 +149,13 @@ def main() -> None:
         peak, code, said = peak_mb([*dlpipe, "predict", str(run), str(path), "-o", str(folder / f"out{rows}.csv")])
         print(f"{f'predict, {rows:,} rows':<54} {path.stat().st_size / 1e6:>8.1f} {peak:>8.0f} "
               f"{(peak - base) / (path.stat().st_size / 1e6):>22.1f}  {'ok' if code == 0 else said}")
+    kinds = next((folder / "out").glob("kinds/*/model.pt"), None)
+    if kinds is not None:
+        peak, code, said = peak_mb([*dlpipe, "predict", str(kinds.parent), str(folder / "kinds.csv"), "-o",
+                                    str(folder / "kinds_out.csv")])
+        size = (folder / "kinds.csv").stat().st_size
+        print(f"{f'predict, {rows_list[-1]:,} rows of every column kind':<54} {size / 1e6:>8.1f} {peak:>8.0f} "
+              f"{(peak - base) / (size / 1e6):>22.1f}  {'ok' if code == 0 else said}")
     if args.tables:
         shutil.rmtree(folder, ignore_errors=True)
         return

@@ -176,3 +176,23 @@ def _spec(folder: Path, table: Path, extra: str) -> Path:
     spec.write_text(PIPELINE.format(name=f"names{len(extra)}", path=table.name, target="gender", extra=extra, out=2,
                                     loss="cross_entropy", metrics="accuracy").replace("epochs: 5", "epochs: 30"))
     return spec
+
+
+def test_dates_in_a_stated_format_are_dates_and_a_bad_one_is_named_at_its_line(cli, tmp_path):
+    days = [f"{1 + i % 28:02d}/{1 + i % 12:02d}/2024" for i in range(84)]
+    table = tmp_path / "stated.csv"
+    table.write_text("x,day,label\n" + "".join(f"{i * 0.1:.1f},{days[i]},{'yes' if i % 12 >= 6 else 'no'}\n"
+                                                for i in range(84)))
+    run = train(cli, tmp_path, table, "label", ", dates: {day: '%d/%m/%Y'}")
+    column = json.loads((run / "preprocessing.json").read_text())["columns"][1]
+    assert (column["kind"], column["format"]) == ("date", "%d/%m/%Y")
+    assert "days since 2024-01-01 (the first)" in (run / "report.html").read_text()
+    new = tmp_path / "new.csv"
+    new.write_text("x,day\n0.5,15/07/2024\n0.5,2024-07-15\n")
+    done = cli("predict", run, new)
+    assert done.exit_code == 2 and "new.csv:3 ('2024-07-15') is not a date in the format %d/%m/%Y" \
+        in done.stderr, done.output
+    table.write_text(table.read_text().replace("15/07/2024", "15/7/24", 1))
+    refused = cli("validate", tmp_path / "stated.yaml")
+    assert refused.exit_code == 2 and "column 'day': line 44 ('15/7/24') is not a date in the format" in refused.stderr
+    assert "stated.yaml:3:" in refused.stderr and "data.dates.day:" in refused.stderr  # at the key that stated it

@@ -79,9 +79,9 @@ def clean(config: CSVData, path: table.TableFile, features: list[str], columns: 
             out[column.name] = schema.clean(column, frame[column.name].to_numpy())
         except schema.BadCells as exc:
             fix = (f"fix those cells, or give the column's format: dates: {{{column.name}: '%d/%m/%Y'}}"
-                   if column.kind == "date" else None)
-            raise InvalidValue(key(config, column.name, features), cells.bad_cells(path, exc, frame.index, fix)) \
-                from None
+                   if column.kind == "date" and column.format is None else None)
+            where = ("data", "dates", column.name) if column.name in config.dates else key(config, column.name, features)
+            raise InvalidValue(where, cells.bad_cells(path, exc, frame.index, fix)) from None
 
     check_each(lambda column=column: one(column) for column in columns)
     return out

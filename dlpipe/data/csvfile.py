@@ -133,12 +133,22 @@ class TableFile:
         """The blank lines between rows, which the readers skip (none in a Parquet file; trailing ones not counted)."""
         return () if table_format(self.path) == "parquet" else self._records()[1]
 
-    def _records(self) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    def ragged(self) -> str | None:
+        """'FILE:LINE: this row has N fields, the header has M; ...' for the first row of delimited text with
+        fewer fields than the header (pandas pads it with empty cells) or more (a trailing delimiter's empty
+        field aside); None when every row has the header's."""
+        found = self._records()[2] if table_format(self.path) == "csv" else None
+        if found is None:
+            return None
+        line, fields, named = found
+        return f"{self}:{line}: this row has {fields} fields, the header has {named}; every row needs one per column"
+
+    def _records(self) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, int, int] | None]:
         try:
             return _record_starts(str(self.path), self.path.stat().st_mtime_ns,
                                   self.delimiter if table_format(self.path) == "csv" else None)
         except (OSError, csv.Error, UnicodeDecodeError):
-            return (), ()
+            return (), (), None
 
     def at(self, row: int) -> str:
         """'line N', or 'row N' in a Parquet file."""
@@ -150,20 +160,24 @@ class TableFile:
 
 
 @functools.lru_cache(maxsize=4)
-def _record_starts(path: str, mtime_ns: int, delimiter: str | None) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    """(the line each data record starts on, the blank lines before the last record): blank lines are skipped, as
-    pandas skips them; JSON Lines: delimiter None."""
-    starts, blanks = [], []
+def _record_starts(path: str, mtime_ns: int, delimiter: str | None
+                   ) -> tuple[tuple[int, ...], tuple[int, ...], tuple[int, int, int] | None]:
+    """(the line each data record starts on, the blank lines before the last record, the first record whose fields
+    are not the header's: (line, fields, header's fields) or None): blank lines are skipped, as pandas skips them;
+    JSON Lines: delimiter None."""
+    starts, blanks, ragged = [], [], None
     with open_text(Path(path)) as handle:
         if delimiter is None:
             for number, line in enumerate(handle, 1):
                 (starts if line.strip() else blanks).append(number)
         else:
             reader = csv.reader(handle, delimiter=delimiter)
-            next(reader, None)
+            named = len(next(reader, []))
             end = reader.line_num
             for row in reader:
                 (starts if row else blanks).append(end + 1)
+                if row and ragged is None and (len(row) < named or any(f.strip() for f in row[named:])):
+                    ragged = (end + 1, len(row), named)
                 end = reader.line_num
     last = starts[-1] if starts else 0
-    return tuple(starts), tuple(line for line in blanks if line < last)
+    return tuple(starts), tuple(line for line in blanks if line < last), ragged

@@ -183,16 +183,18 @@ BOOLEANS = {"true": 1.0, "1": 1.0, "false": 0.0, "0": 0.0}
 def booleans(name: str, values, words: tuple[str, ...] = MISSING_WORDS) -> np.ndarray:
     """A column of true/false (any case; 1/0) as float64 1.0/0.0, NaN where empty; BadCells for anything else."""
     return _cells(name, values, lambda value: np.nan if is_empty(value) or is_missing_word(value, words)
-                  else BOOLEANS.get(text(value)), lambda bad: "not true or false")
+                  else BOOLEANS.get(text(value)), lambda bad: "is not true or false" if bad == 1 else
+                  "not true or false")
 
 
 def dates(name: str, values, fmt: str | None = None, words: tuple[str, ...] = MISSING_WORDS) -> np.ndarray:
     """A column of dates as days since 1970-01-01 (float64, NaN where empty); BadCells for a cell that is not one.
 
     fmt: a strptime format (e.g. %d/%m/%Y), else ISO 8601 (2024-01-31, 2024-01-31T08:00, with a zone)."""
-    expected = f"dates in the format {fmt}" if fmt else "ISO dates (2024-01-31)"
+    one, many = (f"a date in the format {fmt}", f"dates in the format {fmt}") if fmt else \
+        ("an ISO date (2024-01-31)", "ISO dates (2024-01-31)")
     return _cells(name, values, lambda value: np.nan if is_empty(value) or is_missing_word(value, words)
-                  else _day(value, fmt), lambda bad: f"not {expected}")
+                  else _day(value, fmt), lambda bad: f"is not {one}" if bad == 1 else f"not {many}")
 
 
 def _day(value, fmt: str | None) -> float | None:

@@ -187,6 +187,8 @@ def _read_csv(pd, path: Path, delimiter: str, nrows: int | None):
         raise InvalidValue(PATH, f"{path}:{TableFile(path, delimiter).line(0)}: this row has "
                                  f"{named + frame.index.nlevels} fields, the header has {named}; every row needs one "
                                  "per column")
+    if named and frame.iloc[:, named - 1].isna().any() and (why := TableFile(path, delimiter).ragged()):
+        raise InvalidValue(PATH, why)  # a short row: pandas pads it with empty cells, which no policy should fill
     unnamed = frame.iloc[:, named:]  # a trailing delimiter's empty column: nothing may be in it
     if unnamed.shape[1] and unnamed.notna().to_numpy().any():
         row = int(np.nonzero(unnamed.notna().to_numpy().any(axis=1))[0][0])

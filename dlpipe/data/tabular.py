@@ -142,8 +142,8 @@ def load(config: CSVData, seed: int, progress: Progress) -> Dataset:
     drafts = columns.drafts(config, columns.kinds(config, found.path, found.features, found.text, frame))
     clean = columns.clean(config, found.file, found.features, drafts, frame)
     kept = _policy(config, found, frame, drafts, clean, notes)
-    clean = {name: values[kept] for name, values in clean.items()}
-    frame = frame.iloc[kept]
+    if len(kept) < len(frame):  # (every row kept: no copy of a large table)
+        clean, frame = {name: values[kept] for name, values in clean.items()}, frame.iloc[kept]
     where, raw_y = str(found.path), _target(config, found, frame)
     task = config.task_name if config.task_name != "auto" else targets.decide(raw_y, repr(found.target))[0]
     split_values = frame[found.split_column].to_numpy() if found.split_column else None

@@ -121,7 +121,10 @@ class CSVData(WithTask):
                 raise ValueError(f"text: {name!r} is the target or the split column, not a text feature")
             if self.categorical != "auto" and name in self.categorical:
                 raise ValueError(f"text: {name!r} is also listed under categorical:; a column is one or the other")
-        for name in self.dates:
+        for name, fmt in self.dates.items():
+            if fmt != "iso" and not _date_format(fmt):
+                raise ValueError(f"dates: {name}: {fmt!r} is not a date format; write iso, or a strptime format such "
+                                 "as '%d/%m/%Y' (day/month/year) or '%Y%m%d'")
             if name in (self.target, self.split_column) or name in (self.text.columns if self.text else []) or \
                     (self.categorical != "auto" and name in self.categorical):
                 raise ValueError(f"dates: {name!r} is the target, the split column, text or a category; a column "
@@ -135,6 +138,17 @@ class CSVData(WithTask):
         if self.split_column is not None and self.split_column in (*features, self.target):
             raise ValueError(f"split_column: {self.split_column!r} is also a feature or the target")
         return self
+
+
+def _date_format(fmt: str) -> bool:
+    """Whether a strptime format reads back the date it writes (a day, a month and a year at least)."""
+    from datetime import datetime
+
+    try:
+        return "%" in fmt and datetime.strptime(datetime(2024, 1, 31).strftime(fmt), fmt).date().isoformat() \
+            == "2024-01-31"
+    except ValueError:
+        return False
 
 
 class SpamAssassinData(CSVData):

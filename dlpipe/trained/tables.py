@@ -61,6 +61,8 @@ def read_table(model: TrainedModel, inputs: list[str]) -> Read:
                 frame = table.read_file(path, file.delimiter)
             except InvalidValue as exc:
                 raise InputError(str(exc).replace(str(path), shown)) from None
+            if ragged := file.ragged():  # pandas would pad a short row with empty cells: never in new rows
+                raise InputError(ragged)
             frames.append(frame)
             files += [shown] * len(frame)
             lines += file.lines(len(frame))
