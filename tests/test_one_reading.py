@@ -191,3 +191,28 @@ def test_every_kind_is_in_the_data_guide():
     assert all(f"\n| {kind} |" in guide for kind in schema.KINDS)
     assert all(word in guide for word in ("`NA`", "`N/A`", "`NaN`", "`null`", "`none`")) and \
         len(schema.MISSING_WORDS) == 5
+
+
+def test_a_run_reads_its_table_once(tmp_path, monkeypatch):
+    """Following one CSV through a run: the task, the checks and the training read one parse of it, its first bytes
+    and its header once each."""
+    from dlpipe.data import csvfile
+
+    calls = {"parse": 0, "head": 0, "header": 0}
+
+    def counted(name, function):
+        def call(*args, **kwargs):
+            calls[name] += 1
+            return function(*args, **kwargs)
+        return call
+
+    monkeypatch.setattr(table, "READERS", {kind: counted("parse", reader) for kind, reader in table.READERS.items()})
+    monkeypatch.setattr(csvfile, "_read_head", counted("head", csvfile._read_head))
+    monkeypatch.setattr(table, "_header_row", counted("header", table._header_row))
+    csvfile._head.cache_clear()
+    table._cached_header.cache_clear()
+    path = write(tmp_path / "once.csv", rows())
+    spec = tmp_path / "once.yaml"
+    spec.write_text(PIPELINE.format(name="once", path=path.name))
+    assert dlpipe.run(spec, out=tmp_path / "out", quiet=True).status == "completed"
+    assert calls == {"parse": 1, "head": 1, "header": 1}

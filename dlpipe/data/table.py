@@ -140,19 +140,45 @@ def need_column(path: Path, names: list[str], column: str, key: tuple) -> None:
     raise InvalidValue(key, f"{path} has no column {column!r}; {hint}its columns: {shown}")
 
 
-def read(config: CSVData, columns: list[str], delimiter: str, nrows: int | None = None):
-    """The named columns as a DataFrame (index = data row 0, 1, ...); InvalidValue for a malformed file."""
+def read(config: CSVData, columns: list[str], delimiter: str, nrows: int | None = None, last: bool = False):
+    """The named columns as a DataFrame (index = data row 0, 1, ...); InvalidValue for a malformed file.
+
+    last: the caller reads the whole table for the last time (a run's load), so it is not kept (read_file)."""
     settings = getattr(config, "text", None)  # (a series has none)
     text = {name: settings.max_chars for name in settings.columns} if settings else {}
-    frame = read_file(Path(config.path), delimiter, nrows, text, columns)
+    frame = read_file(Path(config.path), delimiter, nrows, text, columns, keep=not last)
     return frame[columns]
 
 
+_PARSED: dict = {}  # the last table parsed whole and the version of its file: the task, the checks and a run's load
+
+
 def read_file(path: Path, delimiter: str, nrows: int | None = None, text: dict[str, int] | None = None,
-              columns: list[str] | None = None):
+              columns: list[str] | None = None, keep: bool = False):
     """Every column of a table in any format (READERS), as the raw cells schema.py reads: what training, predict
     and evaluate all read a file with. text: the text columns' longest cell; columns: those whose cells are checked.
+
+    keep: the whole table stays parsed while the file is unchanged, so the task, the pipeline's checks and the
+    run that follow parse it once (the run's load takes it, keep=False); a table already parsed gives its first
+    `nrows` rows from memory.
     """
+    key = (str(path), delimiter, unchanged(path))
+    if key[2] is not None and _PARSED.get("key") == key:
+        frame = _PARSED["frame"] if keep or nrows is not None else _PARSED.pop("frame")
+        if not keep and nrows is None:
+            _PARSED.clear()
+        frame = frame.iloc[:nrows] if nrows is not None else frame
+    else:
+        frame = _parse(path, delimiter, nrows)
+        if keep and nrows is None and key[2] is not None:
+            _PARSED.clear()
+            _PARSED.update(key=key, frame=frame)
+    cells.refuse_long_cells(TableFile(path, delimiter), frame[columns] if columns else frame, text or {})
+    return frame
+
+
+def _parse(path: Path, delimiter: str, nrows: int | None):
+    """The table's raw cells by its format's reader, after checking that it fits the memory."""
     pd, kind = pandas(), table_format(path)
     if nrows is None:
         check_fits(estimate_bytes(path, len(header(path, delimiter))), f"{path} ({path.stat().st_size / 1e6:.0f} MB "
@@ -161,7 +187,6 @@ def read_file(path: Path, delimiter: str, nrows: int | None = None, text: dict[s
     frame.columns = [str(c).strip() for c in frame.columns]
     if len(frame) == 0:
         raise InvalidValue(PATH, f"{path}: holds a header and no rows" if kind == "csv" else f"{path}: holds no rows")
-    cells.refuse_long_cells(TableFile(path, delimiter), frame[columns] if columns else frame, text or {})
     return frame
 
 

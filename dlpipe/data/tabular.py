@@ -78,22 +78,16 @@ def decide_task(config: CSVData) -> tuple[str, str]:
 
 
 def _present_target(config: CSVData, found: Layout) -> tuple[np.ndarray, np.ndarray]:
-    """(the target's present values as columns.target reads them, their rows): read once while the file is
-    unchanged (the task and the pipeline's checks both need it before the run reads the whole table)."""
-    key = (config.path, config.target, found.delimiter, table.unchanged(found.path))
-    if key[3] is None or _TARGET.get("key") != key:
-        y = columns.target(table.read(config, [config.target], found.delimiter)[config.target].to_numpy())
-        present = np.flatnonzero(~schema.empty("categorical" if y.dtype == object else "numeric", y))
-        _TARGET.update(key=key, value=(y[present], present))
-    return _TARGET["value"]
-
-
-_TARGET: dict = {}  # the last target column read, with the file version it came from
+    """(the target's present values as columns.target reads them, their rows)."""
+    y = columns.target(table.read(config, [config.target], found.delimiter)[config.target].to_numpy())
+    present = np.flatnonzero(~schema.empty("categorical" if y.dtype == object else "numeric", y))
+    return y[present], present
 
 
 def describe(config: CSVData, seed: int = 0) -> DataInfo:
     """Task and input count from the header and the first rows; with categories or text, from the training rows."""
     found = layout(config)
+    y, present = _present_target(config, found)  # (the whole table, parsed once for the run that follows)
     peek = table.read(config, found.columns, found.delimiter, nrows=PEEK_ROWS)
     kinds = columns.kinds(config, found.path, found.features, found.text, peek)
     drafts = columns.drafts(config, kinds)
@@ -104,7 +98,6 @@ def describe(config: CSVData, seed: int = 0) -> DataInfo:
         return data.info
     clean = columns.clean(config, found.file, found.features, drafts, peek)  # the first rows' cells, at their lines
     _policy(config, found, peek, drafts, clean, [])  # missing: error names the first empty cells
-    y, present = _present_target(config, found)
     line = lambda i: f"line {found.file.line(int(present[i]))}"  # noqa: E731
     task = config.task_name if config.task_name != "auto" else targets.decide(y, repr(found.target))[0]
     inputs = (sum(len(column.inputs) for column in drafts),)
@@ -134,7 +127,7 @@ def load(config: CSVData, seed: int, progress: Progress) -> Dataset:
     if ready is not None:
         return ready
     found = layout(config)
-    frame, notes = table.read(config, found.columns, found.delimiter), []
+    frame, notes = table.read(config, found.columns, found.delimiter, last=True), []
     trailing = len(table.header_row(found.path, found.delimiter)) - len(table.header(found.path, found.delimiter))
     if trailing:
         notes.append(f"the header ends with {trailing} empty column name(s) (a trailing delimiter, as spreadsheets "
