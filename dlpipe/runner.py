@@ -33,7 +33,7 @@ from dlpipe.engine.checkpoint import Checkpointer, ResumeError, TrainingState, s
 from dlpipe.engine.device import place, resolve_device, threads_for, use_channels_last
 from dlpipe.engine.resume import checkpoint_the_end, keep_provenance, restored
 from dlpipe.engine.distributed import Ranks, World
-from dlpipe.engine.optim import build_loss, build_optimizer
+from dlpipe.engine.optim import build_loss, build_optimizer, class_weights
 from dlpipe.engine.probe import NetworkProbe
 from dlpipe.engine.schedule import LRSchedule
 from dlpipe.engine.threads import Sample, Threads, sample, step_mflop
@@ -45,7 +45,7 @@ from dlpipe.model.layers import Facts
 from dlpipe.model.network import build_model, check_output
 from dlpipe.report.html import Insights
 from dlpipe.report.live import LiveReport
-from dlpipe.report.insights import data_facts, test_split
+from dlpipe.report.insights import balance_notes, data_facts, test_split
 from dlpipe.report.outputs import finish, update_index
 from dlpipe.tracking.trackers import Trackers
 
@@ -185,6 +185,7 @@ class Parts(NamedTuple):
     device: torch.device
     state: TrainingState | None  # where a resumed run continues from
     threads: Threads  # the CPU threads, following the work and the load
+    train_loss: nn.Module | None = None  # the training loss with class weights (loss_fn scores every split)
 
 
 def _prepare(context: RunContext, data: Dataset) -> tuple[Dataset, Parts]:
@@ -199,7 +200,8 @@ def _prepare(context: RunContext, data: Dataset) -> tuple[Dataset, Parts]:
     generator = torch.Generator().manual_seed(pipeline.seed)  # batch order
 
     t = time.perf_counter()
-    model, loss_fn, optimizer, schedule = _build(pipeline, data, device, insights)
+    model, loss_fn, optimizer, schedule, train_loss = _build(pipeline, data, device, insights)
+    record.data["notes"] += balance_notes(pipeline, data.classes, train_loss)
     threads = threads_for(pipeline.training, context.world, device,
                           step_mflop(insights.summary.rows, min(pipeline.training.batch_size, len(data.train))))
     threads.start(context.load)
@@ -211,9 +213,9 @@ def _prepare(context: RunContext, data: Dataset) -> tuple[Dataset, Parts]:
     context.data_files = dict(record.environment["data_files"])  # what it trains on now (provenance may differ)
     keep_provenance(record, resumed)
     context.stages["build"] = time.perf_counter() - t
-    _say_setup(context.progress, insights, device, loaded, data, context.world, threads)
+    _say_setup(context.progress, insights, device, loaded, record.data.get("notes", []), context.world, threads)
     return data, Parts(model, loss_fn, optimizer, schedule, generator, device, resumed.state if resumed else None,
-                       threads)
+                       threads, train_loss)
 
 
 def _fit(context: RunContext, data: Dataset, parts: Parts):
@@ -234,7 +236,8 @@ def _fit(context: RunContext, data: Dataset, parts: Parts):
             context.progress.say("training had finished; writing the outputs again")
             return state, FitOutcome(**state.finished), probe, live
         state, fitted = fit(distributed.wrap(parts.model, parts.device) if world else parts.model, data,
-                            loss_fn=parts.loss_fn, optimizer=parts.optimizer, training=pipeline.training,
+                            loss_fn=parts.loss_fn, train_loss=parts.train_loss, optimizer=parts.optimizer,
+                            training=pipeline.training,
                             metrics=pipeline.scalar_metrics, generator=parts.generator, progress=context.progress,
                             schedule=parts.schedule, state=state, callbacks=(saver, probe, live, *stop_at, *context.callbacks),
                             stop=context.stop, sync=Ranks(world) if world else None, pace=parts.threads.pace)
@@ -254,14 +257,17 @@ def _build(pipeline, data: Dataset, device: torch.device, insights: Insights):
     optimizer = build_optimizer(pipeline.optimizer, model.parameters(), fused=device.type in ("cpu", "cuda"))
     schedule = LRSchedule(pipeline.scheduler, optimizer, pipeline.training.epochs,
                           steps_per_epoch(len(data.train), pipeline.training.batch_size))
-    return model, build_loss(pipeline.loss), optimizer, schedule
+    weights = class_weights(pipeline.loss, tuple(data.classes), data.train.y) if data.task == "classification" \
+        else None
+    return model, build_loss(pipeline.loss), optimizer, schedule, \
+        build_loss(pipeline.loss, weights.to(device)) if weights is not None else None
 
 
-def _say_setup(progress: Progress, insights: Insights, device: torch.device, loaded: Loaded, data: Dataset,
+def _say_setup(progress: Progress, insights: Insights, device: torch.device, loaded: Loaded, notes: list[str],
                world: World | None, threads: Threads) -> None:
-    """The model table, the device, and what the data stage decided (the task and why; rows left out)."""
+    """The model table, the device, and what the data stage decided (the task and why; rows left out; imbalance)."""
     progress.say(insights.summary.table())
     progress.say(f"device {device}, CPU threads {threads.changes[-1]}, precision "
                  f"{loaded.pipeline.training.precision}" + (f", {world.size} processes ({world.backend})" if world else ""))
-    for line in ([f"task: {loaded.task_reason}"] if loaded.task_reason else []) + [f"note: {n}" for n in data.notes]:
+    for line in ([f"task: {loaded.task_reason}"] if loaded.task_reason else []) + [f"note: {n}" for n in notes]:
         progress.say(line)

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from dlpipe.data import table as tables
 from dlpipe.data.sources import decide_task, load_data
+from dlpipe.data.targets import imbalance
 from dlpipe.language.errors import InvalidValue
 from dlpipe.language.files import CSVData
 
@@ -137,8 +138,16 @@ def pipeline_text(path: Path, target: str, written_to: Path) -> str:
              "optimizer: {type: adam, lr: 3.0e-3, weight_decay: 1.0e-3}",
              "training:", f"  epochs: {epochs}                    # about {STEPS:,} steps of {batch} rows",
              f"  batch_size: {batch}", "  early_stopping: {monitor: val_loss, patience: 20}   # the best epoch's weights",
-             f"metrics: {METRICS[data.task]}", ""]
+             f"metrics: {_metrics(data)}", ""]
     return "\n".join(text)
+
+
+def _metrics(data) -> str:
+    """The metrics line: a classifier of imbalanced classes is judged by metrics the majority class cannot win."""
+    if data.task != "classification" or imbalance(data.train.y.numpy(), tuple(data.classes)) is None:
+        return METRICS[data.task]
+    return "[balanced_accuracy, auc, pr_auc, accuracy, f1]   # imbalanced classes: accuracy says little" \
+        if len(data.classes) == 2 else "[f1, balanced_accuracy, accuracy]   # imbalanced classes: macro F1 first"
 
 
 def _kind(column, chars: bool) -> str:

@@ -82,6 +82,10 @@ def run(file: Path | None, overrides: tuple[str, ...], out: Path, resume: Path |
         quick_exit(exit_code)  # rank 0 speaks for the run
     for key, value in record.test.items():
         echo(f"test {key:<8} {value:.6g}")
+    rare = (record.data or {}).get("imbalance", {}).get("minority")
+    for row in (r for r in record.per_class if r.get("name") == rare):  # the class the macro figures blur
+        echo(f"test {rare!r} (the rare class, {int(row['support'])} rows): precision {row['precision']:.4g}  "
+             f"recall {row['recall']:.4g}  f1 {row['f1']:.4g}")
     for name, values in record.baselines.items():  # the simple models of its task, on the same test split
         echo(f"baseline {name:<9} " + "  ".join(f"{key} {value:.6g}" for key, value in values.items()))
     echo(f"status: {record.status}")

@@ -102,8 +102,8 @@ def describe(config: CSVData, seed: int = 0) -> DataInfo:
     task = config.task_name if config.task_name != "auto" else targets.decide(y, repr(found.target))[0]
     inputs = (sum(len(column.inputs) for column in drafts),)
     if task == "classification":
-        return DataInfo(task, inputs, len(targets.class_labels(y, repr(found.target), str(found.path), line,
-                                                               table.TARGET)[1]))
+        names = targets.class_labels(y, repr(found.target), str(found.path), line, table.TARGET)[1]
+        return DataInfo(task, inputs, len(names), classes=names)
     targets.regression_values(y, repr(found.target), str(found.path), line, table.TARGET)
     return DataInfo(task, inputs, 1)
 
@@ -166,7 +166,7 @@ def load(config: CSVData, seed: int, progress: Progress) -> Dataset:
     x_t = torch.from_numpy(x)
     splits = [Samples(x_t[torch.from_numpy(idx)], y[torch.from_numpy(idx)]) for idx in parts]
     info = DataInfo(task, prep.sample_shape, len(classes) if classes else 1,
-                    vocabulary=encoder.ids if prep.sequence else None)
+                    vocabulary=encoder.ids if prep.sequence else None, classes=tuple(classes))
     prep = Preprocessing(**{**prep.__dict__, "notes": tuple(notes)})
     return Dataset(info, *splits, classes=classes, files=(found.path,), preprocessing=prep, text=text_facts,
                    test_text=_test_text(found, clean, parts[2]), columns=columns.described(fitted), unseen=unseen)

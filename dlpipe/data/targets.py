@@ -128,6 +128,34 @@ def class_support(labels: list[np.ndarray], classes: tuple[str, ...], where: str
     return notes
 
 
+RARE_SHARE = 0.2  # a class under 20 % of the training rows ...
+RARE_RATIO = 4.0  # ... or a class 4x as common as another: accuracy misleads
+
+
+def imbalance(labels: np.ndarray, classes: tuple[str, ...]) -> dict | None:
+    """The training split's class balance when it misleads accuracy (the rarest class under RARE_SHARE of the rows,
+    or RARE_RATIO times rarer than the commonest), else None: the rarest class and its share, the majority class and
+    the accuracy of always answering it."""
+    counts = np.bincount(np.asarray(labels, dtype=np.int64), minlength=len(classes))
+    present = counts[counts > 0]
+    if len(present) < 2:
+        return None
+    rare, common = int(np.flatnonzero(counts == present.min())[0]), int(counts.argmax())
+    share, majority = counts[rare] / counts.sum(), counts[common] / counts.sum()
+    if share >= RARE_SHARE and counts[common] < RARE_RATIO * counts[rare]:
+        return None
+    return {"minority": classes[rare], "share": float(share), "majority": classes[common],
+            "majority_accuracy": float(majority), "classes": len(classes)}
+
+
+def imbalance_note(found: dict) -> str:
+    """What the terminal and the report say of an imbalanced training split."""
+    judge = "balanced_accuracy, auc and pr_auc" if found["classes"] == 2 else "f1 and balanced_accuracy"
+    return (f"imbalanced: {found['share']:.1%} of the training rows are {found['minority']!r}; always answering "
+            f"{found['majority']!r} scores accuracy {found['majority_accuracy']:.3f}, so accuracy says little here: "
+            f"judge by {judge} (a metric the majority class cannot win)")
+
+
 SPLIT_NAMES = {"train": 0, "training": 0, "validation": 1, "val": 1, "valid": 1, "test": 2}
 
 

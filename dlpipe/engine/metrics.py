@@ -15,7 +15,10 @@ from typing import Callable
 import torch
 
 from dlpipe.language.metrics import (
+    AUC,
     MAE,
+    PRAUC,
+    BalancedAccuracy,
     MSE,
     R2,
     RMSE,
@@ -52,6 +55,49 @@ class ClassificationView:
     @cached_property
     def scores(self) -> dict[str, torch.Tensor]:
         return per_class_scores(self.predicted, self.target, self.logits.shape[1])
+
+    @cached_property
+    def probabilities(self) -> torch.Tensor:
+        return self.logits.detach().double().softmax(dim=1)
+
+    def one_vs_rest(self, area: Callable[[torch.Tensor, torch.Tensor], float], rarest: bool) -> float:
+        """area(scores, is_positive) of each class against the rest, averaged over the classes present with
+        positives and negatives; two classes: the positive one (the rarer in the split when `rarest`), NaN when
+        the split holds one class only."""
+        support = torch.bincount(self.target.long(), minlength=self.logits.shape[1])
+        present = [c for c in range(len(support)) if 0 < support[c] < len(self.target)]
+        if not present:
+            return float("nan")
+        if self.logits.shape[1] == 2:
+            present = [int(support.argmin())] if rarest else [1]
+        return sum(area(self.probabilities[:, c], self.target == c) for c in present) / len(present)
+
+
+def roc_auc(scores: torch.Tensor, positive: torch.Tensor) -> float:
+    """The probability that a positive scores above a negative (ties count a half): Mann-Whitney's U / (P N)."""
+    order = scores.argsort()
+    ranks = torch.empty(len(scores), dtype=torch.float64)
+    _, inverse, counts = torch.unique_consecutive(scores[order], return_inverse=True, return_counts=True)
+    ends = counts.cumsum(0).double()
+    ranks[order] = (ends - (counts.double() - 1) / 2)[inverse]  # the mean rank of each group of ties
+    p, n = int(positive.sum()), int((~positive).sum())
+    return float((ranks[positive].sum() - p * (p + 1) / 2) / (p * n))
+
+
+def average_precision(scores: torch.Tensor, positive: torch.Tensor) -> float:
+    """The mean of the precision at each threshold weighted by the recall it adds (scikit-learn's definition)."""
+    order = scores.argsort(descending=True)
+    hits = positive[order].double()
+    distinct = torch.cat([scores[order][1:] != scores[order][:-1], torch.tensor([True])])  # a threshold's last row
+    true_pos, seen = hits.cumsum(0)[distinct], (torch.arange(len(hits)) + 1).double()[distinct]
+    recall_added = torch.diff(true_pos, prepend=torch.zeros(1, dtype=torch.float64)) / hits.sum()
+    return float((recall_added * true_pos / seen).sum())
+
+
+def balanced_accuracy(view: ClassificationView) -> float:
+    """Mean recall over the classes the split holds (an absent class is no class of this split)."""
+    support = view.scores["support"]
+    return float(view.scores["recall"][support > 0].mean())
 
 
 def confusion_matrix(predicted: torch.Tensor, target: torch.Tensor, classes: int) -> torch.Tensor:
@@ -107,6 +153,9 @@ METRIC_BUILDERS: dict[type[Metric], Callable[..., float] | None] = {
     Precision: lambda v, c: float(v.scores["precision"].mean()),
     Recall: lambda v, c: float(v.scores["recall"].mean()),
     F1: lambda v, c: float(v.scores["f1"].mean()),
+    BalancedAccuracy: lambda v, c: balanced_accuracy(v),
+    AUC: lambda v, c: v.one_vs_rest(roc_auc, rarest=False),
+    PRAUC: lambda v, c: v.one_vs_rest(average_precision, rarest=True),
     ConfusionMatrix: None,  # not one number: the report shows it from the test predictions
 }
 VIEWS = {"regression": RegressionView, "classification": ClassificationView}

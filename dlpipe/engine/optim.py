@@ -13,12 +13,25 @@ from torch import nn
 
 from dlpipe.language.optim import SGD, Adam, AdamW, CrossEntropyLoss, HuberLoss, L1Loss, MSELoss, RMSprop
 
-LOSS_BUILDERS: dict[type, Callable[..., nn.Module]] = {
-    MSELoss: lambda c: nn.MSELoss(),
-    L1Loss: lambda c: nn.L1Loss(),
-    HuberLoss: lambda c: nn.HuberLoss(delta=c.delta),
-    CrossEntropyLoss: lambda c: nn.CrossEntropyLoss(label_smoothing=c.label_smoothing),
+LOSS_BUILDERS: dict[type, Callable[..., nn.Module]] = {  # (config, class weights or None) -> the loss
+    MSELoss: lambda c, w: nn.MSELoss(),
+    L1Loss: lambda c, w: nn.L1Loss(),
+    HuberLoss: lambda c, w: nn.HuberLoss(delta=c.delta),
+    CrossEntropyLoss: lambda c, w: nn.CrossEntropyLoss(weight=w, label_smoothing=c.label_smoothing),
 }
+
+
+def class_weights(config, classes: tuple[str, ...], labels: torch.Tensor) -> torch.Tensor | None:
+    """Each class's weight in the training loss: balanced (rows / (classes x the class's rows), a class without
+    training rows 0), the mapping's (1 for a class it does not name), or None without class_weights."""
+    given = getattr(config, "class_weights", None)
+    if given is None:
+        return None
+    if given == "balanced":
+        counts = torch.bincount(labels.long().cpu(), minlength=len(classes)).double()
+        weights = torch.where(counts > 0, counts.sum() / (len(classes) * counts.clamp(min=1)), torch.zeros_like(counts))
+        return weights.float()
+    return torch.tensor([float(given.get(name, 1.0)) for name in classes])
 
 def _raw(method: Callable) -> Callable:
     """A torch.optim method without its decorator (functools.wraps keeps the original as __wrapped__)."""
@@ -74,9 +87,10 @@ OPTIMIZER_BUILDERS: dict[type, Callable[..., torch.optim.Optimizer]] = {
 }
 
 
-def build_loss(config) -> nn.Module:
-    """The torch loss module for a loss config (mean over the batch)."""
-    return LOSS_BUILDERS[type(config)](config)
+def build_loss(config, weights: torch.Tensor | None = None) -> nn.Module:
+    """The torch loss module for a loss config (mean over the batch); weights: each class's (class_weights), for
+    the training loss only."""
+    return LOSS_BUILDERS[type(config)](config, weights)
 
 
 def build_optimizer(config, params: Iterable[nn.Parameter], fused: bool = False) -> torch.optim.Optimizer:

@@ -123,15 +123,25 @@ def _diverged(value: float, epoch: int, step: int, lr: float) -> str:
             f"{lr:g}; try a tenth of it), add training.clip_grad_norm, or check the scale of the data")
 
 
+def epoch_order(training: Training, y: torch.Tensor, n: int, generator: torch.Generator) -> torch.Tensor | None:
+    """The rows of one epoch, in order: shuffled, as they are (shuffle: false), or drawn with replacement so that
+    every class comes up as often (sampling: balanced; the same draw on every process of a distributed run)."""
+    if training.sampling == "balanced":
+        counts = torch.bincount(y.long().cpu())
+        chance = (1.0 / counts.double().clamp(min=1))[y.long().cpu()]
+        return torch.multinomial(chance, n, replacement=True, generator=generator).to(y.device)
+    return torch.randperm(n, generator=generator).to(y.device) if training.shuffle else None
+
+
 def fit(model: nn.Module, data: Dataset, *, loss_fn: nn.Module, optimizer: torch.optim.Optimizer,
         training: Training, metrics: list, generator: torch.Generator, progress: Progress,
         schedule: LRSchedule | None = None, state: TrainingState | None = None, callbacks: Sequence[Callback] = (),
-        stop: threading.Event | None = None, sync: Local | None = None,
-        pace: Callable[[], None] = lambda: None) -> tuple[TrainingState, FitOutcome]:
-    """Train from `state` (a fresh start when None) up to training.epochs; metrics: the scalar metric configs."""
-    sync = sync or Local()
-    inner = sync.unwrap(model)
-    classify = data.task == "classification"
+        stop: threading.Event | None = None, sync: Local | None = None, pace: Callable[[], None] = lambda: None,
+        train_loss: nn.Module | None = None) -> tuple[TrainingState, FitOutcome]:
+    """Train from `state` (a fresh start when None) up to training.epochs; metrics: the scalar metric configs;
+    train_loss: what the steps minimise when it is not loss_fn (class weights; loss_fn scores validation)."""
+    sync, step_loss = sync or Local(), train_loss or loss_fn
+    inner, classify = sync.unwrap(model), data.task == "classification"
     state = state or TrainingState(history={k: [] for k in history_columns(data.task, [m.key for m in metrics])})
     outcome = FitOutcome()
     x, y = data.train.x, data.train.y
@@ -149,11 +159,11 @@ def fit(model: nn.Module, data: Dataset, *, loss_fn: nn.Module, optimizer: torch
         progress.start_epoch(epoch, training.epochs)
         schedule.start_epoch(epoch)
         lr = optimizer.param_groups[0]["lr"]
-        order = torch.randperm(n, generator=generator).to(x.device) if training.shuffle else None
+        order = epoch_order(training, y, n, generator)
         total, seen = 0.0, 0
         for step, (xb, yb) in enumerate(sync.batches(x, y, order, batch_size), 1):
             out = forward(xb)
-            loss = loss_fn(out, yb)
+            loss = step_loss(out, yb)
             value = loss.item()  # one sync per batch: the cheapest way to catch NaN at once (~2 us on CPU)
             count = yb.shape[0]  # not len(yb): Tensor.__len__ is Python code, ~1 us a call
             total += value * count

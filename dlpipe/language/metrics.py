@@ -95,13 +95,35 @@ class F1(Metric):
     type: Literal["f1"] = Field(description="Macro-averaged F1 score (per class in the report).")
 
 
+class BalancedAccuracy(Metric):
+    TASK, HIGHER_IS_BETTER = "classification", True
+    type: Literal["balanced_accuracy"] = Field(description=(
+        "The mean of each class's recall, over the classes the split holds: always answering the majority class "
+        "scores 1 / classes, however rare the others are."))
+
+
+class AUC(Metric):
+    TASK, HIGHER_IS_BETTER = "classification", True
+    type: Literal["auc"] = Field(description=(
+        "Area under the ROC curve of the predicted probabilities (two classes; several: each class against the "
+        "rest, averaged): 0.5 is chance, 1 ranks every positive above every negative, at any threshold."))
+
+
+class PRAUC(Metric):
+    TASK, HIGHER_IS_BETTER = "classification", True
+    type: Literal["pr_auc"] = Field(description=(
+        "Average precision (area under the precision-recall curve) of the split's rarest class for two classes, "
+        "macro-averaged for several; chance is that class's share of the rows."))
+
+
 class ConfusionMatrix(Metric):
     TASK, HIGHER_IS_BETTER = "classification", None
     type: Literal["confusion_matrix"] = Field(description="Counts of true against predicted class (test only).")
 
 
 # The metric registry: the union of `metrics:` items and the engine's table follow this tuple.
-METRICS = (MSE, RMSE, MAE, R2, Accuracy, TopKAccuracy, Precision, Recall, F1, ConfusionMatrix)
+METRICS = (MSE, RMSE, MAE, R2, Accuracy, TopKAccuracy, Precision, Recall, F1, BalancedAccuracy, AUC, PRAUC,
+           ConfusionMatrix)
 
 
 def metric_class(key: str, table: tuple[type[Metric], ...] | None = None) -> type[Metric] | None:
@@ -151,10 +173,17 @@ def defaults(task: str) -> list[str]:
     return [tags(cls)[0] for cls in METRICS if cls.TASK == task and cls.DEFAULT]
 
 
-def headline(task: str, test: dict[str, float]) -> dict | None:
-    """The one test number that sums a run up: its task's headline metric, else its first metric, else the loss."""
+IMBALANCED_HEADLINE = (BalancedAccuracy, F1, AUC, PRAUC)  # metrics the majority class cannot win
+
+
+def headline(task: str, test: dict[str, float], imbalanced: bool = False) -> dict | None:
+    """The one test number that sums a run up: its task's headline metric, else its first metric, else the loss.
+
+    imbalanced (a classifier's training split, data/targets.py): the first of IMBALANCED_HEADLINE it recorded."""
     ranked = [cls for cls in METRICS if cls.TASK == task and cls.HEADLINE] + \
              [cls for cls in METRICS if cls.TASK == task]
+    if imbalanced and task == "classification":
+        ranked = [*IMBALANCED_HEADLINE, *ranked]
     for cls in ranked:
         name = next((key for key in test if cls.names_key(key) and isinstance(test[key], (int, float))), None)
         if name:

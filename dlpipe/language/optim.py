@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from dlpipe.language.metrics import wants_higher
 from dlpipe.language.section import Section
@@ -44,6 +44,26 @@ class CrossEntropyLoss(Loss):
     SOFTMAX_INSIDE = True
     type: Literal["cross_entropy"] = Field(description="Cross-entropy on logits (classification).")
     label_smoothing: float = Field(0.0, ge=0, lt=1, description="Label smoothing in [0, 1).")
+    class_weights: Literal["balanced"] | dict[str, float] | None = Field(None, description=(
+        "Weigh each class's rows in the training loss: balanced (rows / (classes x the class's rows), as "
+        "scikit-learn and Keras do), or {class name: weight}; a rare class then counts as much as a common one. "
+        "The validation and test loss stay unweighted, so runs with and without weights compare."))
+
+    @field_validator("class_weights", mode="before")
+    @classmethod
+    def _names_not_booleans(cls, value: Any) -> Any:
+        if isinstance(value, dict) and any(isinstance(key, bool) for key in value):
+            raise ValueError("a class name was read as true or false (YAML reads Yes, No, On, Off, true and false "
+                             "unquoted as booleans): quote it, e.g. {'Yes': 6.0}")
+        return value
+
+    @model_validator(mode="after")
+    def _positive_weights(self) -> CrossEntropyLoss:
+        if isinstance(self.class_weights, dict):
+            bad = {k: v for k, v in self.class_weights.items() if not 0 < v < float("inf")}
+            if bad or not self.class_weights:
+                raise ValueError(f"class_weights: every weight is a positive number (got {bad or 'none'})")
+        return self
 
 
 LOSSES = (MSELoss, L1Loss, HuberLoss, CrossEntropyLoss)

@@ -45,6 +45,9 @@ class Training(Section):
     epochs: int = Field(10, ge=1, le=100_000, description="Passes over the training split.")
     batch_size: int = Field(32, ge=1, description="Samples per gradient step.")
     shuffle: bool = Field(True, description="Draw a new random order of the training samples every epoch.")
+    sampling: Literal["uniform", "balanced"] = Field("uniform", description=(
+        "uniform: every training row once an epoch; balanced (classification): an epoch's rows drawn with "
+        "replacement so that each class comes up as often as any other. Validation and test are never resampled."))
     early_stopping: EarlyStopping | None = Field(None, description="Stop when the monitored value stalls.")
     clip_grad_norm: float | None = Field(None, gt=0, description="Rescale gradients whose total norm exceeds this.")
     device: Literal["auto", "cpu", "cuda", "mps"] = Field(

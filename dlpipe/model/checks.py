@@ -40,7 +40,7 @@ def check_pipeline(loaded: Loaded) -> Checked:
     except InvalidValue as exc:
         raise loaded.invalid(exc) from None
     problems = [*_task_problems(pipeline, info.task), *_softmax_problems(pipeline),
-                *_monitor_problems(pipeline, info.task)]
+                *_monitor_problems(pipeline, info.task), *_balance_problems(pipeline, info.task, info.classes)]
     summary = None
     try:
         with torch.device("meta"):  # shapes and parameter counts without allocating any weights
@@ -69,6 +69,19 @@ def _task_problems(pipeline: Pipeline, task: str):
         if metric.TASK != task:
             yield Problem(("metrics", index), f"{metric.type} does not apply: {source} "
                                               f"(its metrics: {', '.join(allowed)})")
+
+
+def _balance_problems(pipeline: Pipeline, task: str, classes):
+    """Class weights naming a class the data does not hold; balanced sampling of a regression."""
+    weights = getattr(pipeline.loss, "class_weights", None)
+    if isinstance(weights, dict) and classes:
+        for name in weights:
+            if name not in classes:
+                yield Problem(("loss", "class_weights", name), f"no class {name!r} in the data (its classes: "
+                                                               f"{', '.join(map(str, classes[:20]))})")
+    if pipeline.training.sampling == "balanced" and task != "classification":
+        yield Problem(("training", "sampling"), f"balanced sampling draws each class as often as the others, but "
+                                                f"data source '{pipeline.data.type}' is a {task}; remove sampling:")
 
 
 def _either(names: list[str]) -> str:

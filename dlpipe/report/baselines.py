@@ -3,7 +3,9 @@
 The metric compared is the first of COMPARED the run and the baselines both have. For accuracy
 (a share of the test samples) the network beats a baseline when its error is lower by more than
 two standard errors of the difference (the test set's sampling noise: on 487 messages, one
-message is 0.2 %); for other metrics when its error (1 - R^2, MAE, ...) is at least MARGIN lower.
+message is 0.2 %); for balanced accuracy and F1 of imbalanced classes the same, over the rarest
+class's test rows times the classes (its recall moves by one row in 50 of them); for other
+metrics when its error (1 - R^2, MAE, ...) is at least MARGIN lower.
 Within that either way it is "as good".
 """
 
@@ -16,9 +18,12 @@ from dlpipe.language.metrics import higher_is_better
 from dlpipe.report.verdict import Verdict
 
 COMPARED = {"regression": ("r2", "mae", "rmse", "mse", "loss"), "series": ("mae", "rmse", "mse", "r2", "loss"),
-            "classification": ("accuracy", "f1", "loss")}
+            "classification": ("accuracy", "f1", "loss"),
+            # a training split whose classes are imbalanced (data/targets.py): never on accuracy or the loss, which
+            # always answering the majority class can win while it finds none of the rare class
+            "imbalanced": ("balanced_accuracy", "f1", "auc", "pr_auc")}
 NAMES = {"r2": "R^2", "mae": "MAE", "rmse": "RMSE", "mse": "MSE", "loss": "loss", "accuracy": "accuracy",
-         "f1": "F1"}
+         "f1": "F1", "balanced_accuracy": "balanced accuracy", "auc": "ROC-AUC", "pr_auc": "PR-AUC"}
 MARGIN = 0.05  # of the error: a smaller difference is within what a seed changes
 # Curve verdicts (report/verdict.py) under which the baselines' standing becomes the headline; any other (diverging,
 # plateau, overfitting, ...) already says what went wrong, and the baselines' sentence is added to it.
@@ -29,19 +34,23 @@ def _error(key: str, value: float) -> float:
     return 1.0 - value if higher_is_better(key) else value
 
 
+SHARES = ("accuracy", "balanced_accuracy", "f1")  # shares of samples (or of a class's): their noise is a share's
+
+
 def _stands(key: str, mine: float, theirs: float, samples: int) -> str:
     """beats, as good or worse, by the errors of the network (mine) and of the best baseline (theirs)."""
-    if key == "accuracy" and samples > 0:
+    if key in SHARES and samples > 0:
         noise = 2 * math.sqrt((mine * (1 - mine) + theirs * (1 - theirs)) / samples)
         return "beats" if theirs - mine > noise else "worse" if mine - theirs > noise else "as good"
     return "beats" if mine < (1 - MARGIN) * theirs else "as good" if mine <= (1 + MARGIN) * theirs else "worse"
 
 
-def comparison(kind: str, test: dict[str, float], baselines: dict[str, dict[str, float]], samples: int = 0
-               ) -> tuple[str, str] | None:
+def comparison(kind: str, test: dict[str, float], baselines: dict[str, dict[str, float]], samples: int = 0,
+               imbalanced: bool = False) -> tuple[str, str] | None:
     """(how it stands: beats | as good | worse, the sentence), or None without a shared metric. samples: the
-    test split's size (the sampling noise of an accuracy)."""
-    key = next((k for k in COMPARED[kind] if test.get(k) is not None and baselines
+    test split's size (the sampling noise of an accuracy); imbalanced: compared on COMPARED["imbalanced"]."""
+    compared = COMPARED["imbalanced"] if imbalanced and kind == "classification" else COMPARED[kind]
+    key = next((k for k in compared if test.get(k) is not None and baselines
                 and all(b.get(k) is not None for b in baselines.values())), None)
     if key is None:
         return None
@@ -63,9 +72,10 @@ def comparison(kind: str, test: dict[str, float], baselines: dict[str, dict[str,
 
 
 def with_baselines(verdict: Verdict | None, kind: str, test: dict[str, float],
-                   baselines: dict[str, dict[str, float]], samples: int = 0) -> Verdict | None:
+                   baselines: dict[str, dict[str, float]], samples: int = 0, imbalanced: bool = False
+                   ) -> Verdict | None:
     """The verdict with the baselines' sentence; a network that does not beat them is judged by that first."""
-    said = comparison(kind, test, baselines, samples) if baselines else None
+    said = comparison(kind, test, baselines, samples, imbalanced) if baselines else None
     if said is None:
         return verdict
     stands, sentence = said

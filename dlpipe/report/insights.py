@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from dlpipe.data.targets import imbalance, imbalance_note
 from dlpipe.data.dataset import Dataset
 from dlpipe.archive.record import RunRecord
 from dlpipe.engine import distributed
@@ -36,6 +37,11 @@ def data_facts(data: Dataset, task_reason: str) -> dict:
     """What the report and `runs show` say about the data: why this task, the features, the target's scale, notes."""
     prep = data.preprocessing
     facts = {"task_reason": task_reason, "notes": list(data.notes)}
+    if data.task == "classification" and data.classes:
+        found = imbalance(data.train.y.cpu().numpy(), tuple(data.classes))
+        if found is not None:
+            facts["imbalance"] = found
+            facts["notes"].insert(0, imbalance_note(found))
     if prep is not None and prep.kind == "table":
         became = {c["name"]: c["became"] for c in data.columns or []}
         facts["features"] = [{"name": c.name, "kind": c.kind, "mean": c.mean, "std": c.std,
@@ -59,6 +65,22 @@ def data_facts(data: Dataset, task_reason: str) -> dict:
                            "test_from": data.forecast["times"][0], "test_to": data.forecast["times"][-1],
                            "time": prep.time}
     return facts
+
+
+def balance_notes(pipeline: Pipeline, classes, train_loss: nn.Module | None) -> list[str]:
+    """What class weights and balanced sampling do, said in the terminal and the report."""
+    shift = ("they shift the predicted probabilities toward the rarer classes (the calibration section shows how "
+             "far)")
+    notes = []
+    if train_loss is not None:
+        weights = ", ".join(f"{name} {w:.3g}" for name, w in zip(classes, train_loss.weight.tolist()))
+        how = pipeline.loss.class_weights if isinstance(pipeline.loss.class_weights, str) else "given"
+        notes.append(f"class weights ({how}) in the training loss: {weights}; the validation and test loss are "
+                     f"unweighted; {shift}")
+    if pipeline.training.sampling == "balanced":
+        notes.append(f"balanced sampling: each epoch draws the training rows with replacement so that every class "
+                     f"comes up as often; validation and test are not resampled; {shift}")
+    return notes
 
 
 def learned_parameters(model: nn.Sequential, pipeline: Pipeline) -> list[dict]:

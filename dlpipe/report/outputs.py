@@ -25,13 +25,16 @@ def finish(record: RunRecord, insights: Insights, stages: dict[str, float], prog
     fitted = record.data.get("baselines", {})
     verdict = with_unseen(with_targets(judge(record.history, insights.usual_lr), record.targets),
                           (record.data or {}).get("unseen"))
-    verdict = with_baselines(verdict,
-                             fitted.get("kind", record.task), record.test, record.baselines, fitted.get("samples", 0))
+    imbalanced = bool((record.data or {}).get("imbalance"))
+    supports = [row["support"] for row in record.per_class if row.get("support")]
+    samples = int(min(supports) * len(supports)) if imbalanced and supports else fitted.get("samples", 0)
+    verdict = with_baselines(verdict, fitted.get("kind", record.task), record.test, record.baselines, samples,
+                             imbalanced)
     record.verdict = {"kind": verdict.kind, "advice": verdict.advice, "epoch": verdict.epoch} if verdict else None
     network = judge_network(insights.network)
     record.network = {"kind": network.kind, "findings": list(network.findings), "epoch": network.epoch} \
         if network else None
-    record.headline = headline(record.task, record.test)
+    record.headline = headline(record.task, record.test, imbalanced)
     try:
         record.write_history()
         write_report(record, insights)

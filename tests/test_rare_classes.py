@@ -1,0 +1,121 @@
+"""Rare classes (issue 36, first part): the imbalance said, metrics the majority class cannot win, the baselines
+compared on them, and class weights and balanced sampling, on a real imbalanced table (pipelines/default.yaml:
+ISLR's credit card default, 3.3 % Yes)."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+
+from dlpipe.data.targets import imbalance
+from dlpipe.engine.metrics import ClassificationView, average_precision, balanced_accuracy, roc_auc
+from dlpipe.language.metrics import headline
+
+from conftest import ROOT
+
+DEFAULT = ROOT / "pipelines" / "default.yaml"
+
+
+# --- the metrics, on cases worked by hand ---------------------------------------------------------------------------
+
+def test_roc_auc_and_average_precision_on_the_textbook_case():
+    scores, positive = torch.tensor([0.1, 0.4, 0.35, 0.8]), torch.tensor([False, False, True, True])
+    assert roc_auc(scores, positive) == pytest.approx(0.75)  # 3 of the 4 positive-negative pairs ranked right
+    assert average_precision(scores, positive) == pytest.approx((1 / 1 + 2 / 3) / 2)  # precision at each hit
+    tied = torch.tensor([0.5, 0.5, 0.5, 0.5])
+    assert roc_auc(tied, positive) == pytest.approx(0.5)  # ties count a half
+    assert average_precision(tied, positive) == pytest.approx(0.5)  # one threshold: precision 2/4 at recall 1
+
+
+def test_balanced_accuracy_is_the_mean_recall_of_the_classes_present():
+    logits = torch.eye(3)[[0, 0, 0, 1, 0, 1]] * 5  # predicts 0, 0, 0, 1, 0, 1
+    view = ClassificationView(logits, torch.tensor([0, 0, 0, 1, 1, 1]))  # class 2 absent from this split
+    assert balanced_accuracy(view) == pytest.approx((1.0 + 2 / 3) / 2)  # not divided by 3 for the absent class
+    majority = ClassificationView(torch.tensor([[5.0, 0.0]] * 30), torch.tensor([0] * 29 + [1]))
+    assert balanced_accuracy(majority) == 0.5 and majority.one_vs_rest(roc_auc, rarest=False) == 0.5
+    assert majority.one_vs_rest(average_precision, rarest=True) == pytest.approx(1 / 30)  # chance: the share
+    assert math.isnan(ClassificationView(torch.zeros(4, 2), torch.zeros(4, dtype=torch.long)).one_vs_rest(
+        roc_auc, rarest=False))  # one class only: no ranking to measure
+
+
+@pytest.mark.parametrize("counts, found", [
+    ([9667, 333], ("Yes", 0.0333)), ([85, 15], ("Yes", 0.15)), ([50, 50], None), ([70, 30], None),
+    ([40, 40, 9], ("c", 0.1011)),
+])
+def test_imbalance_is_a_rare_class_under_a_fifth_or_four_times_rarer(counts, found):
+    labels = torch.cat([torch.full((n,), i) for i, n in enumerate(counts)]).numpy()
+    got = imbalance(labels, ("No", "Yes") if len(counts) == 2 else ("a", "b", "c"))
+    assert (got is None) if found is None else (got["minority"], round(got["share"], 4)) == found
+
+
+def test_the_headline_of_an_imbalanced_run_is_one_the_majority_cannot_win():
+    test = {"loss": 0.08, "accuracy": 0.973, "f1": 0.69, "balanced_accuracy": 0.63}
+    assert headline("classification", test)["name"] == "accuracy"
+    assert headline("classification", test, imbalanced=True)["name"] == "balanced_accuracy"
+    assert headline("classification", {"loss": 0.1, "accuracy": 0.9, "f1": 0.6}, True)["name"] == "f1"
+
+
+# --- on the credit default table -------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """The shipped pipeline plain, with balanced class weights and with balanced sampling: their records."""
+    from click.testing import CliRunner
+
+    from dlpipe.cli import main
+
+    out, made = tmp_path_factory.mktemp("rare"), {}
+    for name, settings in {"plain": [], "weights": ["loss.class_weights=balanced"],
+                           "sampling": ["training.sampling=balanced"]}.items():
+        done = CliRunner().invoke(main, ["run", str(DEFAULT), "--out", str(out / name),
+                                         *(arg for s in settings for arg in ("--set", s))])
+        assert done.exit_code == 0, done.output
+        made[name] = (json.loads(next((out / name).glob("*/*/metrics.json")).read_text()), done.output)
+    return made
+
+
+def rare(record: dict) -> dict:
+    return next(row for row in record["per_class"] if row["name"] == "Yes")
+
+
+def test_the_imbalance_is_said_and_the_run_judged_on_balanced_accuracy(runs):
+    record, said = runs["plain"]
+    assert record["data"]["imbalance"]["minority"] == "Yes"
+    note = ("imbalanced: 3.3% of the training rows are 'Yes'; always answering 'No' scores accuracy 0.967, so "
+            "accuracy says little here")
+    assert note in said and note in record["data"]["notes"][0]
+    assert f"test 'Yes' (the rare class, 50 rows): precision" in said  # beside the macro figures
+    assert record["headline"]["name"] == "balanced_accuracy"
+    assert "balanced accuracy" in record["verdict"]["advice"] and "test accuracy" not in record["verdict"]["advice"]
+    assert record["baselines"]["majority"]["balanced_accuracy"] == 0.5 and record["baselines"]["majority"]["auc"] == 0.5
+
+
+def test_class_weights_and_balanced_sampling_find_the_rare_class(runs):
+    plain, weights, sampling = (runs[name][0] for name in ("plain", "weights", "sampling"))
+    assert rare(plain)["recall"] < 0.35  # 0.26: the plain network misses most defaulters
+    assert rare(weights)["recall"] >= rare(plain)["recall"] + 0.4  # 0.82
+    assert rare(sampling)["recall"] >= rare(plain)["recall"] + 0.4  # 0.86
+    for record in (weights, sampling):
+        assert record["test"]["balanced_accuracy"] >= plain["test"]["balanced_accuracy"] + 0.15
+        assert record["verdict"]["kind"] != "worse than a baseline"
+        assert rare(record)["precision"] < rare(plain)["precision"]  # what finding them costs
+    assert "class weights (balanced) in the training loss: No 0.517, Yes 15.2" in runs["weights"][1]
+    assert "balanced sampling: each epoch draws the training rows" in runs["sampling"][1]
+    assert any("shift the predicted probabilities" in note for note in weights["data"]["notes"])
+
+
+def test_a_weight_for_a_class_the_data_lacks_and_balanced_sampling_of_a_regression_are_refused(cli, tmp_path):
+    done = cli("validate", DEFAULT, "--set", "loss.class_weights={Maybe: 3.0}")
+    assert done.exit_code == 2 and "loss.class_weights.Maybe: no class 'Maybe' in the data (its classes: No, Yes)" \
+        in done.stderr, done.output
+    negative = cli("validate", DEFAULT, "--set", "loss.class_weights={'Yes': -1.0}")
+    assert negative.exit_code == 2 and "every weight is a positive number" in negative.stderr
+    unquoted = cli("validate", DEFAULT, "--set", "loss.class_weights={Yes: 6.0}")  # YAML: Yes is true
+    assert unquoted.exit_code == 2 and "a class name was read as true or false" in unquoted.stderr
+    given = cli("validate", DEFAULT, "--set", "loss.class_weights={'Yes': 6.0}")
+    assert given.exit_code == 0, given.output
+    regression = cli("validate", ROOT / "pipelines" / "diabetes.yaml", "--set", "training.sampling=balanced")
+    assert regression.exit_code == 2 and "training.sampling: balanced sampling draws each class" in regression.stderr
