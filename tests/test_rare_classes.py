@@ -119,3 +119,41 @@ def test_a_weight_for_a_class_the_data_lacks_and_balanced_sampling_of_a_regressi
     assert given.exit_code == 0, given.output
     regression = cli("validate", ROOT / "pipelines" / "diabetes.yaml", "--set", "training.sampling=balanced")
     assert regression.exit_code == 2 and "training.sampling: balanced sampling draws each class" in regression.stderr
+
+
+# --- sweeps: the headline as the objective, and no pruning before a trial could be judged ---------------------------
+
+@pytest.mark.parametrize("named, expected", [
+    ("metrics: [accuracy, balanced_accuracy, auc]", "val_balanced_accuracy"),
+    ("metrics: [f1, accuracy]", "val_accuracy"), ("", "val_accuracy"), ("metrics: [f1]", "val_f1"),
+])
+def test_a_sweep_optimises_the_headline_metric_unless_told(write_yaml, named, expected):
+    from dlpipe.data.sources import read_pipeline
+
+    path = write_yaml(f"""
+        name: s
+        data: {{type: table, path: {ROOT / "pipelines" / "data" / "iris.csv"}, target: species, task: classification}}
+        model: {{layers: [{{type: linear, units: 3}}]}}
+        {named}
+        sweep: {{parameters: {{optimizer.lr: {{choice: [0.01, 0.1]}}}}}}
+        """)
+    assert read_pipeline(path).pipeline.sweep.metric == expected
+
+
+def test_pruning_waits_for_the_third_epoch_or_a_fifth_of_them():
+    from dlpipe.sweep.search import pruner, warm_up
+
+    class Always:  # an Optuna trial whose pruner would stop it at once
+        def report(self, value, step):
+            pass
+
+        def should_prune(self):
+            return True
+
+    class State:
+        def __init__(self, epoch):
+            self.epoch, self.history = epoch, {"val_f1": [0.46] * epoch}
+
+    assert [warm_up(e) for e in (5, 10, 15, 16, 30, 100)] == [3, 3, 3, 4, 6, 20]
+    ask = pruner(Always(), "val_f1", prune=True, epochs=30)
+    assert [ask(State(epoch)) is None for epoch in range(1, 8)] == [True] * 5 + [False, False]

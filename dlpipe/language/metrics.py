@@ -190,3 +190,13 @@ def headline(task: str, test: dict[str, float], imbalanced: bool = False) -> dic
             return {"name": name, "value": test[name]}
     return {"name": "loss", "value": test["loss"]} if "loss" in test else None
 
+
+
+def objective(task: str, keys: list[str]) -> str:
+    """The validation value a sweep optimises by default: balanced_accuracy when recorded (a metric the majority
+    class cannot win), else the task's headline metric, else the first metric, else the loss."""
+    scalar = [key for key in keys if (cls := metric_class(key)) is not None and cls.HIGHER_IS_BETTER is not None]
+    ranked = [cls for cls in (BalancedAccuracy, *METRICS) if cls is BalancedAccuracy or (cls.TASK == task and
+                                                                                           cls.HEADLINE)]
+    chosen = next((key for cls in ranked for key in scalar if cls.names_key(key)), scalar[0] if scalar else LOSS)
+    return f"val_{chosen}"

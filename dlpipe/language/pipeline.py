@@ -112,6 +112,10 @@ class Pipeline(Section):
         if loss is not None:
             raw.setdefault("loss", {"type": tags(loss)[0]})
             raw.setdefault("metrics", [{"type": name} for name in metrics.defaults(task)])
+        sweep = raw.get("sweep")
+        if isinstance(sweep, dict) and "metric" not in sweep and loss is not None and isinstance(raw["metrics"], list):
+            keys = [m.get("type") if isinstance(m, dict) else m for m in raw["metrics"]]
+            raw["sweep"] = {**sweep, "metric": metrics.objective(task, [k for k in keys if isinstance(k, str)])}
         return raw
 
     @property

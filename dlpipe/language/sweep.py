@@ -52,13 +52,16 @@ class Parameter(Section):
 class Sweep(Section):
     """A hyperparameter search run by `dlpipe sweep` (a plain `dlpipe run` trains the file's own values)."""
 
-    metric: str = Field("val_loss", description="The recorded validation value to optimise, e.g. val_accuracy; "
-                                                "its direction comes from the metric.")
+    metric: str = Field("val_loss", description=(
+        "The recorded validation value to optimise, e.g. val_accuracy; its direction comes from the metric. "
+        "Default: the pipeline's headline metric on validation (balanced_accuracy when it records it, else its "
+        "task's headline: accuracy, r2), else val_loss."))
     trials: int = Field(20, ge=1, le=100_000, description="Trials for random and bayes (a grid runs every point).")
     method: Literal["grid", "random", "bayes"] = Field(
         "bayes", description="grid: every combination of choices; random; bayes: Optuna's TPE sampler.")
     prune: bool = Field(False, description="Stop a trial whose metric is worse than the median of earlier trials "
-                                           "at the same epoch (Optuna's MedianPruner).")
+                                           "at the same epoch (Optuna's MedianPruner); never before its third epoch "
+                                           "or a fifth of its epochs, whichever is later.")
     parameters: dict[str, Parameter] = Field(min_length=1, description="--set path: the values to search.")
 
     @model_validator(mode="after")

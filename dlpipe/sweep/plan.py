@@ -49,7 +49,8 @@ def make_plan(file: Path, overrides: tuple[str, ...], grids: tuple[str, ...], ch
     out.mkdir(parents=True, exist_ok=True)
     url = storage or f"sqlite:///{(out / 'sweeps.db').resolve()}"
     name = study or (_newest(url, pipeline.name) if existing else new_study_name(pipeline.name))
-    return Plan(loaded.path, pipeline.name, tuple(overrides), sweep, out, url, name), pipeline.seed
+    return Plan(loaded.path, pipeline.name, tuple(overrides), sweep, out, url, name, pipeline.training.epochs), \
+        pipeline.seed
 
 
 def _newest(url: str, name: str) -> str:

@@ -14,7 +14,7 @@ from dlpipe.archive.record import RunRecord
 from dlpipe.archive.secrets import mask
 from dlpipe.report.index import write_index
 from dlpipe.report.sweep import ranked, render_sweep
-from dlpipe.sweep.search import Plan
+from dlpipe.sweep.search import Plan, warm_up
 
 STATUS = {TrialState.COMPLETE: "completed", TrialState.PRUNED: "pruned", TrialState.FAIL: "failed",
           TrialState.RUNNING: "running", TrialState.WAITING: "waiting"}
@@ -86,6 +86,7 @@ def write_page(study: optuna.Study, plan: Plan) -> Path:
     maximize = study.direction == optuna.study.StudyDirection.MAXIMIZE
     html = render_sweep({"name": plan.name, "study": plan.study, "metric": plan.sweep.metric,
                          "maximize": maximize, "rows": found, "method": plan.sweep.method, "prune": plan.sweep.prune,
+                         "prune_from": warm_up(plan.epochs),
                          "kinds": {k: p.kind for k, p in plan.sweep.parameters.items()}, "importance": importance,
                          "best_yaml": text, "best_number": number, "storage": mask(plan.storage),
                          "counts": ", ".join(f"{n} {k}" for k, n in counts.items()) or "none yet",

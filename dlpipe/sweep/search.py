@@ -52,6 +52,7 @@ class Plan:
     out: Path
     storage: str
     study: str
+    epochs: int = 0  # the pipeline's own (a trial's may differ): when pruning starts, for the sweep page
 
 
 def distribution(parameter: Parameter):
@@ -70,7 +71,7 @@ def open_study(plan: Plan, seed: int) -> optuna.Study:
     sweep = plan.sweep
     sampler = {"bayes": optuna.samplers.TPESampler(seed=seed), "random": optuna.samplers.RandomSampler(seed=seed),
                "grid": optuna.samplers.RandomSampler(seed=seed)}[sweep.method]
-    pruner = optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1) if sweep.prune else \
+    pruner = optuna.pruners.MedianPruner(n_startup_trials=2) if sweep.prune else \
         optuna.pruners.NopPruner()
     direction = "maximize" if higher_is_better(sweep.metric) else "minimize"
     study = _create(lambda: optuna.create_study(storage=plan.storage, study_name=plan.study, sampler=sampler,
@@ -169,8 +170,15 @@ def remaining(study: optuna.Study, sweep: Sweep) -> int:
     return sweep.trials - len([t for t in trials if counted(t)]) - running
 
 
-def pruner(trial: optuna.Trial, metric: str, prune: bool) -> Callback:
-    """A per-epoch callback of the trial's run: report the metric to Optuna; Stop(pruned) when it says prune."""
+def warm_up(epochs: int) -> int:
+    """The first epoch a trial may be pruned at: its third, or a fifth of its epochs, whichever is later (every run
+    starts at what always answering the majority scores: pruned at epoch 1, it was never judged)."""
+    return max(3, math.ceil(epochs / 5))
+
+
+def pruner(trial: optuna.Trial, metric: str, prune: bool, epochs: int = 0) -> Callback:
+    """A per-epoch callback of the trial's run: report the metric to Optuna; Stop(pruned) when it says prune (from
+    warm_up(epochs) on)."""
 
     def ask(state) -> Stop | None:
         values = state.history.get(metric) or []
@@ -178,7 +186,7 @@ def pruner(trial: optuna.Trial, metric: str, prune: bool) -> Callback:
             return None
         epoch = state.epoch
         trial.report(values[-1], epoch)
-        if prune and trial.should_prune():
+        if prune and epoch >= warm_up(epochs) and trial.should_prune():
             return Stop("pruned", f"pruned at epoch {epoch}: {metric} {values[-1]:.4g} was worse than the median of "
                                   "the earlier trials at that epoch")
         return None
@@ -229,7 +237,8 @@ def run_trial(plan: Plan, study: optuna.Study, trial: optuna.Trial, stop: thread
             "metric": plan.sweep.metric, "maximize": higher_is_better(plan.sweep.metric),  # how `runs` ranks trials
             "params": dict(trial.params)}  # what this trial tried (the index shows it beside the run)
     record = run(loaded, plan.out, Progress(quiet=True, stop=stop), stop=stop,
-                 callbacks=(pruner(trial, plan.sweep.metric, plan.sweep.prune),), sweep=link)
+                 callbacks=(pruner(trial, plan.sweep.metric, plan.sweep.prune, loaded.pipeline.training.epochs),),
+                 sweep=link)
     trial.set_user_attr("run", os.path.relpath(record.path, plan.out))
     trial.set_user_attr("status", record.status)
     trial.set_user_attr("message", record.message)
