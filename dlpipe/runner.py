@@ -46,6 +46,7 @@ from dlpipe.model.network import build_model, check_output
 from dlpipe.report.html import Insights
 from dlpipe.report.live import LiveReport
 from dlpipe.report.insights import balance_notes, data_facts, test_split
+from dlpipe.report.threshold import with_threshold
 from dlpipe.report.outputs import finish, update_index
 from dlpipe.tracking.trackers import Trackers
 
@@ -170,7 +171,8 @@ def _train(context: RunContext, data: Dataset) -> None:
 
     t = time.perf_counter()
     test_split(parts.model, data, parts.loss_fn, context.loaded.pipeline, context.world, record, insights)
-    save_model(record.path, parts.model, context.loaded.pipeline.model_dump(mode="json"), data.preprocessing)
+    save_model(record.path, parts.model, context.loaded.pipeline.model_dump(mode="json"),
+               with_threshold(data.preprocessing, record.data.get("threshold")))
     stages["evaluate"] = time.perf_counter() - t
 
 

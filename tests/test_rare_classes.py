@@ -157,3 +157,49 @@ def test_pruning_waits_for_the_third_epoch_or_a_fifth_of_them():
     assert [warm_up(e) for e in (5, 10, 15, 16, 30, 100)] == [3, 3, 3, 4, 6, 20]
     ask = pruner(Always(), "val_f1", prune=True, epochs=30)
     assert [ask(State(epoch)) is None for epoch in range(1, 8)] == [True] * 5 + [False, False]
+
+
+# --- a decision threshold --------------------------------------------------------------------------------------------
+
+def test_a_threshold_chosen_on_validation_is_saved_and_applied_everywhere(cli, tmp_path, runs):
+    import numpy as np
+
+    import dlpipe
+    from dlpipe.trained.export import export_run
+
+    done = cli("run", DEFAULT, "--out", tmp_path, "-q", "--set", "threshold=auto")
+    assert done.exit_code == 0, done.output
+    run = next(tmp_path.glob("default/*/model.pt")).parent
+    record, plain = json.loads((run / "metrics.json").read_text()), runs["plain"][0]
+    chosen = record["data"]["threshold"]
+    assert chosen["class"] == "Yes" and chosen["how"] == "auto" and chosen["metric"] == "balanced_accuracy"
+    assert 0.01 <= chosen["value"] < 0.5 and len(chosen["curve"]) == 99
+    assert record["test"]["balanced_accuracy"] >= plain["test"]["balanced_accuracy"] + 0.1  # 0.629 -> 0.815
+    assert record["test"]["auc"] == pytest.approx(plain["test"]["auc"])  # the probabilities do not change
+    saved = json.loads((run / "preprocessing.json").read_text())
+    assert (saved["threshold"], saved["positive"]) == (chosen["value"], "Yes")
+    assert "Decision threshold (validation)" in (run / "report.html").read_text()
+    assert cli("evaluate", run).exit_code == 0  # its own test split, at its threshold: the run's own figures
+    evaluated = json.loads(next((run / "evaluations").glob("*/metrics.json")).read_text())["metrics"]
+    assert evaluated["balanced_accuracy"] == pytest.approx(record["test"]["balanced_accuracy"], abs=1e-9)
+    model = dlpipe.load(run)
+    rows = {"student": ["No"] * 4, "balance": [500.0, 1400.0, 1700.0, 2200.0], "income": [40000.0] * 4}
+    chance = model.predict_proba(rows)[:, model.classes.index("Yes")]
+    assert list(model.predict(rows)) == ["Yes" if p >= chosen["value"] else "No" for p in chance]
+    table = tmp_path / "rows.csv"
+    table.write_text("student,balance,income\n" + "".join(f"No,{b},40000\n" for b in rows["balance"]))
+    predicted = cli("predict", run, table)
+    assert [line.split(",")[1] for line in predicted.stdout.splitlines()[1:]] == list(model.predict(rows))
+    _, beside, _ = export_run(model, "safetensors", tmp_path / "m.safetensors")
+    described = json.loads(beside.read_text())
+    assert described["threshold"] == chosen["value"] and "where its probability is at least" in \
+        described["export"]["output"]["meaning"]
+    assert np.isfinite(chance).all()
+
+
+def test_a_threshold_is_for_two_classes(cli):
+    done = cli("validate", ROOT / "pipelines" / "iris.yaml", "--set", "threshold=auto")
+    assert done.exit_code == 2 and "threshold: a decision threshold is for two classes" in done.stderr
+    assert "gives 3 classes" in done.stderr
+    bad = cli("validate", DEFAULT, "--set", "threshold=1.5")
+    assert bad.exit_code == 2 and "threshold" in bad.stderr

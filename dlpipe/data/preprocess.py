@@ -77,6 +77,8 @@ class Preprocessing:
     window: int = 0  # a series: past steps per sample (its columns: the forecast column, then the features)
     horizon: int = 0  # a series: steps from the window's last value to the forecast
     time: str | None = None  # a series: the column naming each row's time
+    threshold: float | None = None  # two classes: `positive` is predicted from this probability on (threshold:)
+    positive: str | None = None
     notes: tuple[str, ...] = field(default=(), compare=False)
 
     @property

@@ -45,7 +45,8 @@ def evaluate(model: nn.Module, split: Samples, loss_fn: nn.Module, task: str, me
 
 
 def scores(pred: torch.Tensor, split: Samples, loss_fn: nn.Module, task: str, metrics: list,
-           target_scale: tuple[float, float] = (0.0, 1.0)) -> dict[str, float]:
+           target_scale: tuple[float, float] = (0.0, 1.0), threshold: tuple[int, float] | None = None
+           ) -> dict[str, float]:
     """Loss and metrics of outputs already computed for `split` (the report reuses the same outputs).
 
     target_scale: (mean, std) a regression target was standardized with; the loss is the
@@ -56,4 +57,4 @@ def scores(pred: torch.Tensor, split: Samples, loss_fn: nn.Module, task: str, me
         if target_scale != (0.0, 1.0):
             mean, std = target_scale
             pred, y = pred * std + mean, y * std + mean
-        return {"loss": loss, **compute_metrics(task, pred, y, metrics)}
+        return {"loss": loss, **compute_metrics(task, pred, y, metrics, threshold)}

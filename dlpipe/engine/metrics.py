@@ -14,6 +14,7 @@ from typing import Callable
 
 import torch
 
+from dlpipe.engine.threshold import decide
 from dlpipe.language.metrics import (
     AUC,
     MAE,
@@ -48,9 +49,9 @@ class RegressionView:
 class ClassificationView:
     """Class scores (logits) against class indices; the confusion matrix is computed once, when first needed."""
 
-    def __init__(self, logits: torch.Tensor, target: torch.Tensor):
+    def __init__(self, logits: torch.Tensor, target: torch.Tensor, threshold: tuple[int, float] | None = None):
         self.logits, self.target = logits, target
-        self.predicted = logits.argmax(dim=1)
+        self.predicted = decide(logits, threshold)
 
     @cached_property
     def scores(self) -> dict[str, torch.Tensor]:
@@ -158,12 +159,13 @@ METRIC_BUILDERS: dict[type[Metric], Callable[..., float] | None] = {
     PRAUC: lambda v, c: v.one_vs_rest(average_precision, rarest=True),
     ConfusionMatrix: None,  # not one number: the report shows it from the test predictions
 }
-VIEWS = {"regression": RegressionView, "classification": ClassificationView}
 
 
-def compute_metrics(task: str, pred: torch.Tensor, target: torch.Tensor, metrics: list[Metric]) -> dict[str, float]:
-    """The scalar metrics among `metrics`, by their history key, for the task's kind of prediction."""
+def compute_metrics(task: str, pred: torch.Tensor, target: torch.Tensor, metrics: list[Metric],
+                    threshold: tuple[int, float] | None = None) -> dict[str, float]:
+    """The scalar metrics among `metrics`, by their history key, for the task's kind of prediction (a classifier's
+    classes decided at `threshold`: engine/threshold.py)."""
     if not metrics:
         return {}
-    view = VIEWS[task](pred, target)
+    view = ClassificationView(pred, target, threshold) if task == "classification" else RegressionView(pred, target)
     return {m.key: METRIC_BUILDERS[type(m)](view, m) for m in metrics if METRIC_BUILDERS[type(m)] is not None}

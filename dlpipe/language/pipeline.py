@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Any, Literal, Optional
+from typing import Annotated, Any, Literal, Optional, Union
 
 from pydantic import Field, create_model, field_validator, model_validator
 
@@ -89,6 +89,10 @@ class Pipeline(Section):
     description: str = Field("", description="One line shown at the top of the report.")
     seed: int = Field(0, ge=0, le=2**32 - 1, description="Seed for data, initial weights and batch order.")
     sweep: Sweep | None = Field(None, description="A hyperparameter search for `dlpipe sweep` (ignored by run).")
+    threshold: Union[Literal["auto"], Annotated[float, Field(gt=0, lt=1)], None] = Field(None, description=(
+        "Two classes: the probability of the rarer class from which it is predicted, or auto: the threshold of "
+        "0.01 to 0.99 that scores the run's headline metric best on the validation split. Saved with the model "
+        "and applied by predict, evaluate and the Python API; the probabilities do not change."))
     tracking: Tracking | None = Field(None, description=(
         "Also log the run to MLflow and/or TensorBoard: {mlflow: {uri: URI, experiment: NAME}, tensorboard: "
         "{dir: DIR}}; the archive stays the record."))

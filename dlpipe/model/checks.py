@@ -79,6 +79,10 @@ def _balance_problems(pipeline: Pipeline, task: str, classes):
             if name not in classes:
                 yield Problem(("loss", "class_weights", name), f"no class {name!r} in the data (its classes: "
                                                                f"{', '.join(map(str, classes[:20]))})")
+    if pipeline.threshold is not None and (task != "classification" or (classes and len(classes) != 2)):
+        what = f"{len(classes)} classes" if task == "classification" and classes else f"a {task}"
+        yield Problem(("threshold",), f"a decision threshold is for two classes (the probability of the rarer one); "
+                                      f"data source '{pipeline.data.type}' gives {what}: remove threshold:")
     if pipeline.training.sampling == "balanced" and task != "classification":
         yield Problem(("training", "sampling"), f"balanced sampling draws each class as often as the others, but "
                                                 f"data source '{pipeline.data.type}' is a {task}; remove sampling:")

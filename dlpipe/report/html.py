@@ -9,7 +9,7 @@ from dlpipe.archive.files import table_csv, write_atomic
 from dlpipe.archive.record import RunRecord
 from dlpipe.engine.baselines import BASELINES
 from dlpipe.model.network import Summary
-from dlpipe.report import calibration, charts, classes, fits, forecast, importance
+from dlpipe.report import calibration, charts, classes, fits, forecast, importance, threshold
 from dlpipe.report.network import network_charts
 from dlpipe.report.pages import render_page
 from dlpipe.report.words import Words
@@ -48,6 +48,9 @@ def _figures(record: RunRecord, insights: Insights) -> list[tuple[str, list[str]
         figures.append((title, classes.confusion_heatmaps(insights.classes)))
     if insights.fit_curve is not None:
         figures.append(("Data, true function and model prediction", fits.regression_fit(insights.fit_curve)))
+    if (record.data or {}).get("threshold"):
+        figures.append(("Decision threshold (validation)", [threshold.chart(record.data["threshold"])],
+                        threshold.sentence(record.data["threshold"]) + "."))
     if record.calibration:
         figures.append(("Calibration (test)", [calibration.chart(record.calibration)],
                         calibration.sentence(record.calibration).capitalize() + "."))

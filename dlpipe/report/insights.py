@@ -18,6 +18,7 @@ from dlpipe.engine.distributed import Ranks, World
 from dlpipe.engine.baselines import kind, run_baselines
 from dlpipe.engine.evaluate import predict, scores
 from dlpipe.engine.metrics import confusion_matrix, per_class_scores
+from dlpipe.engine.threshold import decide
 from dlpipe.language.data import LinearData
 from dlpipe.language.pipeline import Pipeline
 from dlpipe.report.calibration import calibration
@@ -25,6 +26,7 @@ from dlpipe.report.fits import ClassReport, FitCurve, Predictions
 from dlpipe.report.forecast import Forecast
 from dlpipe.report.importance import importance
 from dlpipe.report.html import Insights
+from dlpipe.report.threshold import settle
 from dlpipe.report.words import words
 
 MAX_SCATTER = 2000  # points per split in the regression plot; more only hides the curves
@@ -133,14 +135,17 @@ def predicted_vs_true(model: nn.Module, data: Dataset, outputs: torch.Tensor | N
     return Predictions(true, predicted, target)
 
 
-def class_report(model: nn.Module, data: Dataset, outputs: torch.Tensor | None = None) -> ClassReport | None:
-    """The classifier's behaviour on the test split; None for regressions (outputs: as for predicted_vs_true)."""
+def class_report(model: nn.Module, data: Dataset, outputs: torch.Tensor | None = None,
+                 threshold: tuple[int, float] | None = None) -> ClassReport | None:
+    """The classifier's behaviour on the test split, its classes decided at `threshold`; None for regressions
+    (outputs: as for predicted_vs_true)."""
     if data.task != "classification":
         return None
     outputs = predict(model, data.test.x) if outputs is None else outputs
     probabilities = outputs.float().softmax(dim=1).cpu()
     target = data.test.y.cpu()
-    confidence, predicted = probabilities.max(dim=1)
+    predicted = decide(probabilities.log(), threshold)
+    confidence = probabilities.gather(1, predicted[:, None])[:, 0]
     k = len(data.classes)
     # Beyond MAX_MATRIX classes no k x k matrix is made or kept (5,000 classes: 25 M cells, a 3 GB report):
     # the scores and the confusions come from the samples, in O(samples + classes).
@@ -213,7 +218,10 @@ def test_split(model: nn.Module, data: Dataset, loss_fn: nn.Module, pipeline: Pi
                record: RunRecord, insights: Insights) -> None:
     """The test metrics into the record, and what the report shows about the trained model into insights."""
     outputs = (Ranks(world).predict(model, data.test.x) if world else predict(model, data.test.x)).float()
-    test = scores(outputs, data.test, loss_fn, data.task, pipeline.scalar_metrics, data.target_scale)
+    threshold = None
+    if pipeline.threshold is not None and data.task == "classification" and len(data.classes) == 2:
+        threshold, record.data["threshold"] = settle(model, data, pipeline, bool(record.data.get("imbalance")))
+    test = scores(outputs, data.test, loss_fn, data.task, pipeline.scalar_metrics, data.target_scale, threshold)
     if world:
         record.environment["distributed"] = {"world_size": world.size, "backend": world.backend,
                                              "weights_identical_across_ranks": distributed.weights_agree(model)}
@@ -221,7 +229,7 @@ def test_split(model: nn.Module, data: Dataset, loss_fn: nn.Module, pipeline: Pi
     record.learned = learned_parameters(model, pipeline)
     insights.fit_curve = regression_curve(model, data)
     insights.predictions = None if insights.fit_curve or data.forecast else predicted_vs_true(model, data, outputs)
-    insights.classes = class_report(model, data, outputs)
+    insights.classes = class_report(model, data, outputs, threshold)
     insights.words = words(model, data, outputs)
     outcome = run_baselines(data, loss_fn, pipeline.scalar_metrics)  # the simple models, on the same splits
     record.baselines = outcome.metrics

@@ -52,8 +52,16 @@ def describe(model: TrainedModel, fmt: str, output: Path, path: Path) -> str:
                                   "meaning": meaning, "input_columns": inputs,
                                   **({"empty_cells": EMPTY_CELLS[prep.missing]} if prep.kind == "table" else {})},
         "output": {"name": "output", "meaning": "logits, one per class in the order of classes (softmax gives "
-                                                "probabilities)" if model.task == "classification" else
-                   f"the predicted {prep.target or 'value'} in its own units"},
+                                                "probabilities)" + _decision(prep) if model.task == "classification"
+                   else f"the predicted {prep.target or 'value'} in its own units"},
         "normalization": "onnx and torchscript: inside the model (its first op); safetensors: the buffers mean and "
                          "std, (input - mean) / std before the network"}}
     return json.dumps(info, indent=2) + "\n"
+
+
+def _decision(prep) -> str:
+    """How the run decides a class from the probabilities, when it has a decision threshold."""
+    if prep.threshold is None:
+        return "; the predicted class is the most probable"
+    return (f"; the predicted class is {prep.positive!r} where its probability is at least {prep.threshold} (the "
+            "run's decision threshold, as dlpipe predict applies it), else the other")

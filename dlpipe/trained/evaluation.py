@@ -21,6 +21,7 @@ from dlpipe.data.dataset import DataInfo, Dataset, Samples
 from dlpipe.data.sources import load_data
 from dlpipe.engine.evaluate import scores
 from dlpipe.engine.optim import build_loss
+from dlpipe.engine.threshold import of as threshold_of
 from dlpipe.language.pipeline import pipeline_model, source_class
 from dlpipe.report import classes as class_figures
 from dlpipe.report import fits
@@ -57,10 +58,11 @@ def evaluate(model: TrainedModel, data_file: Path | None = None, data_changes: d
                    pixel_mean_std=(prep.mean[0], prep.std[0]) if prep.kind == "images" and len(prep.mean) == 1 else
                    (0.0, 1.0))
     outputs = model.outputs(samples.x)
+    threshold = threshold_of(prep, tuple(prep.classes))  # the run's decision threshold, as training scored
     metrics = scores(outputs, samples, build_loss(model.pipeline.loss), model.task, model.pipeline.scalar_metrics,
-                     prep.target_scale)
+                     prep.target_scale, threshold)
     started = datetime.now(timezone.utc)
-    classes = class_report(model.torch_module, data, outputs)
+    classes = class_report(model.torch_module, data, outputs, threshold)
     predictions = predicted_vs_true(model.torch_module, data, outputs)
     figures = [("Confusion matrix", class_figures.confusion_heatmaps(classes))] if classes else []
     where = "test" if data_file is None and not data_changes else "this data"  # (another file is no test split)

@@ -20,6 +20,8 @@ from dlpipe.archive.record import RunRecord
 from dlpipe.archive.runs import find_run, list_runs
 from dlpipe.data.preprocess import Preprocessing
 from dlpipe.engine.evaluate import predict as batched_predict
+from dlpipe.engine.threshold import decide
+from dlpipe.engine.threshold import of as threshold_of
 from dlpipe.language.errors import InvalidValue
 from dlpipe.language.pipeline import Pipeline, pipeline_model
 from dlpipe.model.layers import Facts
@@ -143,8 +145,9 @@ class TrainedModel:
     def predict(self, data, batch_size: int = 1000) -> np.ndarray:
         """Predictions: values in the target's own units (regression), or class names (classification)."""
         out = self.outputs(self.inputs(data), batch_size)
-        if self.task == "classification":
-            return np.asarray(self.classes, dtype=object)[out.argmax(dim=1).numpy()]
+        if self.task == "classification":  # at the run's decision threshold, when it has one
+            return np.asarray(self.classes, dtype=object)[decide(out, threshold_of(self.preprocessing,
+                                                                                  tuple(self.classes))).numpy()]
         values = self.preprocessing.targets_out(out.numpy())
         return values[:, 0] if values.shape[1] == 1 else values
 

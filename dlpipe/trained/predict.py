@@ -20,6 +20,8 @@ import torch
 
 from dlpipe.archive.files import writable, write_new
 from dlpipe.data import schema
+from dlpipe.engine.threshold import decide
+from dlpipe.engine.threshold import of as threshold_of
 from dlpipe.data.npy import read_header, refused_kind
 from dlpipe.language.paths import not_a_file
 from dlpipe.trained.errors import InputError
@@ -151,6 +153,10 @@ def predict_rows(model: TrainedModel, inputs: Inputs, top: int | None, batch_siz
         notes.append(f"--top {top}: the model knows {probabilities.shape[1]} classes; all {probabilities.shape[1]} "
                      "are listed")
     order = np.argsort(-probabilities, axis=1)[:, :DEFAULT_TOP if top is None else top]
+    threshold = threshold_of(model.preprocessing, tuple(model.classes))
+    if threshold is not None:  # two classes: the decided one first, at the run's threshold
+        decided = decide(out, threshold).numpy()
+        order = np.stack([decided, 1 - decided], axis=1)[:, :order.shape[1]]
     classes = np.asarray(model.classes, dtype=object)
     columns = {**passthrough, "prediction": classes[order[:, 0]],
                "probability": np.round(np.take_along_axis(probabilities, order[:, :1], axis=1)[:, 0], 6)}
