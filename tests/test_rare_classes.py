@@ -90,6 +90,8 @@ def test_the_imbalance_is_said_and_the_run_judged_on_balanced_accuracy(runs):
     assert f"test 'Yes' (the rare class, 50 rows): precision" in said  # beside the macro figures
     assert record["headline"]["name"] == "balanced_accuracy"
     assert "balanced accuracy" in record["verdict"]["advice"] and "test accuracy" not in record["verdict"]["advice"]
+    assert "the classes are imbalanced, and always answering the majority would win on accuracy" in \
+        record["verdict"]["advice"]
     assert record["baselines"]["majority"]["balanced_accuracy"] == 0.5 and record["baselines"]["majority"]["auc"] == 0.5
 
 
@@ -203,3 +205,9 @@ def test_a_threshold_is_for_two_classes(cli):
     assert "gives 3 classes" in done.stderr
     bad = cli("validate", DEFAULT, "--set", "threshold=1.5")
     assert bad.exit_code == 2 and "threshold" in bad.stderr
+
+
+def test_the_headline_of_imbalanced_classes_beyond_two_is_macro_f1():
+    test = {"loss": 0.3, "accuracy": 0.9, "f1": 0.6, "balanced_accuracy": 0.7}
+    assert headline("classification", test, imbalanced=True, classes=3)["name"] == "f1"
+    assert headline("classification", test, imbalanced=True, classes=2)["name"] == "balanced_accuracy"

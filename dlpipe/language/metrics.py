@@ -176,14 +176,15 @@ def defaults(task: str) -> list[str]:
 IMBALANCED_HEADLINE = (BalancedAccuracy, F1, AUC, PRAUC)  # metrics the majority class cannot win
 
 
-def headline(task: str, test: dict[str, float], imbalanced: bool = False) -> dict | None:
+def headline(task: str, test: dict[str, float], imbalanced: bool = False, classes: int = 2) -> dict | None:
     """The one test number that sums a run up: its task's headline metric, else its first metric, else the loss.
 
-    imbalanced (a classifier's training split, data/targets.py): the first of IMBALANCED_HEADLINE it recorded."""
+    imbalanced (a classifier's training split, data/targets.py): the first of IMBALANCED_HEADLINE it recorded, macro
+    F1 first for more than two classes."""
     ranked = [cls for cls in METRICS if cls.TASK == task and cls.HEADLINE] + \
              [cls for cls in METRICS if cls.TASK == task]
     if imbalanced and task == "classification":
-        ranked = [*IMBALANCED_HEADLINE, *ranked]
+        ranked = [*((F1,) if classes > 2 else ()), *IMBALANCED_HEADLINE, *ranked]
     for cls in ranked:
         name = next((key for key in test if cls.names_key(key) and isinstance(test[key], (int, float))), None)
         if name:

@@ -61,14 +61,16 @@ def comparison(kind: str, test: dict[str, float], baselines: dict[str, dict[str,
     name, value = NAMES.get(key, key), test[key]
     listed = " and ".join(f"{labels[b]} ({baselines[b][key]:.4g})" for b in ranked)
     stands = _stands(key, mine, theirs, samples)
+    why = (f" (judged by {name}: the classes are imbalanced, and always answering the majority would win on "
+           "accuracy)") if imbalanced and kind == "classification" else ""
     if stands == "beats":
-        return "beats", f"the network's test {name} {value:.4g} beats {listed}"
+        return "beats", f"the network's test {name} {value:.4g} beats {listed}{why}"
     if stands == "as good":
         return "as good", (f"{labels[best]} is as good (test {name} {baselines[best][key]:.4g}, the network's "
-                           f"{value:.4g}): a deeper network is not earning its keep here")
+                           f"{value:.4g}): a deeper network is not earning its keep here{why}")
     return "worse", (f"{labels[best]} does better (test {name} {baselines[best][key]:.4g} against the network's "
                      f"{value:.4g}): the network has learned less than it; train it longer or differently, or "
-                     "use the simpler model")
+                     f"use the simpler model{why}")
 
 
 def with_baselines(verdict: Verdict | None, kind: str, test: dict[str, float],

@@ -34,7 +34,7 @@ def finish(record: RunRecord, insights: Insights, stages: dict[str, float], prog
     network = judge_network(insights.network)
     record.network = {"kind": network.kind, "findings": list(network.findings), "epoch": network.epoch} \
         if network else None
-    record.headline = headline(record.task, record.test, imbalanced)
+    record.headline = headline(record.task, record.test, imbalanced, len(record.classes) or 2)
     try:
         record.write_history()
         write_report(record, insights)
