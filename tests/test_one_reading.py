@@ -216,3 +216,26 @@ def test_a_run_reads_its_table_once(tmp_path, monkeypatch):
     spec.write_text(PIPELINE.format(name="once", path=path.name))
     assert dlpipe.run(spec, out=tmp_path / "out", quiet=True).status == "completed"
     assert calls == {"parse": 1, "head": 1, "header": 1}
+
+
+def test_an_exported_model_takes_true_false_as_1_0_and_a_date_as_its_days(runs):
+    """The exported graph's first op standardizes raw values: a boolean's 1/0 and a date's days since 1970 too,
+    not only numbers (written by hand here, not through the run's own scaling)."""
+    from datetime import date as day
+
+    from dlpipe.trained.export import deployable
+
+    run, path, _ = runs["csv", "chars"]
+    model = dlpipe.load(run.path)
+    read = read_table(model, [str(path)])
+    full = [i for i, row in enumerate(rows()) if row["garage"] is not None and row["rooms"] is not None][:40]
+    x = table_rows(model.preprocessing, read.frame.iloc[full], [], read.where).x
+    raw, names, table_rows_ = x.copy(), model.preprocessing.input_names, [rows()[i] for i in full]
+    raw[:, names.index("x")] = [row["x"] for row in table_rows_]
+    raw[:, names.index("garage")] = [1.0 if row["garage"] else 0.0 for row in table_rows_]
+    raw[:, names.index("sold:days")] = [(day.fromisoformat(row["sold"]) - day(1970, 1, 1)).days
+                                        for row in table_rows_]
+    with torch.inference_mode():
+        exported = deployable(model)(torch.from_numpy(raw))
+        own = model.torch_module(torch.from_numpy(x))
+    assert torch.allclose(exported, own, atol=1e-4), (exported - own).abs().max()

@@ -41,6 +41,14 @@ class Column:
     origin: float | None = None
 
     @property
+    def raw_scales(self) -> list[tuple[float, float, float]]:
+        """(mean, std, fill) of each input, for a model that takes raw values (an export): a number, a 1/0 or a
+        date's days since 1970 are standardized and filled; one-hot inputs go in as they are."""
+        if self.kind in ("numeric", "boolean", "date"):
+            return [(self.mean, self.std, self.fill)] + [(0.0, 1.0, 0.0)] * (len(self.inputs) - 1)
+        return [(0.0, 1.0, 0.0)] * len(self.inputs)
+
+    @property
     def inputs(self) -> list[str]:
         """The model inputs this column becomes (a text column's are its TextEncoder's, shared by all of them)."""
         if self.kind == "text":

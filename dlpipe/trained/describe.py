@@ -31,7 +31,8 @@ def describe(model: TrainedModel, fmt: str, output: Path, path: Path) -> str:
     """The description beside the file (`path`): what the input is, its shape, what the output means."""
     prep = model.preprocessing
     inputs = prep.input_names if prep.kind == "table" else None
-    meaning = {"table": "one row per sample: numeric features as they are, categorical ones one-hot in the order "
+    meaning = {"table": "one row per sample: numeric features as they are, true/false as 1/0, a date as its days "
+                        "since 1970-01-01 then its weekday and month one-hot, categorical ones one-hot in the order "
                         "of input_columns",
                "images": "pixels 0..255 as float32, channels first", "arrays": "the raw arrays, as float32",
                "series": f"the last {prep.window} values of {', '.join(c.name for c in prep.columns)} in their own "

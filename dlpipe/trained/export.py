@@ -79,7 +79,7 @@ def deployable(model: TrainedModel) -> Deployable:
     fill = None
     if prep.kind == "table" and prep.missing == "mean" and not prep.sequence:
         text = [0.0] * len(prep.text.input_names if prep.text else [])
-        fill = torch.tensor([c.fill if c.kind == "numeric" else 0.0 for c in prep.columns for _ in c.inputs] + text,
+        fill = torch.tensor([f for c in prep.columns for _, _, f in c.raw_scales] + text,
                             dtype=torch.float32).view(1, -1)
     return Deployable(model.torch_module, mean, std, out_mean, out_std, fill, ids=prep.sequence).eval()
 
@@ -89,8 +89,8 @@ def raw_scale(prep: Preprocessing) -> tuple[torch.Tensor, torch.Tensor]:
     shape = prep.sample_shape
     if prep.kind == "table":  # categories and text (counts, tf-idf or token ids) go in as they are
         text = len(prep.text.input_names) if prep.text else 0
-        mean = [c.mean if c.kind == "numeric" else 0.0 for c in prep.columns for _ in c.inputs] + [0.0] * text
-        std = [c.std if c.kind == "numeric" else 1.0 for c in prep.columns for _ in c.inputs] + [1.0] * text
+        mean = [m for c in prep.columns for m, _, _ in c.raw_scales] + [0.0] * text
+        std = [s for c in prep.columns for _, s, _ in c.raw_scales] + [1.0] * text
         view = (1, -1)
     elif prep.kind == "images":
         mean = [m * 255 for m in (prep.mean or (0.0,) * shape[0])]
