@@ -62,7 +62,8 @@ def test_the_headline_of_an_imbalanced_run_is_one_the_majority_cannot_win():
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
-    """The shipped pipeline plain, with balanced class weights and with balanced sampling: their records."""
+    """The shipped pipeline plain, with balanced class weights and with balanced sampling: (record, what the run
+    printed, its directory) each."""
     from click.testing import CliRunner
 
     from dlpipe.cli import main
@@ -73,7 +74,8 @@ def runs(tmp_path_factory):
         done = CliRunner().invoke(main, ["run", str(DEFAULT), "--out", str(out / name),
                                          *(arg for s in settings for arg in ("--set", s))])
         assert done.exit_code == 0, done.output
-        made[name] = (json.loads(next((out / name).glob("*/*/metrics.json")).read_text()), done.output)
+        run = next((out / name).glob("*/*/metrics.json")).parent
+        made[name] = (json.loads((run / "metrics.json").read_text()), done.output, run)
     return made
 
 
@@ -82,7 +84,7 @@ def rare(record: dict) -> dict:
 
 
 def test_the_imbalance_is_said_and_the_run_judged_on_balanced_accuracy(runs):
-    record, said = runs["plain"]
+    record, said, _ = runs["plain"]
     assert record["data"]["imbalance"]["minority"] == "Yes"
     note = ("imbalanced: 3.3% of the training rows are 'Yes'; always answering 'No' scores accuracy 0.967, so "
             "accuracy says little here")
@@ -211,3 +213,17 @@ def test_the_headline_of_imbalanced_classes_beyond_two_is_macro_f1():
     test = {"loss": 0.3, "accuracy": 0.9, "f1": 0.6, "balanced_accuracy": 0.7}
     assert headline("classification", test, imbalanced=True, classes=3)["name"] == "f1"
     assert headline("classification", test, imbalanced=True, classes=2)["name"] == "balanced_accuracy"
+
+
+def test_an_exported_classifier_gives_probabilities_and_says_its_threshold(runs, tmp_path):
+    import numpy as np
+
+    import dlpipe
+    from dlpipe.trained.export import FORMATS, export_run
+
+    model = dlpipe.load(runs["plain"][2])
+    path, beside, _ = export_run(model, "onnx", tmp_path / "m.onnx")
+    x = np.array([[1.0, 0.0, 1500.0, 30000.0], [0.0, 1.0, 300.0, 20000.0]], dtype=np.float32)
+    got = FORMATS["onnx"].run(model, path.read_bytes(), torch.from_numpy(x))
+    assert np.allclose(got.sum(axis=1), 1.0, atol=1e-5) and (got >= 0).all()  # probabilities, not logits
+    assert "probabilities, one per class" in json.loads(beside.read_text())["export"]["output"]["meaning"]

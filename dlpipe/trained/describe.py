@@ -52,8 +52,8 @@ def describe(model: TrainedModel, fmt: str, output: Path, path: Path) -> str:
                                   "dtype": "int64" if prep.sequence else "float32",
                                   "meaning": meaning, "input_columns": inputs,
                                   **({"empty_cells": EMPTY_CELLS[prep.missing]} if prep.kind == "table" else {})},
-        "output": {"name": "output", "meaning": "logits, one per class in the order of classes (softmax gives "
-                                                "probabilities)" + _decision(prep) if model.task == "classification"
+        "output": {"name": "output", "meaning": "probabilities, one per class in the order of classes (the graph's "
+                                                "last op is a softmax)" + _decision(prep) if model.task == "classification"
                    else f"the predicted {prep.target or 'value'} in its own units"},
         "normalization": "onnx and torchscript: inside the model (its first op); safetensors: the buffers mean and "
                          "std, (input - mean) / std before the network"}}

@@ -2,8 +2,9 @@
 
 The exported graph starts with the stored normalization (raw inputs in: feature values,
 one-hot columns, or pixels 0..255) and, for a regression, ends with the target's scaling
-(values out in its own units); classifiers output logits. Beside the file,
-preprocessing.json gives the input name and shape, the encoding and the class names.
+(values out in its own units); a classifier's ends with a softmax (probabilities out, to which the run's
+decision threshold applies). Beside the file, preprocessing.json gives the input name and shape, the
+encoding, the class names and the threshold.
 Each export is loaded back (onnxruntime, torch.jit.load, safetensors) and run on 100 test
 samples; if its outputs differ from the run's model by more than 1e-5 (relative to the
 largest output), the file is removed and ExportError names the largest difference.
@@ -51,10 +52,11 @@ class Deployable(nn.Module):
     """
 
     def __init__(self, network: nn.Module, mean: torch.Tensor, std: torch.Tensor, out_mean: float, out_std: float,
-                 fill: torch.Tensor | None = None, ids: bool = False):
+                 fill: torch.Tensor | None = None, ids: bool = False, probabilities: bool = False):
         super().__init__()
         self.network = network
         self.ids = ids  # token ids (a sequence model): passed on as they are
+        self.probabilities = probabilities  # a classifier: softmax, the last op (a threshold applies to them)
         self.register_buffer("mean", mean)
         self.register_buffer("std", std)
         self.register_buffer("out_mean", torch.tensor(out_mean, dtype=torch.float32))
@@ -65,10 +67,12 @@ class Deployable(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.ids:
-            return self.network(x) * self.out_std + self.out_mean
-        if self.fills:
-            x = torch.where(torch.isnan(x), self.fill, x)
-        return self.network((x - self.mean) / self.std) * self.out_std + self.out_mean
+            out = self.network(x)
+        else:
+            if self.fills:
+                x = torch.where(torch.isnan(x), self.fill, x)
+            out = self.network((x - self.mean) / self.std)
+        return out.softmax(dim=1) if self.probabilities else out * self.out_std + self.out_mean
 
 
 def deployable(model: TrainedModel) -> Deployable:
@@ -81,7 +85,8 @@ def deployable(model: TrainedModel) -> Deployable:
         text = [0.0] * len(prep.text.input_names if prep.text else [])
         fill = torch.tensor([f for c in prep.columns for _, _, f in c.raw_scales] + text,
                             dtype=torch.float32).view(1, -1)
-    return Deployable(model.torch_module, mean, std, out_mean, out_std, fill, ids=prep.sequence).eval()
+    return Deployable(model.torch_module, mean, std, out_mean, out_std, fill, ids=prep.sequence,
+                      probabilities=model.task == "classification").eval()
 
 
 def raw_scale(prep: Preprocessing) -> tuple[torch.Tensor, torch.Tensor]:
