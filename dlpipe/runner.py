@@ -204,6 +204,8 @@ def _prepare(context: RunContext, data: Dataset) -> tuple[Dataset, Parts]:
     t = time.perf_counter()
     model, loss_fn, optimizer, schedule, train_loss = _build(pipeline, data, device, insights)
     record.data["notes"] += balance_notes(pipeline, data.classes, train_loss)
+    if pipeline.headline:  # the pipeline's own: the run's headline and what the baselines are compared on
+        record.data["headline"] = pipeline.headline
     threads = threads_for(pipeline.training, context.world, device,
                           step_mflop(insights.summary.rows, min(pipeline.training.batch_size, len(data.train))))
     threads.start(context.load)

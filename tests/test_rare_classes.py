@@ -227,3 +227,24 @@ def test_an_exported_classifier_gives_probabilities_and_says_its_threshold(runs,
     got = FORMATS["onnx"].run(model, path.read_bytes(), torch.from_numpy(x))
     assert np.allclose(got.sum(axis=1), 1.0, atol=1e-5) and (got >= 0).all()  # probabilities, not logits
     assert "probabilities, one per class" in json.loads(beside.read_text())["export"]["output"]["meaning"]
+
+
+def test_a_pipeline_names_its_own_headline(cli, tmp_path, write_yaml):
+    from dlpipe.data.sources import read_pipeline
+
+    done = cli("run", DEFAULT, "--out", tmp_path, "-q", "--set", "headline=f1", "--set", "training.epochs=5")
+    assert done.exit_code == 0, done.output
+    record = json.loads(next(tmp_path.glob("default/*/metrics.json")).read_text())
+    assert record["headline"]["name"] == "f1" and "test F1" in record["verdict"]["advice"]
+    refused = cli("validate", DEFAULT, "--set", "headline=top5_accuracy")
+    assert refused.exit_code == 2 and "headline: 'top5_accuracy' is not one of this pipeline's metrics" in \
+        refused.stderr
+    path = write_yaml(f"""
+        name: s
+        data: {{type: table, path: {ROOT / "pipelines" / "data" / "iris.csv"}, target: species, task: classification}}
+        model: {{layers: [{{type: linear, units: 3}}]}}
+        metrics: [accuracy, f1]
+        headline: f1
+        sweep: {{parameters: {{optimizer.lr: {{choice: [0.01, 0.1]}}}}}}
+        """)
+    assert read_pipeline(path).pipeline.sweep.metric == "val_f1"

@@ -89,6 +89,10 @@ class Pipeline(Section):
     description: str = Field("", description="One line shown at the top of the report.")
     seed: int = Field(0, ge=0, le=2**32 - 1, description="Seed for data, initial weights and batch order.")
     sweep: Sweep | None = Field(None, description="A hyperparameter search for `dlpipe sweep` (ignored by run).")
+    headline: str | None = Field(None, description=(
+        "The metric that sums the run up (a key of metrics:, e.g. f1): what `dlpipe runs` shows, what the verdict "
+        "compares with the baselines and what a sweep optimises by default. Default: the task's (accuracy, r2), or "
+        "balanced_accuracy (macro F1 beyond two classes) when the classes are imbalanced."))
     threshold: Union[Literal["auto"], Annotated[float, Field(gt=0, lt=1)], None] = Field(None, description=(
         "Two classes: the probability of the rarer class from which it is predicted, or auto: the threshold of "
         "0.01 to 0.99 that scores the run's headline metric best on the validation split. Saved with the model "
@@ -119,7 +123,9 @@ class Pipeline(Section):
         sweep = raw.get("sweep")
         if isinstance(sweep, dict) and "metric" not in sweep and loss is not None and isinstance(raw["metrics"], list):
             keys = [m.get("type") if isinstance(m, dict) else m for m in raw["metrics"]]
-            raw["sweep"] = {**sweep, "metric": metrics.objective(task, [k for k in keys if isinstance(k, str)])}
+            named = raw.get("headline")
+            raw["sweep"] = {**sweep, "metric": f"val_{named}" if isinstance(named, str) else
+                            metrics.objective(task, [k for k in keys if isinstance(k, str)])}
         return raw
 
     @property

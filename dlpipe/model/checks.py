@@ -79,6 +79,10 @@ def _balance_problems(pipeline: Pipeline, task: str, classes):
             if name not in classes:
                 yield Problem(("loss", "class_weights", name), f"no class {name!r} in the data (its classes: "
                                                                f"{', '.join(map(str, classes[:20]))})")
+    recorded = [m.key for m in pipeline.scalar_metrics]
+    if pipeline.headline is not None and pipeline.headline not in recorded:
+        yield Problem(("headline",), f"{pipeline.headline!r} is not one of this pipeline's metrics "
+                                     f"({', '.join(recorded) or 'none'}): add it to metrics:, or name one of them")
     if pipeline.threshold is not None and (task != "classification" or (classes and len(classes) != 2)):
         what = f"{len(classes)} classes" if task == "classification" and classes else f"a {task}"
         yield Problem(("threshold",), f"a decision threshold is for two classes (the probability of the rarer one); "

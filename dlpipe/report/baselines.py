@@ -46,10 +46,12 @@ def _stands(key: str, mine: float, theirs: float, samples: int) -> str:
 
 
 def comparison(kind: str, test: dict[str, float], baselines: dict[str, dict[str, float]], samples: int = 0,
-               imbalanced: bool = False) -> tuple[str, str] | None:
+               imbalanced: bool = False, named: str | None = None) -> tuple[str, str] | None:
     """(how it stands: beats | as good | worse, the sentence), or None without a shared metric. samples: the
-    test split's size (the sampling noise of an accuracy); imbalanced: compared on COMPARED["imbalanced"]."""
+    test split's size (the sampling noise of an accuracy); imbalanced: compared on COMPARED["imbalanced"]; named:
+    the pipeline's own headline, compared first."""
     compared = COMPARED["imbalanced"] if imbalanced and kind == "classification" else COMPARED[kind]
+    compared = (named, *compared) if named else compared
     key = next((k for k in compared if test.get(k) is not None and baselines
                 and all(b.get(k) is not None for b in baselines.values())), None)
     if key is None:
@@ -74,10 +76,10 @@ def comparison(kind: str, test: dict[str, float], baselines: dict[str, dict[str,
 
 
 def with_baselines(verdict: Verdict | None, kind: str, test: dict[str, float],
-                   baselines: dict[str, dict[str, float]], samples: int = 0, imbalanced: bool = False
-                   ) -> Verdict | None:
+                   baselines: dict[str, dict[str, float]], samples: int = 0, imbalanced: bool = False,
+                   named: str | None = None) -> Verdict | None:
     """The verdict with the baselines' sentence; a network that does not beat them is judged by that first."""
-    said = comparison(kind, test, baselines, samples, imbalanced) if baselines else None
+    said = comparison(kind, test, baselines, samples, imbalanced, named) if baselines else None
     if said is None:
         return verdict
     stands, sentence = said

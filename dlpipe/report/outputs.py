@@ -28,13 +28,15 @@ def finish(record: RunRecord, insights: Insights, stages: dict[str, float], prog
     imbalanced = bool((record.data or {}).get("imbalance"))
     supports = [row["support"] for row in record.per_class if row.get("support")]
     samples = int(min(supports) * len(supports)) if imbalanced and supports else fitted.get("samples", 0)
+    named = (record.data or {}).get("headline")
     verdict = with_baselines(verdict, fitted.get("kind", record.task), record.test, record.baselines, samples,
-                             imbalanced)
+                             imbalanced, named)
     record.verdict = {"kind": verdict.kind, "advice": verdict.advice, "epoch": verdict.epoch} if verdict else None
     network = judge_network(insights.network)
     record.network = {"kind": network.kind, "findings": list(network.findings), "epoch": network.epoch} \
         if network else None
-    record.headline = headline(record.task, record.test, imbalanced, len(record.classes) or 2)
+    record.headline = {"name": named, "value": record.test[named]} if named in record.test else \
+        headline(record.task, record.test, imbalanced, len(record.classes) or 2)
     try:
         record.write_history()
         write_report(record, insights)
