@@ -248,3 +248,15 @@ def test_a_pipeline_names_its_own_headline(cli, tmp_path, write_yaml):
         sweep: {{parameters: {{optimizer.lr: {{choice: [0.01, 0.1]}}}}}}
         """)
     assert read_pipeline(path).pipeline.sweep.metric == "val_f1"
+
+
+def test_macro_averages_count_only_the_classes_of_the_split():
+    """Issue 37: perfect answers on a split holding two of three classes score 1, as scikit-learn's macro
+    average (the class neither held nor predicted is not a 0); a class predicted but never held still counts."""
+    from dlpipe.engine.metrics import macro
+
+    perfect = ClassificationView(torch.eye(3)[[0, 0, 1, 1]] * 5, torch.tensor([0, 0, 1, 1]))
+    assert [macro(perfect, s) for s in ("precision", "recall", "f1")] == [1.0, 1.0, 1.0]
+    wrong = ClassificationView(torch.eye(3)[[0, 2, 1, 1]] * 5, torch.tensor([0, 0, 1, 1]))  # class 2 said once
+    assert macro(wrong, "recall") == pytest.approx((0.5 + 1.0 + 0.0) / 3)
+    assert macro(wrong, "precision") == pytest.approx((1.0 + 1.0 + 0.0) / 3)

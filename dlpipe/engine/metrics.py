@@ -95,6 +95,15 @@ def average_precision(scores: torch.Tensor, positive: torch.Tensor) -> float:
     return float((recall_added * true_pos / seen).sum())
 
 
+def macro(view: ClassificationView, score: str) -> float:
+    """The mean of a per-class score over the classes present in the split's truth or predictions, as
+    scikit-learn's macro average: a class neither held nor predicted is no class of this split (perfect answers
+    on two of three classes score 1, not 0.667)."""
+    present = (view.scores["support"] > 0) | (torch.bincount(view.predicted.long(),
+                                                            minlength=view.logits.shape[1]) > 0)
+    return float(view.scores[score][present].mean())
+
+
 def balanced_accuracy(view: ClassificationView) -> float:
     """Mean recall over the classes the split holds (an absent class is no class of this split)."""
     support = view.scores["support"]
@@ -151,9 +160,9 @@ METRIC_BUILDERS: dict[type[Metric], Callable[..., float] | None] = {
     R2: _r2,
     Accuracy: lambda v, c: float((v.predicted == v.target).double().mean()),
     TopKAccuracy: lambda v, c: top_k_accuracy(v.logits, v.target, c.k),
-    Precision: lambda v, c: float(v.scores["precision"].mean()),
-    Recall: lambda v, c: float(v.scores["recall"].mean()),
-    F1: lambda v, c: float(v.scores["f1"].mean()),
+    Precision: lambda v, c: macro(v, "precision"),
+    Recall: lambda v, c: macro(v, "recall"),
+    F1: lambda v, c: macro(v, "f1"),
     BalancedAccuracy: lambda v, c: balanced_accuracy(v),
     AUC: lambda v, c: v.one_vs_rest(roc_auc, rarest=False),
     PRAUC: lambda v, c: v.one_vs_rest(average_precision, rarest=True),
