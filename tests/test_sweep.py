@@ -99,6 +99,10 @@ def test_bad_sweep_flags_are_refused_before_anything_runs(cli, write_yaml, tmp_p
     ("sqlite:////tmp/x/sweeps.db", "sqlite:////tmp/x/sweeps.db"),
     ("postgresql://db/sweeps?user=a&password=s3cret&sslmode=require", "postgresql://db/sweeps?user=a&password=***&sslmode=require"),
     ("mysql://u:s3cret@h/db?token=abc", "mysql://u:***@h/db?token=***"),
+    # The password runs to the last "@" of the authority, whatever it holds.
+    ("postgresql://u:pa/ss@db/x", "postgresql://u:***@db/x"),
+    ("http://carol:pa@ssW0rd@host", "http://carol:***@host"),
+    ("http://u:p@ss:w/o%40rd@h:9/x?y=1", "http://u:***@h:9/x?y=1"),
 ])
 def test_a_storage_password_is_masked_wherever_a_url_is_shown(url, shown):
     from dlpipe.archive.secrets import mask

@@ -9,7 +9,9 @@ from __future__ import annotations
 import re
 
 MASK = "***"
-USER_PASSWORD = re.compile(r"(\b[a-zA-Z][\w+.-]*://[^/\s:@]*):([^@\s/]*)@")
+# The password runs to the last "@" before a host (RFC 3986 forbids "@" and "/" in it unencoded, but people type
+# them): greedy up to an "@" followed by a host that ends the authority.
+USER_PASSWORD = re.compile(r"(\b[a-zA-Z][\w+.-]*://[^/\s:@'\"]*):([^\s'\"]*)@(?=[^@\s/?#'\"]*(?:[/?#\s'\",}\]]|$))")
 QUERY_SECRET = re.compile(r"(?i)([?&;](?:password|passwd|pwd|pass|secret|token|api_?key|access_?token|auth|"
                           r"sslpassword)=)[^&\s;#'\"]*")
 
