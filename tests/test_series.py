@@ -147,6 +147,7 @@ def test_predict_refuses_inputs_a_forecast_cannot_come_from(cli, tmp_path, elnin
 
 BAD = {
     "window not shorter": ({"window": 50}, None, "data.window", "holds 40 values: window 50 and horizon 1 leave 0"),
+    "a split of one sample": ({"window": 33}, None, "data.window", "cuts into 5/1/1 for training/validation/test"),
     "text among values": ({}, {12: "abc"}, "data.column", "line 14 ('abc')"),
     "empty value": ({}, {5: ""}, "data.column", "line 7 column 'value'"),
     "time going back": ({"time": "time"}, {"time": {9: "1980-01"}}, "data.time", ":11: time '1980-01' is not after"),

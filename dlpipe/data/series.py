@@ -98,14 +98,15 @@ def time_order(cells) -> tuple[int | None, int | None]:
 
 
 def samples_in(config: SeriesData, rows: int) -> int:
-    """How many (window, target) samples `rows` values give; InvalidValue when too few for three splits."""
+    """How many (window, target) samples `rows` values give; InvalidValue when a split would get too few."""
     count, gap = rows - config.window - config.horizon + 1, config.separation
-    needed = 3 * MIN_SPLIT + 2 * gap
-    if count < needed:
+    parts = config.split.sizes(count - 2 * gap) if count - 2 * gap >= 3 else (max(count - 2 * gap, 0),) * 3
+    if min(parts) < MIN_SPLIT:
         raise InvalidValue(("data", "window"), f"{config.path} holds {rows} values: window {config.window} and "
-                                               f"horizon {config.horizon} leave {max(count, 0)} samples, and the "
-                                               f"three splits (with a gap of {gap} twice) need at least {needed}; use "
-                                               "a shorter window or horizon, or a longer series")
+                                               f"horizon {config.horizon} leave {max(count, 0)} samples, which the "
+                                               f"split (with a gap of {gap} twice) cuts into {'/'.join(map(str, parts))}"
+                                               f" for training/validation/test; each needs at least {MIN_SPLIT}; use "
+                                               "a shorter window or horizon, a larger split share, or a longer series")
     return count
 
 
