@@ -6,7 +6,8 @@ ids, the counts of each id: a bag of words); regression and series predict in th
 target units the network does, so every metric is computed the same way. Each stays a small
 share of a run: least squares is one linear solve (its dual form when there are more features
 than rows), the logistic fit a few full-batch L-BFGS steps on at most FIT_ROWS rows (said when
-it subsamples), skipped with the reason beyond FIT_CELLS.
+it subsamples), kept sparse for text. One that reads more than FIT_CELLS cells is skipped with the
+reason; the mean and the majority class read none, so they always run.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ FIT_ROWS = 4000  # training rows the logistic fit and a wide least-squares fit u
 FIT_CELLS = 50_000_000  # rows x features beyond which a baseline is not fitted (its reason is said)
 LBFGS_STEPS = 20
 DECAY = 1.0e-4  # the logistic fit's weight decay (L2 on the weights)
+RARE_FLOOR = 0.1  # sparse features are scaled by at least this share of the largest feature scale
 SPARSE = 0.1  # features nonzero in fewer than this share of cells are kept sparse
 
 
@@ -35,11 +37,16 @@ SPARSE = 0.1  # features nonzero in fewer than this share of cells are kept spar
 class Baseline:
     """label: what it is, in words (the report's column, the verdict's sentence); fit(train x, train y, classes)
     returns a function from inputs to outputs in the network's units (scores per class, or standardized values).
-    flat: it takes flat float features (else the samples as they are)."""
+    flat: it takes flat float features (else the samples as they are). reads: it reads the features at all (the
+    mean and the majority class do not, so no size stops them). sparse: it keeps mostly-zero features sparse, so
+    its cost is their nonzero cells. subsampled: fitted on at most FIT_ROWS rows."""
 
     label: str
     fit: Callable[[torch.Tensor, torch.Tensor, int], Callable[[torch.Tensor], torch.Tensor]]
     flat: bool = True
+    reads: bool = True
+    sparse: bool = False
+    subsampled: bool = False
 
 
 def _features(x: torch.Tensor, width: int | None) -> torch.Tensor:
@@ -118,7 +125,10 @@ def _logistic(x, y, classes):
     if csr is not None:  # scale the stored values only; the transpose for the gradient as CSR too (CSC's arrays)
         squares = csr.values().float().square()
         scale = torch.zeros(x.shape[1]).index_add_(0, csr.col_indices(), squares).div_(len(y))
-        scale = scale.sqrt_().clamp_min(1.0e-6)
+        # A floor of a tenth of the largest scale: standardizing a word seen in one row would make it 50 times
+        # louder than a frequent one, and the fit would learn rare words by heart (0.66 on a one-word task).
+        scale = scale.sqrt_()
+        scale = scale.clamp_min(max(float(scale.max()) * RARE_FLOOR, 1.0e-6))
         z = _scaled(csr, scale)
         csc = z.to_sparse_csc()
         zt = torch.sparse_csr_tensor(csc.ccol_indices(), csc.row_indices(), csc.values(), (x.shape[1], len(y)),
@@ -158,10 +168,10 @@ def _last_value(x, y, classes):
 
 # Per task: name -> Baseline. The names are metrics.json's keys under `baselines`.
 BASELINES: dict[str, dict[str, Baseline]] = {
-    "regression": {"mean": Baseline("the training mean", _mean),
+    "regression": {"mean": Baseline("the training mean", _mean, reads=False),
                    "linear": Baseline("least squares", _least_squares)},
-    "classification": {"majority": Baseline("the majority class", _majority),
-                       "logistic": Baseline("logistic regression", _logistic)},
+    "classification": {"majority": Baseline("the majority class", _majority, reads=False),
+                       "logistic": Baseline("logistic regression", _logistic, sparse=True, subsampled=True)},
     "series": {"naive": Baseline("the naive forecast (the last value carried forward)", _last_value, flat=False),
                "linear": Baseline("linear autoregression", _least_squares)},
 }
@@ -181,6 +191,16 @@ def kind(data: Dataset) -> str:
     return "series" if data.forecast is not None else data.task
 
 
+def _cells(baseline: Baseline, x: torch.Tensor, width: int | None) -> int:
+    """The cells a baseline's fit reads: none for the mean and the majority; the nonzero ones where it keeps them
+    sparse (token ids, bag and tf-idf counts); else rows x features."""
+    if not baseline.reads:
+        return 0
+    if baseline.sparse and (not x.is_floating_point() or _sparse(x.reshape(len(x), -1)) is not None):
+        return int(torch.count_nonzero(x))
+    return len(x) * (width or x[0].numel())
+
+
 def run_baselines(data: Dataset, loss_fn: nn.Module, metrics: list) -> BaselineScores:
     """Fit every baseline of the data's kind on the training split, score each on the test split."""
     start, results, notes = time.perf_counter(), {}, []
@@ -191,11 +211,10 @@ def run_baselines(data: Dataset, loss_fn: nn.Module, metrics: list) -> BaselineS
         for name, baseline in BASELINES[kind(data)].items():
             x, y = data.train.x, data.train.y
             features = (lambda part: _features(part, width)) if baseline.flat else (lambda part: part)
-            if baseline.flat and take is not None and (name == "logistic" or len(x) * (width or x[0].numel()) >
-                                                       FIT_CELLS):
+            if baseline.flat and take is not None and (baseline.subsampled or _cells(baseline, x, width) > FIT_CELLS):
                 x, y = x[take], y[take]
                 notes.append(f"{baseline.label}: fitted on {len(take):,} of the {n:,} training samples")
-            if baseline.flat and len(x) * (width or x[0].numel()) > FIT_CELLS:
+            if baseline.flat and _cells(baseline, x, width) > FIT_CELLS:
                 notes.append(f"{baseline.label}: not fitted ({width or x[0].numel():,} features per sample are too "
                              "many)")
                 continue
