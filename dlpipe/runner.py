@@ -45,7 +45,7 @@ from dlpipe.model.layers import Facts
 from dlpipe.model.network import build_model, check_output
 from dlpipe.report.html import Insights
 from dlpipe.report.live import LiveReport
-from dlpipe.report.insights import balance_notes, data_facts, test_split
+from dlpipe.report.insights import balance_notes, data_facts, extras, test_split
 from dlpipe.report.threshold import with_threshold
 from dlpipe.report.outputs import finish, update_index
 from dlpipe.tracking.trackers import Trackers
@@ -170,10 +170,14 @@ def _train(context: RunContext, data: Dataset) -> None:
     stages["live report"] = live.cpu_s  # in a thread beside training (CPU seconds)
 
     t = time.perf_counter()
-    test_split(parts.model, data, parts.loss_fn, context.loaded.pipeline, context.world, record, insights)
-    save_model(record.path, parts.model, context.loaded.pipeline.model_dump(mode="json"),
+    pipeline = context.loaded.pipeline
+    outputs, threshold = test_split(parts.model, data, parts.loss_fn, pipeline, context.world, record)
+    save_model(record.path, parts.model, pipeline.model_dump(mode="json"),
                with_threshold(data.preprocessing, record.data.get("threshold")))
     stages["evaluate"] = time.perf_counter() - t
+    t = time.perf_counter()  # what the report shows, after the model is saved: a failing one is a note
+    extras(parts.model, data, parts.loss_fn, pipeline, record, insights, outputs, threshold, context.progress)
+    stages["report extras"] = time.perf_counter() - t
 
 
 class Parts(NamedTuple):
