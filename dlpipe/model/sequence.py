@@ -63,7 +63,10 @@ class Conv1d(Masked):
 
     def forward(self, x, mask):
         x = self.activation(self.conv(x.transpose(1, 2)).transpose(1, 2))
-        return x, (mask if self.same or mask is None else _window_mask(mask, *self.window))
+        if mask is None:
+            return x, mask
+        mask = mask if self.same else _window_mask(mask, *self.window)
+        return x.masked_fill(~mask[..., None], 0.0), mask  # a layer after it reads zeros at the padding, as here
 
 
 class Pool1d(Masked):
@@ -85,7 +88,18 @@ class Pool1d(Masked):
         return x.masked_fill(~mask[..., None], 0.0), mask
 
 
+def _within_length(lengths: torch.Tensor, steps: int) -> torch.Tensor:
+    """(N, T) positions that reverse each row's first `lengths` steps and leave its padding where it is."""
+    t = torch.arange(steps, device=lengths.device)[None]
+    return torch.where(t < lengths[:, None], lengths[:, None] - 1 - t, t)
+
+
 class Recurrent(Masked):
+    """An LSTM or GRU that never reads padding: the forward pass stops being read at each row's last token (its
+    outputs at the padding are zeroed), and the backward pass of a bidirectional one starts there, on each row
+    reversed within its length, layer by layer with the module's own weights (what packing does, but in plain
+    tensor operations that trace and export)."""
+
     def __init__(self, channels: int, config: RecurrentLayer):
         super().__init__()
         kind = nn.LSTM if config.type == "lstm" else nn.GRU
@@ -93,7 +107,28 @@ class Recurrent(Masked):
                         bidirectional=config.bidirectional)
 
     def forward(self, x, mask):
-        return self.rnn(x)[0], mask
+        if mask is None:  # no padding (a series): the fused module as it is
+            return self.rnn(x)[0], mask
+        keep = mask[..., None]
+        if not self.rnn.bidirectional:  # causal: the real steps never see the padding after them
+            return self.rnn(x)[0].masked_fill(~keep, 0.0), mask
+        order = _within_length(mask.sum(dim=1), x.shape[1])[..., None]
+        for layer in range(self.rnn.num_layers):
+            if layer:
+                x = F.dropout(x, self.rnn.dropout, self.training)
+            ahead = self._direction(x, layer, "")
+            back = self._direction(x.gather(1, order.expand_as(x)), layer, "_reverse")
+            x = torch.cat([ahead, back.gather(1, order.expand_as(back))], dim=2).masked_fill(~keep, 0.0)
+        return x, mask
+
+    def _direction(self, x: torch.Tensor, layer: int, suffix: str) -> torch.Tensor:
+        """One layer's one direction over x (N, T, C), with the module's weights for it."""
+        weights = [getattr(self.rnn, f"{name}_l{layer}{suffix}") for name in ("weight_ih", "weight_hh", "bias_ih",
+                                                                               "bias_hh")]
+        h = x.new_zeros(1, x.shape[0], self.rnn.hidden_size)  # shape[0], not len(): a trace keeps it variable
+        if isinstance(self.rnn, nn.LSTM):
+            return torch.lstm(x, (h, h), weights, True, 1, 0.0, self.training, False, True)[0]
+        return torch.gru(x, h, weights, True, 1, 0.0, self.training, False, True)[0]
 
 
 class GlobalPool(Masked):
