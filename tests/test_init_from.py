@@ -29,6 +29,14 @@ def test_a_pipeline_written_from_a_shipped_table_reaches_its_target(cli, tmp_pat
     assert cli("init", "--from", ROOT / "pipelines" / "data" / table, "--target", target, written).exit_code == 2
 
 
+@pytest.mark.parametrize("rows", [30, 150, 999, 5_000, 54_000, 200_000, 10_000_000])
+def test_the_patience_written_is_always_below_the_epochs_so_early_stopping_can_fire(rows):
+    from dlpipe.cli.fromdata import _sizes, patience
+
+    epochs = _sizes(10, rows)[2]
+    assert 3 <= patience(epochs) < epochs and patience(epochs) <= max(3, epochs // 4)
+
+
 def test_categories_and_free_text_are_read_as_such(cli, tmp_path):
     written = tmp_path / "mail.yaml"
     result = cli("init", "--from", ROOT / "tests" / "broken" / "data" / "mail.csv", "--target", "label", written)

@@ -90,13 +90,19 @@ def _read_differently(path: Path, raw: dict, message: str, left_out: dict) -> di
 
 
 def _sizes(inputs: int, rows: int) -> tuple[int, int, int, tuple[float, float, float]]:
-    """(hidden units, batch size, epochs, split) for a table of `rows` rows and `inputs` model inputs."""
+    """(hidden units, batch size, epochs, split) for a table of `rows` rows and `inputs` model inputs (the
+    patience follows from the epochs: `patience`)."""
     units = 16 if inputs <= 16 else 32 if inputs <= 100 else 64
     units *= 2 if rows >= 20_000 else 1
     batch = 16 if rows < 500 else 32 if rows < 5000 else 128
     split = (0.6, 0.2, 0.2) if rows < 1000 else (0.7, 0.15, 0.15)
     steps_per_epoch = max(1, math.ceil(rows * split[0] / batch))
     return units, batch, min(150, max(20, math.ceil(STEPS / steps_per_epoch))), split
+
+
+def patience(epochs: int) -> int:
+    """Early stopping's patience for `epochs`: a quarter of them (3 to 20), so it can fire before the end."""
+    return max(3, min(20, epochs // 4))
 
 
 def pipeline_text(path: Path, target: str, written_to: Path) -> str:
@@ -137,7 +143,8 @@ def pipeline_text(path: Path, target: str, written_to: Path) -> str:
              f"loss: {{type: {'cross_entropy' if data.task == 'classification' else 'mse'}}}",
              "optimizer: {type: adam, lr: 3.0e-3, weight_decay: 1.0e-3}",
              "training:", f"  epochs: {epochs}                    # about {STEPS:,} steps of {batch} rows",
-             f"  batch_size: {batch}", "  early_stopping: {monitor: val_loss, patience: 20}   # the best epoch's weights",
+             f"  batch_size: {batch}",
+             f"  early_stopping: {{monitor: val_loss, patience: {patience(epochs)}}}   # the best epoch's weights",
              f"metrics: {_metrics(data)}", ""]
     return "\n".join(text)
 
@@ -197,7 +204,7 @@ def folder_text(root: Path, written_to: Path) -> str:
         f"    - {{type: linear, units: {len(info.classes)}}}   # one score per class", "",
         "loss: {type: cross_entropy}", "optimizer: {type: adam, lr: 1.0e-3}",
         "training:", "  epochs: 10", "  batch_size: 32",
-        "  early_stopping: {monitor: val_loss, patience: 3}   # the best epoch's weights",
+        f"  early_stopping: {{monitor: val_loss, patience: {patience(10)}}}   # the best epoch's weights",
         "metrics: [accuracy, f1]", ""])
 
 
