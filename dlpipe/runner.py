@@ -45,7 +45,8 @@ from dlpipe.model.layers import Facts
 from dlpipe.model.network import build_model, check_output
 from dlpipe.report.html import Insights
 from dlpipe.report.live import LiveReport
-from dlpipe.report.insights import balance_notes, data_facts, extras, test_split
+from dlpipe.report.extras import extras, test_split
+from dlpipe.report.insights import balance_notes, data_facts
 from dlpipe.report.threshold import with_threshold
 from dlpipe.report.outputs import finish, update_index
 from dlpipe.tracking.trackers import Trackers

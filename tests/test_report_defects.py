@@ -254,7 +254,7 @@ def test_a_failing_extra_of_the_report_is_a_note_and_the_run_keeps_its_model(mon
     def broken(*args, **kwargs):
         raise ValueError("made to fail")
 
-    monkeypatch.setattr(f"dlpipe.report.insights.{extra}", broken)
+    monkeypatch.setattr(f"dlpipe.report.extras.{extra}", broken)
     record = dlpipe.run(ROOT / "pipelines" / "iris.yaml", set={"training.epochs": 2}, out=tmp_path, quiet=True)
     saved = json.loads((record.path / "metrics.json").read_text())
     assert saved["status"] == "completed" and (record.path / "model.pt").is_file()
