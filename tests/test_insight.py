@@ -34,6 +34,22 @@ def test_an_overconfident_classifier_is_said_to_be_and_by_how_much():
     assert calibration(*drawn(10, 1.0)) is None  # too few samples to say
 
 
+def test_the_sentence_weighs_bins_by_their_samples_and_names_the_thin_ones():
+    """950 samples at 0.97 that are right as often as that; 12 between 0.55 and 0.8 that are right far more often
+    (the case a user saw: a low ECE, and points well above the diagonal); 38 at 0.92."""
+    rng = np.random.default_rng(0)
+    given = np.concatenate([np.full(950, 0.97), np.linspace(0.55, 0.8, 12), np.full(38, 0.92)])
+    right = np.concatenate([np.full(950, 0.97), np.linspace(0.72, 0.85, 12), np.full(38, 0.92)])
+    truth = (rng.uniform(size=1000) < right).astype(int)
+    found = calibration(np.stack([1 - given, given], axis=1), truth)
+    said = sentence(found)
+    assert found["ece"] < 0.02 and "face value" in said and "1,000 test samples" in said
+    assert "the largest gap of a bin with at least 30 samples: 0.9-1.0" in said and "within its noise" in said
+    assert "4 bins between 0.5 and 0.9 hold 12 of the samples, too few to read" in said
+    overconfident = sentence(calibration(*drawn(20_000, 0.5)))
+    assert "0.9-1.0" in overconfident and "beyond its noise" in overconfident
+
+
 @pytest.fixture(scope="module")
 def table_run(tmp_path_factory):
     """y = 3a - 2b + noise; c is noise the target does not depend on; d is a category that shifts y."""
