@@ -284,3 +284,19 @@ def test_a_file_as_out_a_damaged_database_and_a_broken_pipeline_yaml_are_one_lin
     assert compared.exit_code == 2 and "pipeline.yaml: not the pipeline dlpipe wrote there" in compared.stderr
     for done in (as_out, damaged, compared):
         assert "Traceback" not in done.output
+
+
+def test_the_sweep_verdict_never_names_a_range_and_calls_it_unimportant_in_one_breath():
+    from dlpipe.report.sweep import verdict
+
+    # 8 trials: the units decide; the learning rate barely matters, though the best two happen to share a range
+    trials = [(64, 0.0046, 0.95), (64, 0.0162, 0.94), (32, 0.001, 0.90), (32, 0.05, 0.90), (16, 0.0005, 0.80),
+              (16, 0.1, 0.80), (8, 0.002, 0.70), (8, 0.03, 0.70)]
+    rows = [{"number": i, "value": value, "status": "completed", "params": {"model.layers.0.units": units,
+                                                                            "optimizer.lr": lr}}
+            for i, (units, lr, value) in enumerate(trials)]
+    said = verdict(rows, {"model.layers.0.units": 0.93, "optimizer.lr": 0.07},
+                   {"model.layers.0.units": "int", "optimizer.lr": "float"}, maximize=True)
+    assert said.startswith("model.layers.0.units mattered most") and "optimizer.lr made little difference" in said
+    assert said.count("optimizer.lr") == 1, said
+    assert "the best 2 trials had model.layers.0.units 64" in said

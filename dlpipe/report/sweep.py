@@ -34,7 +34,8 @@ def verdict(rows: list[dict], importance: dict[str, float], kinds: dict[str, str
     if order:
         parts.append(f"{order[0]} mattered most (importance {importance[order[0]]:.2f})")
     rest = scored[len(best):]
-    for key in order[:2] or list(kinds)[:2]:
+    little = [key for key in order[1:] if importance[key] < LITTLE]  # said once, below, never with a range
+    for key in [k for k in order[:2] or list(kinds)[:2] if k not in little]:
         values = [r["params"][key] for r in best if key in r["params"]]
         others = [r["params"][key] for r in rest if key in r["params"]]
         if values and numeric(values) and numeric(others):
@@ -45,7 +46,6 @@ def verdict(rows: list[dict], importance: dict[str, float], kinds: dict[str, str
             parts.append(f"the best {len(best)} trials had {key} {where}")
         elif values and set(map(str, others)) - set(map(str, values)):  # some category only the rest had
             parts.append(f"the best {len(best)} trials had {key} " + ", ".join(dict.fromkeys(map(str, values))))
-    little = [key for key in order[1:] if importance[key] < LITTLE]
     if little:
         parts.append(f"{' and '.join(little)} made little difference")
     return "; ".join(parts)
