@@ -43,6 +43,7 @@ from dlpipe.language.loader import Loaded
 from dlpipe.language.targets import reached
 from dlpipe.model.layers import Facts
 from dlpipe.model.network import build_model, check_output
+from dlpipe.report.advice import settings
 from dlpipe.report.html import Insights
 from dlpipe.report.live import LiveReport
 from dlpipe.report.extras import extras, test_split
@@ -260,6 +261,7 @@ def _build(pipeline, data: Dataset, device: torch.device, insights: Insights):
     """The network (its summary into insights), the loss, the optimizer and the learning-rate schedule."""
     model, insights.summary = build_model(pipeline.model, data.sample_shape, Facts(data.info.vocabulary))
     insights.usual_lr = pipeline.optimizer.USUAL_LR  # for the verdict "learning rate too low"
+    insights.settings = settings(pipeline)  # what the verdict's advice changes
     check_output(insights.summary, data.target_size, data.task)
     model.to(device)
     use_channels_last(model, device)

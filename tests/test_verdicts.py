@@ -90,3 +90,70 @@ def test_a_run_that_reached_its_targets_is_not_told_to_train_longer():
                                                  "reached: raise a target to train further")
     missed = reached({"val_accuracy": 0.999, "val_loss": 10.0}, first)
     assert with_targets(verdict, missed) == verdict and with_targets(None, met) is None
+
+
+def test_two_last_epochs_above_the_minimum_are_not_overfitting():
+    """The diamond-price run of the issue: 20 epochs, the validation loss at its lowest in epoch 18, then up 45 %
+    over two epochs while the training loss wobbles: too few epochs to tell a rise from noise."""
+    val = [0.30, 0.12, 0.08, 0.06, 0.05, 0.045, 0.041, 0.038, 0.036, 0.034, 0.032, 0.031, 0.030, 0.029, 0.028,
+           0.027, 0.026, 0.024, 0.031, 0.035]
+    train = [0.40, 0.15, 0.10, 0.08, 0.065, 0.058, 0.052, 0.048, 0.045, 0.043, 0.041, 0.040, 0.039, 0.038, 0.037,
+             0.036, 0.0355, 0.0303, 0.0318, 0.0310]
+    assert judge({"train_loss": train, "val_loss": val}).kind != "overfitting"
+    longer = {"train_loss": train + [0.030 - 0.001 * i for i in range(8)],  # six more epochs of a steady rise
+              "val_loss": val + [0.037 + 0.003 * i for i in range(8)]}
+    assert judge(longer).kind == "overfitting"
+
+
+SETTINGS = {"constant": dict(lr=1.0e-2, epochs=20, scheduler=None, kept_best=False),
+            "scheduled, early stopping": dict(lr=3.0e-3, epochs=60, scheduler="cosine", kept_best=True)}
+
+
+@pytest.mark.parametrize("kind", sorted(__import__("dlpipe.report.advice", fromlist=["ADVICE"]).ADVICE))
+@pytest.mark.parametrize("run", list(SETTINGS))
+def test_every_suggestion_is_a_set_line_a_pipeline_accepts_and_changes_what_the_advice_says(kind, run, tmp_path):
+    from dlpipe.language.loader import load_pipeline
+    from dlpipe.report.advice import Settings, advise
+    from dlpipe.report.verdict import Verdict
+
+    from conftest import TINY_SINE
+
+    settings = Settings(**SETTINGS[run])
+    verdict = advise(Verdict(kind, "validation loss has risen 10% since epoch 12: regularise, or stop early "
+                                   "(training.early_stopping)"), settings, best_epoch=12)
+    if kind in ("overfitting", "generalisation gap") and settings.kept_best:  # never advised twice
+        assert verdict.suggest == () and "early stopping kept the weights of its best epoch (epoch 12)" in \
+            verdict.advice and "training.early_stopping)" not in verdict.advice
+        return
+    assert verdict.suggest, kind
+    path = tmp_path / "p.yaml"
+    path.write_text(TINY_SINE.replace("lr: 1.0e-2", f"lr: {settings.lr}").replace("epochs: 5", f"epochs: "
+                                                                                      f"{settings.epochs}"))
+    before = load_pipeline(path).pipeline
+    after = load_pipeline(path, tuple(verdict.suggest)).pipeline
+    changed = {line.split("=", 1)[0] for line in verdict.suggest}
+    assert before.model_dump() != after.model_dump() and changed
+    if "optimizer.lr" in changed:
+        ratio = after.optimizer.lr / before.optimizer.lr
+        assert ratio == pytest.approx({"diverging": 0.1, "learning rate too high": 0.1, "plateau": 10,
+                                       "learning rate too low": 10, "noisy": 1 / 3}[kind], rel=0.01)
+    if "training.epochs" in changed:
+        assert after.training.epochs == 2 * before.training.epochs
+
+
+def test_a_run_prints_its_advice_as_a_line_that_runs(cli, write_yaml, tmp_path):
+    from conftest import TINY_SINE
+
+    done = cli("run", write_yaml(TINY_SINE.replace("epochs: 5", "epochs: 2")), "--out", tmp_path / "o")
+    record = json.loads(next(tmp_path.glob("o/tiny/*/metrics.json")).read_text())
+    assert record["verdict"]["kind"] == "still improving" and record["verdict"]["suggest"] == ["training.epochs=4"]
+    line = next(line for line in done.output.splitlines() if line.startswith("try: dlpipe run "))
+    assert line.endswith("pipeline.yaml --set training.epochs=4")
+    assert "--set training.epochs=4" in (next(tmp_path.glob("o/tiny/*/report.html"))).read_text()
+    import shlex
+
+    args = shlex.split(line.removeprefix("try: dlpipe "))
+    again = cli(*args, "--out", tmp_path / "o", "-q")
+    assert again.exit_code == 0, again.output
+    runs = sorted(tmp_path.glob("o/tiny/*/metrics.json"))
+    assert len(runs) == 2 and (runs[1].parent / "history.csv").read_text().count("\n") == 1 + 4

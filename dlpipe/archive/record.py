@@ -52,7 +52,7 @@ class RunRecord:
     history: dict[str, list[float]] = field(default_factory=dict)  # kept in history.csv
     test: dict[str, float] = field(default_factory=dict)
     headline: dict | None = None  # {name, value}: the one test number that sums the run up
-    verdict: dict | None = None  # {kind, advice, epoch}: how the learning curves look
+    verdict: dict | None = None  # {kind, advice, epoch, suggest}: how the learning curves look, what to --set
     network: dict | None = None  # {kind, findings, epoch}: what the per-layer statistics say (layers.csv)
     sweep: dict | None = None  # {study, trial, page, metric, maximize}: the sweep this run is a trial of
     validation: dict[str, float] = field(default_factory=dict)  # val_ values at the evaluated epoch, as read back
@@ -179,7 +179,8 @@ def _expect(value, types: tuple, key: str, path: Path) -> None:
 
 # Inside the mappings: field -> (the types it may hold, whether it must be there).
 NESTED = {"headline": {"name": (TEXT, True), "value": (NUMBER + NONE, True)},
-          "verdict": {"kind": (TEXT, True), "advice": (TEXT, True), "epoch": ((int,) + NONE, False)},
+          "verdict": {"kind": (TEXT, True), "advice": (TEXT, True), "epoch": ((int,) + NONE, False),
+                      "suggest": ((list,), False)},
           "network": {"kind": (TEXT, True), "findings": ((list,), True), "epoch": ((int,), False)},
           "sweep": {"study": (TEXT, True), "trial": ((int,), True), "page": (TEXT, True), "metric": (TEXT, False),
                     "params": ((dict,), False),

@@ -96,6 +96,8 @@ def run(file: Path | None, overrides: tuple[str, ...], out: Path, resume: Path |
             echo(f"target: {describe(target)}")
     if record.verdict:
         echo(f"verdict: {record.verdict['kind']}: {record.verdict['advice']}")
+        if record.verdict.get("suggest"):  # the advice as a line to copy
+            echo(f"try: {_follow(record)}")
     for finding in (record.network or {}).get("findings", []) or (["healthy"] if record.network else []):
         echo(f"network: {finding}")
     report = record.path / "report.html"
@@ -104,6 +106,15 @@ def run(file: Path | None, overrides: tuple[str, ...], out: Path, resume: Path |
         echo(f"{loaded.pipeline.name}: {record.status}: {record.message} "
                    f"(details in {record.path / 'run.log'})", err=True)
     quick_exit(exit_code)
+
+
+def _follow(record) -> str:
+    """The command that follows the verdict's advice, naming the run's pipeline.yaml as short as it reads."""
+    from dlpipe.report.advice import command
+
+    pipeline = record.path / "pipeline.yaml"
+    shorter = os.path.relpath(pipeline)
+    return command(pipeline if shorter.startswith("..") else shorter, record.verdict["suggest"])
 
 
 def _stopper(stop):

@@ -10,6 +10,7 @@ from dlpipe.archive.record import RunRecord
 from dlpipe.engine.baselines import BASELINES
 from dlpipe.model.network import Summary
 from dlpipe.report import calibration, charts, classes, fits, forecast, importance, threshold
+from dlpipe.report.advice import Settings, command
 from dlpipe.report.network import network_charts
 from dlpipe.report.pages import render_page
 from dlpipe.report.words import Words
@@ -26,6 +27,7 @@ class Insights:
     network: list[dict] = field(default_factory=list)  # layers.csv's rows
     diverged_at: tuple[int, int, int] | None = None  # (epoch, batch, batches per epoch)
     usual_lr: tuple[float, float] | None = None  # the optimizer's usual learning rates (the verdict reads them)
+    settings: Settings | None = None  # what the verdict's advice changes (report/advice.py)
     words: Words | None = None  # a text classifier: the tokens that push toward each class, its mistakes
     forecast: forecast.Forecast | None = None  # a series: the test period, with the naive forecast
 
@@ -76,7 +78,8 @@ def render(record: RunRecord, insights: Insights, resolved_yaml: str) -> str:
                        network=network_charts(insights.network) if insights.network else None, words=insights.words,
                        probed=sorted({row["epoch"] for row in insights.network}),
                        duration=_duration(record.duration_s or 0.0), baseline_labels=_baseline_labels(record),
-                       started=record.started.strftime("%Y-%m-%d %H:%M:%S UTC"))
+                       started=record.started.strftime("%Y-%m-%d %H:%M:%S UTC"),
+                       follow=command(record.path / "pipeline.yaml", (record.verdict or {}).get("suggest") or ()))
 
 
 def _baseline_labels(record: RunRecord) -> dict[str, str]:

@@ -11,6 +11,7 @@ from pathlib import Path
 from dlpipe.archive.log import Progress
 from dlpipe.archive.record import RunRecord
 from dlpipe.language.metrics import headline
+from dlpipe.report.advice import advise
 from dlpipe.report.baselines import with_baselines
 from dlpipe.report.html import Insights, write_report
 from dlpipe.report.index import write_index
@@ -31,7 +32,9 @@ def finish(record: RunRecord, insights: Insights, stages: dict[str, float], prog
     named = (record.data or {}).get("headline")
     verdict = with_baselines(verdict, fitted.get("kind", record.task), record.test, record.baselines, samples,
                              imbalanced, named)
-    record.verdict = {"kind": verdict.kind, "advice": verdict.advice, "epoch": verdict.epoch} if verdict else None
+    verdict = advise(verdict, insights.settings, record.evaluated_epoch)
+    record.verdict = {"kind": verdict.kind, "advice": verdict.advice, "epoch": verdict.epoch,
+                      "suggest": list(verdict.suggest)} if verdict else None
     network = judge_network(insights.network)
     record.network = {"kind": network.kind, "findings": list(network.findings), "epoch": network.epoch} \
         if network else None

@@ -30,6 +30,7 @@ PLATEAU_GAIN = 0.2  # the best loss is under 20 % below the first: the curve is 
 JUMP = 2.0  # a loss at least twice the epoch before's is a jump ...
 JUMPS = 3  # ... and this many (or 5 % of the epochs, if more) mean the learning rate is too high
 OVERFIT_RISE = 0.05  # validation loss ends 5 % (or twice its noise, if more) above its minimum ...
+RISE_EPOCHS = 4  # ... at least this many epochs after it, on a trend rising by more than two standard errors
 NOISE_LEVEL = 0.12  # mean epoch-to-epoch jump of log(val_loss) in the second half (about 13 %)
 STILL_GAIN = 0.03  # validation loss fell more than 3 % over the last fifth of training ...
 SIGNIFICANT = 2.0  # ... by more than two standard errors of its trend (the noise cannot explain it)
@@ -44,11 +45,14 @@ FLAT_SHARE = 0.25  # ... for at least a quarter of the run (and at least 5 epoch
 
 @dataclass(frozen=True)
 class Verdict:
-    """A one-word diagnosis, the advice that goes with it, and the epoch it starts at (if any)."""
+    """A one-word diagnosis, the advice that goes with it, the epoch it starts at (if any), and the advice as
+    `--set` overrides where it is a setting (report/advice.py)."""
 
     kind: str
     advice: str
     epoch: int | None = None
+    suggest: tuple[str, ...] = ()
+    worded: bool = False  # its advice is not a setting (the words say what to do): nothing to suggest
 
 
 def with_targets(verdict: Verdict | None, targets: list[dict]) -> Verdict | None:
@@ -59,7 +63,7 @@ def with_targets(verdict: Verdict | None, targets: list[dict]) -> Verdict | None
         return verdict
     judged = "too few epochs to judge" if verdict.advice.startswith("too few") else "the loss was still falling"
     return Verdict(verdict.kind, f"{judged}, and every target (training.stop_at) was reached: raise a target "
-                                 "to train further", verdict.epoch)
+                                 "to train further", verdict.epoch, worded=True)
 
 
 UNSEEN = 0.3  # a third of the validation rows hold a category training never saw: the gap is the data's
@@ -76,7 +80,8 @@ def with_unseen(verdict: Verdict | None, unseen: dict[str, list[float]] | None) 
     return Verdict("unseen categories", f"{share:.0%} of validation rows hold a value of {name!r} that training never "
                                         "saw (one-hot encoded, they are all zeros), so the network cannot generalise "
                                         f"from it: read it as characters (text: {{columns: [{name}], tokens: chars, "
-                                        "ngrams: [1, 3]}) or leave it out of features", verdict.epoch)
+                                        "ngrams: [1, 3]}, and out of categorical) or leave it out of features: a "
+                                        "change of the data section, not one setting", verdict.epoch, worded=True)
 
 
 def judge(history: dict[str, list[float]], usual_lr: tuple[float, float] | None = None) -> Verdict | None:
@@ -133,12 +138,18 @@ def _slow(val: np.ndarray, lr: np.ndarray, usual_lr: tuple[float, float] | None)
 
 
 def _overfitting(train: np.ndarray, val: np.ndarray) -> Verdict | None:
+    """The smoothed validation loss ends above its minimum by more than its noise, over at least RISE_EPOCHS
+    epochs (a tenth of the run, if more) of a rising trend, while the training loss kept falling."""
     smooth_val, smooth_train = _smooth(val), _smooth(train)
     best = int(smooth_val.argmin())
     rise = max(OVERFIT_RISE, 2 * _noise(val))  # a rise the noise alone could make does not count
-    if best >= len(val) - 2 or smooth_val[-1] <= smooth_val[best] * (1 + rise) or smooth_train[-1] >= smooth_train[best]:
+    if len(val) - 1 - best < max(RISE_EPOCHS, math.ceil(len(val) / 10)) or \
+            smooth_val[-1] <= smooth_val[best] * (1 + rise) or smooth_train[-1] >= smooth_train[best]:
         return None
     start = int(val[:best + 1].argmin()) + 1  # the raw minimum: the moving average lags behind it
+    slope, error = _trend(val[start - 1:])
+    if slope <= SIGNIFICANT * error:  # two last epochs above a minimum are not a trend
+        return None
     return Verdict("overfitting", f"validation loss has risen {smooth_val[-1] / smooth_val[best] - 1:.0%} since epoch "
                                   f"{start} while training loss kept falling: regularise (dropout, weight_decay), get "
                                   "more data, or stop early (training.early_stopping)", epoch=start)
