@@ -149,6 +149,8 @@ def evaluate(run: str, data_file: Path | None, changes: tuple[str, ...], any_sta
     echo(f"{model.path.parent.name}/{model.path.name} on {result.source}:")
     for key, value in result.metrics.items():
         echo(f"  {key:<14} {value:.6g}")
+    for line in result.said:  # the drop from the run's own test, and what changed in the data
+        echo(f"  - {line}")
     echo(f"report: {result.path / 'report.html'}")
 
 

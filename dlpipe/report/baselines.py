@@ -12,6 +12,7 @@ Within that either way it is "as good".
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 from dlpipe.engine.baselines import BASELINES
 from dlpipe.language.metrics import higher_is_better
@@ -85,8 +86,10 @@ def with_baselines(verdict: Verdict | None, kind: str, test: dict[str, float],
     stands, sentence = said
     if stands == "beats" or (verdict is not None and verdict.kind not in HEALTHY):
         # a curve that diverged, plateaued or overfit explains a weak result: it stays the headline
-        return Verdict(verdict.kind, f"{verdict.advice}; {sentence}", verdict.epoch) if verdict else \
+        return replace(verdict, advice=f"{verdict.advice}; {sentence}") if verdict else \
             Verdict("beats its baselines", sentence)
     heading = "as good as a baseline" if stands == "as good" else "worse than a baseline"
-    curves = f". The curves: {verdict.kind}: {verdict.advice}" if verdict else ""
-    return Verdict(heading, sentence + curves, verdict.epoch if verdict else None)
+    if verdict is None:
+        return Verdict(heading, sentence)
+    # the curves' advice, as overrides, stays: more epochs is what "train it longer" means here
+    return replace(verdict, kind=heading, advice=f"{sentence}. The curves: {verdict.kind}: {verdict.advice}")

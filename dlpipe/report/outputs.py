@@ -26,13 +26,13 @@ def finish(record: RunRecord, insights: Insights, stages: dict[str, float], prog
     fitted = record.data.get("baselines", {})
     verdict = with_unseen(with_targets(judge(record.history, insights.usual_lr), record.targets),
                           (record.data or {}).get("unseen"))
+    verdict = advise(verdict, insights.settings, record.evaluated_epoch)  # the curves' advice as --set overrides
     imbalanced = bool((record.data or {}).get("imbalance"))
     supports = [row["support"] for row in record.per_class if row.get("support")]
     samples = int(min(supports) * len(supports)) if imbalanced and supports else fitted.get("samples", 0)
     named = (record.data or {}).get("headline")
     verdict = with_baselines(verdict, fitted.get("kind", record.task), record.test, record.baselines, samples,
                              imbalanced, named)
-    verdict = advise(verdict, insights.settings, record.evaluated_epoch)
     record.verdict = {"kind": verdict.kind, "advice": verdict.advice, "epoch": verdict.epoch,
                       "suggest": list(verdict.suggest)} if verdict else None
     network = judge_network(insights.network)

@@ -11,6 +11,7 @@ import dataclasses
 import shutil
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -31,17 +32,32 @@ from dlpipe.trained.inputs import decode, image_files, model_inputs
 from dlpipe.trained.errors import InputError
 from dlpipe.trained.rows import table_rows
 from dlpipe.trained.series import series_samples
+from dlpipe.trained import explain
 from dlpipe.trained.model import TrainedModel
+
+
+SHOWN_CHARS = 160  # of a message, in the worst mistakes
 
 
 @dataclasses.dataclass
 class Evaluation:
-    """What `dlpipe evaluate` measured and where it wrote it."""
+    """What `dlpipe evaluate` measured, what it makes of it (`said`), and where it wrote it."""
 
     metrics: dict[str, float]
     path: Path
     source: str
     warnings: list[str]
+    said: list[str] = dataclasses.field(default_factory=list)
+
+
+@dataclasses.dataclass
+class Got:
+    """Samples to evaluate on, with how to name sample i (`where`) and show it (`shown`: a message's text)."""
+
+    samples: Samples
+    where: Callable[[int], str] = lambda i: f"test sample {i + 1}"
+    shown: Callable[[int], str] | None = None
+    outside: tuple[int, int] | None = None  # text tokens outside the vocabulary, of all
 
 
 def evaluate(model: TrainedModel, data_file: Path | None = None, data_changes: dict | None = None) -> Evaluation:
@@ -49,10 +65,10 @@ def evaluate(model: TrainedModel, data_file: Path | None = None, data_changes: d
     warnings: list[str] = []
     notes: list[str] = []
     if data_file is not None:
-        samples, source = _from_file(model, data_file, notes), str(data_file)
+        got, source = _from_file(model, data_file, notes), str(data_file)
     else:
-        samples, source = _from_source(model, data_changes or {}, warnings)
-    prep = model.preprocessing
+        got, source = _from_source(model, data_changes or {}, warnings)
+    samples, prep = got.samples, model.preprocessing
     data = Dataset(DataInfo(model.task, prep.sample_shape, len(prep.classes) or 1), samples, samples, samples,
                    classes=prep.classes, preprocessing=prep,
                    pixel_mean_std=(prep.mean[0], prep.std[0]) if prep.kind == "images" and len(prep.mean) == 1 else
@@ -67,21 +83,40 @@ def evaluate(model: TrainedModel, data_file: Path | None = None, data_changes: d
     figures = [("Confusion matrix", class_figures.confusion_heatmaps(classes))] if classes else []
     where = "test" if data_file is None and not data_changes else "this data"  # (another file is no test split)
     figures += [("Predicted vs true, and residuals", fits.predicted_vs_true(predictions, where))] if predictions else []
+    found = _explained(model, got, outputs, metrics, classes, notes)
     page = render_page("evaluation.html", name=model.path.parent.name + "/" + model.path.name, source=source,
                        count=len(samples), started=started.strftime("%Y-%m-%d %H:%M:%S UTC"), metrics=metrics,
-                       figures=figures, warnings=warnings, notes=notes)
+                       figures=figures, warnings=warnings, notes=notes, found=found)
     folder = create_run_dir(model.path, "evaluations", started)
     try:
         write_json(folder / "metrics.json", {"source": source, "samples": len(samples), "metrics": metrics,
-                                             "warnings": warnings, "notes": notes, "started": started.isoformat()})
+                                             **found, "warnings": warnings, "notes": notes,
+                                             "started": started.isoformat()})
         write_atomic(folder / "report.html", page)
     except OSError:
         shutil.rmtree(folder, ignore_errors=True)  # (a full disk) no evaluation folder without its report
         raise
-    return Evaluation(metrics, folder, source, warnings + notes)
+    return Evaluation(metrics, folder, source, warnings + notes, found["said"])
 
 
-def _from_source(model: TrainedModel, changes: dict, warnings: list[str]) -> tuple[Samples, str]:
+def _explained(model: TrainedModel, got: Got, outputs: torch.Tensor, metrics: dict, classes, notes: list[str]) -> dict:
+    """metrics.json's compared, per_class, baselines, shift, mistakes and said (explain.py)."""
+    found = {"compared": explain.compared(model, metrics), "per_class": classes.per_class if classes else [],
+             "mistakes": explain.mistakes(model, got.samples, outputs, got.where, got.shown)}
+    try:  # the run's training split, read again: the baselines and the class shares need it
+        train = load_data(model.pipeline.data, model.pipeline.seed)
+    except Exception as exc:  # noqa: BLE001 - the data may be gone since; the metrics stand without it
+        notes.append(f"the run's training data could not be read again ({type(exc).__name__}: {exc}): no baselines "
+                     "or shift beside the metrics")
+        found.update(baselines={}, shift={})
+    else:
+        found.update(baselines=explain.baselines(model, train, got.samples),
+                     shift=explain.shift(model, train, got.samples, got.outside))
+    found["said"] = explain.said(found["shift"], found["compared"])
+    return found
+
+
+def _from_source(model: TrainedModel, changes: dict, warnings: list[str]) -> tuple[Got, str]:
     """The test split of the run's data source (with `changes` to its settings), in the run's own preprocessing."""
     raw = {**model.pipeline.data.model_dump(mode="json"), **changes}
     target = source_class(raw)
@@ -105,10 +140,17 @@ def _from_source(model: TrainedModel, changes: dict, warnings: list[str]) -> tup
             x = x * np.asarray(new.std, np.float32).reshape(shape) + np.asarray(new.mean, np.float32).reshape(shape)
         test = Samples(torch.from_numpy(old.scaled(x)), test.y)
     source = "its own test split" if not changes else "data " + ", ".join(f"{k}={v}" for k, v in changes.items())
-    return test, source
+    return Got(test, shown=_texts(data.test_text)), source
 
 
-def _from_file(model: TrainedModel, path: Path, notes: list[str]) -> Samples:
+def _texts(cells: dict | None) -> Callable[[int], str] | None:
+    """Sample i's text cells joined (a message, shortened), when the data has text."""
+    if not cells:
+        return None
+    return lambda i: " | ".join(str(values[i]) for values in cells.values())[:SHOWN_CHARS]
+
+
+def _from_file(model: TrainedModel, path: Path, notes: list[str]) -> Got:
     """Inputs and targets from a file of the run's kind: a CSV with the target column, an .npz, a class folder."""
     prep = model.preprocessing
     if prep.kind == "table":
@@ -120,23 +162,28 @@ def _from_file(model: TrainedModel, path: Path, notes: list[str]) -> Samples:
             raise InputError(f"{path} has no target column {prep.target!r}; evaluate needs it")
         rows = table_rows(prep, read.frame, notes, read.where)  # the run's missing: policy may leave rows out (noted)
         y = columns.target(read.frame[prep.target].to_numpy())[rows.kept]
-        return Samples(torch.from_numpy(rows.x), _targets(model, y, path, lambda i: read.where(int(rows.kept[i]))))
+        where = lambda i: read.where(int(rows.kept[i]))  # noqa: E731 - the file's line of sample i
+        texts = {name: read.frame[name].to_numpy()[rows.kept] for name in (prep.text.columns if prep.text else ())}
+        return Got(Samples(torch.from_numpy(rows.x), _targets(model, y, path, where)), where, _texts(texts),
+                   rows.outside)
     if prep.kind == "series":
         from dlpipe.trained.tables import read_table
 
-        return Samples(*series_samples(prep, read_table(model, [str(path)]).frame))
+        return Got(Samples(*series_samples(prep, read_table(model, [str(path)]).frame)),
+                   lambda i: f"{path}: window {i + 1}")
     if path.is_dir():
         classes = sorted(p.name for p in path.iterdir() if p.is_dir())
         files = [(f, c) for c in classes for f in image_files([str(path / c)])]
         if not files:
             raise InputError(f"{path}: no class folders with images (expected {path}/<class>/<images>)")
         pixels = decode([f for f, _ in files])
-        return Samples(model_inputs(prep, pixels, notes), _targets(model, np.array([c for _, c in files]), path))
+        return Got(Samples(model_inputs(prep, pixels, notes), _targets(model, np.array([c for _, c in files]), path)),
+                   lambda i: str(files[i][0]))
     with np.load(path, allow_pickle=False) as archive:
         if not {"x", "y"} <= set(archive.files):
             raise InputError(f"{path}: evaluate needs arrays x and y; it holds {', '.join(archive.files)}")
         x, y = archive["x"], archive["y"]
-    return Samples(model_inputs(prep, x, notes), _targets(model, y, path))
+    return Got(Samples(model_inputs(prep, x, notes), _targets(model, y, path)), lambda i: f"{path}: sample {i + 1}")
 
 
 def _targets(model: TrainedModel, values: np.ndarray, path: Path, where=None) -> torch.Tensor:

@@ -28,6 +28,7 @@ class Rows:
 
     x: np.ndarray
     kept: np.ndarray
+    outside: tuple[int, int] = (0, 0)  # text tokens outside the vocabulary, of all tokens
 
 
 def row_number(row: int) -> str:
@@ -67,7 +68,7 @@ def table_rows(prep: Preprocessing, data, notes: list[str], where: Callable[[int
         notes.append(f"text {', '.join(prep.text.columns)}: {outside[0]:,} of {outside[1]:,} tokens "
                      f"({outside[0] / outside[1]:.1%}) are outside the vocabulary training fitted "
                      f"({'read as unknown' if prep.sequence else 'not counted'})")
-    return Rows(x, kept)
+    return Rows(x, kept, (outside[0], outside[1]))
 
 
 def _columns(prep: Preprocessing, data):
