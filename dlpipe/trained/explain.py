@@ -106,7 +106,7 @@ def said(found: dict, compared_rows: list[dict]) -> list[str]:
     """The shift and the drop in sentences, for the terminal and the page."""
     lines = []
     for row in compared_rows:
-        if row["change"] is not None and row["metric"] != "loss":
+        if row["change"] is not None and row["metric"] != "loss" and abs(row["change"]) > 1.0e-12:
             lines.append(f"{row['metric']} {row['here']:.4g} against the run's own test {row['run']:.4g} "
                          f"({row['change']:+.4g})")
     shares = found.get("classes")
