@@ -145,7 +145,8 @@ def test_a_run_prints_its_advice_as_a_line_that_runs(cli, write_yaml, tmp_path):
     from conftest import TINY_SINE
 
     done = cli("run", write_yaml(TINY_SINE.replace("epochs: 5", "epochs: 2")), "--out", tmp_path / "o")
-    record = json.loads(next(tmp_path.glob("o/tiny/*/metrics.json")).read_text())
+    first = next(tmp_path.glob("o/tiny/*/metrics.json"))
+    record = json.loads(first.read_text())
     assert record["verdict"]["kind"] == "still improving" and record["verdict"]["suggest"] == ["training.epochs=4"]
     line = next(line for line in done.output.splitlines() if line.startswith("try: dlpipe run "))
     assert line.endswith("pipeline.yaml --set training.epochs=4")
@@ -156,4 +157,5 @@ def test_a_run_prints_its_advice_as_a_line_that_runs(cli, write_yaml, tmp_path):
     again = cli(*args, "--out", tmp_path / "o", "-q")
     assert again.exit_code == 0, again.output
     runs = sorted(tmp_path.glob("o/tiny/*/metrics.json"))
-    assert len(runs) == 2 and (runs[1].parent / "history.csv").read_text().count("\n") == 1 + 4
+    followed = next(path for path in runs if path != first)
+    assert len(runs) == 2 and (followed.parent / "history.csv").read_text().count("\n") == 1 + 4

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+JUDGED = 5  # epochs a curve needs before it is read: fewer is "too few epochs to judge"
 PLATEAU_GAIN = 0.2  # the best loss is under 20 % below the first: the curve is flat on a plot
 JUMP = 2.0  # a loss at least twice the epoch before's is a jump ...
 JUMPS = 3  # ... and this many (or 5 % of the epochs, if more) mean the learning rate is too high
@@ -101,8 +102,9 @@ def judge(history: dict[str, list[float]], usual_lr: tuple[float, float] | None 
     jumpy = _jumpy(train, val, peak)  # before "rising": a loss that leaps up and down is the steps' size, not a trend
     if jumpy is None and len(train) >= 3 and val[-1] > 2 * val.min() and train[-1] > train.min() * 1.5:
         return Verdict("diverging", f"training and validation loss are rising: lower the learning rate{peak}")
-    if len(val) < 3:
-        return Verdict("still improving", "too few epochs to judge: train for more epochs")
+    if len(val) < JUDGED:
+        return Verdict("still improving", f"too few epochs to judge ({len(val)}; a curve needs {JUDGED}): train for "
+                                          "more epochs")
     return (jumpy or _plateau(train, val, peak) or _slow(val, lr, usual_lr)
             or _overfitting(train, val) or _noisy(val, lr) or _widening_gap(train, val)
             or _still_improving(train, val) or _levelled(val))
