@@ -83,6 +83,32 @@ def test_compare_tells_a_real_difference_from_the_seeds_spread(cli, groups):
     assert "Welch t = " in r2 and ("not chance" in r2 or "unlikely to be chance" in r2)
 
 
+def test_compare_of_single_runs_says_whether_a_difference_is_noise_and_by_what(cli, groups, write_yaml, tmp_path):
+    out, _ = groups
+    first, second = sorted((out / "sine" / "groups").iterdir())
+    seeds = [json.loads((g / "group.json").read_text())["runs"][0]["ref"] for g in (first, second)]
+    grouped = cli("compare", *seeds, "--out", out)  # one seed of each group: the groups decide
+    r2 = next(line for line in grouped.output.splitlines() if line.startswith("r2 "))
+    assert "Welch's t over the groups' 3 and 3 seeds" in r2 and "chance" in r2
+    for lr in ("1.0e-2", "1.0e-1"):  # the shipped sine, once each: its measured seed spread decides
+        assert cli("run", ROOT / "pipelines" / "sine.yaml", "--out", tmp_path / "shipped", "-q",
+                   "--set", "training.epochs=4", "--set", f"optimizer.lr={lr}").exit_code == 0
+    shipped = cli("compare", *sorted(f"sine/{p.name}" for p in (tmp_path / "shipped" / "sine").iterdir()), "--out",
+                  tmp_path / "shipped")
+    r2 = next(line for line in shipped.output.splitlines() if line.startswith("r2 "))
+    assert "the seed spread of the shipped pipelines/sine.yaml (sd " in r2 and "over 5 seeds" in r2
+    assert "Is the best run's lead noise?" in next((tmp_path / "shipped" / "comparisons").iterdir()).read_text()
+    from conftest import TINY_SINE
+
+    for lr in ("1.0e-2", "2.0e-2"):  # a pipeline of the user's own, once each: it cannot tell
+        assert cli("run", write_yaml(TINY_SINE), "--out", tmp_path / "own", "-q",
+                   "--set", f"optimizer.lr={lr}").exit_code == 0
+    own = cli("compare", *sorted(f"tiny/{p.name}" for p in (tmp_path / "own" / "tiny").iterdir()), "--out",
+              tmp_path / "own")
+    r2 = next(line for line in own.output.splitlines() if line.startswith("r2 "))
+    assert "one run each cannot tell a seed's luck from a real difference: `dlpipe run --repeat 5` each" in r2
+
+
 def test_repeat_refuses_resume_and_nproc(cli, tmp_path):
     result = cli("run", ROOT / "pipelines" / "sine.yaml", "--repeat", "2", "--nproc", "2", "--out", tmp_path)
     assert result.exit_code == 2 and "--repeat makes new runs on one process" in result.stderr

@@ -135,7 +135,9 @@ def test_the_confusion_matrix_is_legible_and_shows_the_errors():
     cells = [r.get("fill") for r in errors.iter("rect") if r.get("width") == r.get("height")]
     assert cells[0] == cells[4] == cells[8] == "#e0e0e0"  # the diagonal is greyed out: it does not set the scale
     assert cells[7] == classes._colour(1.0, classes.REDS)  # the worst error (10 % of class 2) is the darkest red
-    assert "97.0%" in [t.text for t in errors.iter("text")]  # the diagonal says the recall
+    assert "97%" in [t.text for t in errors.iter("text")]  # the diagonal says the recall
+    for cell in (t for t in errors.iter("text") if t.get("fill")):  # each number inside its 48 px cell
+        assert 0.62 * int(cell.get("font-size")) * len(cell.text) <= classes.CELL - 6, cell.text
     tilted = ET.fromstring(classes.confusion_heatmaps(fits.ClassReport(("T-shirt/top", "Trouser", "Pullover"),
                                                                         matrix, [], [], []))[0])
     assert sum("rotate(-45)" in (t.get("transform") or "") for t in tilted.iter("text")) == 3
@@ -265,3 +267,27 @@ def test_a_failing_extra_of_the_report_is_a_note_and_the_run_keeps_its_model(mon
     assert "made to fail" in (record.path / "report.html").read_text()
     assert "ValueError: made to fail" in (record.path / "run.log").read_text()  # the traceback, for whoever debugs
     dlpipe.load(record.path).predict([[5.1, 3.5, 1.4, 0.2]])  # the saved model works
+
+
+def test_long_column_names_fit_the_importance_chart_and_sweep_axis_names_never_overlap():
+    from dlpipe.report import importance, parallel
+
+    found = {"metric": "accuracy", "columns": [{"column": "number_customer_service_calls", "drop": 0.09},
+                                               {"column": "international_plan", "drop": 0.01}]}
+    svg = ET.fromstring(importance.chart(found))
+    for label in (t for t in svg.iter("{*}text") if t.get("text-anchor") == "end"):
+        shown = "".join(label.itertext())[len(label.findtext("{*}title")):]
+        assert float(label.get("x")) - 0.56 * 16 * len(shown) >= 0, shown  # nothing cut on the left
+        assert shown in ("number_customer_service_ca…", "international_plan")
+    keys = ["optimizer.lr", "model.layers.0.units", "training.batch_size", "model.layers.1.rate"]
+    params = [{k: v * (i + 1) for k, v in zip(keys, (1.0e-3, 8, 16, 0.1))} for i in range(4)]
+    svg = ET.fromstring(parallel.parallel_svg(params, [0.1, 0.2, 0.3, 0.4], keys, dict.fromkeys(keys, False),
+                                              "val_loss", False))
+    names = [t for t in svg.iter("{*}text") if t.get("font-weight") == "600" and t.find("{*}title") is not None]
+    spans = {}
+    for t in names:
+        shown = "".join(t.itertext())[len(t.findtext("{*}title")):]
+        spans.setdefault(t.get("y"), []).append(parallel._span(t.get("text-anchor"), float(t.get("x")), shown))
+    for row in spans.values():
+        row.sort()
+        assert all(a[1] <= b[0] for a, b in zip(row, row[1:])), row

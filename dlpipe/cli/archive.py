@@ -82,6 +82,7 @@ def compare(refs: tuple[str, ...], out: Path) -> None:
     from dlpipe.archive.record import RunRecord
     from dlpipe.report.compare import mixed, write_comparison
     from dlpipe.report.group import compare_groups, find_group, read_group
+    from dlpipe.report.noise import noise
 
     if len(refs) < 2:
         _fail("give at least two runs to compare (see `dlpipe runs`)")
@@ -99,9 +100,12 @@ def compare(refs: tuple[str, ...], out: Path) -> None:
         return
     try:
         paths = [find_run(out, ref) for ref in refs]
-        warning = mixed([RunRecord.read(path, with_history=False) for path in paths])
+        records = [RunRecord.read(path, with_history=False) for path in paths]
+        warning = mixed(records)
         if warning:
             echo(f"warning: {warning}", err=True)
+        for line in noise(records):  # is the best run's lead noise?
+            echo(line)
         echo(f"comparison: {write_comparison(paths, out)}")
     except LookupError as exc:
         _fail(str(exc))

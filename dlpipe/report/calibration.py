@@ -73,13 +73,13 @@ def sentence(found: dict) -> str:
     if thin:
         where = f"between {thin[0]['low']:.1f} and {thin[-1]['high']:.1f}"
         said += (f"; {len(thin)} bin{'s' if len(thin) > 1 else ''} {where} hold{'' if len(thin) > 1 else 's'} "
-                 f"{sum(b['count'] for b in thin):,} of the samples, too few to read (hollow on the chart)")
+                 f"{sum(b['count'] for b in thin):,} of the samples, too few to read (faint on the chart)")
     return said
 
 
 def chart(found: dict) -> str:
     """The reliability diagram: accuracy against confidence per bin, the diagonal for perfect calibration; bins
-    with fewer than BIN_SAMPLES samples are hollow points, apart from the line."""
+    with fewer than BIN_SAMPLES samples are faint points, apart from the line."""
     held = [b for b in found["bins"] if b["count"] >= BIN_SAMPLES]
     thin = [b for b in found["bins"] if b["count"] < BIN_SAMPLES]
     lines = [Line("perfect calibration", TRUE, [0.0, 1.0], [0.0, 1.0], dash="6 4"),
@@ -87,7 +87,7 @@ def chart(found: dict) -> str:
                   [b["accuracy"] for b in held], markers=True)]
     if thin:
         lines.append(Line(f"bins of fewer than {BIN_SAMPLES} samples", MODEL, [b["confidence"] for b in thin],
-                          [b["accuracy"] for b in thin], radius=4.0, opacity=0.35))
+                          [b["accuracy"] for b in thin], radius=5.0, opacity=0.45))
     return Chart(f"Reliability (test, ECE {found['ece']:.3f})", lines,
                  x_label="confidence (probability of the predicted class)", y_label="accuracy",
                  ylim=(0.0, 1.02)).svg()

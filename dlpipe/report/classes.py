@@ -37,8 +37,8 @@ def confusion_heatmaps(report: ClassReport) -> list[str]:
     rates = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
     errors = np.where(np.eye(len(counts), dtype=bool), 0.0, rates)
     return [_heatmap(report.classes, counts, counts, "Counts", "d", BLUES, diagonal=True),
-            _heatmap(report.classes, rates, errors, "Errors: share of each true class (diagonal: recall)", ".1%",
-                     REDS, diagonal=False)]
+            _heatmap(report.classes, rates, errors, "Errors: share of each true class (diagonal: recall)", ".0%",
+                     REDS, diagonal=False)]  # whole percents fit a cell at full size; the counts are beside
 
 
 def _colour(t: float, scale) -> str:
@@ -73,6 +73,7 @@ def _heatmap(classes, shown: np.ndarray, coloured: np.ndarray, title: str, fmt: 
             ink = "#555" if masked else ("#fff" if t > 0.5 else "#000")
             text = "100%" if fmt != "d" and value >= 0.9995 else format(value, fmt)  # fits its cell
             small = FONT if n <= 10 else max(8, round(cell * 0.3))
+            small = min(small, max(7, int((cell - 6) / (0.62 * len(text)))))  # "99.8%" stays inside its cell
             parts.append(f'<text x="{x + cell / 2}" y="{y + cell / 2 + 5}" text-anchor="middle" fill="{ink}" '
                          f'font-size="{small}">{escape(text)}</text>')
     for k, label in enumerate(labels):

@@ -13,6 +13,7 @@ import yaml
 from dlpipe.archive.files import write_atomic
 from dlpipe.archive.record import RunRecord, read_regular
 from dlpipe.language.metrics import UnknownDirection, higher_is_better
+from dlpipe.report.noise import noise
 from dlpipe.report.overlay import overlay_curves
 from dlpipe.report.pages import render_page
 
@@ -87,7 +88,7 @@ def write_comparison(run_dirs: list[Path], root: Path) -> Path:
          if run["record"].loss == loss])) for loss in losses]  # numbered as in the runs table
     html = render_page("compare.html", runs=runs, names=names, table=table, marks=best_marks(table, names),
                        differences=differences, figures=[f for f in figures if f[1]],
-                       warning=mixed([run["record"] for run in runs]),
+                       warning=mixed([run["record"] for run in runs]), noise=noise([run["record"] for run in runs]),
                        written=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"))
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{datetime.now(timezone.utc):%Y%m%d-%H%M%S}-{secrets.token_hex(3)}.html"

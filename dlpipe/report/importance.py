@@ -20,7 +20,9 @@ from dlpipe.engine.evaluate import predict, scores
 
 REPEATS = 3
 BUDGET_S = 3.0  # columns beyond it are left out (said)
-BAR, WIDTH, LABEL = 28, 540, 190  # (font sizes as svg.FONT: legible on a phone)
+BAR, BARS = 28, 350  # a row's height, the bars' width (font sizes as svg.FONT: legible on a phone)
+CHAR = 9.2  # the width of a character at font size 16, generously: a label's room is measured, never clipped
+LONGEST = 28  # characters of a column name shown; longer ones end in an ellipsis
 
 
 def blocks(data: Dataset) -> list[tuple[str, list[int]]]:
@@ -68,16 +70,19 @@ def chart(found: dict) -> str:
     rows = found["columns"][:30]
     top = max([r["drop"] for r in rows] + [1.0e-12])
     height = BAR * len(rows) + 40
+    names = [r["column"] if len(r["column"]) <= LONGEST else r["column"][:LONGEST - 1] + "…" for r in rows]
+    label = round(CHAR * max([len(n) for n in names] + [6])) + 12  # the label column, measured
+    width = max(540, label + BARS)
     what = "accuracy" if found["metric"] == "accuracy" else "R^2" if found["metric"] == "r2" else "loss (rise)"
-    parts = [f'<svg viewBox="0 0 {WIDTH} {height}" role="img" aria-label="permutation importance" '
+    parts = [f'<svg viewBox="0 0 {width} {height}" role="img" aria-label="permutation importance" '
              f'style="max-width: 100%; height: auto">',
-             f'<text x="{WIDTH / 2}" y="18" text-anchor="middle" font-size="16" font-weight="bold">Fall of the test '
+             f'<text x="{width / 2}" y="18" text-anchor="middle" font-size="16" font-weight="bold">Fall of the test '
              f'{escape(what)} when a column is shuffled</text>']
     for i, row in enumerate(rows):
         y = 28 + i * BAR
-        length = max(row["drop"], 0.0) / top * (WIDTH - LABEL - 80)
-        parts.append(f'<text x="{LABEL - 6}" y="{y + 19}" text-anchor="end" font-size="16">'
-                     f'{escape(row["column"][:20])}</text>')
-        parts.append(f'<rect x="{LABEL}" y="{y + 3}" width="{length:.1f}" height="{BAR - 6}" fill="#1f77b4"/>')
-        parts.append(f'<text x="{LABEL + length + 4:.1f}" y="{y + 19}" font-size="15">{row["drop"]:.3g}</text>')
+        length = max(row["drop"], 0.0) / top * (width - label - 80)
+        parts.append(f'<text x="{label - 6}" y="{y + 19}" text-anchor="end" font-size="16">'
+                     f'<title>{escape(row["column"])}</title>{escape(names[i])}</text>')
+        parts.append(f'<rect x="{label}" y="{y + 3}" width="{length:.1f}" height="{BAR - 6}" fill="#1f77b4"/>')
+        parts.append(f'<text x="{label + length + 4:.1f}" y="{y + 19}" font-size="15">{row["drop"]:.3g}</text>')
     return "".join(parts) + "</svg>"

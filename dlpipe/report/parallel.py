@@ -9,6 +9,7 @@ from html import escape
 
 WIDTH, TOP, BOTTOM, SIDE = 540, 56, 100, 80
 FONT = 16
+NAME = 18  # characters of a parameter's name under its axis (its end: the part that differs)
 # viridis at five stops; a value between two is mixed linearly
 RAMP = ((68, 1, 84), (59, 82, 139), (33, 145, 140), (94, 201, 98), (253, 231, 37))
 
@@ -38,6 +39,21 @@ def _column(values, logged: bool) -> tuple[list[float], str, str]:
     return spots, f"{min(values):.3g}", f"{max(values):.3g}"
 
 
+def _short(key: str) -> str:
+    """A parameter's name without its leading sections, until it fits NAME characters (layers.0.units)."""
+    parts = key.split(".")
+    while len(".".join(parts)) > NAME and len(parts) > 1:
+        parts = parts[1:]
+    return ".".join(parts)[-NAME:]
+
+
+def _span(anchor: str, at: float, text: str) -> tuple[float, float]:
+    """The x extent of a text at font size FONT (a sans-serif's mean glyph: 0.56 em)."""
+    width = 0.56 * FONT * len(text)
+    return (at, at + width) if anchor == "start" else (at - width, at) if anchor == "end" else \
+        (at - width / 2, at + width / 2)
+
+
 def parallel_svg(params: list[dict], scores: list[float], keys: list[str], logged: dict[str, bool], metric: str,
                  maximize: bool) -> str:
     """The chart's SVG text (params: each trial's parameter values; scores: its metric)."""
@@ -56,14 +72,20 @@ def parallel_svg(params: list[dict], scores: list[float], keys: list[str], logge
         points = " ".join(f"{x:.1f},{TOP + (1 - column[0][trial]) * plot:.1f}" for x, column in zip(xs, columns))
         parts.append(f'<polyline fill="none" stroke="{colour(shades[trial])}" stroke-width="2.5" '
                      f'stroke-opacity="0.9" points="{points}"/>')
-    for n, (x, key, (_, bottom, top)) in enumerate(zip(xs, keys, columns)):
-        # the outer axes' names run inward, so a long one stays on the chart
-        anchor, at = ("start", x - 12) if n == 0 else ("end", x + 12) if n == len(keys) - 1 else ("middle", x)
+    names = [f"{_short(key)}{' (log)' if logged[key] else ''}" for key in keys]
+    # the outer axes' names run inward, so a long one stays on the chart
+    placed = [("start", x - 12) if n == 0 else ("end", x + 12) if n == len(keys) - 1 else ("middle", x)
+              for n, x in enumerate(xs)]
+    spans = [_span(anchor, at, name) for (anchor, at), name in zip(placed, names)]
+    crowded = any(left[1] + 8 > right[0] for left, right in zip(spans, spans[1:]))  # then two rows, alternately
+    for n, (x, name, (_, bottom, top)) in enumerate(zip(xs, names, columns)):
+        anchor, at = placed[n]
+        row = TOP + plot + (62 if crowded and n % 2 else 42)
         parts.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{TOP}" y2="{TOP + plot}" stroke="#555"/>'
                      f'<text x="{x:.1f}" y="{TOP - 8}" text-anchor="middle">{escape(top[:12])}</text>'
                      f'<text x="{x:.1f}" y="{TOP + plot + 20}" text-anchor="middle">{escape(bottom[:12])}</text>'
-                     f'<text x="{at:.1f}" y="{TOP + plot + 42}" text-anchor="{anchor}" font-weight="600">'
-                     f'{escape(key[-24:])}{" (log)" if logged[key] else ""}</text>')
+                     f'<text x="{at:.1f}" y="{row}" text-anchor="{anchor}" font-weight="600">'
+                     f'<title>{escape(keys[n])}</title>{escape(name)}</text>')
     bar_y, bar_x, bar_w = height - 12, WIDTH / 2 - 90, 180
     worst, best = (low, high) if maximize else (high, low)
     parts += [f'<rect x="{bar_x + i * bar_w / 20:.1f}" y="{bar_y - 10}" width="{bar_w / 20 + 0.5:.1f}" height="10" '
