@@ -34,7 +34,7 @@ def test_a_shifted_class_balance_is_said_with_the_drop_per_class_and_the_baselin
     assert "class 'virginica': 90.9% of these samples" in done.output and "(the class balance changed)" in done.output
     per_class = {row["name"]: row for row in saved["per_class"]}
     assert per_class["virginica"]["support"] == 50 and per_class["setosa"]["support"] == 5
-    assert set(saved["baselines"]) == {"majority", "logistic"}
+    assert set(saved["baselines"]) == {"majority", "logistic", "trees"}
     assert saved["baselines"]["majority"]["accuracy"] == pytest.approx(sum(  # the training majority, on this data
         row.endswith(max(shares, key=lambda n: shares[n]["training"])) for row in rows[1:] if row in
         shifted.read_text().splitlines()) / 55)

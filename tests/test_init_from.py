@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
+
 import pytest
 
 from conftest import ROOT
@@ -93,3 +95,16 @@ def test_a_long_table_is_read_through_a_sample_of_its_first_rows_and_its_rows_ar
     assert ": 546 rows, 11 input column(s)." in text.splitlines()[0]  # the whole table's rows size the model
     assert f"path: {source}" in text and "air_conditioning         categorical: one-hot, 2 values" in text
     assert cli("validate", written).exit_code == 0
+
+
+def test_a_column_counting_the_rows_is_left_out_as_row_numbers(cli, tmp_path):
+    rng = np.random.default_rng(0)
+    x = np.sort(rng.normal(size=300))  # the file sorted by its target: the row number would leak it
+    table = tmp_path / "sorted.csv"
+    table.write_text("rownames,x,noise,y\n" + "".join(f"{i + 1},{v:.4f},{rng.normal():.4f},{3 * v:.4f}\n"
+                                                        for i, v in enumerate(x)))
+    written = tmp_path / "sorted.yaml"
+    assert cli("init", "--from", table, "--target", "y", written).exit_code == 0
+    text = written.read_text()
+    assert "rownames                 left out: row numbers (1 to 300, each once)" in text
+    assert "features: [x, noise]" in text

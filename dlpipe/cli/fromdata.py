@@ -56,17 +56,44 @@ def _sampled(path: Path):
 def _read(path: Path, target: str):
     """(config, dataset, task reason, columns left out) with each column a run would refuse to one-hot encode read
     another way: free text as words; names (short, mostly distinct) as characters; identifiers (every value
-    distinct) left out."""
+    distinct) and row numbers (a numeric column counting the rows) left out."""
     raw, left_out = {"type": "table", "path": str(path), "target": target}, {}
     for _ in range(40):
         config = CSVData.model_validate(raw)
         try:
             task, reason = decide_task(config)
             config = config.model_copy(update={"task": task})
-            return config, load_data(config, 42), reason, left_out
+            data = load_data(config, 42)
         except InvalidValue as exc:
             raw = _read_differently(path, raw, str(exc), left_out)
+            continue
+        counted = _row_numbers(path, config, data)
+        if not counted:
+            return config, data, reason, left_out
+        for name, (low, high) in counted.items():
+            left_out[name] = f"left out: row numbers ({low:,} to {high:,}, each once): where a row sits in the " \
+                             "file, not what it is (a file sorted by its target would leak it)"
+        names = [c.name for c in data.preprocessing.columns if c.name not in counted]
+        raw = {**raw, "features": names}
     raise InvalidValue(("data", "text"), f"{path}: more than 40 columns of free text, names or identifiers")
+
+
+def _row_numbers(path: Path, config: CSVData, data) -> dict[str, tuple[int, int]]:
+    """The numeric input columns that count the rows (0 or 1 up, each integer once, in file order): an index."""
+    numeric = [c.name for c in data.preprocessing.columns if c.kind == "numeric"]
+    if not numeric:
+        return {}
+    import numpy as np
+    import pandas as pd
+
+    frame = tables.read(config, numeric, tables.sniff_delimiter(path, config.delimiter))
+    found = {}
+    for name in numeric:
+        values = pd.to_numeric(frame[name], errors="coerce").to_numpy(dtype=float)
+        low = values[0] if len(values) else np.nan
+        if len(values) > 2 and low in (0.0, 1.0) and np.array_equal(values, np.arange(low, low + len(values))):
+            found[name] = (int(low), int(values[-1]))
+    return found
 
 
 def _read_differently(path: Path, raw: dict, message: str, left_out: dict) -> dict:

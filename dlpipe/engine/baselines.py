@@ -12,6 +12,7 @@ reason; the mean and the majority class read none, so they always run.
 
 from __future__ import annotations
 
+import importlib.util
 import time
 import warnings
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from torch import nn
 from dlpipe.data.dataset import Dataset
 from dlpipe.engine.evaluate import scores
 from dlpipe.engine.optim import TorchLBFGS
+from dlpipe.engine.trees import fit_trees
 
 RIDGE = 1.0e-3  # the ridge term of least squares, relative to the mean squared feature
 FIT_ROWS = 4000  # training rows the logistic fit and a wide least-squares fit use at most (evenly spread)
@@ -30,6 +32,7 @@ FIT_CELLS = 50_000_000  # rows x features beyond which a baseline is not fitted 
 LBFGS_STEPS = 20
 DECAY = 1.0e-4  # the logistic fit's weight decay (L2 on the weights)
 RARE_FLOOR = 0.1  # sparse features are scaled by at least this share of the largest feature scale
+TREE_FEATURES = 500  # a table's inputs beyond which the trees are not fitted (a wide text table: the logistic fit)
 SPARSE = 0.1  # features nonzero in fewer than this share of cells are kept sparse
 
 
@@ -37,7 +40,8 @@ SPARSE = 0.1  # features nonzero in fewer than this share of cells are kept spar
 class Baseline:
     """label: what it is, in words (the report's column, the verdict's sentence); fit(train x, train y, classes)
     returns a function from inputs to outputs in the network's units (scores per class, or standardized values).
-    flat: it takes flat float features (else the samples as they are). reads: it reads the features at all (the
+    flat: it takes flat float features (else the samples as they are). extra: a baseline of tables that needs an
+    install extra; without it, a note says how to get it. reads: it reads the features at all (the
     mean and the majority class do not, so no size stops them). sparse: it keeps mostly-zero features sparse, so
     its cost is their nonzero cells. subsampled: fitted on at most FIT_ROWS rows."""
 
@@ -47,6 +51,7 @@ class Baseline:
     reads: bool = True
     sparse: bool = False
     subsampled: bool = False
+    extra: str | None = None  # the install extra it needs (imported only then): fitted only on a table's inputs
 
 
 def _features(x: torch.Tensor, width: int | None) -> torch.Tensor:
@@ -169,9 +174,11 @@ def _last_value(x, y, classes):
 # Per task: name -> Baseline. The names are metrics.json's keys under `baselines`.
 BASELINES: dict[str, dict[str, Baseline]] = {
     "regression": {"mean": Baseline("the training mean", _mean, reads=False),
-                   "linear": Baseline("least squares", _least_squares)},
+                   "linear": Baseline("least squares", _least_squares),
+                   "trees": Baseline("gradient-boosted trees", fit_trees, extra="trees")},
     "classification": {"majority": Baseline("the majority class", _majority, reads=False),
-                       "logistic": Baseline("logistic regression", _logistic, sparse=True, subsampled=True)},
+                       "logistic": Baseline("logistic regression", _logistic, sparse=True, subsampled=True),
+                       "trees": Baseline("gradient-boosted trees", fit_trees, extra="trees")},
     "series": {"naive": Baseline("the naive forecast (the last value carried forward)", _last_value, flat=False),
                "linear": Baseline("linear autoregression", _least_squares)},
 }
@@ -201,6 +208,17 @@ def _cells(baseline: Baseline, x: torch.Tensor, width: int | None) -> int:
     return len(x) * (width or x[0].numel())
 
 
+def _fits_a_table(baseline: Baseline, data: Dataset, notes: list[str]) -> bool:
+    """Whether a baseline of tables applies: a table's inputs, at most TREE_FEATURES wide, its extra installed."""
+    if data.preprocessing is None or data.preprocessing.kind != "table" or data.train.x.dim() != 2 or \
+            data.train.x.shape[1] > TREE_FEATURES or not data.train.x.is_floating_point():
+        return False
+    if importlib.util.find_spec("sklearn") is None:
+        notes.append(f"{baseline.label}: not fitted (pip install 'dlpipe[{baseline.extra}]' adds them)")
+        return False
+    return True
+
+
 def run_baselines(data: Dataset, loss_fn: nn.Module, metrics: list) -> BaselineScores:
     """Fit every baseline of the data's kind on the training split, score each on the test split."""
     start, results, notes = time.perf_counter(), {}, []
@@ -209,6 +227,8 @@ def run_baselines(data: Dataset, loss_fn: nn.Module, metrics: list) -> BaselineS
     take = torch.linspace(0, n - 1, min(n, FIT_ROWS), device=data.train.x.device).long() if n > FIT_ROWS else None
     with torch.no_grad():
         for name, baseline in BASELINES[kind(data)].items():
+            if baseline.extra and not _fits_a_table(baseline, data, notes):
+                continue
             x, y = data.train.x, data.train.y
             features = (lambda part: _features(part, width)) if baseline.flat else (lambda part: part)
             if baseline.flat and take is not None and (baseline.subsampled or _cells(baseline, x, width) > FIT_CELLS):
