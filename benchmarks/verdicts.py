@@ -1,15 +1,14 @@
-"""The verdict corpus: real learning curves, each with the verdict it should get, and the advice put to the test.
+"""The verdict corpus: real learning curves, each with the verdict it should get (benchmarks/advice.py follows the advice).
 
     DLPIPE_DATA=../shared/data python benchmarks/verdicts.py            # make the corpus, print the verdicts
-    DLPIPE_DATA=../shared/data python benchmarks/verdicts.py --advice   # and follow each piece of advice
 
 Each case is a shipped pipeline, as it is or with settings a learner gets wrong (a learning
 rate too high or too low, too many epochs, a bad initialisation). Its history.csv and
 layers.csv go to tests/fixtures/curves/<case>/ with the test metrics; tests/test_verdicts.py
 checks every verdict rule against them (CASES below says which verdict each should get and
-why). --advice runs, for the cases whose advice is a change to the pipeline, the pipeline
-with that change, and prints whether the headline test metric got worse (the rules must not
-advise what makes a shipped case worse).
+why). Following the advice is benchmarks/advice.py's: it applies each verdict's own
+suggestion (`verdict.suggest`) on three seeds. tests/fixtures/curves/diamonds_20 came from a
+table that is not shipped (its case.json says how it was made).
 """
 
 from __future__ import annotations
@@ -120,7 +119,6 @@ def headline(meta: dict) -> tuple[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", nargs="*", default=list(CASES), choices=list(CASES), metavar="CASE")
-    parser.add_argument("--advice", action="store_true", help="Also run each case with its advice followed.")
     args = parser.parse_args()
     out = Path(tempfile.mkdtemp(prefix="dlpipe-verdicts-"))
     print(f"{'case':<16} {'should be':<24} {'is':<24} {'network':<16} test")
@@ -130,69 +128,7 @@ def main() -> None:
         kind = (meta["verdict"] or {}).get("kind", "")
         print(f"{case:<16} {meta['expect']:<24} {kind:<24} {meta['network_verdict'] or '-':<16} {name} {value:.4f}"
               f"{'' if kind == meta['expect'] else '   <-- differs'}")
-    if args.advice:
-        follow_the_advice(args.cases, out)
     shutil.rmtree(out, ignore_errors=True)
-
-
-# The advice each verdict gives, as the change to the pipeline that follows it.
-FOLLOW = {
-    "still improving": lambda sets, lr, epochs: [*_without(sets, "training.epochs"), f"training.epochs={3 * epochs}"],
-    "learning rate too high": lambda sets, lr, epochs: [*_without(sets, "optimizer.lr"), f"optimizer.lr={lr / 10:g}"],
-    "learning rate too low": lambda sets, lr, epochs: [*_without(sets, "optimizer.lr"), f"optimizer.lr={lr * 10:g}"],
-    "plateau": lambda sets, lr, epochs: [*_without(sets, "optimizer.lr"), f"optimizer.lr={lr * 10:g}"],
-    "noisy": lambda sets, lr, epochs: [*_without(_without(sets, "scheduler"), "training.epochs"),
-                                       "scheduler={type: cosine}", f"training.epochs={2 * epochs}"],
-    "overfitting": lambda sets, lr, epochs: [*sets, "training.early_stopping={patience: 10}"],
-    "generalisation gap": lambda sets, lr, epochs: [*sets, "training.early_stopping={patience: 10}"],
-}
-
-
-def _without(sets: list[str], key: str) -> list[str]:
-    return [s for s in sets if not s.startswith(key)]
-
-
-def _epochs(sets: list[str], pipeline: str = "") -> int:
-    given = next((int(s.split("=")[1]) for s in sets if s.startswith("training.epochs=")), None)
-    if given is None and pipeline and pipeline != "houses":
-        from dlpipe.data.sources import read_pipeline
-
-        given = read_pipeline(ROOT / "pipelines" / f"{pipeline}.yaml").pipeline.training.epochs
-    return given or 100
-
-
-def _lr(pipeline: str, sets: list[str], out: Path) -> float:
-    """The learning rate the case ran with (its file's, or its override's)."""
-    from dlpipe.data.sources import read_pipeline
-
-    path = ROOT / "pipelines" / f"{pipeline}.yaml" if pipeline != "houses" else houses_pipeline(out)
-    return read_pipeline(path, tuple(sets)).pipeline.optimizer.lr
-
-
-WORSE = 0.005  # a headline this much lower counts as worse (seed-to-seed spread of the small cases is ~0.002)
-
-
-def follow_the_advice(cases: list[str], out: Path) -> None:
-    """Run each case again with its verdict's advice followed; the headline before and after."""
-    print(f"\n{'case':<16} {'verdict':<24} {'followed by':<44} before -> after")
-    for case in cases:
-        meta = json.loads((FIXTURES / case / "case.json").read_text())
-        kind = (meta["verdict"] or {}).get("kind", "")
-        findings = " ".join(meta.get("network_findings") or [])
-        pipeline, sets, *rest = CASES[case]
-        if "initialisation causes it" in findings:  # the network verdict's advice, where it names the cause
-            kind, changed = "network: the init", [*_without(sets, "model.init"), "model.init=xavier_normal"]
-        elif kind in FOLLOW:
-            changed = FOLLOW[kind](sets, _lr(pipeline, sets, out), _epochs(sets, pipeline))
-        else:
-            continue
-        CASES[f"{case}+advice"] = (pipeline, changed, *rest)
-        after = json.loads((run(f"{case}+advice", out) / "metrics.json").read_text())
-        name, before = headline(meta)
-        value = after["test"].get(name, float("nan"))
-        loss = f"loss {meta['test']['loss']:.4g} -> {after['test']['loss']:.4g}"
-        print(f"{case:<16} {kind:<24} {' '.join(c for c in changed if c not in sets)[:44]:<44} {name} "
-              f"{before:.4f} -> {value:.4f}  {loss}{'   <-- worse' if value < before - WORSE else ''}")
 
 
 if __name__ == "__main__":

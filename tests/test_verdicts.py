@@ -64,8 +64,8 @@ def test_the_network_advice_names_the_cause_that_was_changed():
 
 
 def test_the_advice_of_each_kind_is_the_change_the_benchmark_followed():
-    """benchmarks/verdicts.py --advice followed each advice on the corpus (README: every case got better or stayed);
-    the words must still say that change."""
+    """The advice followed on the corpus (docs/guide/report.md: every case got better or stayed; now
+    benchmarks/advice.py): the words must still say that change."""
     names = [f.name for f in CURVES]
     said = {name: judge(*(lambda h, m: (h, tuple(m["usual_lr"])))(*case(CURVES[names.index(name)]))).advice
             for name in ("init_demo", "houses_150", "sine_lr_1", "sine_lr_1e-5", "iris_sgd_1e-4")}

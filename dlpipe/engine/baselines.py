@@ -33,6 +33,7 @@ LBFGS_STEPS = 20
 DECAY = 1.0e-4  # the logistic fit's weight decay (L2 on the weights)
 RARE_FLOOR = 0.1  # sparse features are scaled by at least this share of the largest feature scale
 TREE_FEATURES = 500  # a table's inputs beyond which the trees are not fitted (a wide text table: the logistic fit)
+TREE_CLASSES = 50  # classes beyond which they are not (each round grows one tree per class)
 SPARSE = 0.1  # features nonzero in fewer than this share of cells are kept sparse
 
 
@@ -209,9 +210,14 @@ def _cells(baseline: Baseline, x: torch.Tensor, width: int | None) -> int:
 
 
 def _fits_a_table(baseline: Baseline, data: Dataset, notes: list[str]) -> bool:
-    """Whether a baseline of tables applies: a table's inputs, at most TREE_FEATURES wide, its extra installed."""
+    """Whether a baseline of tables applies: a table's inputs, at most TREE_FEATURES wide, of at most TREE_CLASSES
+    classes, its extra installed."""
     if data.preprocessing is None or data.preprocessing.kind != "table" or data.train.x.dim() != 2 or \
             data.train.x.shape[1] > TREE_FEATURES or not data.train.x.is_floating_point():
+        return False
+    if data.task == "classification" and data.target_size > TREE_CLASSES:  # a tree per class and round
+        notes.append(f"{baseline.label}: not fitted ({data.target_size:,} classes; they grow a tree per class and "
+                     f"round, beyond {TREE_CLASSES} too slow for a baseline)")
         return False
     if importlib.util.find_spec("sklearn") is None:
         notes.append(f"{baseline.label}: not fitted (pip install 'dlpipe[{baseline.extra}]' adds them)")
