@@ -88,3 +88,56 @@ def test_a_full_disk_leaves_no_half_written_file_and_one_line(cli, run, small_di
         assert "Traceback" not in done.output
     leftovers = [p.name for p in small_disk.rglob("*") if p.name.endswith(".tmp") or p.name in ("m.pt", "p.csv")]
     assert leftovers == [] and not list(moved.glob("evaluations/*"))
+
+
+def test_special_files_are_never_written_even_with_force(cli, run, tmp_path):
+    """Run against a real path, `--force` replaced the machine's /dev/null; here only inside a temporary folder."""
+    import os
+    import stat
+
+    fifo, device = tmp_path / "f", tmp_path / "dev"
+    os.mkfifo(fifo)
+    os.mknod(device, stat.S_IFCHR | 0o600, os.makedev(1, 7))  # a /dev/full, made here (the tests run as root)
+    predicted = cli("predict", run, "--x", "0.5", "-o", fifo, "--force")
+    assert predicted.exit_code == 2 and "is a FIFO (named pipe); dlpipe writes only regular files" in predicted.stderr
+    exported = cli("export", run, "--format", "torchscript", "-o", device, "--force")
+    assert exported.exit_code == 2 and "is a device; dlpipe writes only regular files" in exported.stderr
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode) and stat.S_ISCHR(os.stat(device).st_mode)
+    link = tmp_path / "link"
+    link.symlink_to(device)  # through a link: what it points at is what would be written
+    assert cli("predict", run, "--x", "0.5", "-o", link, "--force").exit_code == 2
+    assert stat.S_ISCHR(os.stat(device).st_mode)
+
+
+def test_a_copied_or_renamed_run_keeps_the_guard(cli, run, tmp_path):
+    best = tmp_path / "best"
+    shutil.copytree(run, best)
+    before = (best / "model.pt").read_bytes()
+    exported = cli("export", best, "--format", "torchscript", "-o", best / "model.pt", "--force")
+    assert exported.exit_code == 2 and f"is inside the run directory {best}" in exported.stderr
+    predicted = cli("predict", best, "--x", "0.5", "-o", best / "metrics.json", "--force")
+    assert predicted.exit_code == 2 and "is inside the run directory" in predicted.stderr
+    assert (best / "model.pt").read_bytes() == before and cli("runs", "show", best).exit_code == 0
+
+
+def test_an_export_whose_description_cannot_be_written_leaves_no_model_behind(cli, run, monkeypatch):
+    import errno
+
+    from dlpipe.trained import export as exporting
+
+    real, calls = exporting.write_new, []
+
+    def second_fails(path, content, replace=False):
+        calls.append(path)
+        if len(calls) == 2:  # preprocessing.json, on a disk that just filled
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(path, content, replace)
+
+    monkeypatch.setattr(exporting, "write_new", second_fails)
+    shutil.rmtree(run / "exports", ignore_errors=True)
+    done = cli("export", run, "--format", "torchscript")
+    assert done.exit_code == 1 and "nothing was left half-written" in done.stderr
+    assert not (run / "exports" / "model.torchscript.pt").exists()
+    monkeypatch.setattr(exporting, "write_new", real)
+    again = cli("export", run, "--format", "torchscript")  # no --force needed: nothing was left
+    assert again.exit_code == 0, again.output

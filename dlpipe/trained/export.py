@@ -130,12 +130,16 @@ def export_run(model: TrainedModel, fmt: str, output: Path | None = None, force:
     mean, std = raw_scale(model.preprocessing)
     raw = test if model.preprocessing.sequence else test * std + mean  # back to raw inputs (token ids already are)
     data, difference = export(model, fmt, raw)
+    existed = output.exists()
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
         write_new(output, data, replace=force)
         write_new(beside, describe(model, fmt, output, beside), replace=force or shared)
     except OSError as exc:
-        raise ExportError(f"cannot write {output}: {exc.strerror or exc}; nothing was left half-written", 1) from None
+        if not existed:  # a model without its description is no export: the next one needs no --force
+            output.unlink(missing_ok=True)
+        left = "the file it replaced is gone (--force)" if existed else "nothing was left half-written"
+        raise ExportError(f"cannot write {output}: {exc.strerror or exc}; {left}", 1) from None
     return output, beside, difference
 
 
