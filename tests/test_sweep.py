@@ -105,7 +105,7 @@ def test_bad_sweep_flags_are_refused_before_anything_runs(cli, write_yaml, tmp_p
     ("http://u:p@ss:w/o%40rd@h:9/x?y=1", "http://u:***@h:9/x?y=1"),
 ])
 def test_a_storage_password_is_masked_wherever_a_url_is_shown(url, shown):
-    from dlpipe.archive.secrets import mask
+    from dlpipe.language.secrets import mask
 
     assert mask(url) == shown and mask(f"dlpipe sweep x.yaml --storage {url} --jobs 2").endswith(f"{shown} --jobs 2")
 

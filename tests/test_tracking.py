@@ -198,3 +198,22 @@ def test_the_quick_http_settings_hold_only_during_mlflows_calls(monkeypatch):
     assert seen == {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "99"}
     assert "MLFLOW_HTTP_REQUEST_MAX_RETRIES" not in os.environ and os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] == "99"
     assert _Quick(Client()).tracking_uri == "http://example"
+
+
+@pytest.mark.parametrize("password", ["PW0rd", "pa@ss/W:0rd%40x"])
+def test_a_password_given_with_set_is_in_no_file_of_the_run_and_in_no_message(cli, write_yaml, tmp_path, password):
+    import dlpipe
+
+    url = f"http://bob:{password}@127.0.0.1:9"  # nothing listens: the tracker is dropped with a warning
+    result = cli("run", write_yaml(TINY_SINE), "--out", tmp_path / "out", "-q",
+                 "--set", f'tracking={{mlflow: {{uri: "{url}"}}}}')
+    assert result.exit_code == 0, result.output
+    run_dir = next((tmp_path / "out").glob("tiny/*"))
+    secret = password.encode()
+    for path in run_dir.rglob("*"):  # model.pt too: torch's zip stores the pickled pipeline's strings as they are
+        assert path.is_dir() or secret not in path.read_bytes(), path.name
+    assert password not in result.output + result.stderr
+    assert dlpipe.load(run_dir).pipeline.tracking.mlflow.uri == "http://bob:***@127.0.0.1:9"
+    refused = cli("validate", write_yaml(TINY_SINE), "--set", f'tracking={{mlflow: {{uri: "{url}", port: 1}}}}')
+    assert refused.exit_code == 2 and "http://bob:***@127.0.0.1:9" in refused.stderr
+    assert password not in refused.stderr

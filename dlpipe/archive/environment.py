@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from dlpipe import __version__
-from dlpipe.archive.secrets import mask
+from dlpipe.language.secrets import mask
 
 
 def cpu_model() -> str:

@@ -18,7 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable
 
-from dlpipe.archive.secrets import mask
+from dlpipe.language.secrets import mask
 
 MAX_NAME = 80
 RESERVED = ("index.html", "comparisons")  # the archive's own entries beside the run folders
@@ -275,4 +275,4 @@ def resolved_yaml(resolved: dict, source: Path, overrides: tuple[str, ...],
     header = [f"# Resolved by dlpipe from {source}", "# Every default is filled in; `dlpipe run` accepts this file.",
               "# Comments say where each value came from: a line of the file, a --set override, or a default."]
     header += [f"# override: --set {o}" for o in overrides]
-    return "\n".join(header + _lines(_type_first(resolved), origin)) + "\n"
+    return mask("\n".join(header + _lines(_type_first(resolved), origin)) + "\n")  # comments quote --set too

@@ -20,6 +20,7 @@ from dlpipe.archive.files import write_atomic, write_json
 from dlpipe.archive.record import RunRecord
 from dlpipe.archive.runs import CHECKPOINT_SUMMARY
 from dlpipe.engine.integrity import digest
+from dlpipe.language.secrets import masked
 
 CHECKPOINT = "checkpoint.pt"
 FORMAT = 1
@@ -207,7 +208,7 @@ def save_model(run_dir: Path, model: nn.Module, resolved: dict, preprocessing) -
     prep = preprocessing.to_json() if preprocessing is not None else None
     if prep is not None:
         write_json(run_dir / "preprocessing.json", prep)
-    write_atomic(run_dir / "model.pt", model_bytes(model, resolved, prep))
+    write_atomic(run_dir / "model.pt", model_bytes(model, masked(resolved), prep))  # no URL password in it
 
 
 def resumable(run_dir: Path) -> str | None:

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import yaml
 
+from dlpipe.language.secrets import mask
+
 
 class InvalidValue(ValueError):
     """A value that passed validation but does not work with the data or the model; `path` is its key.
@@ -70,15 +72,16 @@ class Problem:
         dotted = ".".join(str(part) for part in self.path) or "(top level)"
         kind = "warning: " if self.warning else ""
         override = override_for(self.path, overrides)
-        if override:
-            return f"--set {override}: {kind}{dotted}: {self.message}"
+        if override:  # (a URL's password, given on the command line or in the file, is never echoed)
+            return mask(f"--set {override}: {kind}{dotted}: {self.message}")
         node = self.node or (find_node(root, self.path) if self.at_key else None) or _node_at(root, self.path)
         mark = node.start_mark
         if isinstance(text, dict):  # the value may have been written in a base file: point there
             file, text = (Path(mark.name), text[mark.name]) if mark.name in text else (file, text[str(file)])
         source = text.splitlines()[mark.line] if mark.line < len(text.splitlines()) else ""
         caret = " " * mark.column + "^"
-        return f"{file}:{mark.line + 1}:{mark.column + 1}: {kind}{dotted}: {self.message}\n    {source}\n    {caret}"
+        return mask(f"{file}:{mark.line + 1}:{mark.column + 1}: {kind}{dotted}: {self.message}\n    {source}\n    "
+                    f"{caret}")
 
 
 def override_for(path: tuple, overrides) -> str | None:

@@ -58,7 +58,7 @@ def _newest(url: str, name: str) -> str:
     import optuna
 
     from dlpipe.archive.files import sanitize_name
-    from dlpipe.archive.secrets import mask
+    from dlpipe.language.secrets import mask
 
     try:
         summaries = optuna.get_all_study_summaries(storage=url)

@@ -11,7 +11,7 @@ from optuna.trial import TrialState
 
 from dlpipe.archive.files import sanitize_name, write_atomic, write_json
 from dlpipe.archive.record import RunRecord
-from dlpipe.archive.secrets import mask
+from dlpipe.language.secrets import mask
 from dlpipe.report.index import write_index
 from dlpipe.report.sweep import ranked, render_sweep
 from dlpipe.sweep.search import Plan, warm_up

@@ -29,7 +29,7 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution, Int
 from optuna.trial import TrialState
 
 from dlpipe.archive.files import NO_SPACE, sanitize_name
-from dlpipe.archive.secrets import mask
+from dlpipe.language.secrets import mask
 from dlpipe.archive.log import Progress
 from dlpipe.data.sources import read_pipeline
 from dlpipe.language.loader import Loaded
@@ -205,7 +205,8 @@ def _taking_turns(storage: str):
     if fcntl is None or not storage.startswith("sqlite:///"):
         yield
         return
-    with open(storage.removeprefix("sqlite:///") + ".lock", "a", encoding="utf-8") as handle:
+    # (named after the database file alone: a URL's query, which may hold a password, is no part of a file name)
+    with open(storage.removeprefix("sqlite:///").split("?")[0] + ".lock", "a", encoding="utf-8") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield

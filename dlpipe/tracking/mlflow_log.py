@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from dlpipe.archive.record import RunRecord
-from dlpipe.archive.secrets import mask
+from dlpipe.language.secrets import mask
 from dlpipe.language.tracking import MLflowTracking
 from dlpipe.tracking.common import finite_steps, need, run_files
 

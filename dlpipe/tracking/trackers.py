@@ -12,7 +12,7 @@ from typing import Any
 
 from dlpipe.archive.log import Progress
 from dlpipe.archive.record import RunRecord
-from dlpipe.archive.secrets import mask
+from dlpipe.language.secrets import mask, masked
 from dlpipe.language.loader import Loaded
 from dlpipe.tracking.common import flat
 from dlpipe.tracking.mlflow_log import MLflowTracker
@@ -34,7 +34,7 @@ class Trackers:
         tracking, opened = loaded.pipeline.tracking, {}
         if tracking is None:
             return cls(opened, progress)
-        params = flat({k: v for k, v in loaded.pipeline.model_dump(mode="json").items() if k not in SKIPPED})
+        params = flat(masked({k: v for k, v in loaded.pipeline.model_dump(mode="json").items() if k not in SKIPPED}))
         before = _before(record)
         record.tracking = {}
         for key, tracker in TRACKERS.items():
