@@ -112,3 +112,25 @@ def test_compare_of_single_runs_says_whether_a_difference_is_noise_and_by_what(c
 def test_repeat_refuses_resume_and_nproc(cli, tmp_path):
     result = cli("run", ROOT / "pipelines" / "sine.yaml", "--repeat", "2", "--nproc", "2", "--out", tmp_path)
     assert result.exit_code == 2 and "--repeat makes new runs on one process" in result.stderr
+
+
+def test_a_stop_between_two_seeds_keeps_the_runs_made_and_writes_their_group(cli, write_yaml, tmp_path, monkeypatch):
+    """Ctrl-C while the next seed's data loaded said "no run was started" and wrote no group, though runs were done."""
+    from dlpipe.cli import run as run_command
+
+    from conftest import TINY_SINE
+
+    real, calls = run_command._load_for_run, []
+
+    def interrupted_third_load(*args):
+        calls.append(args)
+        if len(calls) == 3:  # the command's own load, seed 1's, then seed 2's: the signal arrives here
+            raise KeyboardInterrupt
+        return real(*args)
+
+    monkeypatch.setattr(run_command, "_load_for_run", interrupted_third_load)
+    done = cli("run", write_yaml(TINY_SINE), "--repeat", "3", "--out", tmp_path, "-q")
+    assert done.exit_code == 130 and "no run was started" not in done.output
+    assert "interrupted before seed 2: the group holds the 1 run(s) made" in done.stderr
+    group = json.loads(next(tmp_path.glob("tiny/groups/*/group.json")).read_text())
+    assert [run["seed"] for run in group["runs"]] == [1] and group["completed"] == 1

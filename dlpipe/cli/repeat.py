@@ -20,11 +20,21 @@ def repeat_runs(file: Path, overrides: tuple[str, ...], loaded, out: Path, repea
     from dlpipe.report.group import summary, write_group
     from dlpipe.report.stats import interval
 
-    base, records = loaded.pipeline.seed, []
+    base, records, stopped = loaded.pipeline.seed, [], False
     for index in range(repeat):
         seed = base + index
-        run = loaded if index == 0 and f"seed={seed}" in overrides else load(file, (*overrides, f"seed={seed}"), None)
-        record = execute(run, out, None, quiet, stop)
+        try:  # a stop between two seeds (loading the next one's data) ends the loop, not the group
+            if stop.is_set():
+                raise KeyboardInterrupt
+            run = loaded if index == 0 and f"seed={seed}" in overrides else \
+                load(file, (*overrides, f"seed={seed}"), None)
+            record = execute(run, out, None, quiet, stop)
+        except KeyboardInterrupt:
+            if not records:
+                raise  # nothing ran: the command's own message
+            echo(f"interrupted before seed {seed}: the group holds the {len(records)} run(s) made", err=True)
+            stopped = True
+            break
         records.append(record)
         shown = "  ".join(f"{key} {value:.6g}" for key, value in record.test.items())
         echo(f"[{index + 1}/{repeat}] seed {seed}: {record.ref} {record.status}  {shown}".rstrip())
@@ -35,4 +45,4 @@ def repeat_runs(file: Path, overrides: tuple[str, ...], loaded, out: Path, repea
     for key, found in summary(records).items():
         echo(f"test {key:<8} {interval(found['values']).text()}  (mean ± 95 % interval over {len(done)} seeds)")
     echo(f"group: {folder / 'report.html'}")
-    return max(EXIT_CODES.get(r.status, 1) for r in records)
+    return max([EXIT_CODES.get(r.status, 1) for r in records] + ([130] if stopped else []))
