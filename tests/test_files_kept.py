@@ -141,3 +141,13 @@ def test_an_export_whose_description_cannot_be_written_leaves_no_model_behind(cl
     monkeypatch.setattr(exporting, "write_new", real)
     again = cli("export", run, "--format", "torchscript")  # no --force needed: nothing was left
     assert again.exit_code == 0, again.output
+
+
+def test_a_disk_full_before_the_first_checkpoint_says_to_run_again_not_to_resume(cli, write_yaml, small_disk):
+    fill(small_disk, 40_000)  # room for pipeline.yaml, metrics.json and run.log; not for a checkpoint
+    done = cli("run", write_yaml(TINY_SINE), "--out", small_disk / "o", "-q")
+    assert done.exit_code == 1 and "no checkpoint could be written either, so there is nothing to resume" in \
+        done.stderr and "then `dlpipe run --resume`" not in done.stderr
+    run = next((small_disk / "o").glob("tiny/*"))
+    resumed = cli("run", "--resume", run, "-q")
+    assert resumed.exit_code == 2 and "on a full disk: its run.log says): run the pipeline again" in resumed.stderr

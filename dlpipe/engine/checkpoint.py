@@ -216,7 +216,8 @@ def resumable(run_dir: Path) -> str | None:
     if not (run_dir / "pipeline.yaml").is_file():
         return f"--resume {run_dir}: not a run directory (no pipeline.yaml)"
     if not (run_dir / CHECKPOINT).is_file():
-        return f"--resume {run_dir}: no {CHECKPOINT}; the run ended before its first epoch finished"
+        return (f"--resume {run_dir}: no {CHECKPOINT}; the run ended before one was written (before its first epoch "
+                "ended, or on a full disk: its run.log says): run the pipeline again")
     if not (run_dir / "metrics.json").exists():
         status = "running"  # killed before metrics.json was written
     else:

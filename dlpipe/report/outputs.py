@@ -10,6 +10,7 @@ from pathlib import Path
 
 from dlpipe.archive.log import Progress
 from dlpipe.archive.record import RunRecord
+from dlpipe.engine.checkpoint import CHECKPOINT
 from dlpipe.language.metrics import headline
 from dlpipe.report.advice import advise
 from dlpipe.report.baselines import with_baselines
@@ -44,13 +45,13 @@ def finish(record: RunRecord, insights: Insights, stages: dict[str, float], prog
         record.write_history()
         write_report(record, insights)
     except Exception as exc:  # noqa: BLE001 - keep the traceback in run.log, not on the terminal
-        record.status, record.message = "failed", _writing_failed(exc, "the report")
+        record.status, record.message = "failed", _writing_failed(exc, "the report", record.path)
         trace += traceback.format_exc()
         (record.path / "report.html").unlink(missing_ok=True)  # the live page would say "running"
     try:
         record.write()  # last: metrics.json says how the run ended only once every other file is in place
     except OSError as exc:  # it keeps its last status (running): the run is resumable once there is room
-        record.status, record.message = "failed", _writing_failed(exc, "metrics.json")
+        record.status, record.message = "failed", _writing_failed(exc, "metrics.json", record.path)
     stages["report"] = time.perf_counter() - t
     update_index(record.path.parent.parent, progress, stages)
     status, *times = record.log_tail(stages).splitlines()
@@ -71,7 +72,12 @@ def update_index(root: Path, progress: Progress, stages: dict[str, float]) -> No
     stages["index"] = stages.get("index", 0.0) + time.perf_counter() - t  # at the start and at the end
 
 
-def _writing_failed(exc: Exception, what: str) -> str:
+def _writing_failed(exc: Exception, what: str, run_dir: Path) -> str:
+    """What went wrong writing the outputs, and what to do: resume when a checkpoint holds the training, else run
+    again (the disk filled before the first checkpoint was written: there is nothing to resume)."""
     if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
-        return f"{exc.strerror}; free some space, then `dlpipe run --resume` writes the outputs again"
+        if (run_dir / CHECKPOINT).is_file():
+            return f"{exc.strerror}; free some space, then `dlpipe run --resume` writes the outputs again"
+        return (f"{exc.strerror}; no checkpoint could be written either, so there is nothing to resume: free some "
+                "space and run the pipeline again")
     return f"writing {what} failed: {type(exc).__name__}: {exc}"
