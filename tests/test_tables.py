@@ -286,3 +286,39 @@ def test_a_resume_on_changed_data_is_refused_unless_allowed_and_keeps_the_origin
     assert "on changed data (--allow-changed-data)" in (record.path / "report.html").read_text()
     assert cli("run", "--resume", record.path, "--allow-changed-data").exit_code == 2  # completed: nothing to resume
     assert "--allow-changed-data goes with --resume" in cli("run", path, "--allow-changed-data").stderr
+
+
+def test_memory_is_bounded_by_the_cgroup_and_the_rlimit_not_only_by_free_memory(cli, tmp_path, write_yaml,
+                                                                                  monkeypatch):
+    """A container's limit or `ulimit -v` made a capped process fail with a traceback, not the one-line refusal."""
+    import resource
+
+    from dlpipe.data import memory
+
+    group = tmp_path / "cgroup"  # a v2 hierarchy as a container sees it: the limit on the parent of its group
+    (group / "box" / "job").mkdir(parents=True)
+    (group / "box" / "memory.max").write_text("200000000\n")
+    (group / "box" / "memory.current").write_text("50000000\n")
+    (group / "box" / "job" / "memory.max").write_text("max\n")
+    (group / "box" / "job" / "memory.current").write_text("50000000\n")
+    (tmp_path / "own").write_text("0::/box/job\n")
+    monkeypatch.setattr(memory, "CGROUP", group)
+    monkeypatch.setattr(memory, "OWN_CGROUP", tmp_path / "own")
+    assert memory.limits()["the cgroup's memory limit"] == 150_000_000
+    path = write_table(tmp_path, ["a,b,label"] + ["1,2,x"] * 20_000)
+    with open(path, "r+b") as handle:
+        handle.truncate(400_000_000)  # 400 MB (sparse): 20 x the cgroup's room once parsed
+    pipeline = write_yaml("""\
+        name: capped
+        data: {type: csv, path: table.csv, target: label, task: classification}
+        model: {layers: [{type: linear, units: 2}]}
+        """)
+    result = cli("validate", pipeline)
+    assert result.exit_code == 2 and "0.1 GB is available (the cgroup's memory limit)" in result.stderr, result.output
+    monkeypatch.setattr(memory, "OWN_CGROUP", tmp_path / "none")  # no cgroup; an address-space rlimit instead
+    real = resource.getrlimit
+    monkeypatch.setattr(resource, "getrlimit", lambda which: (memory._status()["VmSize"] + 100_000_000,
+                                                              resource.RLIM_INFINITY)
+                        if which == resource.RLIMIT_AS else real(which))
+    capped = cli("validate", pipeline)
+    assert capped.exit_code == 2 and "0.1 GB is available (the RLIMIT_AS rlimit)" in capped.stderr, capped.output
