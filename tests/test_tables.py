@@ -322,3 +322,23 @@ def test_memory_is_bounded_by_the_cgroup_and_the_rlimit_not_only_by_free_memory(
                         if which == resource.RLIMIT_AS else real(which))
     capped = cli("validate", pipeline)
     assert capped.exit_code == 2 and "0.1 GB is available (the RLIMIT_AS rlimit)" in capped.stderr, capped.output
+
+
+def test_a_multi_member_gzip_is_measured_as_it_expands_not_by_its_last_trailer(cli, tmp_path, write_yaml, monkeypatch):
+    """3 MB of gzip that expanded to 2 GB was estimated from its last member's size, and ran out of memory."""
+    import gzip
+
+    from dlpipe.data import memory
+
+    with open(tmp_path / "table.csv.gz", "wb") as handle:
+        handle.write(gzip.compress(b"a,b,label\n"))
+        for _ in range(20):  # 20 members of 12 MB each; the trailer of the last one says 12 MB
+            handle.write(gzip.compress(b"1,2,x\n" * 2_000_000))
+    monkeypatch.setattr(memory, "limits", lambda: {"free memory": 400_000_000})
+    pipeline = write_yaml("""\
+        name: members
+        data: {type: csv, path: table.csv.gz, target: label, task: classification}
+        model: {layers: [{type: linear, units: 2}]}
+        """)
+    result = cli("validate", pipeline)
+    assert result.exit_code == 2 and "of memory once loaded" in result.stderr and "(free memory)" in result.stderr

@@ -80,14 +80,33 @@ def _read_head(path: Path, limit: int) -> bytes:
         raise InvalidValue(PATH, f"{path}: not a readable gzip file ({exc})") from None
 
 
-def text_bytes(path: Path) -> int:
-    """The size of the table's text: the file's, or for gzip the size its trailer records (mod 4 GiB)."""
+def text_bytes(path: Path, cap: int | None = None) -> int:
+    """The size of the table's text: the file's, or for gzip what it expands to, counted as it streams (a trailer's
+    size is that of the last member only, and mod 4 GiB: 3 MB that expand to 2 GB said 8 MB); counting stops past
+    `cap` bytes (by default what could not fit in memory anyway)."""
     size = path.stat().st_size
-    if not compressed(path) or size < 18:
+    if not compressed(path):
         return size
-    with open(path, "rb") as handle:
-        handle.seek(-4, 2)
-        return max(int.from_bytes(handle.read(4), "little"), size)
+    version = unchanged(path)
+    return _expanded(str(path), *(version or (size, 0, 0)), cap or _no_room())
+
+
+def _no_room() -> int:
+    from dlpipe.data.memory import available_bytes
+
+    return available_bytes() + 1  # (once the text alone exceeds it, the table cannot fit)
+
+
+@functools.lru_cache(maxsize=8)
+def _expanded(path: str, size: int, mtime_ns: int, inode: int, cap: int) -> int:
+    total = 0
+    try:
+        with gzip.open(path, "rb") as handle:  # every member, one after the other
+            while total <= cap and (chunk := handle.read(1 << 22)):
+                total += len(chunk)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise InvalidValue(PATH, f"{path}: not a readable gzip file ({exc})") from None
+    return max(total, size)
 
 
 def where_not_utf8(path: Path, exc: UnicodeDecodeError) -> str:
