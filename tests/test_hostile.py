@@ -28,6 +28,24 @@ def test_a_device_or_a_fifo_as_the_pipeline_file_is_one_line_never_read(tmp_path
         assert done.exit_code == 2 and f"{path}: {why}; expected a pipeline YAML file" in done.stderr
 
 
+def test_symbolic_link_loops_and_zero_bytes_in_paths_are_one_line_each(tmp_path):
+    """RuntimeError: Symlink loop (the pipeline, data.path, a base) and ValueError: embedded null byte (extends)."""
+    (tmp_path / "a.yaml").symlink_to(tmp_path / "b.yaml")
+    (tmp_path / "b.yaml").symlink_to(tmp_path / "a.yaml")
+    (tmp_path / "x.csv").symlink_to(tmp_path / "y.csv")
+    (tmp_path / "y.csv").symlink_to(tmp_path / "x.csv")
+    iris = (ROOT / "pipelines" / "iris.yaml").read_text()
+    (tmp_path / "data.yaml").write_text(iris.replace("path: data/iris.csv", "path: x.csv"))
+    (tmp_path / "base.yaml").write_text("extends: a.yaml\n")
+    (tmp_path / "zero.yaml").write_text('extends: "base.yaml\\0x"\n')
+    for name, said in (("a.yaml", "a.yaml: cannot be read (Too many levels of symbolic links)"),
+                       ("data.yaml", "data.path: " + str(tmp_path / "x.csv") + ": cannot be read (Too many levels"),
+                       ("base.yaml", "extends: a.yaml: cannot be read (Too many levels of symbolic links)"),
+                       ("zero.yaml", "is no path a file can have (it holds a zero byte)")):
+        done = run_cli("validate", tmp_path / name)
+        assert done.exit_code == 2 and said in done.stderr and "Traceback" not in done.output, (name, done.output)
+
+
 def test_a_pipeline_file_is_read_only_up_to_its_limit(tmp_path, monkeypatch):
     from dlpipe.language import yamltext
 

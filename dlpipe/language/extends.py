@@ -17,7 +17,7 @@ import yaml
 
 from dlpipe.language.errors import PipelineError, Problem
 from dlpipe.language.files import names_a_file
-from dlpipe.language.paths import not_a_file
+from dlpipe.language.paths import not_a_file, resolved
 from dlpipe.language.yamltext import check_size, compose, duplicate_keys, read_source
 
 KEY = "extends"
@@ -40,7 +40,7 @@ class Composed:
 def read_composed(path: Path) -> Composed:
     """Read `path` and, recursively, the files it extends; raise PipelineError at the line of a bad `extends`."""
     composed = Composed(yaml.MappingNode("tag:yaml.org,2002:map", []), {}, [])
-    node = _compose(path, (path.resolve(),), composed, [0])
+    node = _compose(path, (resolved(path),), composed, [0])
     check_size(path, node)
     return Composed(node, composed.texts, composed.problems)
 
@@ -59,7 +59,7 @@ def _compose(path: Path, chain: tuple[Path, ...], into: Composed, reads: list[in
         if reads[0] >= MAX_READS:
             _raise(path, text, node, entry, f"more than {MAX_READS} files read for one pipeline; refused")
         try:
-            below = _compose(base, (*chain, base.resolve()), into, reads)
+            below = _compose(base, (*chain, resolved(base)), into, reads)
         except PipelineError as exc:
             raise PipelineError(_reached(str(exc), f"    (read as a base of {path}:{entry.start_mark.line + 1})")
                                 ) from None
@@ -94,10 +94,10 @@ def _base(path: Path, text: str, node: yaml.MappingNode, entry: yaml.ScalarNode,
     base = path.parent / Path(entry.value).expanduser()
     why = not_a_file(base)
     if why:
-        return _raise(path, text, node, entry, f"{entry.value}: {why} (looked for {base.resolve()}); "
+        return _raise(path, text, node, entry, f"{entry.value}: {why} (looked for {resolved(base)}); "
                                                "expected a pipeline file, relative to this one")
-    if base.resolve() in chain:
-        names = " -> ".join(p.name for p in (*chain[chain.index(base.resolve()):], base.resolve()))
+    if resolved(base) in chain:
+        names = " -> ".join(p.name for p in (*chain[chain.index(resolved(base)):], resolved(base)))
         return _raise(path, text, node, entry, f"{entry.value} is already being read ({names}): a cycle; "
                                                "a file cannot extend itself, directly or through its bases")
     if len(chain) > MAX_DEPTH:
@@ -154,7 +154,7 @@ PATH_KEYS = {("data",): names_a_file, ("tracking", "tensorboard"): lambda key, v
 
 def _rebased(node: yaml.MappingNode, base_dir: Path, own_dir: Path) -> yaml.MappingNode:
     """A base from another folder with its relative paths (PATH_KEYS) made absolute: they are relative to the base."""
-    if base_dir.resolve() == own_dir.resolve():
+    if resolved(base_dir) == resolved(own_dir):
         return node
     for where, names_file in PATH_KEYS.items():
         node = _replaced(node, where, lambda mapping: _absolute(mapping, names_file, base_dir))
@@ -176,7 +176,7 @@ def _absolute(mapping: yaml.MappingNode, names_file, base_dir: Path) -> yaml.Map
     for key, value in mapping.value:
         if isinstance(value, yaml.ScalarNode) and value.tag.endswith(":str") and names_file(_name(key), value.value) \
                 and not Path(value.value).expanduser().is_absolute():
-            value = yaml.ScalarNode(value.tag, str((base_dir / Path(value.value)).resolve()), value.start_mark,
+            value = yaml.ScalarNode(value.tag, str(resolved(base_dir / Path(value.value))), value.start_mark,
                                     value.end_mark, value.style)
         entries.append((key, value))
     return yaml.MappingNode(mapping.tag, entries, mapping.start_mark, mapping.end_mark, mapping.flow_style)

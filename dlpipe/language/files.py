@@ -12,6 +12,7 @@ from typing import Any, Literal, Union
 
 from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from dlpipe.language.paths import resolved
 from dlpipe.language.section import Section
 from dlpipe.language.source import DataSource, SplitFractions
 
@@ -25,7 +26,7 @@ def beside_pipeline(value: str, info: ValidationInfo) -> str:
     """A path relative to the pipeline file, made absolute (the resolved pipeline.yaml lives elsewhere)."""
     base = (info.context or {}).get("base_dir")
     path = Path(value).expanduser()
-    return str(path if path.is_absolute() or base is None else (Path(base) / path).resolve())
+    return str(path if path.is_absolute() or base is None else resolved(Path(base) / path))
 
 
 class OwnFiles(DataSource):

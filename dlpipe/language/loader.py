@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from dlpipe.language.errors import InvalidValue, PipelineError, Problem, find_node, override_for
 from dlpipe.language.overrides import apply_override, check_sweep, default_section
+from dlpipe.language.paths import resolved
 from dlpipe.language.pipeline import Pipeline, pipeline_model, source_class
 from dlpipe.language.validation import problems_from_validation
 from dlpipe.language.extends import read_composed
@@ -99,7 +100,7 @@ def load_pipeline(path: str | Path, overrides: tuple[str, ...] = (), decide_task
         default_section(data, override)
         apply_override(data, override)
     data.setdefault("name", path.stem)
-    context = {"base_dir": path.resolve().parent}
+    context = {"base_dir": resolved(path).parent}
     reason = _decide_task(data, decide_task, context, problems) if decide_task is not None else ""
     if written is not data:
         written.setdefault("name", path.stem)
@@ -121,7 +122,7 @@ def load_pipeline(path: str | Path, overrides: tuple[str, ...] = (), decide_task
 
 def check_flags(loaded: Loaded, sweep, origin: dict[str, str]) -> list[str]:
     """A sweep given by --grid flags against a loaded pipeline: each problem's message, naming its flag."""
-    context = {"base_dir": loaded.path.resolve().parent}
+    context = {"base_dir": resolved(loaded.path).parent}
     problems = check_sweep(loaded.raw, sweep, lambda raw: _problems(pipeline_model(), raw, context), origin)
     return [problem.message for problem in problems]
 

@@ -15,12 +15,23 @@ KINDS = ((stat.S_ISDIR, "is a directory"), (stat.S_ISFIFO, "is a FIFO (a named p
          (stat.S_ISSOCK, "is a socket, not a file"))
 
 
+def resolved(path) -> Path:
+    """`path` made absolute with its links followed as far as they go: a symbolic-link loop or a zero byte gives
+    the absolute path as written (whoever reads it then says what is wrong, in one line), never an exception."""
+    try:
+        return Path(path).resolve()
+    except (OSError, RuntimeError, ValueError):
+        return Path(os.path.abspath(path))
+
+
 def not_a_file(path: Path) -> str | None:
     """Why `path` is not a regular file that can be read ('no such file', 'is a FIFO ...'), or None when it is."""
     try:
         mode = os.stat(path).st_mode
     except FileNotFoundError:
         return "no such file"
+    except ValueError:
+        return "is no path a file can have (it holds a zero byte)"
     except OSError as exc:
         return f"cannot be read ({exc.strerror or exc})"
     if stat.S_ISREG(mode):
