@@ -185,3 +185,20 @@ def test_the_command_names_the_yaml_line_of_a_window_the_series_cannot_fill(cli,
     assert result.exit_code == 2 and f"p.yaml:{line}:" in result.stderr and "data.window" in result.stderr, \
         result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("times, refused", [
+    ([f"2024-03-{d:02d}T00:00:00+01:00" for d in range(1, 21)] + [f"2024-04-{d:02d}T00:00:00+02:00" for d in range(1, 21)],
+     None),  # a daylight-saving export: ValueError: Mixed timezones
+    ([str(1_700_000_000_000_000_000 + i) for i in range(40)], None),  # nanoseconds: equal once made float64
+    ([str(i) for i in range(38)] + ["inf", "inf"], ":40: time inf is neither a number nor a date"),
+], ids=["changing UTC offsets", "nanosecond epoch times", "inf"])
+def test_time_columns_that_broke_or_fooled_the_order_check(tmp_path, times, refused):
+    csv = write_series(tmp_path / "s.csv", [str(float(v)) for v in range(40)], times)
+    raw = pipeline(tmp_path, {"path": str(csv), "column": "value", "time": "time", "window": 4})
+    if refused is None:
+        assert len(load_data(loaded(tmp_path, raw).data, 0).train) > 0
+        return
+    with pytest.raises(InvalidValue) as caught:
+        load_data(loaded(tmp_path, raw).data, 0)
+    assert refused in str(caught.value)

@@ -71,13 +71,18 @@ def _times(file: TableFile, cells) -> tuple[str, ...]:
                                 "its time")
     bad, row = time_order(cells)
     if bad is not None:
-        raise InvalidValue(key, f"{file}:{file.line(bad)}: time {cells.iloc[bad]!r} is neither a number nor a date "
+        raise InvalidValue(key, f"{file}:{file.line(bad)}: time {_shown(cells.iloc[bad])} is neither a number nor a date "
                                 "(such as 1950-01 or 2024-03-01 12:00)")
     if row is not None:
-        raise InvalidValue(key, f"{file}:{file.line(row)}: time {cells.iloc[row]!r} is not after the row before "
-                                f"({cells.iloc[row - 1]!r}); rows must be in time order, each time once (sort the "
+        raise InvalidValue(key, f"{file}:{file.line(row)}: time {_shown(cells.iloc[row])} is not after the row before "
+                                f"({_shown(cells.iloc[row - 1])}); rows must be in time order, each time once (sort the "
                                 "file by its time column)")
     return tuple(str(v) for v in cells.tolist())
+
+
+def _shown(value) -> str:
+    """A cell as the user wrote it: 'inf', 1950, '2024-03', never np.float64(inf)."""
+    return repr(value.item() if hasattr(value, "item") else value)
 
 
 def time_order(cells) -> tuple[int | None, int | None]:
@@ -86,10 +91,12 @@ def time_order(cells) -> tuple[int | None, int | None]:
     pd = table.pandas()
     cells = pd.Series(list(cells))
     numbers = pd.to_numeric(cells, errors="coerce")
-    if numbers.notna().all():
-        order = numbers.to_numpy(dtype=np.float64)
-    else:
-        dates = pd.to_datetime(cells.astype(str), errors="coerce", format="mixed")
+    if numbers.notna().all():  # integers stay integers: nanosecond epoch times differ below float64's precision
+        order = numbers.to_numpy(dtype=np.int64 if numbers.dtype.kind in "iu" else np.float64)
+        if order.dtype.kind == "f" and not np.isfinite(order).all():  # inf is no time
+            return int(np.flatnonzero(~np.isfinite(order))[0]), None
+    else:  # utc: offsets that change within the column (a daylight-saving export) are one clock
+        dates = pd.to_datetime(cells.astype(str), errors="coerce", format="mixed", utc=True)
         if dates.isna().any():
             return int(np.flatnonzero(dates.isna().to_numpy())[0]), None
         order = (dates - dates.min()).dt.total_seconds().to_numpy()
