@@ -108,6 +108,8 @@ def test_the_same_checks_name_the_line_or_row_in_every_format(tmp_path, write_ya
     ('{"size_m2": 50, "town": "north", "price": 500, "rooms": 2}', "table.jsonl:3: key 'rooms' is not in the first row"),
     ('{"size_m2": [50], "town": "north", "price": 500}', "table.jsonl:3: key 'size_m2' holds a JSON list"),
     ('{"size_m2": NaN, "town": "north", "price": 500}', "table.jsonl:3: not valid JSON (NaN is not JSON; write null"),
+    ('{"size_m2": ' + "[" * 100_000 + "]" * 100_000 + ', "town": "north", "price": 500}',
+     "table.jsonl:3: not valid JSON (lists or objects nested too deep to read)"),  # was RecursionError
 ])
 def test_a_bad_json_line_is_refused_at_its_line(tmp_path, write_yaml, line, message):
     lines = write(tmp_path, "table.jsonl", frame()).read_text().splitlines()
@@ -130,6 +132,9 @@ def test_parquet_refuses_a_nested_column_a_damaged_file_and_a_delimiter(tmp_path
     nested = frame().assign(tags=[[1, 2]] * 60)
     write(tmp_path, "table.parquet", nested)
     assert "table.parquet: column 'tags' holds lists or records" in problem(pipeline(write_yaml, "table.parquet"))
+    write(tmp_path, "table.parquet", frame().assign(blob=[bytes([0xFF, 0xFE, i]) for i in range(60)]))
+    assert "table.parquet: column 'blob' holds binary data (bytes), not text or numbers" in problem(
+        pipeline(write_yaml, "table.parquet"))  # was UnicodeDecodeError, or its repr read as words
     (tmp_path / "broken.parquet").write_bytes(b"PAR1" + b"\0" * 100)
     assert "broken.parquet: cannot be read as Parquet" in problem(pipeline(write_yaml, "broken.parquet"))
     write(tmp_path, "table.parquet", frame())

@@ -102,6 +102,12 @@ def _parquet(pd, path: Path, nrows: int | None):
         nested = [field.name for field in file.schema_arrow if arrow.types.is_nested(field.type)]
         if nested:
             raise InvalidValue(PATH, f"{path}: column {nested[0]!r} holds lists or records; {CELL}")
+        binary = [field.name for field in file.schema_arrow
+                  if arrow.types.is_binary(field.type) or arrow.types.is_large_binary(field.type)
+                  or arrow.types.is_fixed_size_binary(field.type)]
+        if binary:  # bytes are no text: read as text they were their repr (b'\\xff...'), or a decoding traceback
+            raise InvalidValue(PATH, f"{path}: column {binary[0]!r} holds binary data (bytes), not text or numbers; "
+                                     "store it as a string column, or leave it out of the file")
         if nrows is None:
             table = file.read()
         else:
@@ -154,8 +160,9 @@ def _record(path: Path, number: int, line: str) -> dict:
     """One line's object; InvalidValue naming the line for anything that is not a flat JSON object."""
     try:
         record = json.loads(line.rstrip("\r\n"), parse_constant=_not_json)  # (a column on this line, not the next)
-    except (json.JSONDecodeError, ValueError) as exc:
-        why = f"{exc.msg} at column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else str(exc)
+    except (json.JSONDecodeError, ValueError, RecursionError) as exc:
+        why = f"{exc.msg} at column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else \
+            "lists or objects nested too deep to read" if isinstance(exc, RecursionError) else str(exc)
         raise InvalidValue(PATH, f"{path}:{number}: not valid JSON ({why}); each line of a JSON Lines file is one "
                                  "object, {\"column\": value, ...}") from None
     if not isinstance(record, dict):
