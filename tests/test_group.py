@@ -134,3 +134,20 @@ def test_a_stop_between_two_seeds_keeps_the_runs_made_and_writes_their_group(cli
     assert "interrupted before seed 2: the group holds the 1 run(s) made" in done.stderr
     group = json.loads(next(tmp_path.glob("tiny/groups/*/group.json")).read_text())
     assert [run["seed"] for run in group["runs"]] == [1] and group["completed"] == 1
+
+
+def test_a_damaged_or_special_group_json_is_one_line_never_a_traceback_or_a_hang(cli, tmp_path):
+    import os
+
+    groups = tmp_path / "sine" / "groups"
+    for name, content in (("plain", '{"metrics": {}, "runs": []}'), ("norun", '{"metrics": {}}'),
+                          ("typed", '{"metrics": {"r2": {"values": "x"}}, "runs": []}')):
+        (groups / name).mkdir(parents=True)
+        (groups / name / "group.json").write_text(content)
+    (groups / "fifo").mkdir()
+    os.mkfifo(groups / "fifo" / "group.json")  # reading it would wait for a writer for ever
+    for name, said in (("norun", "not what dlpipe writes (a group needs its runs and metrics)"),
+                       ("typed", "metric 'r2' holds no list of numbers under 'values'"),
+                       ("fifo", "missing, or not a regular file")):
+        done = cli("compare", name, "plain", "--out", tmp_path)
+        assert done.exit_code == 2 and said in done.stderr and "Traceback" not in done.output, (name, done.output)

@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 
 from dlpipe.archive.files import write_atomic, write_json
-from dlpipe.archive.record import RunRecord
+from dlpipe.archive.record import RunRecord, read_regular
 from dlpipe.report.svg import COLOURS, line_chart
 from dlpipe.report.pages import render_page
 from dlpipe.report.stats import in_words, interval, welch
@@ -58,13 +58,21 @@ def find_group(out: Path, ref: str) -> Path | None:
 
 
 def read_group(folder: Path) -> dict:
-    """A group.json back; ValueError saying what is wrong."""
+    """A group.json back, checked to hold what dlpipe writes (runs a list, each metric's values numbers); ValueError
+    saying what is wrong. Never opens a FIFO or a device, nor a file far larger than a group's."""
+    path = Path(folder) / GROUP_FILE
     try:
-        data = json.loads((Path(folder) / GROUP_FILE).read_text(encoding="utf-8"))
+        data = json.loads(read_regular(path))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ValueError(f"{folder}: not a group of runs ({exc})") from None
-    if not isinstance(data, dict) or not isinstance(data.get("metrics"), dict):
-        raise ValueError(f"{folder / GROUP_FILE}: not what dlpipe writes")
+    if not isinstance(data, dict) or not isinstance(data.get("metrics"), dict) or \
+            not isinstance(data.get("runs"), list):
+        raise ValueError(f"{path}: not what dlpipe writes (a group needs its runs and metrics)")
+    for key, found in data["metrics"].items():
+        values = found.get("values") if isinstance(found, dict) else None
+        if not isinstance(values, list) or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                                   for v in values):
+            raise ValueError(f"{path}: metric {key!r} holds no list of numbers under 'values'")
     return data
 
 
