@@ -217,3 +217,16 @@ def test_a_password_given_with_set_is_in_no_file_of_the_run_and_in_no_message(cl
     refused = cli("validate", write_yaml(TINY_SINE), "--set", f'tracking={{mlflow: {{uri: "{url}", port: 1}}}}')
     assert refused.exit_code == 2 and "http://bob:***@127.0.0.1:9" in refused.stderr
     assert password not in refused.stderr
+
+
+def test_a_tensorboard_folder_on_a_full_disk_is_one_warning_not_a_threads_traceback(cli, write_yaml, small_disk):
+    from conftest import fill
+
+    fill(small_disk, 8_000)  # room for the event file's header, not for 30 epochs of scalars
+    path = write_yaml(TINY_SINE.replace("epochs: 5", "epochs: 30") + f"tracking: {{tensorboard: {{dir: {small_disk / 'tb'}}}}}\n")
+    result = cli("run", path, "--out", small_disk.parent / "out", "-q")
+    assert result.exit_code == 0, result.output
+    assert "warning: tracking to tensorboard stopped ([Errno 28] No space left on device)" in result.stderr
+    assert "Traceback" not in result.output + result.stderr and "Exception in thread" not in result.stderr
+    run_dir = next((small_disk.parent / "out").glob("tiny/*"))
+    assert "OSError: [Errno 28]" in (run_dir / "run.log").read_text()  # the traceback, where it belongs

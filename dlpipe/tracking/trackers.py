@@ -8,6 +8,8 @@ extra) is said once as a warning and that tracker is dropped: the archive is the
 
 from __future__ import annotations
 
+import threading
+import traceback
 from typing import Any
 
 from dlpipe.archive.log import Progress
@@ -26,7 +28,21 @@ class Trackers:
     """The open trackers of one run; a training callback (after every epoch), then close(record)."""
 
     def __init__(self, opened: dict[str, Any], progress: Progress):
-        self.opened, self.progress = opened, progress
+        self.opened, self.progress, self.hook = opened, progress, None
+        if opened:  # a tracker's own writer thread that fails (a full disk) is a warning, not a traceback
+            self.hook, threading.excepthook = threading.excepthook, self._thread_failed
+
+    def _thread_failed(self, args) -> None:
+        """threading.excepthook while trackers are open: a tracker library's thread drops that tracker, with its
+        traceback in run.log; any other thread's exception goes to the hook there was."""
+        frames = traceback.extract_tb(args.exc_traceback)
+        key = next((k for k in self.opened if any(f"/{k}/" in frame.filename for frame in frames)), None)
+        if key is None:
+            return self.hook(args)
+        self.progress.log("".join(traceback.format_exception(args.exc_type, args.exc_value, args.exc_traceback)))
+        del self.opened[key]
+        _warn(self.progress, key, args.exc_value, None)
+        return None
 
     @classmethod
     def open(cls, loaded: Loaded, record: RunRecord, progress: Progress) -> Trackers:
@@ -55,7 +71,11 @@ class Trackers:
 
     def close(self, record: RunRecord) -> None:
         """The rest of the history, the test metrics and the run's files; then each tracker ends."""
-        self._each("close", record)
+        try:
+            self._each("close", record)
+        finally:
+            if self.hook is not None:
+                threading.excepthook, self.hook = self.hook, None
 
     def _each(self, method: str, argument) -> None:
         for key, tracker in list(self.opened.items()):
