@@ -58,6 +58,7 @@ class Got:
     where: Callable[[int], str] = lambda i: f"test sample {i + 1}"
     shown: Callable[[int], str] | None = None
     outside: tuple[int, int] | None = None  # text tokens outside the vocabulary, of all
+    train: Dataset | None = None  # the run's own data, when it was read already (its own test split)
 
 
 def evaluate(model: TrainedModel, data_file: Path | None = None, data_changes: dict | None = None) -> Evaluation:
@@ -103,8 +104,8 @@ def _explained(model: TrainedModel, got: Got, outputs: torch.Tensor, metrics: di
     """metrics.json's compared, per_class, baselines, shift, mistakes and said (explain.py)."""
     found = {"compared": explain.compared(model, metrics), "per_class": classes.per_class if classes else [],
              "mistakes": explain.mistakes(model, got.samples, outputs, got.where, got.shown)}
-    try:  # the run's training split, read again: the baselines and the class shares need it
-        train = load_data(model.pipeline.data, model.pipeline.seed)
+    try:  # the run's training split (read again unless it was): the baselines and the class shares need it
+        train = got.train or load_data(model.pipeline.data, model.pipeline.seed)
     except Exception as exc:  # noqa: BLE001 - the data may be gone since; the metrics stand without it
         notes.append(f"the run's training data could not be read again ({type(exc).__name__}: {exc}): no baselines "
                      "or shift beside the metrics")
@@ -140,7 +141,7 @@ def _from_source(model: TrainedModel, changes: dict, warnings: list[str]) -> tup
             x = x * np.asarray(new.std, np.float32).reshape(shape) + np.asarray(new.mean, np.float32).reshape(shape)
         test = Samples(torch.from_numpy(old.scaled(x)), test.y)
     source = "its own test split" if not changes else "data " + ", ".join(f"{k}={v}" for k, v in changes.items())
-    return Got(test, shown=_texts(data.test_text)), source
+    return Got(test, shown=_texts(data.test_text), train=None if changes else data), source
 
 
 def _texts(cells: dict | None) -> Callable[[int], str] | None:
