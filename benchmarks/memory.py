@@ -3,6 +3,7 @@
     python benchmarks/memory.py            # the table docs/benchmarks.md shows
     python benchmarks/memory.py --quick    # the smaller sizes only
     python benchmarks/memory.py --tables   # tables only: the 1,000,000-row run and predict, and every column kind
+    python benchmarks/memory.py --text     # predict of 200,000 short messages through a 20,000-word tf-idf model
 
 Each line is one fresh `dlpipe` process (`/usr/bin/time -f %M`: its peak resident set), against a baseline
 process that imports what a run imports and reads nothing. "over baseline / input" is the figure that must
@@ -87,7 +88,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--tables", action="store_true", help="only the table source and predict")
+    parser.add_argument("--text", action="store_true", help="only predict through a tf-idf text model")
     args = parser.parse_args()
+    if args.text:
+        return text_predict(Path(tempfile.mkdtemp(prefix="dlpipe-memory-")), [sys.executable, "-m", "dlpipe"])
     folder = Path(tempfile.mkdtemp(prefix="dlpipe-memory-"))
     dlpipe = [sys.executable, "-m", "dlpipe"]
     empty = folder / "empty.csv"
@@ -163,6 +167,35 @@ def main() -> None:
     peak, code, said = peak_mb([*dlpipe, "predict", str(run), str(hostile)])
     print(f"{'predict, 200 rows with one 10 MB cell':<54} {hostile.stat().st_size / 1e6:>8.1f} {peak:>8.0f} "
           f"{(peak - base) / (hostile.stat().st_size / 1e6):>22.1f}  exit {code}: {said}")
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def text_predict(folder: Path, dlpipe: list[str]) -> None:
+    """A tf-idf model of a 20,000-word vocabulary, then predict on 200,000 short rows (issue 38: 12.6 GB)."""
+    rng = np.random.default_rng(0)
+    words = np.array([f"w{i}" for i in range(30_000)])
+
+    def messages(path: Path, rows: int) -> Path:
+        with open(path, "w") as out:
+            out.write("text,label\n")
+            for i in range(rows):
+                out.write(" ".join(words[rng.integers(0, 30_000, 4)]) + f",{'yes' if i % 2 else 'no'}\n")
+        return path
+
+    train = messages(folder / "train.csv", 20_000)
+    spec = folder / "text.yaml"
+    spec.write_text(f"name: text\ndata: {{type: table, path: {train}, target: label, text: {{columns: [text], "
+                    "as: tfidf, vocabulary: 20000, min_count: 1}}\nmodel: {layers: [{type: linear, units: 2}]}\n"
+                    "training: {epochs: 1}\n")
+    subprocess.run([*dlpipe, "run", str(spec), "-q", "--out", str(folder / "out")], check=True, capture_output=True,
+                   cwd=ROOT)
+    run = next((folder / "out").glob("text/*/model.pt")).parent
+    base, _, _ = peak_mb([*dlpipe, "predict", str(run), str(messages(folder / "one.csv", 1))])
+    path = messages(folder / "many.csv", 200_000)
+    peak, code, said = peak_mb([*dlpipe, "predict", str(run), str(path), "-o", str(folder / "p.csv")])
+    print(f"baseline (predict of one row): {base:.0f} MB")
+    print(f"{'predict, 200,000 rows through a 20,000-word tf-idf':<54} {path.stat().st_size / 1e6:>8.1f} {peak:>8.0f} "
+          f"{(peak - base) / (path.stat().st_size / 1e6):>22.1f}  {'ok' if code == 0 else said}")
     shutil.rmtree(folder, ignore_errors=True)
 
 

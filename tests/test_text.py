@@ -123,7 +123,7 @@ def test_real_mail_in_a_gzip_csv_is_told_apart_and_the_report_says_how_and_why(c
 
 
 @needs_corpus
-def test_predict_reads_raw_text_and_an_empty_message_is_empty_text(cli, write_yaml, tmp_path, mail):
+def test_predict_reads_raw_text_and_an_empty_message_is_empty_text(cli, write_yaml, tmp_path, mail, monkeypatch):
     assert cli("run", write_yaml(MAIL.format(path=mail, mode="tfidf")), "--out", tmp_path, "-q").exit_code == 0
     run_dir = next(tmp_path.glob("mail/*"))
     rows = tmp_path / "new.csv"
@@ -148,6 +148,14 @@ def test_predict_reads_raw_text_and_an_empty_message_is_empty_text(cli, write_ya
     assert evaluated.exit_code == 0, evaluated.output
     scored = json.loads(next((run_dir / "evaluations").glob("*/metrics.json")).read_text())
     assert scored["samples"] == 400 and scored["metrics"]["accuracy"] >= 0.9
+    # predict encodes a table a chunk at a time (a tf-idf row is as wide as the vocabulary): the same answers
+    whole = cli("predict", run_dir, tmp_path / "unseen.csv")
+    from dlpipe.trained import predict
+
+    monkeypatch.setattr(predict, "CHUNK_BYTES", 7 * 4 * 2000)  # a few rows a chunk
+    chunked = cli("predict", run_dir, tmp_path / "unseen.csv")
+    assert chunked.stdout == whole.stdout and len(chunked.stdout.splitlines()) == 401
+    assert chunked.stderr.count("are outside the vocabulary") == 1 and chunked.stderr == whole.stderr
 
 
 @pytest.mark.parametrize("extra, line, fragment", [

@@ -27,11 +27,12 @@ from dlpipe.language.paths import not_a_file
 from dlpipe.trained.errors import InputError
 from dlpipe.trained.inputs import decode, image_files, model_inputs
 from dlpipe.trained.model import TrainedModel
-from dlpipe.trained.rows import row_number, table_rows
+from dlpipe.trained.rows import Cleaned, cleaned, row_number, say_outside
 from dlpipe.trained.tables import read_table
 
 SHOWN_ROWS = 20
 DEFAULT_TOP = 3  # classes listed per row unless --top says
+CHUNK_BYTES = 128 * 2 ** 20  # of encoded inputs a table's prediction holds at once
 
 
 Columns = dict  # name -> one value per row (a list or an array): the output, column by column, never row dicts
@@ -137,11 +138,11 @@ def predict_rows(model: TrainedModel, inputs: Inputs, top: int | None, batch_siz
     """
     data, passthrough = inputs.data, inputs.passthrough
     if model.preprocessing.kind == "table":
-        rows = table_rows(model.preprocessing, data, notes, inputs.where)
-        x, passthrough = torch.from_numpy(rows.x), {k: np.asarray(v)[rows.kept] for k, v in passthrough.items()}
+        found = cleaned(model.preprocessing, data, notes, inputs.where)
+        passthrough = {k: np.asarray(v)[found.kept] for k, v in passthrough.items()}
+        out = _chunked(model, found, batch_size, notes)
     else:
-        x = model_inputs(model.preprocessing, data, notes)
-    out = model.outputs(x, batch_size)
+        out = model.outputs(model_inputs(model.preprocessing, data, notes), batch_size)
     if model.task == "regression":
         values = model.preprocessing.targets_out(out.numpy())
         name = model.preprocessing.target or "prediction"
@@ -164,6 +165,19 @@ def predict_rows(model: TrainedModel, inputs: Inputs, top: int | None, batch_siz
         columns[f"top{k}"] = classes[order[:, k - 1]]
         columns[f"top{k}_probability"] = np.round(np.take_along_axis(probabilities, order[:, k - 1:k], 1)[:, 0], 6)
     return columns, probabilities
+
+
+def _chunked(model: TrainedModel, found: Cleaned, batch_size: int, notes: list[str]) -> torch.Tensor:
+    """The model's outputs for the cleaned rows, encoded CHUNK_BYTES of inputs at a time: 200,000 short messages
+    through a 20,000-word tf-idf are 16 GB of inputs at once, a few hundred MB this way."""
+    prep = model.preprocessing
+    size = max(1, CHUNK_BYTES // (4 * max(1, len(prep.input_names))))
+    outs, outside = [], [0, 0]
+    for start in range(0, len(found.kept), size):
+        x, _ = prep.encode({name: values[start:start + size] for name, values in found.clean.items()}, outside)
+        outs.append(model.outputs(torch.from_numpy(x), batch_size))
+    say_outside(prep, outside, notes)
+    return torch.cat(outs)
 
 
 def write(columns: Columns, array: np.ndarray, output: Path | None, force: bool = False) -> str | None:

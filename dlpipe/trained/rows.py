@@ -35,10 +35,27 @@ def row_number(row: int) -> str:
     return f"row {row + 1}"
 
 
+@dataclass(frozen=True)
+class Cleaned:
+    """The rows that get a prediction (0-based input rows), their cells cleaned as training read them, by column."""
+
+    clean: dict
+    kept: np.ndarray
+
+
 def table_rows(prep: Preprocessing, data, notes: list[str], where: Callable[[int], str] = row_number) -> Rows:
     """Rows (a DataFrame, a dict of columns, a list of dicts, or an (N, columns) array) as model inputs.
 
     where: names row i in a message (a file's reader names its line)."""
+    found, outside = cleaned(prep, data, notes, where), [0, 0]
+    x, _ = prep.encode(found.clean, outside)
+    say_outside(prep, outside, notes)
+    return Rows(x, found.kept, (outside[0], outside[1]))
+
+
+def cleaned(prep: Preprocessing, data, notes: list[str], where: Callable[[int], str] = row_number) -> Cleaned:
+    """The rows' cells through the fitted schema and the run's missing: policy, before encoding (which predict
+    does a chunk at a time: a tf-idf row is as wide as the vocabulary)."""
     data = _columns(prep, data)
     rows = len(np.asarray(data[prep.columns[0].name], dtype=object).reshape(-1))
     if rows == 0:
@@ -62,13 +79,15 @@ def table_rows(prep: Preprocessing, data, notes: list[str], where: Callable[[int
     if not len(kept):
         raise InputError(f"every row holds an empty cell; this run leaves such rows out (missing: {prep.missing}), so "
                          "nothing is left to predict")
-    clean, outside = {name: values[kept] for name, values in clean.items()}, [0, 0]
-    x, _ = prep.encode(clean, outside)
+    return Cleaned({name: values[kept] for name, values in clean.items()}, kept)
+
+
+def say_outside(prep: Preprocessing, outside: list[int], notes: list[str]) -> None:
+    """The note on text tokens outside the vocabulary, once for all the rows (outside: [outside, all])."""
     if outside[0]:
         notes.append(f"text {', '.join(prep.text.columns)}: {outside[0]:,} of {outside[1]:,} tokens "
                      f"({outside[0] / outside[1]:.1%}) are outside the vocabulary training fitted "
                      f"({'read as unknown' if prep.sequence else 'not counted'})")
-    return Rows(x, kept, (outside[0], outside[1]))
 
 
 def _columns(prep: Preprocessing, data):
