@@ -342,3 +342,27 @@ def test_a_multi_member_gzip_is_measured_as_it_expands_not_by_its_last_trailer(c
         """)
     result = cli("validate", pipeline)
     assert result.exit_code == 2 and "of memory once loaded" in result.stderr and "(free memory)" in result.stderr
+
+
+def test_many_numeric_columns_are_no_one_hot_problem_and_too_many_are_refused_at_once(cli, tmp_path, write_yaml,
+                                                                                       monkeypatch):
+    """100,000 numeric columns spent minutes in the per-column checks, then were refused as "one-hot encoding
+    makes 100000 input columns, 0 of them from column 'c0'"."""
+    from dlpipe.data import columns, tabular
+
+    monkeypatch.setattr(columns, "MAX_ONEHOT", 100)  # the one-hot limit, where 150 numbers sit
+    monkeypatch.setattr(tabular, "MAX_COLUMNS", 300)
+    numbers = ",".join(f"c{i}" for i in range(150))
+    write_table(tmp_path, [f"{numbers},label"] + [",".join(str(i * j % 7) for j in range(150)) + f",{'xy'[i % 2]}"
+                                                  for i in range(40)])
+    pipeline = write_yaml("""\
+        name: wide
+        data: {type: csv, path: table.csv, target: label}
+        model: {layers: [{type: linear, units: 2}]}
+        training: {epochs: 1}
+        """)
+    done = cli("run", pipeline, "--out", tmp_path / "out", "-q")
+    assert done.exit_code == 0 and "one-hot" not in done.output, done.output
+    write_table(tmp_path, [",".join(f"c{i}" for i in range(301)) + ",label"] + [",".join(["1"] * 301) + ",x"] * 10)
+    refused = cli("validate", pipeline)
+    assert refused.exit_code == 2 and "301 feature columns; dlpipe reads tables of up to 300" in refused.stderr

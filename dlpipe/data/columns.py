@@ -107,7 +107,7 @@ def fit(config: CSVData, path, columns: list[Column], clean: dict, train: np.nda
         else:
             fitted.append(column)
     widest = max(fitted, key=lambda c: len(c.categories))
-    total = sum(len(c.inputs) for c in fitted)
+    total = sum(len(c.inputs) for c in fitted if c.kind == "categorical")  # (numbers are one input each)
     if total > MAX_ONEHOT:
         raise InvalidValue(("data", "categorical"), f"{path}: one-hot encoding makes {total} input columns, "
                                                     f"{len(widest.categories)} of them from column {widest.name!r}; "

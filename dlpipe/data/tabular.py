@@ -45,6 +45,9 @@ class Layout:
         return [*self.features, self.target, *([self.split_column] if self.split_column else [])]
 
 
+MAX_COLUMNS = 20_000  # feature columns of a table: 100,000 numeric ones took minutes in the per-column checks
+
+
 def layout(config: CSVData) -> Layout:
     """The file's columns checked against target, features and split_column (reads the header only)."""
     path = Path(config.path)
@@ -63,6 +66,11 @@ def layout(config: CSVData) -> Layout:
     features = [*features, *(name for name in text if name not in features)]
     if not features:
         raise InvalidValue(table.PATH, f"{path}: holds only the target column {config.target!r}; no features")
+    if len(features) > MAX_COLUMNS:  # each column is read, checked and fitted on its own: bounded time
+        key = table.FEATURES if config.features else table.PATH
+        raise InvalidValue(key, f"{path}: {len(features):,} feature columns; dlpipe reads tables of up to "
+                                f"{MAX_COLUMNS:,} (each is checked and fitted on its own): list the ones to use "
+                                "under features:, or store so many numbers as arrays (type: arrays, an .npy file)")
     if config.text and config.text.as_ == "sequence" and len(features) > len(text):
         others = [name for name in features if name not in text]
         raise InvalidValue(("data", "text", "as"), f"as: sequence gives the network token ids alone, but {path} "
@@ -157,9 +165,8 @@ def load(config: CSVData, seed: int, progress: Progress) -> Dataset:
         (sum(len(c.inputs) for c in fitted) + len(encoder.input_names if encoder else []),)
     prep = Preprocessing("table", task, shape, classes, found.target, scale, tuple(fitted), missing=config.missing,
                          text=encoder)
-    if encoder and encoder.mode != "sequence":
-        check_fits(len(frame) * shape[0] * 4 * 2, f"the {len(frame):,} rows as {shape[0]:,} inputs each (text "
-                                                  f"as: {encoder.mode})", ("data", "text", "vocabulary"))
+    _check_matrix(len(frame), shape[0], encoder)  # before it is made: one-hot, bag, tf-idf or token ids
+    notes += _padding_note(encoder, text_facts)
     x, _ = prep.encode(clean)
     unseen = _unseen(fitted, clean, parts)
     notes += _unseen_notes(unseen)
@@ -170,6 +177,30 @@ def load(config: CSVData, seed: int, progress: Progress) -> Dataset:
     prep = Preprocessing(**{**prep.__dict__, "notes": tuple(notes)})
     return Dataset(info, *splits, classes=classes, files=(found.path,), preprocessing=prep, text=text_facts,
                    test_text=_test_text(found, clean, parts[2]), columns=columns.described(fitted), unseen=unseen)
+
+
+def _check_matrix(rows: int, width: int, encoder) -> None:
+    """The inputs matrix a table becomes (and its split copies), estimated and checked against the memory there is."""
+    sequence = encoder is not None and encoder.mode == "sequence"
+    what = f"{width:,} token ids" if sequence else f"{width:,} inputs"
+    how = f" (text as: {encoder.mode})" if encoder else ""
+    key = ("data", "text", "length" if sequence else "vocabulary") if encoder else ("data", "path")
+    fix = "use a shorter text length" if sequence else "use a smaller vocabulary" if encoder else "use fewer columns"
+    check_fits(rows * width * (8 if sequence else 4) * 2, f"the {rows:,} rows as {what} each{how}", key, fix)
+
+
+PADDED = 4  # a sequence length over this many times the 95th percentile of the rows' tokens is mostly padding
+
+
+def _padding_note(encoder, facts: dict | None) -> list[str]:
+    """A note when `length` pads nearly every row: memory and time spent on zeros."""
+    if encoder is None or encoder.mode != "sequence" or not facts or encoder.length < 512:
+        return []
+    p95 = int(facts.get("tokens_p95") or 0)
+    if encoder.length <= PADDED * max(p95, 1):
+        return []
+    return [f"text length {encoder.length:,}: 95 % of the training rows hold at most {p95:,} tokens, so most of "
+            f"every row is padding (memory and time spent on zeros); length: {max(16, p95):,} keeps 95 % whole"]
 
 
 def _lines(file: table.TableFile, frame):
