@@ -172,7 +172,7 @@ def test_semicolon_delimiter_is_detected_and_split_fractions_apply(tmp_path, wri
 
 @pytest.mark.parametrize("rows, settings, message", [
     (["id,a,label"] + [f"user{i},{i},{'xy'[i % 2]}" for i in range(15_000)], ", categorical: [id]",
-     "one-hot encoding makes 10501 input columns, 10500 of them from column 'id'; is it an ID?"),
+     "one-hot encoding makes 10500 input columns, 10500 of them from column 'id'; is it an ID?"),
     (["id,a,label"] + [f"user{i},{i},{'xy'[i % 2]}" for i in range(300)], "",
      "column 'id' looks like names or identifiers (300 different values in 300 rows); one-hot encoding would give "
      "most new rows a value training never saw; read it as characters with text: {columns: [id], tokens: chars"),
