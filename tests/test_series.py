@@ -137,7 +137,9 @@ def test_predict_forecasts_after_every_window_of_a_csv_and_evaluate_scores_one(c
     (["time,value", "2020-01,1", "2020-02,2"], "give at least 12 rows"),
     (["time,value", *[f"{2000 + i},{i}" for i in range(23)], "1999,5", "2030,1"], "row 24, column 'time': 1999 is not after"),
     (["time,value", *[f"{2000 + i},{i}" for i in range(23)], "2030,", "2031,1"], "row 24, column 'temperature'"),
-], ids=["too few rows", "time out of order", "a missing value"])
+    (["time,value", *[f"{2000 + i},{i}" for i in range(23)], "2030,5e38", "2031,1"],
+     "row 24 (5e+38) too large: beyond the ±3.4e+38"),  # float32 made it inf: a finite but meaningless forecast
+], ids=["too few rows", "time out of order", "a missing value", "beyond float32"])
 def test_predict_refuses_inputs_a_forecast_cannot_come_from(cli, tmp_path, elnino_run, rows, message):
     bad = tmp_path / "bad.csv"
     bad.write_text("\n".join(rows).replace("value", "temperature").replace("time", "month") + "\n")
@@ -148,6 +150,7 @@ def test_predict_refuses_inputs_a_forecast_cannot_come_from(cli, tmp_path, elnin
 BAD = {
     "window not shorter": ({"window": 50}, None, "data.window", "holds 40 values: window 50 and horizon 1 leave 0"),
     "a split of one sample": ({"window": 33}, None, "data.window", "cuts into 5/1/1 for training/validation/test"),
+    "beyond float32": ({}, {12: "1e300"}, "data.column", "line 14 (1e+300); beyond the ±3.4e+38 that the network's"),
     "text among values": ({}, {12: "abc"}, "data.column", "line 14 ('abc')"),
     "empty value": ({}, {5: ""}, "data.column", "line 7 column 'value'"),
     "time going back": ({"time": "time"}, {"time": {9: "1980-01"}}, "data.time", ":11: time '1980-01' is not after"),

@@ -180,6 +180,10 @@ def test_semicolon_delimiter_is_detected_and_split_fractions_apply(tmp_path, wri
      ", split_column: split", "column 'split' holds ['tset']; expected train, validation or test"),
     (["a,label"] + [f"{i},{'xy'[i % 2]}" for i in range(30)], ", task: regression",
      "target 'label' holds text ('x'); a regression needs numbers"),
+    (["a,label"] + [f"{i},{i * 1.5e300}" for i in range(30)], ", task: regression",  # NaN metrics, "completed"
+     "line 3: target 'label' is 1.5e+300 (29 sample(s) beyond the ±3.4e+38 that 32-bit floats hold"),
+    (["a,label"] + [f"{i * 1.5e300},{'xy'[i % 2]}" for i in range(30)], "",
+     "column 'a' holds values too large: line 3 (1.5e+300)"),
 ])
 def test_bad_tables_are_refused_before_any_run(cli, tmp_path, write_yaml, rows, settings, message):
     write_table(tmp_path, rows)

@@ -68,12 +68,14 @@ def numeric(path: TableFile, frame, column: str, key: tuple, fix: str | None = N
 
 def bad_cells(path: TableFile, exc: schema.BadCells, index, fix: str | None = None) -> str:
     """A training message for cells that are not their column's kind, by their line: FILE: column 'x' holds ..."""
-    shown = ", ".join(f"{path.at(int(index[r]))} ({v if exc.problem == 'infinite' else repr(v)})"
+    shown = ", ".join(f"{path.at(int(index[r]))} ({v if exc.problem in ('infinite', 'too large') else repr(v)})"
                       for r, v in zip(exc.rows, exc.values))
     more = f" and {len(exc.rows) - SHOWN} more" if len(exc.rows) > SHOWN else ""
     if exc.problem == "infinite":
         return (f"{path}: column {exc.column!r} holds values that are not finite numbers: {shown}{more}; dlpipe does "
                 "not train on them (one makes every loss NaN): fix those cells, or leave them empty and set missing:")
+    if exc.problem == "too large":
+        return f"{path}: column {exc.column!r} holds values too large: {shown}{more}; {exc.why.split(': ', 1)[1]}"
     if exc.why.endswith(("number", "numbers")):
         return (f"{path}: column {exc.column!r} holds numbers and text: {shown}{more}; "
                 f"{fix or f'fix those cells, or list {exc.column!r} under categorical:'}")

@@ -132,9 +132,12 @@ def mapped(values, read) -> list:
     return out
 
 
+FLOAT32_MAX = float(np.finfo(np.float32).max)  # beyond it a cell becomes inf once the network reads it
+
+
 def numbers(name: str, values, words: tuple[str, ...] = MISSING_WORDS, finite: bool = True) -> np.ndarray:
-    """A column as float64, NaN where empty or a MISSING_WORD; BadCells for text, true/false, or inf (unless
-    finite=False: a target's inf is refused by its own check, which names the sample)."""
+    """A column as float64, NaN where empty or a MISSING_WORD; BadCells for text, true/false, inf or a value beyond
+    float32 (unless finite=False: a target's are refused by its own check, which names the sample)."""
     array = np.asarray(values)
     if array.dtype.kind in "iuf":
         out = array.astype(np.float64)
@@ -145,6 +148,11 @@ def numbers(name: str, values, words: tuple[str, ...] = MISSING_WORDS, finite: b
     if len(infinite):
         raise BadCells(name, infinite.tolist(), _plain(array[infinite[:SHOWN]]),
                        "not finite: dlpipe does not train or predict on them (one makes every loss NaN)", "infinite")
+    huge = np.flatnonzero(np.abs(np.nan_to_num(out, posinf=0.0, neginf=0.0)) > FLOAT32_MAX) if finite else []
+    if len(huge):  # float32 makes them inf: a 1e300 series "completed" with NaN metrics, 5e38 predicted garbage
+        raise BadCells(name, huge.tolist(), _plain(array[huge[:SHOWN]]),
+                       f"too large: beyond the ±{FLOAT32_MAX:.2g} that the network's 32-bit floats hold; rescale "
+                       "the column (divide it by a power of ten)", "too large")
     return out
 
 

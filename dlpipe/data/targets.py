@@ -9,6 +9,7 @@ from typing import Callable
 
 import numpy as np
 
+from dlpipe.data.schema import FLOAT32_MAX
 from dlpipe.language.source import MIN_SPLIT, SplitFractions
 from dlpipe.language.errors import InvalidValue
 
@@ -49,15 +50,21 @@ def refuse_non_finite(values: np.ndarray, what: str, where: str, label: Label = 
     values = np.asarray(values)
     if values.dtype.kind not in "fc" or len(values) == 0:
         return
-    flat, bad = values.reshape(len(values), -1), []
+    flat, bad, huge = values.reshape(len(values), -1), [], []
     for start in range(0, len(flat), CHUNK):
-        rows = np.flatnonzero(~np.isfinite(flat[start:start + CHUNK]).all(axis=1)) + start
-        bad += rows.tolist()
+        part = flat[start:start + CHUNK]
+        bad += (np.flatnonzero(~np.isfinite(part).all(axis=1)) + start).tolist()
+        huge += (np.flatnonzero((np.abs(np.nan_to_num(part)) > FLOAT32_MAX).any(axis=1)) + start).tolist()
     if bad:
         first = flat[bad[0]]
         raise InvalidValue(key, f"{where}: {label(bad[0])}: {what} is {first[~np.isfinite(first)][0]} ({len(bad)} "
                                 "sample(s) hold NaN or inf); dlpipe does not train on a value that is not a finite "
                                 "number: fix or remove them")
+    if huge:
+        first = flat[huge[0]]
+        raise InvalidValue(key, f"{where}: {label(huge[0])}: {what} is {first[np.abs(first) > FLOAT32_MAX][0]:g} "
+                                f"({len(huge)} sample(s) beyond the ±{FLOAT32_MAX:.2g} that 32-bit floats hold, "
+                                "where the network computes): rescale them (divide by a power of ten)")
 
 
 CHUNK = 65_536
