@@ -235,3 +235,15 @@ def test_the_sequence_matrix_is_estimated_before_it_is_made_and_padding_is_said(
     assert done.exit_code == 0, done.output
     assert "note: text length 2,000: 95 % of the training rows hold at most 3 tokens, so most of every row is " \
            "padding" in done.output
+
+
+def test_a_text_model_with_a_high_max_chars_predicts_and_evaluates_its_own_training_file(cli, write_yaml, tmp_path):
+    rows = "".join(f"{'x' * 200_000 if i == 3 else f'word{i % 5} w'},{'ab'[i % 2]}\n" for i in range(60))
+    (tmp_path / "long.csv").write_text("text,label\n" + rows)
+    spec = write_yaml("name: long\ndata: {type: table, path: long.csv, target: label, text: {columns: [text], "
+                      "max_chars: 1000000}}\nmodel: {layers: [{type: linear, units: 2}]}\ntraining: {epochs: 1}\n")
+    assert cli("run", spec, "--out", tmp_path / "out", "-q").exit_code == 0
+    run = next((tmp_path / "out").glob("long/*"))
+    predicted = cli("predict", run, tmp_path / "long.csv")  # it said: a cell is at most 100,000
+    assert predicted.exit_code == 0 and len(predicted.stdout.splitlines()) == 61, predicted.output
+    assert cli("evaluate", run, "--data", tmp_path / "long.csv").exit_code == 0

@@ -54,11 +54,13 @@ def read_table(model: TrainedModel, inputs: list[str]) -> Read:
     """Tables (any format; - for stdin) as one frame of raw cells, with each row's file and line."""
     pd = table.pandas()
     frames, files, lines, notes = [], [], [], []
+    settings = getattr(model.pipeline.data, "text", None)  # a text column may be as long as training let it be
+    text = {name: settings.max_chars for name in settings.columns} if settings else {}
     for item in inputs:
         with _readable(model, item) as (path, shown):
             file = TableFile(path, table.sniff_delimiter(path, None), shown)
             try:
-                frame = table.read_file(path, file.delimiter)
+                frame = table.read_file(path, file.delimiter, text=text)
             except InvalidValue as exc:
                 raise InputError(str(exc).replace(str(path), shown)) from None
             if ragged := file.ragged():  # pandas would pad a short row with empty cells: never in new rows
