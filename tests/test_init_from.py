@@ -95,6 +95,11 @@ def test_a_long_table_is_read_through_a_sample_of_its_first_rows_and_its_rows_ar
     assert ": 546 rows, 11 input column(s)." in text.splitlines()[0]  # the whole table's rows size the model
     assert f"path: {source}" in text and "air_conditioning         categorical: one-hot, 2 values" in text
     assert cli("validate", written).exit_code == 0
+    bad = tmp_path / "bad.csv"  # a problem in the sample is said of the user's file, not of the deleted sample
+    bad.write_text("a,label\n" + "".join(f"{'x' if i == 7 else i},{'yn'[i % 2]}\n" for i in range(300)))
+    refused = cli("init", "--from", bad, "--target", "label", tmp_path / "bad.yaml")
+    assert refused.exit_code == 2 and f"{bad} (its first 200 rows): column 'a' holds numbers and text" in \
+        refused.stderr and ".parquet" not in refused.stderr, refused.stderr
 
 
 def test_a_column_counting_the_rows_is_left_out_as_row_numbers(cli, tmp_path):

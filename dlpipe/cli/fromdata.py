@@ -50,7 +50,11 @@ def _sampled(path: Path):
         except ImportError:  # (no pyarrow: the tables extra was installed by hand without it)
             sample = sample.with_suffix(".csv")
             frame.to_csv(sample, index=False)
-        yield sample, rows
+        try:
+            yield sample, rows
+        except InvalidValue as exc:  # said of the user's file: the sample is gone once this returns
+            raise InvalidValue(exc.path, str(exc).replace(str(sample), f"{path} (its first {SAMPLE:,} rows)"),
+                               exc.also) from None
 
 
 def _read(path: Path, target: str):
