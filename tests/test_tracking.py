@@ -230,3 +230,15 @@ def test_a_tensorboard_folder_on_a_full_disk_is_one_warning_not_a_threads_traceb
     assert "Traceback" not in result.output + result.stderr and "Exception in thread" not in result.stderr
     run_dir = next((small_disk.parent / "out").glob("tiny/*"))
     assert "OSError: [Errno 28]" in (run_dir / "run.log").read_text()  # the traceback, where it belongs
+
+
+def test_an_mlflow_store_that_is_a_folder_or_a_fifo_is_one_warning_at_once(cli, write_yaml, tmp_path):
+    """MLflow retried such a store for about 100 s before training began, and a signal waited for it."""
+    import os
+
+    os.mkfifo(tmp_path / "fifo.db")
+    for store, said in ((tmp_path, "is a directory"), (tmp_path / "fifo.db", "is a FIFO")):
+        record, result = run(cli, tracked(write_yaml, f"  mlflow: {{uri: 'sqlite:///{store}'}}\n"), tmp_path / "out",
+                             "-q")
+        assert record["status"] == "completed" and "warning: tracking to mlflow stopped (sqlite:///" in result.stderr
+        assert said in result.stderr and "name a database file" in result.stderr

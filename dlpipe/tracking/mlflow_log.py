@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from dlpipe.archive.record import RunRecord
+from dlpipe.language.paths import not_a_file
 from dlpipe.language.secrets import mask
 from dlpipe.language.tracking import MLflowTracking
 from dlpipe.tracking.common import finite_steps, need, run_files
@@ -51,6 +52,17 @@ class _Quick:
         return call
 
 
+def _sqlite_file(uri: str | None) -> None:
+    """ValueError when a sqlite:/// store names something that is not a database file (a folder, a FIFO):
+    MLflow retried such a store for about 100 s before training, deaf to Ctrl-C."""
+    if not uri or not uri.startswith("sqlite:///"):
+        return
+    path = Path(uri.removeprefix("sqlite:///").split("?")[0])
+    why = not_a_file(path)
+    if why is not None and why != "no such file":  # (a new file is fine: MLflow makes the store)
+        raise ValueError(f"{mask(uri)}: {path} {why}; name a database file, e.g. sqlite:///mlflow.db")
+
+
 class MLflowTracker:
     """One MLflow run, created when the dlpipe run starts and ended when it ends."""
 
@@ -62,6 +74,7 @@ class MLflowTracker:
         entities, client = need("mlflow.entities", "mlflow"), need("mlflow.tracking", "mlflow")
         self.entities = entities
         self.uri = config.uri or os.environ.get("MLFLOW_TRACKING_URI") or None
+        _sqlite_file(self.uri)
         self.client = _Quick(client.MlflowClient(tracking_uri=self.uri))
         self.experiment = config.experiment or record.name
         experiment_id = self._experiment()
