@@ -299,3 +299,25 @@ def test_a_metrics_json_damaged_anywhere_is_skipped_or_shown_never_a_crash(real_
             (path, value, shown.output)
 
     damaged()
+
+
+def test_a_run_stopped_before_its_first_epoch_ends_has_no_headline_nor_verdict(write_yaml, tmp_path):
+    """`dlpipe runs` showed an untrained network's test R^2 as the headline of such a run, and a verdict."""
+    import threading
+
+    from click.testing import CliRunner
+
+    from dlpipe.archive.log import Progress
+    from dlpipe.cli import main
+    from dlpipe.data.sources import read_pipeline
+    from dlpipe.runner import run
+
+    from conftest import TINY_SINE
+
+    stop = threading.Event()
+    stop.set()  # a Ctrl-C before the first batch: the run ends after it
+    record = run(read_pipeline(write_yaml(TINY_SINE)), tmp_path, Progress(quiet=True), stop=stop)
+    saved = json.loads((record.path / "metrics.json").read_text())
+    assert saved["status"] == "interrupted" and saved["headline"] is None and saved["verdict"] is None
+    listed = CliRunner().invoke(main, ["runs", "--out", str(tmp_path)]).output
+    assert "interrupted" in listed and "r2" not in listed

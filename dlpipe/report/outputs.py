@@ -41,6 +41,8 @@ def finish(record: RunRecord, insights: Insights, stages: dict[str, float], prog
         if network else None
     record.headline = {"name": named, "value": record.test[named]} if named in record.test else \
         headline(record.task, record.test, imbalanced, len(record.classes) or 2)
+    if not record.history.get("epoch"):  # no epoch completed: its test figures are an untrained network's
+        record.headline, record.verdict = None, None
     try:
         record.write_history()
         write_report(record, insights)
