@@ -21,7 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-CHUNK = 50_000  # rows tokenized at a time (encode, iter_rows)
+CHUNK = 50_000  # rows tokenized at a time (encode, iter_rows) ...
+CHUNK_CHARS = 4_000_000  # ... and characters, for iter_rows: a token is a Python object of ~60-80 bytes
 PAD, UNKNOWN, SEPARATOR = 0, 1, 2  # the ids before the vocabulary's in a sequence
 RESERVED = 3
 WORD = re.compile(r"\w+|[^\w\s]")  # words, and each other visible character on its own ("$", "!")
@@ -87,20 +88,30 @@ class TextEncoder:
         """Each row's tokens (of the rows `indices`, default all), tokenized CHUNK rows at a time: a table of a
         million names never holds every row's tokens at once."""
         indices = np.arange(len(texts[self.columns[0]])) if indices is None else np.asarray(indices)
+        cells = {name: np.asarray(texts[name], dtype=object) for name in self.columns}
+        for low, high in self.spans(cells, indices):
+            yield from self.rows({name: values[indices[low:high]] for name, values in cells.items()})
+
+    def spans(self, cells: dict, indices: np.ndarray):
+        """(low, high) ranges of `indices` of at most CHUNK rows and about CHUNK_CHARS characters each: a token is a
+        Python object of 60-80 bytes, and one per character of long CJK rows took 2.7 GB for 77 MB of text."""
         for start in range(0, len(indices), CHUNK):
             picked = indices[start:start + CHUNK]
-            yield from self.rows({name: np.asarray(texts[name], dtype=object)[picked] for name in self.columns})
+            sizes = np.cumsum([sum(len(cell_text(cells[name][i])) for name in self.columns) for i in picked])
+            cuts = [0, *(np.flatnonzero(np.diff(sizes // CHUNK_CHARS) > 0) + 1).tolist(), len(picked)]
+            yield from ((start + low, start + high) for low, high in zip(cuts, cuts[1:]) if high > low)
 
     def encode(self, texts: dict, outside: list[int] | None = None) -> np.ndarray:
-        """The rows as model inputs: int64 ids (N, length) or float32 (N, vocabulary), CHUNK rows at a time.
+        """The rows as model inputs: int64 ids (N, length) or float32 (N, vocabulary), a span at a time (spans).
 
         outside: [tokens outside the vocabulary, tokens] is added to (what predict notes)."""
         count = len(texts[self.columns[0]])
         out = np.zeros((count, self.length if self.mode == "sequence" else len(self.vocabulary)),
                        dtype=np.int64 if self.mode == "sequence" else np.float32)
-        for start in range(0, count, CHUNK):
-            rows = self.rows({name: texts[name][start:start + CHUNK] for name in self.columns})
-            out[start:start + CHUNK] = self.encode_rows(rows)
+        cells = {name: np.asarray(texts[name], dtype=object) for name in self.columns}
+        for low, high in self.spans(cells, np.arange(count)):
+            rows = self.rows({name: values[low:high] for name, values in cells.items()})
+            out[low:high] = self.encode_rows(rows)
             if outside is not None:
                 words = [token for row in rows for token in row if token != "\x00sep"]
                 outside[0] += sum(token not in self.index for token in words)

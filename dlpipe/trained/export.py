@@ -17,6 +17,7 @@ import importlib.util
 import io
 import logging
 import warnings
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -124,9 +125,7 @@ def export_run(model: TrainedModel, fmt: str, output: Path | None = None, force:
     for path, replace in ((output, force), (beside, force or shared)):
         if (why := writable(path, replace, allowed=model.path / "exports")) is not None:
             raise ExportError(why)
-    from dlpipe.data.sources import load_data
-
-    test = load_data(model.pipeline.data, model.pipeline.seed).test.x[:SAMPLES]
+    test = _test_sample(model)
     mean, std = raw_scale(model.preprocessing)
     raw = test if model.preprocessing.sequence else test * std + mean  # back to raw inputs (token ids already are)
     data, difference = export(model, fmt, raw)
@@ -141,6 +140,19 @@ def export_run(model: TrainedModel, fmt: str, output: Path | None = None, force:
         left = "the file it replaced is gone (--force)" if existed else "nothing was left half-written"
         raise ExportError(f"cannot write {output}: {exc.strerror or exc}; {left}", 1) from None
     return output, beside, difference
+
+
+_SAMPLES_OF: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # a model's test sample, read once
+
+
+def _test_sample(model: TrainedModel) -> torch.Tensor:
+    """The run's first SAMPLES test inputs, which every export of this model is verified on (the data read once
+    for all the formats: a text run's corpus takes seconds to read and encode)."""
+    if model not in _SAMPLES_OF:
+        from dlpipe.data.sources import load_data
+
+        _SAMPLES_OF[model] = load_data(model.pipeline.data, model.pipeline.seed).test.x[:SAMPLES]
+    return _SAMPLES_OF[model]
 
 
 def export(model: TrainedModel, fmt: str, raw: torch.Tensor) -> tuple[bytes, float]:
