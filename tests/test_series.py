@@ -205,3 +205,13 @@ def test_time_columns_that_broke_or_fooled_the_order_check(tmp_path, times, refu
     with pytest.raises(InvalidValue) as caught:
         load_data(loaded(tmp_path, raw).data, 0)
     assert refused in str(caught.value)
+
+
+def test_messages_show_cells_as_written_never_numpys_repr():
+    from dlpipe.trained.errors import InputError
+    from dlpipe.trained.series import check_order
+
+    with pytest.raises(InputError) as caught:
+        check_order(list(np.array([2000, 2001, 1999])), "year")  # (pandas hands numpy scalars over)
+    assert str(caught.value) == "row 3, column 'year': 1999 is not after the row before (2001); give the rows in " \
+                                "time order"

@@ -64,7 +64,12 @@ class BadCells(ValueError):
 
 def _plain(values) -> list:
     """Cells as Python values (a message shows 'tall', not np.str_('tall'))."""
-    return [v.item() if isinstance(v, np.generic) else v for v in values]
+    return [shown(v) for v in values]
+
+
+def shown(value):
+    """One cell as a Python value, for a message: 50, not np.int64(50)."""
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def is_empty(value) -> bool:

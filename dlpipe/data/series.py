@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from dlpipe.archive.log import Progress
-from dlpipe.data import cells, table
+from dlpipe.data import cells, schema, table
 from dlpipe.data.csvfile import TableFile
 from dlpipe.data.dataset import DataInfo, Dataset, Samples
 from dlpipe.data.memory import check_fits
@@ -82,7 +82,7 @@ def _times(file: TableFile, cells) -> tuple[str, ...]:
 
 def _shown(value) -> str:
     """A cell as the user wrote it: 'inf', 1950, '2024-03', never np.float64(inf)."""
-    return repr(value.item() if hasattr(value, "item") else value)
+    return repr(schema.shown(value))
 
 
 def time_order(cells) -> tuple[int | None, int | None]:

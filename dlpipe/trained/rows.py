@@ -126,7 +126,7 @@ def _unseen(column: Column, clean: np.ndarray, notes: list[str], where: Callable
     known = set(column.categories)
     rows = [i for i, value in enumerate(clean) if value is not None and value not in known]
     if rows:
-        cells = ", ".join(f"{where(r)} {clean[r]!r}" for r in rows[:SHOWN])
+        cells = ", ".join(f"{where(r)} {schema.shown(clean[r])!r}" for r in rows[:SHOWN])
         more = f" and {len(rows) - SHOWN} more" if len(rows) > SHOWN else ""
         notes.append(f"column {column.name!r}: {len(rows)} cell(s) hold a category the training rows do not, "
                      f"encoded as all zeros: {cells}{more}")

@@ -41,10 +41,11 @@ def check_order(labels, name: str) -> None:
     """InputError at the first time label that is neither a number nor a date, or not after the one before."""
     bad, row = time_order(labels)
     if bad is not None:
-        raise InputError(f"row {bad + 1}, column {name!r}: {labels[bad]!r} is neither a number nor a date")
+        raise InputError(f"row {bad + 1}, column {name!r}: {schema.shown(labels[bad])!r} is neither a number nor a "
+                         "date")
     if row is not None:
-        raise InputError(f"row {row + 1}, column {name!r}: {labels[row]!r} is not after the row before "
-                         f"({labels[row - 1]!r}); give the rows in time order")
+        raise InputError(f"row {row + 1}, column {name!r}: {schema.shown(labels[row])!r} is not after the row "
+                         f"before ({schema.shown(labels[row - 1])!r}); give the rows in time order")
 
 
 def series_inputs(prep: Preprocessing, data) -> torch.Tensor:
