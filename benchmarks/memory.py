@@ -3,7 +3,8 @@
     python benchmarks/memory.py            # the table docs/benchmarks.md shows
     python benchmarks/memory.py --quick    # the smaller sizes only
     python benchmarks/memory.py --tables   # tables only: the 1,000,000-row run and predict, and every column kind
-    python benchmarks/memory.py --text     # predict of 200,000 short messages through a 20,000-word tf-idf model
+    python benchmarks/memory.py --text     # predict of 200,000 short messages through a 20,000-word tf-idf model,
+                                           # and a run on 54 MB of CJK text read as characters
 
 Each line is one fresh `dlpipe` process (`/usr/bin/time -f %M`: its peak resident set), against a baseline
 process that imports what a run imports and reads nothing. "over baseline / input" is the figure that must
@@ -196,6 +197,19 @@ def text_predict(folder: Path, dlpipe: list[str]) -> None:
     print(f"baseline (predict of one row): {base:.0f} MB")
     print(f"{'predict, 200,000 rows through a 20,000-word tf-idf':<54} {path.stat().st_size / 1e6:>8.1f} {peak:>8.0f} "
           f"{(peak - base) / (path.stat().st_size / 1e6):>22.1f}  {'ok' if code == 0 else said}")
+    chars = [chr(c) for c in range(0x4E00, 0x4E00 + 3000)]  # 300 rows of 60,000 CJK characters (54 MB)
+    with open(folder / "cjk.csv", "w", encoding="utf-8") as out:
+        out.write("text,label\n")
+        for i in range(300):
+            out.write("".join(rng.choice(chars, 60_000)) + f",{'ab'[i % 2]}\n")
+    spec = folder / "cjk.yaml"
+    spec.write_text(f"name: cjk\ndata: {{type: table, path: {folder / 'cjk.csv'}, target: label, text: {{columns: "
+                    "[text], tokens: chars, as: bag, vocabulary: 2000, max_chars: 100000}}\nmodel: {layers: [{type: "
+                    "linear, units: 2}]}\ntraining: {epochs: 1}\n")
+    peak, code, said = peak_mb([*dlpipe, "run", str(spec), "-q", "--out", str(folder / "out")])
+    size = (folder / "cjk.csv").stat().st_size
+    print(f"{'run, 300 rows of 60,000 CJK characters read as chars':<54} {size / 1e6:>8.1f} {peak:>8.0f} "
+          f"{(peak - base) / (size / 1e6):>22.1f}  {'ok' if code == 0 else said}")
     shutil.rmtree(folder, ignore_errors=True)
 
 
