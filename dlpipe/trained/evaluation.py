@@ -7,6 +7,7 @@ and nothing else in the run directory changes.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import shutil
 from datetime import datetime, timezone
@@ -96,6 +97,8 @@ def evaluate(model: TrainedModel, data_file: Path | None = None, data_changes: d
         write_atomic(folder / "report.html", page)
     except OSError:
         shutil.rmtree(folder, ignore_errors=True)  # (a full disk) no evaluation folder without its report
+        with contextlib.suppress(OSError):
+            folder.parent.rmdir()  # nor an empty evaluations/ made for it
         raise
     return Evaluation(metrics, folder, source, warnings + notes, found["said"])
 
