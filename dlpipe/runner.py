@@ -107,7 +107,7 @@ def run(loaded: Loaded, out_root: Path, progress: Progress, stop: threading.Even
         with deferring_stops(stop):  # from the run directory on, a signal ends the run after a batch, with its report
             record = _start_record(loaded, out_root, started, resume_dir, progress, world, locks, stages)
             record.sweep = sweep
-            trackers = Trackers.open(loaded, record, progress) if writer else Trackers({}, progress)
+            trackers = Trackers.open(loaded, record, progress, stop) if writer else Trackers({}, progress)
             context = RunContext(loaded, progress, record, stop, world, tune_process, resume_dir is not None,
                                  allow_changed_data, (*callbacks, trackers), stages=stages, load=load)
             try:

@@ -242,3 +242,28 @@ def test_an_mlflow_store_that_is_a_folder_or_a_fifo_is_one_warning_at_once(cli, 
                              "-q")
         assert record["status"] == "completed" and "warning: tracking to mlflow stopped (sqlite:///" in result.stderr
         assert said in result.stderr and "name a database file" in result.stderr
+
+
+def test_a_tracker_that_never_answers_is_given_up_once_the_run_is_stopped():
+    """A loopback server that accepts but never answers delayed Ctrl-C by its 8-10 s timeout."""
+    import threading
+
+    from dlpipe.archive.log import Progress
+    from dlpipe.tracking.trackers import Trackers
+
+    class Silent:  # a tracker whose every call waits for an answer that never comes
+        never = threading.Event()
+
+        def epoch(self, history):
+            Silent.never.wait()
+
+    stop, returned = threading.Event(), threading.Event()
+    trackers = Trackers({"mlflow": Silent()}, Progress(quiet=True), stop)
+    from types import SimpleNamespace
+
+    caller = threading.Thread(target=lambda: (trackers(SimpleNamespace(history={})), returned.set()), daemon=True)
+    caller.start()
+    stop.set()  # Ctrl-C: the waiting call is given up, the tracker dropped, the run goes on
+    assert returned.wait(30) and trackers.opened == {}
+    trackers.close(None)  # nothing left to close; the thread hook is put back
+    assert threading.excepthook != trackers._thread_failed
