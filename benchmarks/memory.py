@@ -3,6 +3,8 @@
     python benchmarks/memory.py            # the table docs/benchmarks.md shows
     python benchmarks/memory.py --quick    # the smaller sizes only
     python benchmarks/memory.py --tables   # tables only: the 1,000,000-row run and predict, and every column kind
+    python benchmarks/memory.py --hostile  # issue 38's cases: a multi-member gzip, a huge vocabulary or length,
+                                           # compare of a long history.csv
     python benchmarks/memory.py --text     # predict of 200,000 short messages through a 20,000-word tf-idf model,
                                            # and a run on 54 MB of CJK text read as characters
 
@@ -90,9 +92,12 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--tables", action="store_true", help="only the table source and predict")
     parser.add_argument("--text", action="store_true", help="only predict through a tf-idf text model")
+    parser.add_argument("--hostile", action="store_true", help="only issue 38's hostile cases")
     args = parser.parse_args()
     if args.text:
         return text_predict(Path(tempfile.mkdtemp(prefix="dlpipe-memory-")), [sys.executable, "-m", "dlpipe"])
+    if args.hostile:
+        return hostile(Path(tempfile.mkdtemp(prefix="dlpipe-memory-")), [sys.executable, "-m", "dlpipe"])
     folder = Path(tempfile.mkdtemp(prefix="dlpipe-memory-"))
     dlpipe = [sys.executable, "-m", "dlpipe"]
     empty = folder / "empty.csv"
@@ -168,6 +173,55 @@ def main() -> None:
     peak, code, said = peak_mb([*dlpipe, "predict", str(run), str(hostile)])
     print(f"{'predict, 200 rows with one 10 MB cell':<54} {hostile.stat().st_size / 1e6:>8.1f} {peak:>8.0f} "
           f"{(peak - base) / (hostile.stat().st_size / 1e6):>22.1f}  exit {code}: {said}")
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def hostile(folder: Path, dlpipe: list[str]) -> None:
+    """Issue 38's memory cases, each one fresh process: peak RSS and how it ended."""
+    import gzip
+
+    rng = np.random.default_rng(0)
+    with open(folder / "members.csv.gz", "wb") as out:  # 100 members of 6 MB: the last trailer says 6 MB
+        out.write(gzip.compress(b"a,b,label\n"))
+        for _ in range(100):
+            out.write(gzip.compress(b"1,2,x\n3,4,y\n" * 250_000))
+    words = np.array([f"w{i}" for i in range(100_000)])
+    with open(folder / "words.csv", "w") as out:  # 0.4 MB of text, about 33,000 distinct words
+        out.write("text,label\n")
+        for i in range(4_000):
+            out.write(" ".join(words[rng.integers(0, 100_000, 10)]) + f",{'ab'[i % 2]}\n")
+    sine = folder / "sine.yaml"
+    sine.write_text("name: hist\ndata: {type: sine, samples: 100}\nmodel: {layers: [{type: linear, units: 1}]}\n"
+                    "training: {epochs: 1}\n")
+    for _ in range(2):  # two real runs, then 800,000 epochs of history each (45 MB history.csv)
+        subprocess.run([*dlpipe, "run", str(sine), "-q", "--out", str(folder / "hist")], check=True,
+                       capture_output=True, cwd=ROOT)
+    runs = sorted((folder / "hist" / "hist").glob("2*"))
+    rows = "".join(f"{i + 1},0.123456789,0.23456789,0.98765432,0.001,{i * 0.01:.4f}\n" for i in range(800_000))
+    for run in runs:
+        (run / "history.csv").write_text("epoch,train_loss,val_loss,val_r2,lr,time\n" + rows)
+    cases = [
+        ("validate, a 100-member gzip table (600 MB of text)", folder / "members.csv.gz",
+         "data: {type: table, path: members.csv.gz, target: label}", "validate"),
+        ("validate, 4,000 rows of text as: bag, vocabulary: 1000000", folder / "words.csv",
+         "data: {type: table, path: words.csv, target: label, text: {columns: [text], as: bag, vocabulary: 1000000, "
+         "min_count: 1}}", "validate"),
+        ("validate, the same text as: sequence, length: 100000", folder / "words.csv",
+         "data: {type: table, path: words.csv, target: label, text: {columns: [text], as: sequence, length: 100000}}",
+         "validate"),
+    ]
+    print(f"{'input':<54} {'size MB':>8} {'peak MB':>8}  result")
+    for label, path, data, command in cases:
+        spec = folder / "p.yaml"
+        layers = "[{type: embedding, dim: 8}, {type: global_pool}, {type: linear, units: 2}]" if "sequence" in data \
+            else "[{type: linear, units: 2}]"
+        spec.write_text(f"name: hostile\n{data}\nmodel: {{layers: {layers}}}\ntraining: {{epochs: 1}}\n")
+        args = [*dlpipe, command, str(spec), *(["-q", "--out", str(folder / "out")] if command == "run" else [])]
+        peak, code, said = peak_mb(args)
+        print(f"{label:<54} {path.stat().st_size / 1e6:>8.1f} {peak:>8.0f}  {'ok' if code == 0 else said}")
+    peak, code, said = peak_mb([*dlpipe, "compare", *map(str, runs), "--out", str(folder / "hist")])
+    print(f"{'compare, two runs of 800,000 epochs (history.csv)':<54} {90.8:>8.1f} {peak:>8.0f}  "
+          f"{'ok' if code == 0 else said}")
     shutil.rmtree(folder, ignore_errors=True)
 
 

@@ -39,11 +39,12 @@ class Trackers:
         """threading.excepthook while trackers are open: a tracker library's thread drops that tracker, with its
         traceback in run.log; any other thread's exception goes to the hook there was."""
         frames = traceback.extract_tb(args.exc_traceback)
-        key = next((k for k in self.opened if any(f"/{k}/" in frame.filename for frame in frames)), None)
+        key = next((k for k in TRACKERS if any(f"/{k}/" in frame.filename for frame in frames)), None)
         if key is None:
             return self.hook(args)
         self.progress.log("".join(traceback.format_exception(args.exc_type, args.exc_value, args.exc_traceback)))
-        del self.opened[key]
+        if self.opened.pop(key, None) is None:  # (dropped already, by the call that met the same error)
+            return None
         _warn(self.progress, key, args.exc_value, None)
         return None
 
@@ -89,7 +90,8 @@ class Trackers:
             try:
                 waited(lambda: getattr(tracker, method)(argument), self.stop, grace)
             except Exception as exc:  # noqa: BLE001 - the archive is the record; this tracker is dropped
-                del self.opened[key]
+                if self.opened.pop(key, None) is None:
+                    continue  # (dropped already: its own thread failed first, and said so)
                 _warn(self.progress, key, exc, argument if isinstance(argument, RunRecord) else None)
 
 
