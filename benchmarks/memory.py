@@ -97,7 +97,7 @@ def main() -> None:
     if args.text:
         return text_predict(Path(tempfile.mkdtemp(prefix="dlpipe-memory-")), [sys.executable, "-m", "dlpipe"])
     if args.hostile:
-        return hostile(Path(tempfile.mkdtemp(prefix="dlpipe-memory-")), [sys.executable, "-m", "dlpipe"])
+        return hostile_cases(Path(tempfile.mkdtemp(prefix="dlpipe-memory-")), [sys.executable, "-m", "dlpipe"])
     folder = Path(tempfile.mkdtemp(prefix="dlpipe-memory-"))
     dlpipe = [sys.executable, "-m", "dlpipe"]
     empty = folder / "empty.csv"
@@ -176,7 +176,7 @@ def main() -> None:
     shutil.rmtree(folder, ignore_errors=True)
 
 
-def hostile(folder: Path, dlpipe: list[str]) -> None:
+def hostile_cases(folder: Path, dlpipe: list[str]) -> None:
     """Issue 38's memory cases, each one fresh process: peak RSS and how it ended."""
     import gzip
 
