@@ -23,6 +23,14 @@ def pytest_configure(config):
         cores = sorted(os.sched_getaffinity(0))
         if len(cores) >= count:
             os.sched_setaffinity(0, cores[int(worker[2:]) % count::count])
+    # scikit-learn imported once per test process, as in a notebook that has used it: the trees are then fitted
+    # beside every table run, however short (engine/baselines.IMPORT_S; a test takes it out to check the budget)
+    import importlib.util
+
+    if importlib.util.find_spec("sklearn") is not None:
+        import sklearn.ensemble  # noqa: F401
+
+
 PIPELINES = sorted((ROOT / "pipelines").glob("*.yaml"))
 
 TINY_SINE = """\

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import numpy as np
 import pytest
@@ -171,6 +172,11 @@ metrics: [accuracy]
     record = json.loads(next(tmp_path.glob("out/xor/*/metrics.json")).read_text())
     assert record["baselines"]["trees"]["accuracy"] > 0.9 > record["baselines"]["logistic"]["accuracy"] + 0.2
     assert "gradient-boosted trees does better (test accuracy" in record["verdict"]["advice"]
+    monkeypatch.delitem(sys.modules, "sklearn.ensemble")  # not imported yet: a 5-epoch run cannot pay for it
+    assert cli("run", tmp_path / "xor.yaml", "--out", tmp_path / "quick", "-q").exit_code == 0
+    quick = json.loads(next(tmp_path.glob("quick/xor/*/metrics.json")).read_text())
+    assert "trees" not in quick["baselines"] and "importing scikit-learn alone takes about 1.3 s" in \
+        quick["data"]["baselines"]["notes"][0]
     monkeypatch.setattr(baselines.importlib.util, "find_spec", lambda name: None)  # scikit-learn not installed
     assert cli("run", tmp_path / "xor.yaml", "--out", tmp_path / "bare", "-q").exit_code == 0
     bare = json.loads(next(tmp_path.glob("bare/xor/*/metrics.json")).read_text())
