@@ -24,7 +24,7 @@ def pytest_configure(config):
         if len(cores) >= count:
             os.sched_setaffinity(0, cores[int(worker[2:]) % count::count])
     # scikit-learn imported once per test process, as in a notebook that has used it: the trees are then fitted
-    # beside every table run, however short (engine/baselines.IMPORT_S; a test takes it out to check the budget)
+    # beside every table run, however short (engine/trees.IMPORT_S; a test takes it out to check the budget)
     import importlib.util
 
     if importlib.util.find_spec("sklearn") is not None:

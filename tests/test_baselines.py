@@ -177,7 +177,7 @@ metrics: [accuracy]
     quick = json.loads(next(tmp_path.glob("quick/xor/*/metrics.json")).read_text())
     assert "trees" not in quick["baselines"] and "importing scikit-learn alone takes about 1.3 s" in \
         quick["data"]["baselines"]["notes"][0]
-    monkeypatch.setattr(baselines.importlib.util, "find_spec", lambda name: None)  # scikit-learn not installed
+    monkeypatch.setattr("importlib.util.find_spec", lambda name: None)  # scikit-learn not installed
     assert cli("run", tmp_path / "xor.yaml", "--out", tmp_path / "bare", "-q").exit_code == 0
     bare = json.loads(next(tmp_path.glob("bare/xor/*/metrics.json")).read_text())
     assert "trees" not in bare["baselines"] and "gradient-boosted trees: not fitted (pip install 'dlpipe[trees]' " \

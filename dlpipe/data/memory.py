@@ -112,5 +112,15 @@ def check_fits(estimate: int, what: str, key: tuple, fix: str = "use a smaller f
                                 f"{_gb(available)} is available ({by}); {fix} or a machine with more memory")
 
 
+def check_matrix(rows: int, width: int, encoder) -> None:
+    """The inputs matrix a table becomes (and its split copies), estimated and checked against the memory there is."""
+    sequence = encoder is not None and encoder.mode == "sequence"
+    what = f"{width:,} token ids" if sequence else f"{width:,} inputs"
+    how = f" (text as: {encoder.mode})" if encoder else ""
+    key = ("data", "text", "length" if sequence else "vocabulary") if encoder else ("data", "path")
+    fix = "use a shorter text length" if sequence else "use a smaller vocabulary" if encoder else "use fewer columns"
+    check_fits(rows * width * (8 if sequence else 4) * 2, f"the {rows:,} rows as {what} each{how}", key, fix)
+
+
 def _gb(size: float) -> str:
     return f"{size / 1e9:.1f} GB" if size >= 1e8 else f"{size / 1e6:.0f} MB"

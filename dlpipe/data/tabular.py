@@ -17,7 +17,7 @@ import torch
 from dlpipe.archive.log import Progress
 from dlpipe.data import columns, missing, schema, table, targets, text
 from dlpipe.data.dataset import DataInfo, Dataset, Samples
-from dlpipe.data.memory import check_fits
+from dlpipe.data.memory import check_matrix
 from dlpipe.data.preprocess import Preprocessing
 from dlpipe.language.errors import InvalidValue, check_each
 from dlpipe.language.files import CSVData
@@ -165,8 +165,8 @@ def load(config: CSVData, seed: int, progress: Progress) -> Dataset:
         (sum(len(c.inputs) for c in fitted) + len(encoder.input_names if encoder else []),)
     prep = Preprocessing("table", task, shape, classes, found.target, scale, tuple(fitted), missing=config.missing,
                          text=encoder)
-    _check_matrix(len(frame), shape[0], encoder)  # before it is made: one-hot, bag, tf-idf or token ids
-    notes += _padding_note(encoder, text_facts)
+    check_matrix(len(frame), shape[0], encoder)  # before it is made: one-hot, bag, tf-idf or token ids
+    notes += text.padding_note(encoder, text_facts)
     x, _ = prep.encode(clean)
     unseen = _unseen(fitted, clean, parts)
     notes += _unseen_notes(unseen)
@@ -177,30 +177,6 @@ def load(config: CSVData, seed: int, progress: Progress) -> Dataset:
     prep = Preprocessing(**{**prep.__dict__, "notes": tuple(notes)})
     return Dataset(info, *splits, classes=classes, files=(found.path,), preprocessing=prep, text=text_facts,
                    test_text=_test_text(found, clean, parts[2]), columns=columns.described(fitted), unseen=unseen)
-
-
-def _check_matrix(rows: int, width: int, encoder) -> None:
-    """The inputs matrix a table becomes (and its split copies), estimated and checked against the memory there is."""
-    sequence = encoder is not None and encoder.mode == "sequence"
-    what = f"{width:,} token ids" if sequence else f"{width:,} inputs"
-    how = f" (text as: {encoder.mode})" if encoder else ""
-    key = ("data", "text", "length" if sequence else "vocabulary") if encoder else ("data", "path")
-    fix = "use a shorter text length" if sequence else "use a smaller vocabulary" if encoder else "use fewer columns"
-    check_fits(rows * width * (8 if sequence else 4) * 2, f"the {rows:,} rows as {what} each{how}", key, fix)
-
-
-PADDED = 4  # a sequence length over this many times the 95th percentile of the rows' tokens is mostly padding
-
-
-def _padding_note(encoder, facts: dict | None) -> list[str]:
-    """A note when `length` pads nearly every row: memory and time spent on zeros."""
-    if encoder is None or encoder.mode != "sequence" or not facts or encoder.length < 512:
-        return []
-    p95 = int(facts.get("tokens_p95") or 0)
-    if encoder.length <= PADDED * max(p95, 1):
-        return []
-    return [f"text length {encoder.length:,}: 95 % of the training rows hold at most {p95:,} tokens, so most of "
-            f"every row is padding (memory and time spent on zeros); length: {max(16, p95):,} keeps 95 % whole"]
 
 
 def _lines(file: table.TableFile, frame):

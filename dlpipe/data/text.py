@@ -206,3 +206,17 @@ def statistics(encoder: TextEncoder, lengths: list[int], test) -> dict:
             "length": encoder.length if encoder.mode == "sequence" else None,
             "cut": float(np.mean([n > encoder.length for n in lengths])) if encoder.mode == "sequence" else None,
             "test_outside": outside / total if total else 0.0}
+
+
+PADDED = 4  # a sequence length over this many times the 95th percentile of the rows' tokens is mostly padding
+
+
+def padding_note(encoder: TextEncoder | None, facts: dict | None) -> list[str]:
+    """A note when `length` pads nearly every row: memory and time spent on zeros."""
+    if encoder is None or encoder.mode != "sequence" or not facts or encoder.length < 512:
+        return []
+    p95 = int(facts.get("tokens_p95") or 0)
+    if encoder.length <= PADDED * max(p95, 1):
+        return []
+    return [f"text length {encoder.length:,}: 95 % of the training rows hold at most {p95:,} tokens, so most of "
+            f"every row is padding (memory and time spent on zeros); length: {max(16, p95):,} keeps 95 % whole"]

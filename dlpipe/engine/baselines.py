@@ -12,8 +12,6 @@ reason; the mean and the majority class read none, so they always run.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 import time
 import warnings
 from dataclasses import dataclass
@@ -25,7 +23,7 @@ from torch import nn
 from dlpipe.data.dataset import Dataset
 from dlpipe.engine.evaluate import scores
 from dlpipe.engine.optim import TorchLBFGS
-from dlpipe.engine.trees import fit_trees
+from dlpipe.engine.trees import fit_trees, fits_a_table
 
 RIDGE = 1.0e-3  # the ridge term of least squares, relative to the mean squared feature
 FIT_ROWS = 4000  # training rows the logistic fit and a wide least-squares fit use at most (evenly spread)
@@ -33,10 +31,6 @@ FIT_CELLS = 50_000_000  # rows x features beyond which a baseline is not fitted 
 LBFGS_STEPS = 20
 DECAY = 1.0e-4  # the logistic fit's weight decay (L2 on the weights)
 RARE_FLOOR = 0.1  # sparse features are scaled by at least this share of the largest feature scale
-TREE_FEATURES = 500  # a table's inputs beyond which the trees are not fitted (a wide text table: the logistic fit)
-TREE_CLASSES = 50  # classes beyond which they are not (each round grows one tree per class)
-IMPORT_S = 1.3  # seconds `import sklearn.ensemble` takes in a process that has torch (measured: 1.1-1.3 s) ...
-IMPORT_SHARE = 0.25  # ... fitted when that is at most this share of the network's training time
 SPARSE = 0.1  # features nonzero in fewer than this share of cells are kept sparse
 
 
@@ -212,39 +206,18 @@ def _cells(baseline: Baseline, x: torch.Tensor, width: int | None) -> int:
     return len(x) * (width or x[0].numel())
 
 
-def _fits_a_table(baseline: Baseline, data: Dataset, notes: list[str], trained_s: float | None = None) -> bool:
-    """Whether a baseline of tables applies: a table's inputs, at most TREE_FEATURES wide, of at most TREE_CLASSES
-    classes, its extra installed."""
-    if data.preprocessing is None or data.preprocessing.kind != "table" or data.train.x.dim() != 2 or \
-            data.train.x.shape[1] > TREE_FEATURES or not data.train.x.is_floating_point():
-        return False
-    if data.task == "classification" and data.target_size > TREE_CLASSES:  # a tree per class and round
-        notes.append(f"{baseline.label}: not fitted ({data.target_size:,} classes; they grow a tree per class and "
-                     f"round, beyond {TREE_CLASSES} too slow for a baseline)")
-        return False
-    if importlib.util.find_spec("sklearn") is None:
-        notes.append(f"{baseline.label}: not fitted (pip install 'dlpipe[{baseline.extra}]' adds them)")
-        return False
-    if trained_s is not None and "sklearn.ensemble" not in sys.modules and trained_s * IMPORT_SHARE < IMPORT_S:
-        notes.append(f"{baseline.label}: not fitted (the network trained in {trained_s:.1f} s, and importing "
-                     f"scikit-learn alone takes about {IMPORT_S:.1f} s; they are fitted beside runs of "
-                     f"{IMPORT_S / IMPORT_SHARE:.0f} s or more, and by dlpipe evaluate)")
-        return False
-    return True
-
-
 def run_baselines(data: Dataset, loss_fn: nn.Module, metrics: list, trained_s: float | None = None) -> BaselineScores:
     """Fit every baseline of the data's kind on the training split, score each on the test split.
 
     trained_s: the network's training time; a baseline whose library is not imported yet is fitted only when
-    importing it (IMPORT_S) is a small share of that (None: no budget, as for evaluate)."""
+    importing it (trees.IMPORT_S) is a small share of that (None: no budget, as for evaluate)."""
     start, results, notes = time.perf_counter(), {}, []
     width = data.info.vocabulary
     n = len(data.train)
     take = torch.linspace(0, n - 1, min(n, FIT_ROWS), device=data.train.x.device).long() if n > FIT_ROWS else None
     with torch.no_grad():
         for name, baseline in BASELINES[kind(data)].items():
-            if baseline.extra and not _fits_a_table(baseline, data, notes, trained_s):
+            if baseline.extra and not fits_a_table(baseline.label, baseline.extra, data, notes, trained_s):
                 continue
             x, y = data.train.x, data.train.y
             features = (lambda part: _features(part, width)) if baseline.flat else (lambda part: part)
