@@ -26,7 +26,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from dlpipe.archive.files import write_new, writable
+from dlpipe.archive.files import write_new
+from dlpipe.archive.guard import writable
 from dlpipe.data.preprocess import Preprocessing
 from dlpipe.trained.describe import describe
 from dlpipe.trained.model import TrainedModel

@@ -18,7 +18,8 @@ from typing import Callable
 import numpy as np
 import torch
 
-from dlpipe.archive.files import writable, write_new
+from dlpipe.archive.files import write_new
+from dlpipe.archive.guard import writable
 from dlpipe.data import schema
 from dlpipe.engine.threshold import decide
 from dlpipe.engine.threshold import of as threshold_of
