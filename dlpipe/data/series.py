@@ -71,18 +71,13 @@ def _times(file: TableFile, cells) -> tuple[str, ...]:
                                 "its time")
     bad, row = time_order(cells)
     if bad is not None:
-        raise InvalidValue(key, f"{file}:{file.line(bad)}: time {_shown(cells.iloc[bad])} is neither a number nor a date "
+        raise InvalidValue(key, f"{file}:{file.line(bad)}: time {schema.shown(cells.iloc[bad])!r} is neither a number nor a date "
                                 "(such as 1950-01 or 2024-03-01 12:00)")
     if row is not None:
-        raise InvalidValue(key, f"{file}:{file.line(row)}: time {_shown(cells.iloc[row])} is not after the row before "
-                                f"({_shown(cells.iloc[row - 1])}); rows must be in time order, each time once (sort the "
+        raise InvalidValue(key, f"{file}:{file.line(row)}: time {schema.shown(cells.iloc[row])!r} is not after the row before "
+                                f"({schema.shown(cells.iloc[row - 1])!r}); rows must be in time order, each time once (sort the "
                                 "file by its time column)")
     return tuple(str(v) for v in cells.tolist())
-
-
-def _shown(value) -> str:
-    """A cell as the user wrote it: 'inf', 1950, '2024-03', never np.float64(inf)."""
-    return repr(schema.shown(value))
 
 
 def time_order(cells) -> tuple[int | None, int | None]:

@@ -36,13 +36,19 @@ def seed_spread() -> dict:
         return {"spread": {}}
 
 
-def _group_values(record: RunRecord, key: str) -> list[float] | None:
+def _group(record: RunRecord) -> dict | None:
+    """The group a run is a seed of (its group.json), or None."""
     if not record.group or record.path is None:
         return None
     try:
-        values = read_group(record.path.parent / "groups" / record.group["id"])["metrics"][key]["values"]
+        return read_group(record.path.parent / "groups" / record.group["id"])
     except (ValueError, KeyError, TypeError):
         return None
+
+
+def _values(group: dict | None, key: str) -> list[float] | None:
+    """A group's values of one test metric, when it has two or more."""
+    values = ((group or {}).get("metrics", {}).get(key) or {}).get("values") or []
     return values if len(values) >= 2 else None
 
 
@@ -54,15 +60,18 @@ def _shipped(record: RunRecord) -> str | None:
         record.name in spread else None
 
 
-def judged(first: RunRecord, second: RunRecord, key: str, labels: tuple[str, str] = ("", "")) -> str:
-    """Whether the difference of `key` between two runs is noise, and by which evidence."""
+def judged(first: RunRecord, second: RunRecord, key: str, labels: tuple[str, str] = ("", ""),
+           groups: tuple[dict | None, dict | None] = (None, None)) -> str:
+    """Whether the difference of `key` between two runs is noise, and by which evidence (groups: their group.json,
+    read once by the caller)."""
     a, b = first.test[key], second.test[key]
     name = f"{key} {a:.4g}{labels[0]} against {b:.4g}{labels[1]} ({a - b:+.3g})"
-    x, y = _group_values(first, key), _group_values(second, key)
+    x, y = _values(groups[0], key), _values(groups[1], key)
     if x and y:
         t, df, p = welch(x, y)
         return f"{name}: Welch's t over the groups' {len(x)} and {len(y)} seeds, t = {t:.2f}, {in_words(p)}"
-    shipped = _shipped(first) if _shipped(first) == _shipped(second) else None
+    shipped = _shipped(first)
+    shipped = shipped if shipped == _shipped(second) else None
     sd = seed_spread()["spread"].get(shipped or "", {}).get(key)
     if sd:
         seeds = seed_spread().get("seeds", "several")
@@ -79,7 +88,7 @@ def judged(first: RunRecord, second: RunRecord, key: str, labels: tuple[str, str
 
 def noise(records: list[RunRecord]) -> list[str]:
     """One sentence per test metric two or more runs share: the best against the runner-up."""
-    lines = []
+    lines, groups = [], [_group(r) for r in records]  # each group.json read once, not once per metric
     for key in dict.fromkeys(k for r in records for k in r.test):
         scored = [r for r in records if isinstance(r.test.get(key), (int, float)) and math.isfinite(r.test[key])]
         if len(scored) < 2 or key == "loss":
@@ -89,6 +98,7 @@ def noise(records: list[RunRecord]) -> list[str]:
         except UnknownDirection:
             continue
         ranked = sorted(scored, key=lambda r: r.test[key], reverse=higher)
-        labels = tuple(f" (run {records.index(r) + 1})" for r in ranked[:2])
-        lines.append(judged(ranked[0], ranked[1], key, labels))
+        at = [records.index(r) for r in ranked[:2]]
+        lines.append(judged(ranked[0], ranked[1], key, tuple(f" (run {i + 1})" for i in at),
+                            (groups[at[0]], groups[at[1]])))
     return lines

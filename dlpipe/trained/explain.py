@@ -17,7 +17,9 @@ import torch
 from dlpipe.archive.record import RunRecord
 from dlpipe.data.dataset import Dataset, Samples
 from dlpipe.engine.baselines import run_baselines
+from dlpipe.engine.optim import build_loss
 from dlpipe.engine.threshold import decide
+from dlpipe.engine.threshold import of as threshold_of
 from dlpipe.trained.model import TrainedModel
 
 WORST = 10  # mistakes listed
@@ -37,8 +39,6 @@ def compared(model: TrainedModel, metrics: dict[str, float]) -> list[dict]:
 
 def baselines(model: TrainedModel, train: Dataset, samples: Samples) -> dict[str, dict[str, float]]:
     """The run's baselines, fitted again on its training split, scored on these samples."""
-    from dlpipe.engine.optim import build_loss
-
     data = dataclasses.replace(train, test=samples)
     return run_baselines(data, build_loss(model.pipeline.loss), model.pipeline.scalar_metrics).metrics
 
@@ -84,8 +84,6 @@ def mistakes(model: TrainedModel, samples: Samples, outputs: torch.Tensor, where
              shown: Callable[[int], str] | None = None) -> list[dict]:
     """The WORST samples: a classifier's most confident wrong answers, a regression's largest errors."""
     if model.task == "classification":
-        from dlpipe.engine.threshold import of as threshold_of
-
         probabilities = outputs.float().softmax(dim=1).cpu()
         predicted = decide(probabilities.log(), threshold_of(model.preprocessing, tuple(model.classes)))
         truth = samples.y.cpu()
