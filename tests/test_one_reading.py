@@ -239,3 +239,45 @@ def test_an_exported_model_takes_true_false_as_1_0_and_a_date_as_its_days(runs):
         exported = deployable(model)(torch.from_numpy(raw))
         own = model.torch_module(torch.from_numpy(x)).softmax(dim=1)  # (the graph ends with a softmax)
     assert torch.allclose(exported, own, atol=1e-4), (exported - own).abs().max()
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(columns=st.fixed_dictionaries({kind: st.lists(cells, min_size=3, max_size=3) for kind, cells in CELLS.items()}))
+def test_a_served_request_gives_the_same_clean_cells_as_a_file(tmp_path_factory, columns):
+    """The rows of a `dlpipe serve` request (JSON, as a client sends them) read into the CSV file's clean cells."""
+    from dlpipe.trained.service import _parse, rows_file
+
+    rows_ = [{kind: columns[kind][i] for kind in CELLS} for i in range(3)]
+    folder = tmp_path_factory.mktemp("served")
+    csv_path = write(folder / "t.csv", rows_, dates=("date",), floats=("numeric",))
+    body = "".join(write(folder / "t.jsonl", rows_, dates=("date",), floats=("numeric",)).read_text().splitlines(True))
+    request = _parse(('{"rows": [' + ",".join(body.splitlines()) + "]}").encode())
+    served = table.read_file(rows_file(request["rows"], folder), ",")
+    frame = table.read_file(csv_path, ",")
+    for kind in CELLS:
+        column = Column(kind, kind, missing=schema.missing_words(kind))
+        a, b = schema.clean(column, frame[kind].to_numpy()), schema.clean(column, served[kind].to_numpy())
+        same = np.array_equal(a, b, equal_nan=True) if a.dtype.kind == "f" else list(a) == list(b)
+        assert same, (kind, list(a), list(b))
+
+
+@pytest.mark.parametrize("text", TEXT)
+def test_the_server_answers_each_row_as_predict_and_the_api_do(runs, text):
+    """Every row of the table sent to the server's code as a client's JSON: the probabilities predict gives."""
+    from dlpipe.trained.predict import predict_rows, read_inputs
+    from dlpipe.trained.service import Service
+
+    run, path, _ = runs["csv", text]
+    jsonl = runs["jsonl", text][1]
+    rows_ = [json.loads(line) for line in jsonl.read_text().splitlines()]
+    served = Service(run.path).predict_json(json.dumps({"rows": rows_}).encode())
+    model, notes = dlpipe.load(run.path), []
+    _, expected = predict_rows(model, read_inputs(model, [str(path)], (), notes), None, 1000, notes)
+    got = np.array([[item["probabilities"][c] for c in model.classes] for item in served["predictions"]])
+    assert [item["row"] for item in served["predictions"]] == list(range(1, 361))
+    assert np.allclose(got, expected, atol=2e-6)  # (the answer is rounded to 6 places)
+    with pytest.warns(InputNote, match="73 empty cell"):
+        predicted = model.predict(read_table(model, [str(path)]).frame)
+    assert [item["prediction"] for item in served["predictions"]] == list(predicted)
+    said = [note for note in served["notes"] if "73 empty cell(s) filled" in note]  # the note predict gives, by row
+    assert len(said) == 1 and "row 4 column 'garage' -> 0.52" in said[0], served["notes"]

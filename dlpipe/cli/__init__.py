@@ -1,6 +1,6 @@
 """The command line: the `dlpipe` group and its commands, one module per group of commands.
 
-run.py: run, validate, schema; init.py: init; use.py: predict, evaluate, export; archive.py: runs, compare. Each command imports
+run.py: run, validate, schema; init.py: init; use.py: predict, evaluate, export; serve.py: serve; archive.py: runs, compare. Each command imports
 what it needs when it runs, so `dlpipe --help` loads click and nothing heavy.
 """
 
@@ -10,7 +10,7 @@ import click
 
 from dlpipe import __version__
 from dlpipe.cli.common import fail, is_main_program
-from dlpipe.cli import archive, init, run, sweep, use
+from dlpipe.cli import archive, init, run, serve, sweep, use
 
 
 class Commands(click.Group):
@@ -39,6 +39,6 @@ def main() -> None:
         signal.signal(signal.SIGTERM, _interrupt)
 
 
-for command in (run.run, run.validate, sweep.sweep, use.predict, use.evaluate, use.export, archive.runs, archive.compare,
+for command in (run.run, run.validate, sweep.sweep, use.predict, use.evaluate, use.export, serve.serve, archive.runs, archive.compare,
                 init.init, run.schema):
     main.add_command(command)

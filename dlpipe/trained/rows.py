@@ -114,8 +114,9 @@ def _columns(prep: Preprocessing, data):
     if absent:
         import difflib
 
+        spare = [h for h in have if h not in names]  # (a column the model already reads is no one's misspelling)
         hints = [f"{name!r}" + (f" (did you mean {close[0]!r}?)" if (close := difflib.get_close_matches(
-            name, have, n=1, cutoff=0.6)) else "") for name in absent]
+            name, spare, n=1, cutoff=0.6)) else "") for name in absent]
         raise InputError(f"no column {', '.join(hints)}; the model's features: {', '.join(names)}; the input has: "
                          f"{', '.join(have) or 'no columns'}")
     return data
