@@ -202,7 +202,7 @@ def _prepare(context: RunContext, data: Dataset) -> tuple[Dataset, Parts]:
     pipeline = loaded.pipeline
     device = place(pipeline.training, context.world, context.tune_process)
     record.device, record.task = str(device), data.task
-    record.data = data_facts(data, loaded.task_reason)
+    record.data = data_facts(data, loaded.task_reason, getattr(pipeline.data, "split", None))
     data = data.to(device)
     torch.manual_seed(pipeline.seed)  # initial weights and dropout masks
     generator = torch.Generator().manual_seed(pipeline.seed)  # batch order

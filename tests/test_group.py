@@ -69,7 +69,7 @@ def test_repeat_runs_the_seeds_as_ordinary_runs_and_sums_them_up(groups):
     assert r2["mean"] == pytest.approx(sum(r2["values"]) / 3) and r2["half"] > 0
     for index, run in enumerate(group["runs"], 1):
         record = json.loads((out / run["ref"] / "metrics.json").read_text())
-        assert record["group"] == {"id": folder.name, "index": index, "of": 3} and record["seed"] == run["seed"]
+        assert record["group"] == {"id": folder.name, "index": index, "of": 3, "kind": "seeds"} and record["seed"] == run["seed"]
     page = (folder / "report.html").read_text()
     assert "sine: 3 seeds" in page and "Validation loss of every seed" in page and "seed 44" in page
 

@@ -76,7 +76,7 @@ def _chromium(tmp_path: Path, *args: str, window: str = "1300,1000") -> str:
 @pytest.fixture(scope="module")
 def pages(tmp_path_factory, request):
     """Every kind of page: an MNIST-format report, a diverged sine report, an init_demo report, the index, a compare
-    page, a live page, a sweep page, an evaluation page and a group page (--repeat)."""
+    page, a live page, a sweep page, an evaluation page and the group pages of --repeat and --folds."""
     from click.testing import CliRunner
     from dlpipe.cli import main
 
@@ -104,6 +104,8 @@ def pages(tmp_path_factory, request):
     sweep = Path(swept.stdout.strip().splitlines()[-1].removeprefix("sweep: "))
     grouped = runner.invoke(main, ["run", str(tmp / "sine.yaml"), "--repeat", "2", "--out", str(out), "-q"])
     group = Path(grouped.stdout.strip().splitlines()[-1].removeprefix("group: "))
+    folded = runner.invoke(main, ["run", str(tmp / "sine.yaml"), "--folds", "3", "--out", str(out), "-q"])
+    folds = Path(folded.stdout.strip().splitlines()[-1].removeprefix("group: "))
     evaluated = runner.invoke(main, ["evaluate", str(mnist)])
     evaluation = Path(evaluated.stdout.strip().splitlines()[-1].removeprefix("report: "))
     record = RunRecord.read(mnist)  # the live page of that run as it stood after two of its epochs
@@ -111,7 +113,7 @@ def pages(tmp_path_factory, request):
     live.write_text(render_live(record, {k: v[:2] for k, v in record.history.items()}, read_layers(mnist), 3, 0.2))
     return {"mnist": mnist / "report.html", "diverged": diverged / "report.html", "init_demo": demo / "report.html",
             "index": out / "index.html", "compare": compare, "live": live, "sweep": sweep, "evaluation": evaluation,
-            "group": group}
+            "group": group, "folds": folds}
 
 
 @pytest.fixture(scope="module")

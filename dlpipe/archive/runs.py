@@ -132,23 +132,46 @@ def headline_text(record: RunRecord) -> str:
     return f"{head['name']} {head['value']:.4g}" if isinstance(head.get("value"), (int, float)) else ""
 
 
+def _folds_row(group: str, members: list[RunRecord]) -> tuple[str, ...]:
+    """One row for the runs of a K-fold cross-validation: the headline's mean over the folds and its range."""
+    values = [r.headline["value"] for r in members if r.status == "completed" and isinstance(
+        (r.headline or {}).get("value"), (int, float))]
+    name = next((r.headline["name"] for r in members if r.headline), "")
+    total = sum(r.duration_s or 0.0 for r in members)
+    shown = f"{name} {sum(values) / len(values):.4g} (mean; {min(values):.4g} to {max(values):.4g})" if values else ""
+    folds = (members[0].group or {}).get("of", len(members))
+    return (f"{members[0].name} {folds}-fold ({group})", started_text(members[-1]), "folds", f"{total:.1f} s", shown,
+            "")
+
+
+def _bundle(record: RunRecord) -> tuple[str, str] | None:
+    """The rows shown as one: a sweep's trials, a cross-validation's folds."""
+    if (record.sweep or {}).get("study") is not None:
+        return "sweep", record.sweep["study"]
+    if (record.group or {}).get("kind") == "folds":
+        return "folds", record.group["id"]
+    return None
+
+
 def table(runs: list[RunRecord], expand: bool = False) -> str:
-    """The runs as an aligned text table for the terminal; a sweep's trials are one row (expand: and each trial)."""
+    """The runs as an aligned text table for the terminal; a sweep's trials and a cross-validation's folds are one
+    row each (expand: and each run under it)."""
     head = ("run", "started", "status", "duration", "headline", "verdict")
-    rows, trials_of, at = [], {}, {}
+    rows, members_of, at = [], {}, {}
     for r in runs:
-        study = (r.sweep or {}).get("study")
-        if study is None:
+        bundle = _bundle(r)
+        if bundle is None:
             rows.append(_row(r))
             continue
-        if study not in trials_of:  # the sweep's row goes where its newest trial would be
-            trials_of[study], at[study] = [], len(rows)
+        if bundle not in members_of:  # the bundle's row goes where its newest member would be
+            members_of[bundle], at[bundle] = [], len(rows)
             rows.append(())
-        trials_of[study].append(r)
-    for study in reversed(list(at)):  # from the end: expanding a sweep shifts only the rows after it
-        trials = trials_of[study]
-        indented = [("  " + row[0], *row[1:]) for row in map(_row, trials)] if expand else []
-        rows[at[study]:at[study] + 1] = [_sweep_row(study, trials), *indented]
+        members_of[bundle].append(r)
+    for bundle in reversed(list(at)):  # from the end: expanding one shifts only the rows after it
+        members = members_of[bundle]
+        indented = [("  " + row[0], *row[1:]) for row in map(_row, members)] if expand else []
+        first = _sweep_row(bundle[1], members) if bundle[0] == "sweep" else _folds_row(bundle[1], members)
+        rows[at[bundle]:at[bundle] + 1] = [first, *indented]
     widths = [max(len(row[i]) for row in [head, *rows]) for i in range(len(head))]
     widths = [max(len(row[i]) for row in [head, *rows]) for i in range(len(head))]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in [head, *rows])

@@ -16,7 +16,7 @@ from dlpipe.cli.common import fail as _fail
               envvar="DLPIPE_OUT", show_envvar=True,
               help="Root directory of the run archive.")
 @click.option("--name", help="Only runs of this pipeline name.")
-@click.option("--expand", is_flag=True, help="List each sweep's trials under its row.")
+@click.option("--expand", is_flag=True, help="List each sweep's trials and each cross-validation's folds under its row.")
 @click.pass_context
 def runs(ctx: click.Context, out: Path, name: str | None, expand: bool) -> None:
     """List the archived runs (newest first); `dlpipe runs show RUN` for one."""
@@ -77,7 +77,8 @@ def runs_show(out: Path, run: str) -> None:
 def compare(refs: tuple[str, ...], out: Path) -> None:
     """Write an HTML comparison of two or more runs: curves overlaid, metrics side by side, config diff.
 
-    Two groups of seeds (`dlpipe run --repeat`; a group's folder or id) are compared by Welch's t-test instead."""
+    Two groups (`dlpipe run --repeat` or `--folds`; a group's folder or id) are compared by Welch's t-test instead,
+    or fold by fold (a paired t-test) when both cross-validated the same rows cut the same way."""
     from dlpipe.archive.runs import find_run
     from dlpipe.archive.record import RunRecord
     from dlpipe.report.compare import mixed, write_comparison
@@ -89,12 +90,13 @@ def compare(refs: tuple[str, ...], out: Path) -> None:
     groups = [find_group(out, ref) for ref in refs]
     if all(groups):
         if len(groups) != 2:
-            _fail("give two groups to compare (each made by dlpipe run --repeat N)")
+            _fail("give two groups to compare (each made by dlpipe run --repeat N or --folds K)")
         try:
             first, second = (read_group(folder) for folder in groups)
         except ValueError as exc:
             _fail(str(exc))
-        echo(f"{groups[0]} ({len(first['runs'])} seeds) against {groups[1]} ({len(second['runs'])} seeds):")
+        sizes = [f"{len(g['runs'])} {'folds' if g.get('kind') == 'folds' else 'seeds'}" for g in (first, second)]
+        echo(f"{groups[0]} ({sizes[0]}) against {groups[1]} ({sizes[1]}):")
         for line in compare_groups(first, second):
             echo(f"  {line}")
         return

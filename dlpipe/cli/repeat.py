@@ -1,8 +1,8 @@
-"""`dlpipe run FILE --repeat N`: the pipeline over N seeds (seed, seed + 1, ...), as ordinary runs made a group.
+"""`dlpipe run FILE --repeat N` and `--folds K`: the pipeline as a group of ordinary runs (trained/groups.py).
 
-Each run is archived as any other; then each test metric is summed up as its mean ± the 95 %
-interval of Student's t, and the group's page is written (report/group.py). A stop (Ctrl-C)
-ends the current run as a stopped run and starts no more; the group holds what was run.
+--repeat: seeds seed, seed + 1, ...; --folds: one run per fold of K-fold cross-validation. Each run is archived
+as any other; then each test metric is printed as its mean ± the 95 % interval of Student's t, and the group's
+page is written (report/group.py).
 """
 
 from __future__ import annotations
@@ -11,38 +11,28 @@ from pathlib import Path
 from typing import Callable
 
 from dlpipe.cli.common import echo
+from dlpipe.cli.common import fail as _fail
 
 
-def repeat_runs(file: Path, overrides: tuple[str, ...], loaded, out: Path, repeat: int, quiet: bool, stop,
-                execute: Callable, load: Callable) -> int:
-    """Run the seeds one after another, print each and the summary; the exit code (the worst of the runs)."""
+def group_runs(file: Path, overrides: tuple[str, ...], loaded, out: Path, repeat: int, folds: int | None,
+               quiet: bool, stop, execute: Callable, load: Callable) -> int:
+    """Run the members one after another, print each and the summary; the exit code (the worst of the runs)."""
     from dlpipe.archive.record import EXIT_CODES
-    from dlpipe.report.group import summary, write_group
-    from dlpipe.report.stats import interval
+    from dlpipe.trained.groups import GroupError, folds as fold_members, run_group, seeds
 
-    base, records, stopped = loaded.pipeline.seed, [], False
-    for index in range(repeat):
-        seed = base + index
-        try:  # a stop between two seeds (loading the next one's data) ends the loop, not the group
-            if stop.is_set():
-                raise KeyboardInterrupt
-            run = loaded if index == 0 and f"seed={seed}" in overrides else \
-                load(file, (*overrides, f"seed={seed}"), None)
-            record = execute(run, out, None, quiet, stop)
-        except KeyboardInterrupt:
-            if not records:
-                raise  # nothing ran: the command's own message
-            echo(f"interrupted before seed {seed}: the group holds the {len(records)} run(s) made", err=True)
-            stopped = True
-            break
-        records.append(record)
-        shown = "  ".join(f"{key} {value:.6g}" for key, value in record.test.items())
-        echo(f"[{index + 1}/{repeat}] seed {seed}: {record.ref} {record.status}  {shown}".rstrip())
-        if record.status == "interrupted":
-            break
-    folder = write_group(records)
-    done = [r for r in records if r.status == "completed"]
-    for key, found in summary(records).items():
-        echo(f"test {key:<8} {interval(found['values']).text()}  (mean ± 95 % interval over {len(done)} seeds)")
-    echo(f"group: {folder / 'report.html'}")
-    return max([EXIT_CODES.get(r.status, 1) for r in records] + ([130] if stopped else []))
+    try:
+        members = fold_members(folds, loaded.pipeline.data) if folds else seeds(loaded.pipeline.seed, repeat)
+    except GroupError as exc:
+        _fail(str(exc))
+
+    def member_pipeline(member):  # (already loaded and checked when the command line holds its overrides)
+        if set(member.overrides) <= set(overrides):
+            return loaded
+        return load(file, (*overrides, *member.overrides), None)
+
+    made = run_group(members, "folds" if folds else "seeds", member_pipeline,
+                     lambda run: execute(run, out, None, quiet, stop), stop, echo, lambda line: echo(line, err=True))
+    for line in made.lines():
+        echo(line)
+    echo(f"group: {made.folder / 'report.html'}")
+    return max([EXIT_CODES.get(r.status, 1) for r in made.records] + ([130] if made.stopped else []))

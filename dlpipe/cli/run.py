@@ -34,14 +34,20 @@ SCHEMA_PATH = Path("schemas") / "pipeline.schema.json"
               help="Data-parallel worker processes on this machine (torch.distributed via torchrun).")
 @click.option("--repeat", type=click.IntRange(1, 100), default=1, show_default=True,
               help="Run N seeds (seed, seed+1, ...) as a group: mean ± 95 % interval of each test metric.")
+@click.option("--folds", type=click.IntRange(2, 100), default=None, metavar="K",
+              help="K-fold cross-validation: K runs as a group, each testing on its own fold; mean ± 95 % interval.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress output; print only the result.")
 def run(file: Path | None, overrides: tuple[str, ...], out: Path, resume: Path | None, allow_changed_data: bool,
-        nproc: int, repeat: int, quiet: bool) -> None:
+        nproc: int, repeat: int, folds: int | None, quiet: bool) -> None:
     """Train the pipeline in FILE and archive its report under --out (or continue one with --resume)."""
     from dlpipe.engine.distributed import from_env
 
-    if repeat > 1 and (resume is not None or nproc > 1):
-        _fail("--repeat makes new runs on one process; it goes with neither --resume nor --nproc")
+    if (repeat > 1 or folds) and (resume is not None or nproc > 1):
+        _fail(f"--{'folds' if folds else 'repeat'} makes new runs on one process; it goes with neither --resume nor "
+              "--nproc")
+    if repeat > 1 and folds:
+        _fail("--folds with --repeat: repeated K-fold makes K x N runs that share their rows, whose interval would "
+              "claim more certainty than there is; run --folds K once per seed (--set seed=N) and compare the groups")
     if allow_changed_data and resume is None:
         _fail("--allow-changed-data goes with --resume RUN_DIR: a new run always trains on the data as it is")
     world = from_env()
@@ -58,10 +64,10 @@ def run(file: Path | None, overrides: tuple[str, ...], out: Path, resume: Path |
     previous = {sig: signal.signal(sig, _stopper(stop)) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         loaded = _load_for_run(file, overrides, resume)
-        if repeat > 1:
-            from dlpipe.cli.repeat import repeat_runs
+        if repeat > 1 or folds:
+            from dlpipe.cli.repeat import group_runs
 
-            grouped = repeat_runs(file, overrides, loaded, out, repeat, quiet, stop, _execute, _load_for_run)
+            grouped = group_runs(file, overrides, loaded, out, repeat, folds, quiet, stop, _execute, _load_for_run)
         else:
             record = _execute(loaded, out, resume, quiet or (world is not None and not world.main), stop, world,
                               allow_changed_data)
@@ -71,7 +77,7 @@ def run(file: Path | None, overrides: tuple[str, ...], out: Path, resume: Path |
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    if repeat > 1:
+    if repeat > 1 or folds:
         quick_exit(grouped)
     from dlpipe.archive.record import EXIT_CODES
 

@@ -110,7 +110,8 @@ def load(config: ArraysData, seed: int, progress: Progress) -> Dataset:
     raw_y = _read(config, "y")
     where, notes = str(config.path or config.y), []
     task = config.task_name if config.task_name != "auto" else targets.decide(raw_y.reshape(-1), "y")[0]
-    parts = targets.split_rows(len(x), config.split, np.random.default_rng(seed), where)
+    parts = targets.split_rows(len(x), config.split, np.random.default_rng(seed), where,
+                               labels=raw_y.reshape(-1) if task == "classification" else None)
     if task == "classification":
         labels, classes = targets.class_labels(raw_y.reshape(-1), "y", where, key=_where(config, "y")[2])
         notes = targets.class_support([labels[idx] for idx in parts], classes, where, _where(config, "y")[2])

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from dlpipe.data.preprocess import Preprocessing
+from dlpipe.data.targets import split_rows
 
 
 @dataclass(frozen=True)
@@ -98,8 +99,6 @@ class Dataset:
 
 def split_three(x: torch.Tensor, y: torch.Tensor, fractions, rng: np.random.Generator
                 ) -> tuple[Samples, Samples, Samples]:
-    """Shuffle once, then cut into train/validation/test by the configured fractions."""
-    order = torch.from_numpy(rng.permutation(len(x)))
-    n_train, n_val, _ = fractions.sizes(len(x))
-    cuts = [order[:n_train], order[n_train:n_train + n_val], order[n_train + n_val:]]
-    return tuple(Samples(x[idx], y[idx]) for idx in cuts)
+    """Shuffle once, then cut into train/validation/test by the configured fractions (or fold K of folds)."""
+    cuts = split_rows(len(x), fractions, rng, "the samples")
+    return tuple(Samples(x[torch.from_numpy(idx)], y[torch.from_numpy(idx)]) for idx in cuts)

@@ -188,9 +188,13 @@ def _split(config: ImageFolderData, pixels: dict, labels: dict, seed: int) -> tu
     """Train/validation/test tensors (pixels in 0..1): from the split folders, carving what is missing."""
     rng = np.random.default_rng(seed)
     if "all" in pixels:
-        parts = split_rows(len(labels["all"]), config.split, rng, config.root)
+        parts = split_rows(len(labels["all"]), config.split, rng, config.root, labels=labels["all"])
         chosen = [(pixels["all"], labels["all"], idx) for idx in parts]
     else:
+        if config.split.folds is not None:
+            raise InvalidValue(("data", "split", "folds"), f"{config.root}: its train/ and test/ folders fix the "
+                                                           "test images; K-fold cross-validation needs one folder "
+                                                           "per class (dlpipe cuts the folds)")
         n = len(labels["train"])
         order = rng.permutation(n)  # as the IDX source carves validation: the same rule, the same images
         carve = validation_count(config, n) if "validation" not in pixels else 0

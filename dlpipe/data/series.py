@@ -102,14 +102,37 @@ def time_order(cells) -> tuple[int | None, int | None]:
 def samples_in(config: SeriesData, rows: int) -> int:
     """How many (window, target) samples `rows` values give; InvalidValue when a split would get too few."""
     count, gap = rows - config.window - config.horizon + 1, config.separation
-    parts = config.split.sizes(count - 2 * gap) if count - 2 * gap >= 3 else (max(count - 2 * gap, 0),) * 3
+    parts = [b - a for a, b in cuts(config, count)] if count - 2 * gap >= 3 else [max(count - 2 * gap, 0)] * 3
+    if config.split.folds and count - 2 * gap >= 3:  # the first fold trains on the least: refused at any fold
+        first = config.model_copy(update={"split": config.split.model_copy(update={"fold": 1})})
+        parts = [min(a, b - c) for a, (c, b) in zip(parts, cuts(first, count))]
     if min(parts) < MIN_SPLIT:
-        raise InvalidValue(("data", "window"), f"{config.path} holds {rows} values: window {config.window} and "
-                                               f"horizon {config.horizon} leave {max(count, 0)} samples, which the "
-                                               f"split (with a gap of {gap} twice) cuts into {'/'.join(map(str, parts))}"
-                                               f" for training/validation/test; each needs at least {MIN_SPLIT}; use "
-                                               "a shorter window or horizon, a larger split share, or a longer series")
+        folds = config.split.folds
+        how = f"fold {config.split.fold} of {folds} (expanding windows: {folds + 1} blocks in time order)" if folds \
+            else "the split"
+        raise InvalidValue(("data", "split", "folds") if folds else ("data", "window"),
+                           f"{config.path} holds {rows} values: window {config.window} and horizon {config.horizon} "
+                           f"leave {max(count, 0)} samples, which {how} (with a gap of {gap} twice) cuts into "
+                           f"{'/'.join(map(str, parts))} for training/validation/test; each needs at least "
+                           f"{MIN_SPLIT}; use {'fewer folds, ' if folds else ''}a shorter window or horizon, a larger "
+                           "split share, or a longer series")
     return count
+
+
+def cuts(config: SeriesData, count: int) -> list[tuple[int, int]]:
+    """(start, end) of the training, validation and test samples, in time order with `gap` samples between.
+
+    K-fold (split.folds): expanding windows. The samples are cut into K + 1 blocks; fold k tests on block k
+    (the first block is never a test), and trains and validates on everything before it."""
+    gap, split = config.separation, config.split
+    if split.folds is None:
+        n_train, n_val, n_test = split.sizes(count - 2 * gap)
+        return [(0, n_train), (n_train + gap, n_train + gap + n_val), (count - n_test, count)]
+    block = count // (split.folds + 1)
+    start = count - (split.folds - split.fold + 1) * block
+    before = start - gap  # the samples training and validation may use
+    n_val = max(1, round(split.validation_share * (before - gap)))
+    return [(0, max(before - gap - n_val, 0)), (before - n_val, before), (start, start + block)]
 
 
 def windows(values: np.ndarray, window: int) -> np.ndarray:
@@ -130,7 +153,9 @@ def load(config: SeriesData, seed: int, progress: Progress) -> Dataset:
     count, gap = samples_in(config, len(series.values)), config.separation
     check_fits(count * config.window * series.values.shape[1] * 4 * 2, f"{count:,} windows of {config.window}",
                ("data", "window"), fix="use a shorter window")
-    n_train, n_val, n_test = config.split.sizes(count - 2 * gap)
+    parts = cuts(config, count)
+    (_, n_train), (n_test_start, n_test_end) = parts[0], parts[2]
+    n_test = n_test_end - n_test_start
     seen = series.values[:n_train - 1 + config.window + config.horizon]  # every row a training sample sees
     mean, std = seen.mean(axis=0), seen.std(axis=0)
     flat = [name for name, s in zip(series.names, std) if not s > 0]
@@ -138,9 +163,8 @@ def load(config: SeriesData, seed: int, progress: Progress) -> Dataset:
     scaled = (series.values - mean) / std
     x = torch.from_numpy(windows(scaled[:count + config.window - 1], config.window))
     y = torch.from_numpy(scaled[config.window - 1 + config.horizon:, :1].astype(np.float32))
-    cuts = [(0, n_train), (n_train + gap, n_train + gap + n_val), (count - n_test, count)]
-    train, validation, test = (Samples(x[a:b], y[a:b]) for a, b in cuts)
-    first_test = count - n_test + config.window - 1 + config.horizon  # the row of the first test target
+    train, validation, test = (Samples(x[a:b], y[a:b]) for a, b in parts)
+    first_test = n_test_start + config.window - 1 + config.horizon  # the row of the first test target
     prep = Preprocessing(
         kind="series", task="regression", sample_shape=(config.window, len(series.names)), target=config.column,
         target_scale=(float(mean[0]), float(std[0])), mean=tuple(map(float, mean)), std=tuple(map(float, std)),
@@ -148,6 +172,6 @@ def load(config: SeriesData, seed: int, progress: Progress) -> Dataset:
         window=config.window, horizon=config.horizon, time=config.time,
         notes=tuple(f"column {name!r} does not change over the training rows: it is left unscaled" for name in flat))
     forecast = {"times": series.times[first_test:first_test + n_test], "naive": test.x[:, -1, :1].clone(),
-                "gap": gap, "split": (n_train, n_val, n_test)}
+                "gap": gap, "split": tuple(b - a for a, b in parts)}
     return Dataset(DataInfo("regression", prep.sample_shape, 1), train, validation, test, files=(Path(config.path),),
                    preprocessing=prep, forecast=forecast)

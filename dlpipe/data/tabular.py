@@ -149,7 +149,7 @@ def load(config: CSVData, seed: int, progress: Progress) -> Dataset:
     task = config.task_name if config.task_name != "auto" else targets.decide(raw_y, repr(found.target))[0]
     split_values = frame[found.split_column].to_numpy() if found.split_column else None
     parts = targets.split_rows(len(frame), config.split, np.random.default_rng(seed), where, split_values,
-                               found.split_column or "")
+                               found.split_column or "", raw_y if task == "classification" else None)
     fitted = columns.fit(config, found.path, drafts, clean, parts[0])
     encoder, text_facts = _fit_text(config, found, clean, parts)
     line = _lines(found.file, frame)

@@ -167,9 +167,21 @@ SPLIT_NAMES = {"train": 0, "training": 0, "validation": 1, "val": 1, "valid": 1,
 
 
 def split_rows(n: int, fractions: SplitFractions, rng: np.random.Generator, where: str,
-               column: np.ndarray | None = None, column_name: str = "") -> list[np.ndarray]:
-    """Row indices of train, validation and test: from the split column's values, else shuffled by fractions."""
-    if column is None:
+               column: np.ndarray | None = None, column_name: str = "", labels: np.ndarray | None = None
+               ) -> list[np.ndarray]:
+    """Row indices of train, validation and test: from the split column's values, else shuffled by fractions, or
+    fold `fractions.fold` of K (labels: a classification's targets, to stratify the folds by)."""
+    if fractions.folds is not None and column is not None:
+        raise InvalidValue(("data", "split", "folds"), f"{where}: column {column_name!r} (split_column) fixes the "
+                                                       "test rows; K-fold cross-validation needs dlpipe to cut the "
+                                                       "folds: leave out split_column, or --folds")
+    if fractions.folds is not None and n // fractions.folds < MIN_SPLIT:  # (the smallest fold: refused at fold 1)
+        raise InvalidValue(("data", "split", "folds"), f"{where}: {n} rows in {fractions.folds} folds leave "
+                                                       f"{n // fractions.folds} test row(s) in a fold; each needs "
+                                                       f"at least {MIN_SPLIT}: use at most {n // MIN_SPLIT} folds")
+    if fractions.folds is not None:
+        parts = fold_rows(n, fractions, rng, labels)
+    elif column is None:
         order = rng.permutation(n)
         n_train, n_val, _ = fractions.sizes(n)
         parts = [order[:n_train], order[n_train:n_train + n_val], order[n_train + n_val:]]
@@ -183,10 +195,34 @@ def split_rows(n: int, fractions: SplitFractions, rng: np.random.Generator, wher
         parts = [np.flatnonzero(codes == k) for k in range(3)]
     sizes = [len(p) for p in parts]
     if min(sizes) < MIN_SPLIT:
-        key = ("data", "split_column") if column is not None else ("data", "split")
+        key = ("data", "split_column") if column is not None else ("data", "split", "folds") \
+            if fractions.folds else ("data", "split")
         raise InvalidValue(key, f"{where}: {n} rows split {sizes[0]}/{sizes[1]}/{sizes[2]} for train/validation/"
                                 f"test; every split needs at least {MIN_SPLIT} rows")
     return parts
+
+
+def fold_rows(n: int, fractions: SplitFractions, rng: np.random.Generator, labels: np.ndarray | None = None
+              ) -> list[np.ndarray]:
+    """Train, validation and test rows of fold `fractions.fold` of K: the rows shuffled once (the seed's), dealt to
+    the folds in turn (grouped by class first when labels are given, so each fold holds each class's share), so
+    every row is in exactly one test fold; validation is carved the same way from the other folds."""
+    order = rng.permutation(n)
+    fold_of = np.empty(n, dtype=np.int64)
+    fold_of[_by_class(order, labels)] = np.arange(n) % fractions.folds
+    test = np.sort(np.flatnonzero(fold_of == fractions.fold - 1))
+    rest = _by_class(order[fold_of[order] != fractions.fold - 1], labels)
+    n_val = fractions.sizes(n)[1]
+    picked = np.diff(np.floor(np.arange(len(rest) + 1) * n_val / len(rest)).astype(np.int64)) > 0  # evenly spread
+    return [np.sort(rest[~picked]), np.sort(rest[picked]), test]
+
+
+def _by_class(rows: np.ndarray, labels: np.ndarray | None) -> np.ndarray:
+    """`rows` grouped by their label (in a stable order, so each class keeps its shuffled order), or as they are."""
+    if labels is None:
+        return rows
+    keys = np.array([str(v) for v in np.asarray(labels, dtype=object)[rows]], dtype=object)
+    return rows[np.argsort(keys, kind="stable")]
 
 
 def _present(values: np.ndarray) -> np.ndarray:

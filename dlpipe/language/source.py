@@ -20,16 +20,36 @@ class SplitFractions(Section):
     train: float = Field(0.7, gt=0, lt=1, description="Fraction of samples used for training.")
     validation: float = Field(0.15, gt=0, lt=1, description="Fraction used for validation each epoch.")
     test: float = Field(0.15, gt=0, lt=1, description="Fraction held out for the final test metrics.")
+    folds: int | None = Field(None, ge=2, le=100, description=(
+        "K-fold cross-validation (`dlpipe run --folds K` sets it and fold, one run per fold): the rows are cut into "
+        "this many folds (stratified by class for a classification; a series: expanding windows in time order), "
+        "and test is ignored."))
+    fold: int | None = Field(None, ge=1, le=100, description=(
+        "With folds: which fold is the test split (1 to folds); validation is carved from the other folds, "
+        "validation / (train + validation) of them."))
 
     @model_validator(mode="after")
     def _sums_to_one(self) -> SplitFractions:
         total = self.train + self.validation + self.test
         if not math.isclose(total, 1.0, abs_tol=1e-6):
             raise ValueError(f"train + validation + test must be 1 (got {total:g})")
+        if (self.folds is None) != (self.fold is None):
+            raise ValueError("folds and fold go together: fold K of folds (dlpipe run --folds K sets both)")
+        if self.folds is not None and self.fold > self.folds:
+            raise ValueError(f"fold {self.fold} of {self.folds} folds: fold is 1 to {self.folds}")
         return self
 
+    @property
+    def validation_share(self) -> float:
+        """The share of the training folds that validation takes (K-fold)."""
+        return self.validation / (self.train + self.validation)
+
     def sizes(self, samples: int) -> tuple[int, int, int]:
-        """How many of `samples` each split gets (the data stage cuts exactly these)."""
+        """How many of `samples` each split gets (the data stage cuts exactly these); with folds, this fold's."""
+        if self.folds is not None:
+            n_test = samples // self.folds + (1 if self.fold - 1 < samples % self.folds else 0)
+            n_val = min(max(1, round(self.validation_share * (samples - n_test))), samples - n_test - 1)
+            return samples - n_test - n_val, n_val, n_test
         n_train = min(max(1, round(self.train * samples)), samples - 2)
         n_val = min(max(1, round(self.validation * samples)), samples - n_train - 1)
         return n_train, n_val, samples - n_train - n_val

@@ -14,7 +14,7 @@ from dlpipe.archive.files import write_atomic, write_json
 from dlpipe.archive.record import RunRecord, read_regular
 from dlpipe.report.svg import COLOURS, line_chart
 from dlpipe.report.pages import render_page
-from dlpipe.report.stats import in_words, interval, welch
+from dlpipe.report.stats import in_words, interval, paired, welch
 
 GROUP_FILE = "group.json"
 
@@ -26,26 +26,50 @@ def summary(records: list[RunRecord]) -> dict[str, dict]:
     return {k: {**vars(interval([r.test[k] for r in done])), "values": [r.test[k] for r in done]} for k in keys}
 
 
-def write_group(records: list[RunRecord]) -> Path:
-    """The group's folder with group.json and report.html; every member's metrics.json marked."""
+KINDS = {"seeds": "seed", "folds": "fold"}  # a group's kind (--repeat, --folds) and what one member is
+
+
+def write_group(records: list[RunRecord], kind: str = "seeds") -> Path:
+    """The group's folder with group.json and report.html; every member's metrics.json marked.
+
+    kind: seeds (--repeat: the seed differs) or folds (--folds: each run tests on its own fold)."""
     first = records[0]
     folder = first.path.parent / "groups" / first.path.name
     folder.mkdir(parents=True, exist_ok=True)
     metrics = summary(records)
     runs = [{"ref": r.ref, "stamp": r.path.name, "seed": r.seed, "status": r.status,
-             "verdict": (r.verdict or {}).get("kind")} for r in records]
-    write_json(folder / GROUP_FILE, {"id": first.path.name, "name": first.name, "runs": runs,
+             "verdict": (r.verdict or {}).get("kind"), **({"fold": _fold(r)} if kind == "folds" else {}),
+             "test_samples": (r.data or {}).get("sizes", {}).get("test")} for r in records]
+    labels = [f"fold {run['fold']}" if kind == "folds" else f"seed {run['seed']}" for run in runs]
+    facts = {"folds": _fold_count(first), "data": _fingerprint(first)} if kind == "folds" else {}
+    write_json(folder / GROUP_FILE, {"id": first.path.name, "name": first.name, "kind": kind, **facts, "runs": runs,
                                      "metrics": metrics, "completed": sum(r.status == "completed" for r in records)})
-    curves = [(f"seed {r.seed}", COLOURS[i % len(COLOURS)], r.history.get("epoch", []), r.history.get("val_loss", []))
-              for i, r in enumerate(records)]
-    figures = [("Validation loss of every seed", [line_chart(curves, "Validation loss by epoch", log=True)])]
+    curves = [(label, COLOURS[i % len(COLOURS)], r.history.get("epoch", []), r.history.get("val_loss", []))
+              for i, (label, r) in enumerate(zip(labels, records))]
+    figures = [(f"Validation loss of every {KINDS[kind]}", [line_chart(curves, "Validation loss by epoch", log=True)])]
     write_atomic(folder / "report.html", render_page(
-        "group.html", name=first.name, runs=runs, seeds=[r.seed for r in records], metrics=metrics, figures=figures,
-        failed=sum(r.status != "completed" for r in records)))
+        "group.html", name=first.name, kind=kind, runs=runs, labels=labels, metrics=metrics, figures=figures,
+        folds=facts.get("folds"), failed=sum(r.status != "completed" for r in records)))
     for index, record in enumerate(records, 1):
-        record.group = {"id": first.path.name, "index": index, "of": len(records)}
+        record.group = {"id": first.path.name, "index": index, "of": len(records), "kind": kind}
         record.write()
     return folder
+
+
+def _fold(record: RunRecord) -> int | None:
+    return (record.data or {}).get("fold", {}).get("index")
+
+
+def _fold_count(record: RunRecord) -> int | None:
+    return (record.data or {}).get("fold", {}).get("of")
+
+
+def _fingerprint(record: RunRecord) -> str:
+    """The data the folds were cut from and how: its files' checksums, the seed and K (paired comparisons)."""
+    import hashlib
+
+    files = sorted((record.environment or {}).get("data_files", {}).values())
+    return hashlib.sha256(json.dumps([files, record.seed, _fold_count(record)]).encode()).hexdigest()[:16]
 
 
 def find_group(out: Path, ref: str) -> Path | None:
@@ -76,16 +100,26 @@ def read_group(folder: Path) -> dict:
     return data
 
 
+def same_folds(a: dict, b: dict) -> bool:
+    """Two cross-validations of the same rows cut the same way (data files, seed, K), every fold completed: their
+    fold i tested the same rows, so they are compared fold by fold."""
+    complete = all(g.get("kind") == "folds" and g.get("completed") == g.get("folds") == len(g["runs"]) for g in (a, b))
+    return complete and a.get("data") is not None and a.get("data") == b.get("data")
+
+
 def compare_groups(a: dict, b: dict) -> list[str]:
-    """One line per test metric both groups have: the two means ± intervals and Welch's test, in words."""
-    lines = []
+    """One line per test metric both groups have: the two means ± intervals, and the paired t-test over the same
+    folds, else Welch's test, in words."""
+    lines, pair = [], same_folds(a, b)
     for key in [k for k in a["metrics"] if k in b["metrics"]]:
         x, y = a["metrics"][key]["values"], b["metrics"][key]["values"]
         if len(x) < 2 or len(y) < 2:
             lines.append(f"{key}: needs two completed runs in each group")
             continue
-        t, df, p = welch(x, y)
+        t, df, p = paired(x, y) if pair else welch(x, y)
         first, second = interval(x), interval(y)
+        test = f"paired t = {t:.2f} over the same {len(x)} folds (df {df:.0f})" if pair else \
+            f"Welch t = {t:.2f} (df {df:.1f})"
         lines.append(f"{key}: {first.text()} against {second.text()}; difference {first.mean - second.mean:+.3g}, "
-                     f"Welch t = {t:.2f} (df {df:.1f}), {in_words(p)}")
+                     f"{test}, {in_words(p, 'fold' if a.get('kind') == b.get('kind') == 'folds' else 'seed')}")
     return lines

@@ -26,10 +26,14 @@ TOP_CONFUSIONS = 8
 MAX_MATRIX = 30  # classes drawn as a matrix with numbers; beyond, a bounded image and files beside the report
 
 
-def data_facts(data: Dataset, task_reason: str) -> dict:
-    """What the report and `runs show` say about the data: why this task, the features, the target's scale, notes."""
+def data_facts(data: Dataset, task_reason: str, split=None) -> dict:
+    """What the report and `runs show` say about the data: why this task, the split's sizes (and the fold, under
+    K-fold: split is the data section's split), the features, the target's scale, notes."""
     prep = data.preprocessing
-    facts = {"task_reason": task_reason, "notes": list(data.notes)}
+    facts = {"task_reason": task_reason, "notes": list(data.notes),
+             "sizes": {"train": len(data.train), "validation": len(data.validation), "test": len(data.test)}}
+    if split is not None and split.folds is not None:
+        facts["fold"] = {"index": split.fold, "of": split.folds}
     if data.task == "classification" and data.classes:
         found = imbalance(data.train.y.cpu().numpy(), tuple(data.classes))
         if found is not None:

@@ -84,10 +84,22 @@ def welch(a: list[float], b: list[float]) -> tuple[float, float, float]:
     return t, df, t_tail(t, df)
 
 
-def in_words(p: float) -> str:
-    """A p-value as what it means for two groups of seeds."""
+def paired(a: list[float], b: list[float]) -> tuple[float, float, float]:
+    """(t, degrees of freedom, two-sided p) of the paired t-test that a[i] - b[i] is zero on average (the same
+    folds scored by two pipelines)."""
+    d = [x - y for x, y in zip(a, b)]
+    mean = sum(d) / len(d)
+    var = sum((v - mean) ** 2 for v in d) / (len(d) - 1)
+    if var == 0.0:
+        return (math.inf if mean != 0 else 0.0), float(len(d) - 1), (0.0 if mean != 0 else 1.0)
+    t = mean / math.sqrt(var / len(d))
+    return t, float(len(d) - 1), t_tail(t, len(d) - 1)
+
+
+def in_words(p: float, of: str = "seed") -> str:
+    """A p-value as what it means for two groups of seeds (of="fold": two cross-validations)."""
     if p < 0.01:
-        return f"p = {p:.2g}: far larger than the seeds' spread; not chance"
+        return f"p = {p:.2g}: far larger than the {of}s' spread; not chance"
     if p < 0.05:
-        return f"p = {p:.2g}: larger than the seeds' spread; unlikely to be chance"
-    return f"p = {p:.2g}: within the seeds' spread; it may be the seed, not the change"
+        return f"p = {p:.2g}: larger than the {of}s' spread; unlikely to be chance"
+    return f"p = {p:.2g}: within the {of}s' spread; it may be the {of}, not the change"

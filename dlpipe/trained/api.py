@@ -93,13 +93,56 @@ def validate(path: str | Path, set: dict[str, Any] | None = None) -> Loaded:  # 
 
 
 def run(path: str | Path, set: dict[str, Any] | None = None, out: str | Path = "reports",  # noqa: A002
-        quiet: bool = False) -> Run:
-    """Train a pipeline exactly as `dlpipe run` does; returns the Run (also when it failed or diverged)."""
+        quiet: bool = False, folds: int | None = None) -> Run | Group:
+    """Train a pipeline exactly as `dlpipe run` does; returns the Run (also when it failed or diverged).
+
+    folds=K: K-fold cross-validation as `dlpipe run --folds K`: a Group of K runs, each testing on its own fold.
+    """
     from dlpipe.runner import run as run_pipeline
 
     loaded = validate(path, set)
-    progress = InlineProgress(quiet=quiet) if "ipykernel" in sys.modules else Progress(quiet=quiet)
-    return Run(run_pipeline(loaded, Path(out), progress))
+    progress = lambda: InlineProgress(quiet=quiet) if "ipykernel" in sys.modules else Progress(quiet=quiet)  # noqa
+    if folds is None:
+        return Run(run_pipeline(loaded, Path(out), progress()))
+    from dlpipe.trained.groups import folds as fold_members, run_group
+
+    members = fold_members(folds, loaded.pipeline.data)
+    made = run_group(members, "folds", lambda member: validate(path, {**(set or {}), **{
+        key: yaml.safe_load(value) for key, value in (o.split("=", 1) for o in member.overrides)}}),
+        lambda one: run_pipeline(one, Path(out), progress()), say=(lambda line: None) if quiet else print)
+    return Group([Run(record) for record in made.records], made.folder, made.kind)
+
+
+@dataclass
+class Group:
+    """A group of runs (K-fold cross-validation): each run, and each test metric's mean ± 95 % interval."""
+
+    runs: list[Run]
+    path: Path  # the group's folder: group.json and report.html
+    kind: str
+
+    @property
+    def metrics(self) -> dict[str, float]:
+        """test_<metric>: the mean over the completed runs."""
+        return {f"test_{key}": found["mean"] for key, found in self._summary().items()}
+
+    @property
+    def intervals(self) -> dict[str, tuple[float, float]]:
+        """test_<metric>: (mean, half-width of the 95 % interval)."""
+        return {f"test_{key}": (found["mean"], found["half"]) for key, found in self._summary().items()}
+
+    @property
+    def report_path(self) -> Path:
+        return self.path / "report.html"
+
+    def _summary(self) -> dict:
+        from dlpipe.report.group import summary
+
+        return summary([run.record for run in self.runs])
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{k}={m:.4g}±{h:.2g}" for k, (m, h) in self.intervals.items())
+        return f"Group({self.path.name!r}, {len(self.runs)} {self.kind}, {shown})"
 
 
 class InlineProgress(Progress):
