@@ -268,6 +268,28 @@ def test_the_guides_request_gets_the_guides_answer(server):
                for i, p in enumerate(answer["predictions"]))
 
 
+def test_a_series_model_forecasts_from_the_last_steps_as_predict_does(tmp_path, cli):
+    values = np.round(np.sin(np.arange(160) / 5.0) * 3 + 20, 3)
+    (tmp_path / "s.csv").write_text("month,temp\n" + "".join(f"{i},{v}\n" for i, v in enumerate(values)))
+    (tmp_path / "s.yaml").write_text(
+        "name: temps\nseed: 2\ndata: {type: series, path: s.csv, column: temp, time: month, window: 6}\n"
+        "model: {layers: [{type: flatten}, {type: linear, units: 8, activation: tanh}, {type: linear, units: 1}]}\n"
+        "training: {epochs: 5, batch_size: 16}\n")
+    run = dlpipe.run(tmp_path / "s.yaml", out=tmp_path / "out", quiet=True)
+    rows = [{"month": i, "temp": float(values[i])} for i in range(150, 160)]
+    answer = Service(run.path).predict_json(json.dumps({"rows": rows}).encode())
+    (tmp_path / "last.csv").write_text("month,temp\n" + "".join(f"{r['month']},{r['temp']}\n" for r in rows))
+    done = cli("predict", run.path, tmp_path / "last.csv", "-o", tmp_path / "p.json")
+    assert done.exit_code == 0, done.output
+    expected = json.loads((tmp_path / "p.json").read_text())
+    assert [(p["after"], p["steps_ahead"]) for p in answer["predictions"]] == \
+        [(e["after"], e["steps_ahead"]) for e in expected] == [(i, 1) for i in range(155, 160)]
+    assert np.allclose([p["prediction"] for p in answer["predictions"]], [e["temp"] for e in expected], atol=1e-6)
+    short = Service(run.path)
+    with pytest.raises(Exception, match="forecasts from the last 6 values"):
+        short.predict_json(json.dumps({"rows": rows[:3]}).encode())
+
+
 def test_sigterm_stops_the_server_cleanly(server):
     """Last in this file: the server the other tests used stops at SIGTERM, exit 0, one line."""
     process, url = server
