@@ -47,7 +47,7 @@ from dlpipe.report.advice import settings
 from dlpipe.report.html import Insights
 from dlpipe.report.live import LiveReport
 from dlpipe.report.extras import extras, test_split
-from dlpipe.report.insights import balance_notes, data_facts
+from dlpipe.report.insights import data_facts, training_notes
 from dlpipe.report.threshold import with_threshold
 from dlpipe.report.outputs import finish, update_index
 from dlpipe.tracking.trackers import Trackers
@@ -209,7 +209,7 @@ def _prepare(context: RunContext, data: Dataset) -> tuple[Dataset, Parts]:
 
     t = time.perf_counter()
     model, loss_fn, optimizer, schedule, train_loss = _build(pipeline, data, device, insights)
-    record.data["notes"] += balance_notes(pipeline, data.classes, train_loss)
+    record.data["notes"] += training_notes(pipeline, data.classes, train_loss, model)
     if pipeline.headline:  # the pipeline's own: the run's headline and what the baselines are compared on
         record.data["headline"] = pipeline.headline
     threads = threads_for(pipeline.training, context.world, device,
@@ -267,7 +267,7 @@ def _build(pipeline, data: Dataset, device: torch.device, insights: Insights):
     use_channels_last(model, device)
     optimizer = build_optimizer(pipeline.optimizer, model.parameters(), fused=device.type in ("cpu", "cuda"))
     schedule = LRSchedule(pipeline.scheduler, optimizer, pipeline.training.epochs,
-                          steps_per_epoch(len(data.train), pipeline.training.batch_size))
+                          steps_per_epoch(len(data.train), pipeline.training.batch_size, pipeline.training.accumulate))
     weights = class_weights(pipeline.loss, tuple(data.classes), data.train.y) if data.task == "classification" \
         else None
     return model, build_loss(pipeline.loss), optimizer, schedule, \

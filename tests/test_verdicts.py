@@ -73,6 +73,7 @@ def test_the_advice_of_each_kind_is_the_change_the_benchmark_followed():
         said["init_demo"]
     assert "stop early (training.early_stopping)" in said["houses_150"]
     assert "try a tenth of it" in said["sine_lr_1"] and "10x is a good first try" in said["sine_lr_1e-5"]
+    assert all("dlpipe lr-find PIPELINE measures one" in said[name] for name in ("sine_lr_1", "sine_lr_1e-5"))
     assert "raise the learning rate" in said["iris_sgd_1e-4"]
 
 

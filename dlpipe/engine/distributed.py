@@ -195,6 +195,10 @@ class Ranks:
         for idx in self._shares(len(x), order, batch_size, x.device):
             yield x.index_select(0, idx), y.index_select(0, idx)
 
+    def no_sync(self, model: nn.Module):
+        """A batch accumulated before the step: DDP holds its gradient all-reduce until the step's last batch."""
+        return model.no_sync()
+
     def agree(self, halt: bool, bad: bool) -> list[bool]:
         return any_rank(halt, bad)  # every rank stops at the same batch, or none does
 

@@ -7,6 +7,7 @@ so neither the loop nor evaluation branches on being distributed.
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from typing import Iterator
 
 import torch
@@ -52,6 +53,10 @@ class Local:
                 continue
             for lo in range(0, len(idx), batch_size):
                 yield xs[lo:lo + batch_size], ys[lo:lo + batch_size]
+
+    def no_sync(self, model: nn.Module):
+        """A batch whose gradients are accumulated, not yet stepped: nothing to hold back in one process."""
+        return nullcontext()
 
     def agree(self, halt: bool, bad: bool) -> tuple[bool, bool]:
         return halt, bad

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import threading
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
@@ -65,9 +66,10 @@ def targets(stop_at: dict[str, float]) -> Callback:
     return check
 
 
-def steps_per_epoch(samples: int, batch_size: int) -> int:
-    """Batches in one epoch; a batch size at least the training split is one full batch."""
-    return math.ceil(samples / min(batch_size, samples))
+def steps_per_epoch(samples: int, batch_size: int, accumulate: int = 1) -> int:
+    """Optimizer steps in one epoch: its batches (a batch size at least the training split is one full batch),
+    `accumulate` batches a step."""
+    return math.ceil(math.ceil(samples / min(batch_size, samples)) / accumulate)
 
 
 def improved(rule: EarlyStopping, value: float, best: float | None) -> bool:
@@ -102,7 +104,7 @@ def _end_with_best(rule: EarlyStopping | None, state: TrainingState, model: nn.M
     return len(state.history["epoch"]) or None
 
 
-def _forward(model: nn.Module, device_type: str, bf16: bool, nhwc: bool) -> Callable[[torch.Tensor], torch.Tensor]:
+def forward_of(model: nn.Module, device_type: str, bf16: bool, nhwc: bool) -> Callable[[torch.Tensor], torch.Tensor]:
     """The model's forward pass: under bfloat16 autocast (float32 out, for the loss), on NHWC batches, or plain."""
     if not bf16 and not nhwc:
         return model
@@ -121,6 +123,28 @@ def _forward(model: nn.Module, device_type: str, bf16: bool, nhwc: bool) -> Call
 def _diverged(value: float, epoch: int, step: int, lr: float) -> str:
     return (f"the loss became {value} in epoch {epoch}, batch {step}: lower the learning rate (optimizer.lr is "
             f"{lr:g}; try a tenth of it), add training.clip_grad_norm, or check the scale of the data")
+
+
+def _stepper(model: nn.Module, optimizer: torch.optim.Optimizer, clip: float | None, after: Callable[[], None]):
+    """One optimizer step on the gradients gathered (clipped first when training.clip_grad_norm says), then the
+    schedule's per-batch step."""
+    def step() -> None:
+        if clip is not None:
+            nn.utils.clip_grad_norm_(model.parameters(), clip)
+        optimizer.step()
+        after()
+
+    return step
+
+
+def _ended(outcome: FitOutcome, halt: bool, value: float, where: tuple[int, int, int], lr: float) -> None:
+    """Training ends in this batch: interrupted (a stop), or diverged (the loss is not a number)."""
+    epoch, batch, batches = where
+    if halt:
+        outcome.status, outcome.message = "interrupted", f"interrupted in epoch {epoch}, batch {batch}/{batches}"
+    else:
+        outcome.status, outcome.message = "diverged", _diverged(value, epoch, batch, lr)
+        outcome.diverged_at = where
 
 
 def epoch_order(training: Training, y: torch.Tensor, n: int, generator: torch.Generator) -> torch.Tensor | None:
@@ -145,10 +169,12 @@ def fit(model: nn.Module, data: Dataset, *, loss_fn: nn.Module, optimizer: torch
     state = state or TrainingState(history={k: [] for k in history_columns(data.task, [m.key for m in metrics])})
     outcome = FitOutcome()
     x, y = data.train.x, data.train.y
-    n, batch_size, steps = len(x), min(training.batch_size, len(x)), steps_per_epoch(len(x), training.batch_size)
+    n, batch_size, every = len(x), min(training.batch_size, len(x)), training.accumulate
+    micros, steps = steps_per_epoch(n, batch_size), steps_per_epoch(n, batch_size, every)
     schedule = schedule or LRSchedule(None, optimizer, training.epochs, steps)
-    forward = _forward(model, x.device.type, training.precision == "bf16", x.dim() == 4 and channels_last(inner))
-    clip, after_batch, bar, agree = training.clip_grad_norm, schedule.after_batch, progress.batch, sync.agree
+    forward = forward_of(model, x.device.type, training.precision == "bf16", x.dim() == 4 and channels_last(inner))
+    bar, agree = progress.batch, sync.agree
+    step = _stepper(model, optimizer, training.clip_grad_norm, schedule.after_batch)
     stopping = stop if stop is not None else threading.Event()
     # Preallocated once: a small tensor kept per batch would split the freed activation blocks and
     # grow the heap by one block per batch (measured: MNIST CNN peak RSS 2.6 GB instead of 0.9 GB).
@@ -161,31 +187,29 @@ def fit(model: nn.Module, data: Dataset, *, loss_fn: nn.Module, optimizer: torch
         lr = optimizer.param_groups[0]["lr"]
         order = epoch_order(training, y, n, generator)
         total, seen = 0.0, 0
-        for step, (xb, yb) in enumerate(sync.batches(x, y, order, batch_size), 1):
-            out = forward(xb)
-            loss = step_loss(out, yb)
-            value = loss.item()  # one sync per batch: the cheapest way to catch NaN at once (~2 us on CPU)
-            count = yb.shape[0]  # not len(yb): Tensor.__len__ is Python code, ~1 us a call
-            total += value * count
-            if classify:  # train accuracy: one argmax per batch here, compared with the targets once per epoch
-                torch.argmax(out, dim=1, out=guessed[seen:seen + count])
-            seen += count
-            halt, bad = agree(stopping.is_set(), not math.isfinite(value))
-            if halt:
-                outcome.status, outcome.message = "interrupted", f"interrupted in epoch {epoch}, batch {step}/{steps}"
-                break
-            if bad:
-                outcome.status, outcome.message = "diverged", _diverged(value, epoch, step, lr)
-                outcome.diverged_at = (epoch, step, steps)
-                break
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if clip is not None:
-                nn.utils.clip_grad_norm_(model.parameters(), clip)
-            optimizer.step()
-            after_batch()
+        for micro, (xb, yb) in enumerate(sync.batches(x, y, order, batch_size), 1):
+            first, last = (micro - 1) % every == 0, micro % every == 0 or micro == micros
+            with nullcontext() if last else sync.no_sync(model):  # (gradients are averaged over ranks once a step)
+                out = forward(xb)
+                loss = step_loss(out, yb)
+                value = loss.item()  # one sync per batch: the cheapest way to catch NaN at once (~2 us on CPU)
+                count = yb.shape[0]  # not len(yb): Tensor.__len__ is Python code, ~1 us a call
+                total += value * count
+                if classify:  # train accuracy: one argmax per batch here, compared with the targets once per epoch
+                    torch.argmax(out, dim=1, out=guessed[seen:seen + count])
+                seen += count
+                halt, bad = agree(stopping.is_set(), not math.isfinite(value))
+                if halt or bad:
+                    _ended(outcome, halt, value, (epoch, micro, micros), lr)
+                    break
+                if first:
+                    optimizer.zero_grad(set_to_none=True)
+                # Each batch's mean loss weighs 1/(batches in this step): one step's gradient is the mean over them.
+                (loss / min(every, micros - (micro - 1) // every * every) if every > 1 else loss).backward()
+            if last:
+                step()
             pace()
-            bar(step, steps)
+            bar(micro, micros)
         if outcome.status == "interrupted":
             break
 

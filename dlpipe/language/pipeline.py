@@ -43,7 +43,11 @@ class Training(Section):
     """How long and in what batches to train, and on what."""
 
     epochs: int = Field(10, ge=1, le=100_000, description="Passes over the training split.")
-    batch_size: int = Field(32, ge=1, description="Samples per gradient step.")
+    batch_size: int = Field(32, ge=1, description="Samples per gradient step (per micro-batch with accumulate).")
+    accumulate: int = Field(1, ge=1, le=4096, description=(
+        "Gradient accumulation: the gradients of this many batches are summed before each optimizer step, so the "
+        "effective batch is batch_size x accumulate in the memory of one batch (the schedule steps once per "
+        "effective batch; batch norm still normalizes each micro-batch)."))
     shuffle: bool = Field(True, description="Draw a new random order of the training samples every epoch.")
     sampling: Literal["uniform", "balanced"] = Field("uniform", description=(
         "uniform: every training row once an epoch; balanced (classification): an epoch's rows drawn with "

@@ -64,8 +64,8 @@ def data_facts(data: Dataset, task_reason: str, split=None) -> dict:
     return facts
 
 
-def balance_notes(pipeline: Pipeline, classes, train_loss: nn.Module | None) -> list[str]:
-    """What class weights and balanced sampling do, said in the terminal and the report."""
+def training_notes(pipeline: Pipeline, classes, train_loss: nn.Module | None, model: nn.Module) -> list[str]:
+    """What class weights, balanced sampling and gradient accumulation do, said in the terminal and the report."""
     shift = ("they shift the predicted probabilities toward the rarer classes (the calibration section shows how "
              "far)")
     notes = []
@@ -77,6 +77,13 @@ def balance_notes(pipeline: Pipeline, classes, train_loss: nn.Module | None) -> 
     if pipeline.training.sampling == "balanced":
         notes.append(f"balanced sampling: each epoch draws the training rows with replacement so that every class "
                      f"comes up as often; validation and test are not resampled; {shift}")
+    batch, times = pipeline.training.batch_size, pipeline.training.accumulate
+    if times > 1:
+        norms = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
+        notes.append(f"gradient accumulation: each step sums the gradients of {times} batches of {batch}, an "
+                     f"effective batch of {batch * times}; the schedule steps once per effective batch" +
+                     (f"; batch norm normalizes each batch of {batch}, not the {batch * times}: its statistics are "
+                      f"noisier than one batch of {batch * times} would give" if norms else ""))
     return notes
 
 

@@ -58,6 +58,7 @@ class Chart:
     x_label: str = "epoch"
     y_label: str = ""
     log: bool = False
+    log_x: bool = False  # the xs are log10 of the values: ticks at round values, labelled as the values
     integer_x: bool = False
     ylim: tuple[float, float] | None = None
     legend: bool = True
@@ -177,7 +178,7 @@ def render(chart: Chart) -> str:
     parts = [head, *legend, f'<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" fill="none" '
              'stroke="#999"/>']
     parts += _y_ticks(ticks, sy, left)
-    parts += _x_ticks(x0, x1, chart.integer_x, sx, top + plot_h)
+    parts += _x_ticks(x0, x1, chart.integer_x, sx, top + plot_h, chart.log_x)
     parts.append(f'<text x="{left + plot_w / 2}" y="{height - 6}" text-anchor="middle">{escape(chart.x_label)}</text>')
     if chart.y_label:
         label = chart.y_label + (" (log scale)" if log else "")
@@ -231,13 +232,15 @@ def _log_ticks(y0: float, y1: float) -> list[float]:
     return inside if len(inside) >= 2 else [y0 + (y1 - y0) * i / 4 for i in range(5)]
 
 
-def _x_ticks(x0: float, x1: float, integer: bool, sx, bottom: float) -> list[str]:
-    ticks = nice_ticks(x0, x1, 6)
+def _x_ticks(x0: float, x1: float, integer: bool, sx, bottom: float, log: bool = False) -> list[str]:
+    ticks = _log_ticks(x0, x1) if log else nice_ticks(x0, x1, 6)
     if integer:
         ticks = sorted({int(round(t)) for t in ticks if abs(t - round(t)) < 1e-9} or {int(round(x0))})
     parts, step = [], (ticks[1] - ticks[0]) if len(ticks) > 1 else 0.0
     for value in ticks:
-        x, label = sx(value), tick_text(value, step)
+        x = sx(value)
+        label = f"{10 ** value:.2g}".replace("e-0", "e-").replace("e+0", "e").replace("e+", "e") if log else \
+            tick_text(value, step)
         half = _width(label, FONT) / 2  # a label at either end stays inside the chart
         anchor = "end" if x + half > WIDTH - 2 else "start" if x - half < 2 else "middle"
         parts.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{bottom}" y2="{bottom + 5}" stroke="#999"/>'

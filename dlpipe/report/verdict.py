@@ -36,6 +36,7 @@ NOISE_LEVEL = 0.12  # mean epoch-to-epoch jump of log(val_loss) in the second ha
 STILL_GAIN = 0.03  # validation loss fell more than 3 % over the last fifth of training ...
 SIGNIFICANT = 2.0  # ... by more than two standard errors of its trend (the noise cannot explain it)
 KEEPS_PACE = 0.25  # ... and a fall at least this share of the training loss's (in log): not mostly memorising
+LR_FIND = "dlpipe lr-find PIPELINE"  # the command the learning-rate verdicts point at
 STEADY = 0.8  # the share of epochs whose validation loss fell, for "learning rate too low"
 LOW_LR = 10.0  # "too low" only at a learning rate under 10x the bottom of the optimizer's usual range
 GAP_RATIO = 3.0  # validation loss ends at least 3x the training loss ...
@@ -117,7 +118,7 @@ def _jumpy(train: np.ndarray, val: np.ndarray, peak: str) -> Verdict | None:
         return None
     return Verdict("learning rate too high", f"the loss jumped to {JUMP:g}x or more of the epoch before {len(jumps)} "
                                              f"times, first in epoch {jumps[0]}: the learning rate{peak} is too "
-                                             "high; try a tenth of it", epoch=int(jumps[0]))
+                                             f"high; try a tenth of it ({LR_FIND} measures one)", epoch=int(jumps[0]))
 
 
 def _plateau(train: np.ndarray, val: np.ndarray, peak: str) -> Verdict | None:
@@ -136,7 +137,7 @@ def _slow(val: np.ndarray, lr: np.ndarray, usual_lr: tuple[float, float] | None)
     return Verdict("learning rate too low", f"the validation loss fell a little every epoch, all run long, at a "
                                             f"learning rate of {lr.max():g} (this optimizer's usual range: "
                                             f"{usual_lr[0]:g} to {usual_lr[1]:g}): raise it, 10x is a good first "
-                                            "try")
+                                            f"try ({LR_FIND} measures one)")
 
 
 def _overfitting(train: np.ndarray, val: np.ndarray) -> Verdict | None:
