@@ -29,6 +29,7 @@ from dlpipe.archive.rundir import new_record, open_run_dir
 from dlpipe.data.dataset import Dataset
 from dlpipe.data.sources import load_data
 from dlpipe.engine import distributed, integrity
+from dlpipe.engine.augment import for_run as augmenter
 from dlpipe.engine.checkpoint import Checkpointer, ResumeError, TrainingState, save_model
 from dlpipe.engine.device import place, resolve_device, threads_for, use_channels_last
 from dlpipe.engine.resume import checkpoint_the_end, keep_provenance, restored
@@ -250,7 +251,8 @@ def _fit(context: RunContext, data: Dataset, parts: Parts):
                             training=pipeline.training,
                             metrics=pipeline.scalar_metrics, generator=parts.generator, progress=context.progress,
                             schedule=parts.schedule, state=state, callbacks=(saver, probe, live, *stop_at, *context.callbacks),
-                            stop=context.stop, sync=Ranks(world) if world else None, pace=parts.threads.pace)
+                            stop=context.stop, sync=Ranks(world) if world else None, pace=parts.threads.pace,
+                            augment=augmenter(pipeline.data, pipeline.seed, data.preprocessing))
         checkpoint_the_end(saver, state, fitted, record.path)
         return state, fitted, probe, live
     finally:

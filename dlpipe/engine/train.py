@@ -23,6 +23,7 @@ from torch import nn
 
 from dlpipe.archive.log import Progress
 from dlpipe.data.dataset import Dataset
+from dlpipe.engine.augment import Augmenter
 from dlpipe.engine.checkpoint import TrainingState
 from dlpipe.engine.evaluate import channels_last, evaluate
 from dlpipe.engine.local import Local
@@ -104,12 +105,16 @@ def _end_with_best(rule: EarlyStopping | None, state: TrainingState, model: nn.M
     return len(state.history["epoch"]) or None
 
 
-def forward_of(model: nn.Module, device_type: str, bf16: bool, nhwc: bool) -> Callable[[torch.Tensor], torch.Tensor]:
-    """The model's forward pass: under bfloat16 autocast (float32 out, for the loss), on NHWC batches, or plain."""
-    if not bf16 and not nhwc:
+def forward_of(model: nn.Module, device_type: str, bf16: bool, nhwc: bool,
+               augment: Callable[[torch.Tensor], torch.Tensor] | None = None) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The model's forward pass: on the augmented batch, under bfloat16 autocast (float32 out, for the loss), on
+    NHWC batches, or plain."""
+    if not bf16 and not nhwc and augment is None:
         return model
 
     def forward(xb: torch.Tensor) -> torch.Tensor:
+        if augment is not None:
+            xb = augment(xb)
         if nhwc:
             xb = xb.contiguous(memory_format=torch.channels_last)  # a gathered batch comes out NCHW
         if not bf16:
@@ -161,18 +166,18 @@ def fit(model: nn.Module, data: Dataset, *, loss_fn: nn.Module, optimizer: torch
         training: Training, metrics: list, generator: torch.Generator, progress: Progress,
         schedule: LRSchedule | None = None, state: TrainingState | None = None, callbacks: Sequence[Callback] = (),
         stop: threading.Event | None = None, sync: Local | None = None, pace: Callable[[], None] = lambda: None,
-        train_loss: nn.Module | None = None) -> tuple[TrainingState, FitOutcome]:
-    """Train from `state` (a fresh start when None) up to training.epochs; metrics: the scalar metric configs;
-    train_loss: what the steps minimise when it is not loss_fn (class weights; loss_fn scores validation)."""
+        train_loss: nn.Module | None = None, augment: Augmenter | None = None) -> tuple[TrainingState, FitOutcome]:
+    """Train from `state` (None: from scratch) to training.epochs; metrics: the scalar metric configs; train_loss:
+    what steps minimise if not loss_fn (class weights); augment: what changes each training batch (data.augment)."""
     sync, step_loss = sync or Local(), train_loss or loss_fn
     inner, classify = sync.unwrap(model), data.task == "classification"
     state = state or TrainingState(history={k: [] for k in history_columns(data.task, [m.key for m in metrics])})
-    outcome = FitOutcome()
-    x, y = data.train.x, data.train.y
+    outcome, (x, y) = FitOutcome(), (data.train.x, data.train.y)
     n, batch_size, every = len(x), min(training.batch_size, len(x)), training.accumulate
     micros, steps = steps_per_epoch(n, batch_size), steps_per_epoch(n, batch_size, every)
     schedule = schedule or LRSchedule(None, optimizer, training.epochs, steps)
-    forward = forward_of(model, x.device.type, training.precision == "bf16", x.dim() == 4 and channels_last(inner))
+    forward = forward_of(model, x.device.type, training.precision == "bf16", x.dim() == 4 and channels_last(inner),
+                         augment.at(state.epoch * micros) if augment else None)
     bar, agree = progress.batch, sync.agree
     step = _stepper(model, optimizer, training.clip_grad_norm, schedule.after_batch)
     stopping = stop if stop is not None else threading.Event()

@@ -7,7 +7,7 @@ in the SOURCES table of dlpipe/data/sources.py.
 from __future__ import annotations
 
 import math
-from typing import Literal, Union
+from typing import ClassVar, Literal, Union
 
 from pydantic import Field, field_validator, model_validator
 
@@ -77,6 +77,8 @@ class ImageData(DataSource):
     """Fields shared by the built-in image datasets (MNIST, Fashion-MNIST, CIFAR-10)."""
 
     TASK = "classification"
+    IMAGES = True
+    FLIPS: ClassVar[tuple[str, ...]] = ()  # the flips that keep an image what it is (digits: none)
     root: str | None = Field(None, description="Folder holding the dataset's files; searched first.")
     validation: Union[int, float] = Field(
         5000, gt=0, description="Validation images carved from the training set: a count, or a fraction < 1.")
@@ -102,12 +104,14 @@ class MNISTData(ImageData):
 class FashionMNISTData(ImageData):
     """Fashion-MNIST clothing: same format as MNIST, 10 kinds of garment."""
 
+    FLIPS = ("horizontal",)  # a mirrored shoe is a shoe; one upside down is not how shoes are photographed
     type: Literal["fashion_mnist"] = Field(description="Fashion-MNIST clothing images.")
 
 
 class CIFAR10Data(ImageData):
     """CIFAR-10 colour photos: 50,000 training and 10,000 test images, 3x32x32, 10 classes."""
 
+    FLIPS = ("horizontal",)
     type: Literal["cifar10"] = Field(description="CIFAR-10 colour images (the official python-version archive).")
 
 

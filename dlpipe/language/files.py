@@ -8,7 +8,7 @@ validation context `base_dir`, and the resolved pipeline.yaml holds absolute pat
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal, Union
+from typing import Any, ClassVar, Literal, Union
 
 from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
@@ -195,6 +195,8 @@ class ImageFolderData(OwnFiles):
     """Images in class folders: root/<class>/*.png, or root/train|validation|test/<class>/..."""
 
     TASK = "classification"
+    IMAGES = True
+    FLIPS: ClassVar[tuple[str, ...]] = ("horizontal", "vertical")  # unknown images: no flip is called a pitfall
     type: Literal["image_folder"] = Field(description="A folder of images, one sub-folder per class.")
     root: str = Field(description="The folder, relative to this pipeline file.")
     size: tuple[int, int] | None = Field(None, description="[height, width] to resize to (default: the first image's).")

@@ -144,8 +144,10 @@ def _decide_task(data: dict, decide_task: TaskDecider, context: dict, problems: 
         return ""
     try:
         config = source.model_validate(raw, context=context)
-    except ValidationError:
-        return ""  # validating the whole pipeline reports it, with the rest
+    except ValidationError:  # validating the whole pipeline reports it, with the rest
+        if raw.get("task", "auto") == "auto":  # a stand-in task, so no default loss is missing because of it
+            data["data"] = {**raw, "task": "regression"}
+        return ""
     try:
         task, reason = decide_task(config)
     except InvalidValue as exc:

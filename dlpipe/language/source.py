@@ -7,9 +7,9 @@ both build on it without importing each other.
 from __future__ import annotations
 
 import math
-from typing import ClassVar
+from typing import ClassVar, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from dlpipe.language.section import Section
 
@@ -59,10 +59,37 @@ MIN_SPLIT = 2  # samples every split needs: R^2 and the spread of the errors nee
 MAX_ABS_X = 1.0e6  # x beyond this overflows the polynomials and the uniform draw long before it helps
 
 
+class Augment(Section):
+    """Random changes to every training batch (never validation or test), made on the whole batch as tensor
+    operations and seeded: a resumed run draws the same ones."""
+
+    flip: Literal["horizontal", "vertical"] | None = Field(None, description=(
+        "Mirror half the images, left-right (horizontal) or upside down (vertical)."))
+    shift: int = Field(0, ge=0, le=64, description="Move each image up to this many pixels each way (black fills).")
+    rotate: float = Field(0.0, ge=0, le=180, description="Turn each image by up to this many degrees either way.")
+    crop: int = Field(0, ge=0, le=64, description=(
+        "Pad by this many black pixels and cut the image's size back out at a random place (CIFAR's usual 4)."))
+    noise: float = Field(0.0, ge=0, le=1, description="Add Gaussian noise of this standard deviation (pixels 0..1).")
+    erase: float = Field(0.0, ge=0, le=1, description=(
+        "With this probability, blank a random rectangle of 2-33 % of the image (random erasing)."))
+
+
 class DataSource(Section):
     """A data source. TASK: regression, classification, or auto (decided from the data when it is read)."""
 
     TASK: ClassVar[str]
+    IMAGES: ClassVar[bool] = False  # samples are images: augment: applies
+    augment: Augment | None = Field(None, description=(
+        "Image augmentation of the training batches (image sources: mnist, fashion_mnist, cifar10, image_folder)."))
+
+    @field_validator("augment")
+    @classmethod
+    def _images_only(cls, value: Augment | None) -> Augment | None:
+        if value is not None and not cls.IMAGES:
+            kind = getattr(cls.model_fields["type"].annotation, "__args__", ("this",))[0]
+            raise ValueError(f"augmentation moves and mirrors pixels; data.type {kind} has none (augment: is for "
+                             "mnist, fashion_mnist, cifar10 and image_folder)")
+        return value
 
     @classmethod
     def declared_task(cls, raw: dict) -> str:

@@ -54,7 +54,8 @@ def check_pipeline(loaded: Loaded) -> Checked:
         problems += exc.problems
     if problems:
         raise loaded.errors(problems)
-    return Checked(summary, loaded.render([*_range_warnings(pipeline, info), *_lr_warnings(pipeline)]), info.classes)
+    return Checked(summary, loaded.render([*_range_warnings(pipeline, info), *_lr_warnings(pipeline),
+                                                   *_augment_warnings(pipeline)]), info.classes)
 
 
 def _task_problems(pipeline: Pipeline, task: str):
@@ -142,6 +143,17 @@ def _range_warnings(pipeline: Pipeline, info):
         yield Problem(("model", "layers", index), f"{name} outputs only values in [{low:g}, {high:g}] but the "
                       f"targets span [{values.min():.3g}, {values.max():.3g}]; the model cannot fit them. "
                       "End with a plain {type: linear, units: 1}", warning=True)
+
+
+def _augment_warnings(pipeline: Pipeline):
+    """A flip that turns the images into something else (a mirrored 2 is no digit): allowed, said as a pitfall."""
+    augment, data = getattr(pipeline.data, "augment", None), pipeline.data
+    if augment is not None and augment.flip and augment.flip not in getattr(data, "FLIPS", (augment.flip,)):
+        what = "digits" if data.type == "mnist" else f"{data.type} images"
+        yield Problem(("data", "augment", "flip"), f"a {augment.flip} flip of {what} makes images the test set never "
+                      "holds (a mirrored 2, 3 or 7 is no digit): the network spends capacity on them and may "
+                      "confuse classes; shift, rotate or erase instead",
+                      warning=True)
 
 
 def _lr_warnings(pipeline: Pipeline):

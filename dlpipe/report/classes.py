@@ -149,3 +149,28 @@ def mistakes(report: ClassReport) -> list[dict] | None:
                       "confidence": f"{confidence:.0%}", "height": image.shape[0], "width": image.shape[1],
                       "saliency": base64.b64encode(png(seen)).decode("ascii") if seen is not None else None})
     return tiles
+
+
+SHOWN_AUGMENTED = 12  # training images drawn as they were and as augmented
+
+
+def augmented(data, config, seed: int) -> list[dict] | None:
+    """The first training images beside one augmented draw of them (data.augment), as base64 PNGs (ink dark on a
+    light page for grey images, as the mistakes are drawn)."""
+    from dlpipe.engine.augment import Augmenter
+
+    prep = data.preprocessing
+    if config is None or prep is None or prep.kind != "images":
+        return None
+    mean, std = tuple(prep.mean), tuple(prep.std)
+    x = data.train.x[:SHOWN_AUGMENTED].detach().float().cpu()
+    changed = Augmenter(config, seed, mean, std).at(-1)(x)  # (batch -1: a draw training never makes)
+
+    def image(one) -> str:
+        pixels = one.numpy() * np.asarray(std or (1.0,)).reshape(-1, 1, 1) + np.asarray(mean or (0.0,)).reshape(-1, 1, 1)
+        pixels = np.rint(np.clip(pixels, 0, 1) * 255).astype(np.uint8)
+        shown = 255 - pixels[0] if pixels.shape[0] == 1 else pixels.transpose(1, 2, 0)
+        return base64.b64encode(png(shown)).decode("ascii")
+
+    return [{"original": image(a), "png": image(b), "height": x.shape[2], "width": x.shape[3]}
+            for a, b in zip(x, changed)]

@@ -20,6 +20,7 @@ from dlpipe.engine.distributed import Ranks, World
 from dlpipe.engine.evaluate import predict, scores
 from dlpipe.language.pipeline import Pipeline
 from dlpipe.report.calibration import calibration
+from dlpipe.report.classes import augmented
 from dlpipe.report.html import Insights
 from dlpipe.report.importance import importance
 from dlpipe.report.insights import (class_report, forecast_view, learned_parameters, predicted_vs_true,
@@ -65,6 +66,8 @@ def extras(model: nn.Module, data: Dataset, loss_fn: nn.Module, pipeline: Pipeli
         insights.predictions = safely("predicted against true", lambda: predicted_vs_true(model, data, outputs))
     insights.classes = safely("per-class figures", lambda: class_report(model, data, outputs, threshold))
     insights.words = safely("words", lambda: words(model, data, outputs))
+    insights.augmented = safely("augmented samples", lambda: augmented(data, pipeline.data.augment, pipeline.seed))
+    insights.augment = pipeline.data.augment.model_dump(exclude_defaults=True) if insights.augmented else None
     trained_s = (record.history.get("time") or [None])[-1]  # the baselines' budget (engine/trees.IMPORT_S)
     outcome = safely("baselines", lambda: run_baselines(data, loss_fn, pipeline.scalar_metrics, trained_s))
     if outcome is not None:  # the simple models, on the same splits

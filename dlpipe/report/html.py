@@ -30,6 +30,8 @@ class Insights:
     settings: Settings | None = None  # what the verdict's advice changes (report/advice.py)
     words: Words | None = None  # a text classifier: the tokens that push toward each class, its mistakes
     forecast: forecast.Forecast | None = None  # a series: the test period, with the naive forecast
+    augmented: list[dict] | None = None  # training images as they were and as data.augment changed them
+    augment: dict | None = None  # data.augment's settings, as given
 
 
 def _figures(record: RunRecord, insights: Insights) -> list[tuple[str, list[str]]]:
@@ -75,6 +77,7 @@ def render(record: RunRecord, insights: Insights, resolved_yaml: str) -> str:
     grid = classes.mistakes(insights.classes) if insights.classes else None
     return render_page("report.html", r=record, summary=insights.summary, classes=insights.classes,
                        resolved_yaml=resolved_yaml, figures=_figures(record, insights), mistakes=grid,
+                       augmented=insights.augmented, augment=insights.augment,
                        network=network_charts(insights.network) if insights.network else None, words=insights.words,
                        probed=sorted({row["epoch"] for row in insights.network}),
                        duration=_duration(record.duration_s or 0.0), baseline_labels=_baseline_labels(record),
