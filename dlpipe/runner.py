@@ -31,7 +31,7 @@ from dlpipe.data.sources import load_data
 from dlpipe.engine import distributed, integrity
 from dlpipe.engine.augment import for_run as augmenter
 from dlpipe.engine.checkpoint import Checkpointer, ResumeError, TrainingState, save_model
-from dlpipe.engine.device import place, resolve_device, threads_for, use_channels_last
+from dlpipe.engine.device import place, threads_for, training_device, use_channels_last
 from dlpipe.engine.resume import checkpoint_the_end, keep_provenance, restored
 from dlpipe.engine.distributed import Ranks, World
 from dlpipe.engine.optim import build_loss, build_optimizer, class_weights
@@ -98,7 +98,7 @@ def run(loaded: Loaded, out_root: Path, progress: Progress, stop: threading.Even
     locks = [files.lock_run_dir(resume_dir)] if resume_dir is not None and writer else []
     try:
         try:
-            resolve_device(loaded.pipeline.training.device)
+            training_device(loaded.pipeline.training)  # (a device or precision it cannot have: refused here)
             load = sample()  # the other programs' load is measured from here, while the data loads
             data = load_data(loaded.pipeline.data, loaded.pipeline.seed, progress)
         except InvalidValue as exc:

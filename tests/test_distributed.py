@@ -59,9 +59,9 @@ def test_sine_runs_on_two_processes_and_trains_like_one(tmp_path):
     """The global batch is split across ranks, so the first epoch's loss matches a single process; and two batches
     of 32 accumulated (the ranks' gradients all-reduced once a step) are one batch of 64."""
     double = run(ROOT / "pipelines/sine.yaml", "--nproc", "2", "--out", tmp_path / "two", "-q",
-                 "--set", "training.epochs=20", "--set", "training.batch_size=32", "--set", "training.accumulate=2")
+                 "--set", "training.epochs=10", "--set", "training.batch_size=32", "--set", "training.accumulate=2")
     check_distributed_run(double)
-    single = run(ROOT / "pipelines/sine.yaml", "--out", tmp_path / "one", "-q", "--set", "training.epochs=20")
+    single = run(ROOT / "pipelines/sine.yaml", "--out", tmp_path / "one", "-q", "--set", "training.epochs=10")
     first = [(Path(r.stdout.strip().splitlines()[-1].removeprefix("report: ")).parent / "history.csv")
              .read_text().splitlines()[1].split(",")[1] for r in (single, double)]
     assert float(first[0]) == pytest.approx(float(first[1]), rel=1e-4)

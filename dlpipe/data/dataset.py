@@ -25,6 +25,11 @@ class Samples:
         return len(self.x)
 
     def to(self, device: torch.device) -> Samples:
+        """On `device`; to a GPU from pinned memory without blocking (the copies overlap, then the batches
+        are gathered on the GPU itself)."""
+        if device.type == "cuda" and self.x.device.type == "cpu":
+            return Samples(self.x.pin_memory().to(device, non_blocking=True),
+                           self.y.pin_memory().to(device, non_blocking=True))
         return Samples(self.x.to(device), self.y.to(device))
 
 

@@ -24,14 +24,25 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def training_device(training: Training) -> torch.device:
+    """training.device resolved, and training.precision checked against it: fp16 needs CUDA (an InvalidValue)."""
+    device = resolve_device(training.device)
+    if training.precision == "fp16" and device.type != "cuda":
+        raise InvalidValue(("training", "precision"), f"fp16 needs a CUDA GPU (float16 kernels and a gradient "
+                                                      f"scaler); this run would train on {device.type}: use bf16 or "
+                                                      "fp32 there")
+    return device
+
+
 def use_channels_last(model: torch.nn.Module, device: torch.device) -> bool:
-    """Convert a convolutional network's weights to channels_last on the CPU; True when it did.
+    """Convert a convolutional network's weights to channels_last on the CPU or a CUDA GPU; True when it did.
 
     oneDNN's convolutions and max-pooling run on NHWC without reordering: the MNIST CNN's
     training step took 60 ms instead of 79 ms here (benchmarks/roofline.py --levers), with the
-    same results up to float rounding. The loop then feeds it NHWC batches (engine/train.py).
+    same results up to float rounding; cuDNN's tensor-core convolutions prefer NHWC too (in
+    half precision above all). The loop then feeds it NHWC batches (engine/train.py).
     """
-    if device.type != "cpu" or not any(isinstance(m, torch.nn.Conv2d) for m in model.modules()):
+    if device.type not in ("cpu", "cuda") or not any(isinstance(m, torch.nn.Conv2d) for m in model.modules()):
         return False
     model.to(memory_format=torch.channels_last)
     return True
@@ -39,7 +50,7 @@ def use_channels_last(model: torch.nn.Module, device: torch.device) -> bool:
 
 def place(training: Training, world: World | None, tune_process: bool) -> torch.device:
     """The device to train on (the CPU threads: threads_for, once the network's work per step is known)."""
-    device = resolve_device(training.device)
+    device = training_device(training)
     if world and device.type == "cuda":
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))  # one GPU per local rank
     if tune_process and device.type == "cpu":

@@ -105,11 +105,15 @@ def _end_with_best(rule: EarlyStopping | None, state: TrainingState, model: nn.M
     return len(state.history["epoch"]) or None
 
 
-def forward_of(model: nn.Module, device_type: str, bf16: bool, nhwc: bool,
+HALF = {"bf16": torch.bfloat16, "fp16": torch.float16}  # training.precision -> the autocast dtype
+
+
+def forward_of(model: nn.Module, device_type: str, precision: str, nhwc: bool,
                augment: Callable[[torch.Tensor], torch.Tensor] | None = None) -> Callable[[torch.Tensor], torch.Tensor]:
-    """The model's forward pass: on the augmented batch, under bfloat16 autocast (float32 out, for the loss), on
-    NHWC batches, or plain."""
-    if not bf16 and not nhwc and augment is None:
+    """The model's forward pass: on the augmented batch, under bfloat16 or float16 autocast (float32 out, for the
+    loss), on NHWC batches, or plain."""
+    half = HALF.get(precision)
+    if half is None and not nhwc and augment is None:
         return model
 
     def forward(xb: torch.Tensor) -> torch.Tensor:
@@ -117,9 +121,9 @@ def forward_of(model: nn.Module, device_type: str, bf16: bool, nhwc: bool,
             xb = augment(xb)
         if nhwc:
             xb = xb.contiguous(memory_format=torch.channels_last)  # a gathered batch comes out NCHW
-        if not bf16:
+        if half is None:
             return model(xb)
-        with torch.autocast(device_type, dtype=torch.bfloat16):
+        with torch.autocast(device_type, dtype=half):
             return model(xb).float()
 
     return forward
@@ -130,16 +134,35 @@ def _diverged(value: float, epoch: int, step: int, lr: float) -> str:
             f"{lr:g}; try a tenth of it), add training.clip_grad_norm, or check the scale of the data")
 
 
-def _stepper(model: nn.Module, optimizer: torch.optim.Optimizer, clip: float | None, after: Callable[[], None]):
-    """One optimizer step on the gradients gathered (clipped first when training.clip_grad_norm says), then the
-    schedule's per-batch step."""
-    def step() -> None:
-        if clip is not None:
-            nn.utils.clip_grad_norm_(model.parameters(), clip)
-        optimizer.step()
-        after()
+class Stepper:
+    """Backward passes and optimizer steps: the gradients clipped first when training.clip_grad_norm says, the
+    schedule's per-batch step after. fp16: a gradient scaler multiplies the loss before backward (small float16
+    gradients would underflow to 0), unscales before clipping, and skips a step whose gradients overflowed."""
 
-    return step
+    def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, training: Training,
+                 after: Callable[[], None], device: torch.device):
+        self.model, self.optimizer, self.clip, self.after = model, optimizer, training.clip_grad_norm, after
+        self.scaler = scaler_for(training.precision, device)
+
+    def backward(self, loss: torch.Tensor) -> None:
+        (self.scaler.scale(loss) if self.scaler is not None else loss).backward()
+
+    def step(self) -> None:
+        if self.scaler is not None:
+            self.scaler.unscale_(self.optimizer)
+        if self.clip is not None:
+            nn.utils.clip_grad_norm_(self.model.parameters(), self.clip)
+        if self.scaler is not None:
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            self.optimizer.step()
+        self.after()
+
+
+def scaler_for(precision: str, device: torch.device) -> torch.amp.GradScaler | None:
+    """fp16's gradient scaler (CUDA); None otherwise."""
+    return torch.amp.GradScaler(device.type) if precision == "fp16" else None
 
 
 def _ended(outcome: FitOutcome, halt: bool, value: float, where: tuple[int, int, int], lr: float) -> None:
@@ -176,10 +199,10 @@ def fit(model: nn.Module, data: Dataset, *, loss_fn: nn.Module, optimizer: torch
     n, batch_size, every = len(x), min(training.batch_size, len(x)), training.accumulate
     micros, steps = steps_per_epoch(n, batch_size), steps_per_epoch(n, batch_size, every)
     schedule = schedule or LRSchedule(None, optimizer, training.epochs, steps)
-    forward = forward_of(model, x.device.type, training.precision == "bf16", x.dim() == 4 and channels_last(inner),
+    forward = forward_of(model, x.device.type, training.precision, x.dim() == 4 and channels_last(inner),
                          augment.at(state.epoch * micros) if augment else None)
     bar, agree = progress.batch, sync.agree
-    step = _stepper(model, optimizer, training.clip_grad_norm, schedule.after_batch)
+    stepper = Stepper(model, optimizer, training, schedule.after_batch, x.device)
     stopping = stop if stop is not None else threading.Event()
     # Preallocated once: a small tensor kept per batch would split the freed activation blocks and
     # grow the heap by one block per batch (measured: MNIST CNN peak RSS 2.6 GB instead of 0.9 GB).
@@ -210,9 +233,9 @@ def fit(model: nn.Module, data: Dataset, *, loss_fn: nn.Module, optimizer: torch
                 if first:
                     optimizer.zero_grad(set_to_none=True)
                 # Each batch's mean loss weighs 1/(batches in this step): one step's gradient is the mean over them.
-                (loss / min(every, micros - (micro - 1) // every * every) if every > 1 else loss).backward()
+                stepper.backward(loss / min(every, micros - (micro - 1) // every * every) if every > 1 else loss)
             if last:
-                step()
+                stepper.step()
             pace()
             bar(micro, micros)
         if outcome.status == "interrupted":

@@ -13,7 +13,7 @@ from pydantic import Field, field_validator, model_validator
 
 from dlpipe.language.files import ArraysData, CSVData, ImageFolderData, SpamAssassinData
 from dlpipe.language.series import SeriesData
-from dlpipe.language.source import MAX_ABS_X, MIN_SPLIT, DataSource, SplitFractions
+from dlpipe.language.source import AUGMENT, MAX_ABS_X, MIN_SPLIT, Augment, DataSource, SplitFractions
 
 
 class SyntheticData(DataSource):
@@ -77,9 +77,9 @@ class ImageData(DataSource):
     """Fields shared by the built-in image datasets (MNIST, Fashion-MNIST, CIFAR-10)."""
 
     TASK = "classification"
-    IMAGES = True
     FLIPS: ClassVar[tuple[str, ...]] = ()  # the flips that keep an image what it is (digits: none)
     root: str | None = Field(None, description="Folder holding the dataset's files; searched first.")
+    augment: Augment | None = Field(None, description=AUGMENT)
     validation: Union[int, float] = Field(
         5000, gt=0, description="Validation images carved from the training set: a count, or a fraction < 1.")
     limit: int | None = Field(

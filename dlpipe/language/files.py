@@ -14,7 +14,7 @@ from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_v
 
 from dlpipe.language.paths import resolved
 from dlpipe.language.section import Section
-from dlpipe.language.source import DataSource, SplitFractions
+from dlpipe.language.source import AUGMENT, Augment, DataSource, SplitFractions
 
 
 def names_a_file(key: str, value: str) -> bool:
@@ -195,9 +195,9 @@ class ImageFolderData(OwnFiles):
     """Images in class folders: root/<class>/*.png, or root/train|validation|test/<class>/..."""
 
     TASK = "classification"
-    IMAGES = True
     FLIPS: ClassVar[tuple[str, ...]] = ("horizontal", "vertical")  # unknown images: no flip is called a pitfall
     type: Literal["image_folder"] = Field(description="A folder of images, one sub-folder per class.")
+    augment: Augment | None = Field(None, description=AUGMENT)
     root: str = Field(description="The folder, relative to this pipeline file.")
     size: tuple[int, int] | None = Field(None, description="[height, width] to resize to (default: the first image's).")
     channels: Literal[1, 3] | None = Field(None, description="1 (grey) or 3 (colour); default: the images' own.")

@@ -59,8 +59,9 @@ class Training(Section):
     threads: int | None = Field(None, ge=1, le=1024, description=(
         "CPU threads, fixed (default: as many as the work per step can use and other programs leave free, "
         "followed as their load changes; a fixed number makes results bit-identical between machines)."))
-    precision: Literal["fp32", "bf16"] = Field(
-        "fp32", description="bf16: autocast matrix products to bfloat16 (faster on recent CPUs and GPUs).")
+    precision: Literal["fp32", "bf16", "fp16"] = Field("fp32", description=(
+        "bf16: autocast matrix products to bfloat16 (faster on recent CPUs and GPUs); fp16: to float16 with a "
+        "gradient scaler (CUDA GPUs only: refused on a CPU)."))
     stop_at: dict[str, float] | None = Field(None, max_length=20, description=(
         "End the run once every recorded value here reaches its target, e.g. {val_accuracy: 0.98} (at least "
         "0.98; a loss: at most); the report says the epoch and training time each was first reached."))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from typing import ClassVar, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
 from dlpipe.language.section import Section
 
@@ -59,6 +59,9 @@ MIN_SPLIT = 2  # samples every split needs: R^2 and the spread of the errors nee
 MAX_ABS_X = 1.0e6  # x beyond this overflows the polynomials and the uniform draw long before it helps
 
 
+AUGMENT = "Image augmentation of the training batches: random flips, shifts, turns, crops, noise, erasing."
+
+
 class Augment(Section):
     """Random changes to every training batch (never validation or test), made on the whole batch as tensor
     operations and seeded: a resumed run draws the same ones."""
@@ -78,18 +81,15 @@ class DataSource(Section):
     """A data source. TASK: regression, classification, or auto (decided from the data when it is read)."""
 
     TASK: ClassVar[str]
-    IMAGES: ClassVar[bool] = False  # samples are images: augment: applies
-    augment: Augment | None = Field(None, description=(
-        "Image augmentation of the training batches (image sources: mnist, fashion_mnist, cifar10, image_folder)."))
 
-    @field_validator("augment")
     @classmethod
-    def _images_only(cls, value: Augment | None) -> Augment | None:
-        if value is not None and not cls.IMAGES:
+    def refused(cls, key: str) -> str | None:
+        """Why `key`, a key other sources have, is none of this one's (None: it is simply unknown)."""
+        if key == "augment" and "augment" not in cls.model_fields:
             kind = getattr(cls.model_fields["type"].annotation, "__args__", ("this",))[0]
-            raise ValueError(f"augmentation moves and mirrors pixels; data.type {kind} has none (augment: is for "
-                             "mnist, fashion_mnist, cifar10 and image_folder)")
-        return value
+            return (f"augmentation moves and mirrors pixels; data.type {kind} has none (augment: is for mnist, "
+                    "fashion_mnist, cifar10 and image_folder)")
+        return None
 
     @classmethod
     def declared_task(cls, raw: dict) -> str:

@@ -72,6 +72,10 @@ def _problem(error: dict, data: dict, model: type[BaseModel]) -> Problem:
     kind, got = error["type"], error.get("input")
     ctx = error.get("ctx", {})
     if kind == "extra_forbidden":
+        owner = _unwrap(_annotation_at(model, loc[:-1]))
+        why = owner.refused(str(loc[-1])) if isinstance(owner, type) and hasattr(owner, "refused") else None
+        if why:  # a key of other sections of its kind (augment: on a table): why not here
+            return Problem(path, why, at_key=True)
         allowed = _allowed_keys(_annotation_at(model, loc[:-1]))
         close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
         hint = f"did you mean '{close[0]}'? " if close else ""

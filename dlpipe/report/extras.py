@@ -66,8 +66,9 @@ def extras(model: nn.Module, data: Dataset, loss_fn: nn.Module, pipeline: Pipeli
         insights.predictions = safely("predicted against true", lambda: predicted_vs_true(model, data, outputs))
     insights.classes = safely("per-class figures", lambda: class_report(model, data, outputs, threshold))
     insights.words = safely("words", lambda: words(model, data, outputs))
-    insights.augmented = safely("augmented samples", lambda: augmented(data, pipeline.data.augment, pipeline.seed))
-    insights.augment = pipeline.data.augment.model_dump(exclude_defaults=True) if insights.augmented else None
+    config = getattr(pipeline.data, "augment", None)  # (image sources only)
+    insights.augmented = safely("augmented samples", lambda: augmented(data, config, pipeline.seed))
+    insights.augment = config.model_dump(exclude_defaults=True) if insights.augmented else None
     trained_s = (record.history.get("time") or [None])[-1]  # the baselines' budget (engine/trees.IMPORT_S)
     outcome = safely("baselines", lambda: run_baselines(data, loss_fn, pipeline.scalar_metrics, trained_s))
     if outcome is not None:  # the simple models, on the same splits

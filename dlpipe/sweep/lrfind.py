@@ -59,7 +59,8 @@ def find_lr(loaded: Loaded, out: Path, progress: Progress, stop: Callable[[], bo
     use_channels_last(model, device)
     optimizer = build_optimizer(pipeline.optimizer, model.parameters())
     training, x = pipeline.training, data.train.x
-    forward = forward_of(model, device.type, training.precision == "bf16", x.dim() == 4 and channels_last(model))
+    precision = "bf16" if training.precision == "bf16" else "fp32"  # (fp16 would need the scaler: fp32 here)
+    forward = forward_of(model, device.type, precision, x.dim() == 4 and channels_last(model))
     steps = steps_for(steps_per_epoch(len(x), training.batch_size))
     progress.say(f"lr-find: {steps} steps of {min(training.batch_size, len(x))}, the learning rate rising from "
                  "1e-7 to 10")
