@@ -177,3 +177,29 @@ def fill(disk, leave_bytes: int) -> Path:
     filler = disk / "filler"
     filler.write_bytes(bytes(max(0, free - leave_bytes)))
     return filler
+
+
+@pytest.fixture(scope="module")
+def toy_mnist_module(tmp_path_factory):
+    """toy_mnist for a module-scoped fixture (monkeypatch is function-scoped)."""
+    import gzip
+    import hashlib
+
+    from dlpipe.data.idx import MNIST, IdxFile
+
+    folder = tmp_path_factory.mktemp("toy")
+    written = write_toy_idx(folder)
+    saved = dict(MNIST.files)
+    for role, data in written.items():
+        MNIST.files[role] = IdxFile(MNIST.files[role].name, hashlib.sha256(data).hexdigest(),
+                                    hashlib.sha256(gzip.decompress(data)).hexdigest())
+    cache, old = os.environ.get("XDG_CACHE_HOME"), os.environ.pop("DLPIPE_DATA", None)
+    os.environ["XDG_CACHE_HOME"] = str(folder / "cache")
+    yield folder
+    MNIST.files.clear()
+    MNIST.files.update(saved)
+    for key, value in (("XDG_CACHE_HOME", cache), ("DLPIPE_DATA", old)):
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value

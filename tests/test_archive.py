@@ -67,7 +67,7 @@ def test_run_directory_holds_everything_and_reads_back(cli, write_yaml, tmp_path
     assert cli("run", path, "--out", tmp_path, "-q", "--set", "training.epochs=2").exit_code == 0
     run_dir = next(tmp_path.glob("tiny/*"))
     assert {p.name for p in run_dir.iterdir()} == {
-        "report.html", "pipeline.yaml", "metrics.json", "history.csv", "model.pt", "run.log", "checkpoint.pt", "checkpoint.json",
+        "report.html", "charts.json", "pipeline.yaml", "metrics.json", "history.csv", "model.pt", "run.log", "checkpoint.pt", "checkpoint.json",
         "preprocessing.json", "layers.csv"}
     # The resolved pipeline is a valid pipeline with every default filled and the override applied.
     resolved = load_pipeline(run_dir / "pipeline.yaml").pipeline

@@ -76,7 +76,8 @@ def _chromium(tmp_path: Path, *args: str, window: str = "1300,1000") -> str:
 @pytest.fixture(scope="module")
 def pages(tmp_path_factory, request):
     """Every kind of page: an MNIST-format report, a diverged sine report, an init_demo report, the index, a compare
-    page, a live page, a sweep page, an evaluation page and the group pages of --repeat and --folds."""
+    page, a live page, a sweep page, an evaluation page, the group pages of --repeat and --folds, and a report whose
+    charts matplotlib drew."""
     from click.testing import CliRunner
     from dlpipe.cli import main
 
@@ -106,6 +107,7 @@ def pages(tmp_path_factory, request):
     group = Path(grouped.stdout.strip().splitlines()[-1].removeprefix("group: "))
     folded = runner.invoke(main, ["run", str(tmp / "sine.yaml"), "--folds", "3", "--out", str(out), "-q"])
     folds = Path(folded.stdout.strip().splitlines()[-1].removeprefix("group: "))
+    drawn = run(ROOT / "pipelines/iris.yaml", "training.epochs=8", "report.charts=matplotlib")
     evaluated = runner.invoke(main, ["evaluate", str(mnist)])
     evaluation = Path(evaluated.stdout.strip().splitlines()[-1].removeprefix("report: "))
     record = RunRecord.read(mnist)  # the live page of that run as it stood after two of its epochs
@@ -113,35 +115,7 @@ def pages(tmp_path_factory, request):
     live.write_text(render_live(record, {k: v[:2] for k, v in record.history.items()}, read_layers(mnist), 3, 0.2))
     return {"mnist": mnist / "report.html", "diverged": diverged / "report.html", "init_demo": demo / "report.html",
             "index": out / "index.html", "compare": compare, "live": live, "sweep": sweep, "evaluation": evaluation,
-            "group": group, "folds": folds}
-
-
-@pytest.fixture(scope="module")
-def toy_mnist_module(tmp_path_factory):
-    """toy_mnist for a module-scoped fixture (monkeypatch is function-scoped)."""
-    import gzip
-    import hashlib
-
-    from dlpipe.data.idx import MNIST, IdxFile
-
-    from conftest import write_toy_idx
-
-    folder = tmp_path_factory.mktemp("toy")
-    written = write_toy_idx(folder)
-    saved = dict(MNIST.files)
-    for role, data in written.items():
-        MNIST.files[role] = IdxFile(MNIST.files[role].name, hashlib.sha256(data).hexdigest(),
-                                    hashlib.sha256(gzip.decompress(data)).hexdigest())
-    cache, old = os.environ.get("XDG_CACHE_HOME"), os.environ.pop("DLPIPE_DATA", None)
-    os.environ["XDG_CACHE_HOME"] = str(folder / "cache")
-    yield folder
-    MNIST.files.clear()
-    MNIST.files.update(saved)
-    for key, value in (("XDG_CACHE_HOME", cache), ("DLPIPE_DATA", old)):
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
+            "group": group, "folds": folds, "matplotlib": drawn / "report.html"}
 
 
 def test_every_page_draws_in_svg_and_the_compare_legend_says_which_run_diverged(pages):

@@ -22,7 +22,7 @@ SHARED = Path(os.environ.get("DLPIPE_DATA", "../shared/data"))
 SMALL_IMAGES = ["data.limit=300", "data.validation=500", "training.epochs=1"]  # the 10,000 test images stay
 QUICK = {"sine": ["training.epochs=5"], "cubic": ["training.epochs=5"], "linear": ["training.epochs=5"],
          "init_demo": ["training.epochs=3"], "iris": ["training.epochs=10"], "breast_cancer": ["training.epochs=5"], "diabetes": ["training.epochs=10"], "houses": ["training.epochs=10"], "default": ["training.epochs=5"],
-         "mnist": SMALL_IMAGES, "mnist_cnn": SMALL_IMAGES, "mnist_cnn_fast": SMALL_IMAGES, "mnist_fast": SMALL_IMAGES, "spam": ["training.epochs=3"], "spam_sequence": ["training.epochs=1", "data.text.length=100"], "elnino": ["training.epochs=10"], "fashion_mnist": SMALL_IMAGES, "cifar10_cnn": SMALL_IMAGES}
+         "mnist": SMALL_IMAGES, "mnist_cnn": SMALL_IMAGES, "mnist_cnn_fast": SMALL_IMAGES, "mnist_fast": SMALL_IMAGES, "spam": ["training.epochs=1"], "spam_sequence": ["training.epochs=1", "data.text.length=100"], "elnino": ["training.epochs=10"], "fashion_mnist": SMALL_IMAGES, "cifar10_cnn": SMALL_IMAGES}
 NEEDS = {"mnist": SHARED / "mnist", "mnist_cnn": SHARED / "mnist", "mnist_fast": SHARED / "mnist",
          "mnist_cnn_fast": SHARED / "mnist",
          "spam": SHARED / "spamassassin", "spam_sequence": SHARED / "spamassassin", "fashion_mnist": Path("/usr/share/datasets/fashion-mnist"),

@@ -164,7 +164,7 @@ def test_evaluating_on_another_data_set_warns_that_the_classes_differ(cli, toy_m
     own = json.loads((run_dir / "metrics.json").read_text())["test"]["accuracy"]
     assert f"accuracy       {own:.6g}" in done.stdout  # the same images: the same accuracy
     assert sorted(p.name for p in run_dir.iterdir()) == sorted(
-        ["checkpoint.json", "checkpoint.pt", "evaluations", "history.csv", "layers.csv", "metrics.json", "model.pt", "pipeline.yaml",
+        ["charts.json", "checkpoint.json", "checkpoint.pt", "evaluations", "history.csv", "layers.csv", "metrics.json", "model.pt", "pipeline.yaml",
          "preprocessing.json", "report.html", "run.log"])
 
 

@@ -10,7 +10,7 @@ import click
 
 from dlpipe import __version__
 from dlpipe.cli.common import fail, is_main_program
-from dlpipe.cli import archive, init, lrfind, run, serve, sweep, use
+from dlpipe.cli import archive, figures, init, lrfind, run, serve, sweep, use
 
 
 class Commands(click.Group):
@@ -39,6 +39,6 @@ def main() -> None:
         signal.signal(signal.SIGTERM, _interrupt)
 
 
-for command in (run.run, run.validate, sweep.sweep, lrfind.lr_find, use.predict, use.evaluate, use.export, serve.serve, archive.runs, archive.compare,
+for command in (run.run, run.validate, sweep.sweep, lrfind.lr_find, use.predict, use.evaluate, use.export, serve.serve, archive.runs, archive.compare, figures.figures,
                 init.init, run.schema):
     main.add_command(command)

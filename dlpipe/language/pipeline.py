@@ -76,6 +76,14 @@ class Training(Section):
         return value
 
 
+class ReportSettings(Section):
+    """How the run's report draws its charts."""
+
+    charts: Literal["svg", "matplotlib"] = Field("svg", description=(
+        "svg: dlpipe's own inline SVG (milliseconds, no dependency); matplotlib: the same charts drawn by "
+        "matplotlib (the plots extra), embedded as SVG, in the look of a notebook's figures."))
+
+
 class ModelConfig(Section):
     """The network: a stack of layers applied in order (the `layers` field comes from the LAYERS table)."""
 
@@ -105,6 +113,8 @@ class Pipeline(Section):
     tracking: Tracking | None = Field(None, description=(
         "Also log the run to MLflow and/or TensorBoard: {mlflow: {uri: URI, experiment: NAME}, tensorboard: "
         "{dir: DIR}}; the archive stays the record."))
+    report: ReportSettings = Field(default_factory=lambda: ReportSettings(), description=(
+        "How the report is drawn: {charts: svg} (built in, milliseconds) or {charts: matplotlib} (the plots extra)."))
 
     @model_validator(mode="before")
     @classmethod

@@ -40,7 +40,8 @@ def check_pipeline(loaded: Loaded) -> Checked:
     except InvalidValue as exc:
         raise loaded.invalid(exc) from None
     problems = [*_task_problems(pipeline, info.task), *_softmax_problems(pipeline),
-                *_monitor_problems(pipeline, info.task), *_balance_problems(pipeline, info.task, info.classes)]
+                *_monitor_problems(pipeline, info.task), *_balance_problems(pipeline, info.task, info.classes),
+                *_report_problems(pipeline)]
     summary = None
     try:
         with torch.device("meta"):  # shapes and parameter counts without allocating any weights
@@ -143,6 +144,15 @@ def _range_warnings(pipeline: Pipeline, info):
         yield Problem(("model", "layers", index), f"{name} outputs only values in [{low:g}, {high:g}] but the "
                       f"targets span [{values.min():.3g}, {values.max():.3g}]; the model cannot fit them. "
                       "End with a plain {type: linear, units: 1}", warning=True)
+
+
+def _report_problems(pipeline: Pipeline):
+    """report.charts: matplotlib where matplotlib is not installed: refused before training, not after it."""
+    import importlib.util
+
+    if pipeline.report.charts == "matplotlib" and importlib.util.find_spec("matplotlib") is None:
+        yield Problem(("report", "charts"), "matplotlib is not installed: pip install 'dlpipe[plots]' (or charts: "
+                                            "svg, the built-in drawing)")
 
 
 def _augment_warnings(pipeline: Pipeline):

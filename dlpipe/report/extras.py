@@ -66,6 +66,7 @@ def extras(model: nn.Module, data: Dataset, loss_fn: nn.Module, pipeline: Pipeli
         insights.predictions = safely("predicted against true", lambda: predicted_vs_true(model, data, outputs))
     insights.classes = safely("per-class figures", lambda: class_report(model, data, outputs, threshold))
     insights.words = safely("words", lambda: words(model, data, outputs))
+    insights.charts = pipeline.report.charts
     config = getattr(pipeline.data, "augment", None)  # (image sources only)
     insights.augmented = safely("augmented samples", lambda: augmented(data, config, pipeline.seed))
     insights.augment = config.model_dump(exclude_defaults=True) if insights.augmented else None

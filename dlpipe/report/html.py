@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from dlpipe.archive.files import table_csv, write_atomic
+from dlpipe.archive.files import table_csv, write_atomic, write_json
 from dlpipe.archive.record import RunRecord
 from dlpipe.engine.baselines import BASELINES
 from dlpipe.model.network import Summary
@@ -13,6 +13,7 @@ from dlpipe.report import calibration, charts, classes, fits, forecast, importan
 from dlpipe.report.advice import Settings, command
 from dlpipe.report.network import network_charts
 from dlpipe.report.pages import render_page
+from dlpipe.report.svg import CHARTS_FILE, drawing
 from dlpipe.report.words import Words
 
 
@@ -32,6 +33,7 @@ class Insights:
     forecast: forecast.Forecast | None = None  # a series: the test period, with the naive forecast
     augmented: list[dict] | None = None  # training images as they were and as data.augment changed them
     augment: dict | None = None  # data.augment's settings, as given
+    charts: str = "svg"  # who draws the charts: svg (built in) or matplotlib (report.charts)
 
 
 def _figures(record: RunRecord, insights: Insights) -> list[tuple[str, list[str]]]:
@@ -77,7 +79,7 @@ def render(record: RunRecord, insights: Insights, resolved_yaml: str) -> str:
     grid = classes.mistakes(insights.classes) if insights.classes else None
     return render_page("report.html", r=record, summary=insights.summary, classes=insights.classes,
                        resolved_yaml=resolved_yaml, figures=_figures(record, insights), mistakes=grid,
-                       augmented=insights.augmented, augment=insights.augment,
+                       augmented=insights.augmented, augment=insights.augment, drawn_by=insights.charts,
                        network=network_charts(insights.network) if insights.network else None, words=insights.words,
                        probed=sorted({row["epoch"] for row in insights.network}),
                        duration=_duration(record.duration_s or 0.0), baseline_labels=_baseline_labels(record),
@@ -105,7 +107,14 @@ def write_report(record: RunRecord, insights: Insights) -> Path:
             [row["name"], row["precision"], row["recall"], row["f1"], int(row["support"])] for row in report.per_class]))
         write_atomic(record.path / "confusions.csv", table_csv(["true", "predicted", "count"], [
             [report.classes[t], report.classes[p], int(c)] for t, p, c in report.pairs]))
-    write_atomic(path, render(record, insights, resolved))
+    kept: list = []
+    by = None
+    if insights.charts == "matplotlib":  # (the pipeline's report.charts; checked to be installed before training)
+        from dlpipe.report.mpl import svg as by
+    with drawing(by, kept):
+        page = render(record, insights, resolved)
+    write_atomic(path, page)
+    write_json(record.path / CHARTS_FILE, {"drawn_by": insights.charts, "charts": [chart.to_json() for chart in kept]})
     return path
 
 

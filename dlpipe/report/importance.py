@@ -84,5 +84,5 @@ def chart(found: dict) -> str:
         parts.append(f'<text x="{label - 6}" y="{y + 19}" text-anchor="end" font-size="16">'
                      f'<title>{escape(row["column"])}</title>{escape(names[i])}</text>')
         parts.append(f'<rect x="{label}" y="{y + 3}" width="{length:.1f}" height="{BAR - 6}" fill="#1f77b4"/>')
-        parts.append(f'<text x="{label + length + 4:.1f}" y="{y + 19}" font-size="15">{row["drop"]:.3g}</text>')
+        parts.append(f'<text x="{label + length + 4:.1f}" y="{y + 19}" font-size="16">{row["drop"]:.3g}</text>')
     return "".join(parts) + "</svg>"

@@ -9,9 +9,13 @@ phone (FONT px at full size is still 11 px when the chart is 381 px wide).
 from __future__ import annotations
 
 import math
+import threading
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from html import escape
+from typing import Callable
 
+CHARTS_FILE = "charts.json"  # beside a run's report: the charts it drew, as data (dlpipe figures draws them again)
 WIDTH, HEIGHT = 540, 300
 LEFT, RIGHT, BOTTOM = 84, 14, 48
 FONT = 16  # px at full size: still 11 px on a 420 px phone with a scroll bar (the chart at 381 of 540 px)
@@ -65,7 +69,29 @@ class Chart:
     note: str = ""  # said in the middle of the plot (e.g. nothing finite to draw)
 
     def svg(self) -> str:
-        return render(self)
+        """The chart drawn: by the built-in SVG, or by what `drawing(by=...)` chose; kept when `drawing` collects."""
+        if DRAWING.kept is not None:
+            DRAWING.kept.append(self)
+        return DRAWING.by(self) if DRAWING.by is not None else render(self)
+
+    def to_json(self) -> dict:
+        """The chart as plain values (charts.json: `dlpipe figures` draws it again from the run's files)."""
+        plain = lambda values: [v if isinstance(v, (int, float)) and math.isfinite(v) else None  # noqa: E731
+                                for v in values]  # (JSON has no NaN: a gap is null)
+        return {**{k: v for k, v in vars(self).items() if k not in ("lines", "rules")},
+                "lines": [{**vars(line), "xs": plain(line.xs), "ys": plain(line.ys)} for line in self.lines],
+                "rules": [vars(rule) for rule in self.rules]}
+
+    @classmethod
+    def from_json(cls, data: dict) -> Chart:
+        plain = {k: tuple(v) if k == "ylim" and v is not None else v for k, v in data.items()
+                 if k in cls.__dataclass_fields__ and k not in ("lines", "rules")}
+        gaps = lambda values: [math.nan if v is None else float(v) for v in values]  # noqa: E731
+        return cls(**plain, lines=[Line(**{**line, "xs": gaps(line["xs"]), "ys": gaps(line["ys"])})
+                                   for line in data.get("lines", [])],
+                   rules=[Rule(**rule) for rule in data.get("rules", [])])
+
+
 
     def ranges(self) -> tuple[float, float, float, float]:
         """(x0, x1, y0, y1) of the plot in data units (log10 of y on a log axis): what is finite, padded."""
@@ -156,6 +182,27 @@ def _range(values: list[float], fallback: tuple[float, float]) -> tuple[float, f
     if high - low < 1.0e-12 * max(1.0, abs(high)):
         return low - 0.5 * (abs(low) or 1.0), high + 0.5 * (abs(high) or 1.0)
     return low, high
+
+
+class _Drawing(threading.local):
+    """What Chart.svg() does in this thread: draw by `by` (None: the built-in SVG), keep each chart in `kept`."""
+
+    by: Callable[[Chart], str] | None = None
+    kept: list[Chart] | None = None
+
+
+DRAWING = _Drawing()
+
+
+@contextmanager
+def drawing(by: Callable[[Chart], str] | None = None, keep: list | None = None):
+    """Within the block, charts are drawn by `by` (matplotlib: report/mpl.py) and appended to `keep`."""
+    before = (DRAWING.by, DRAWING.kept)
+    DRAWING.by, DRAWING.kept = by, keep
+    try:
+        yield keep
+    finally:
+        DRAWING.by, DRAWING.kept = before
 
 
 def render(chart: Chart) -> str:
