@@ -67,10 +67,12 @@ def test_every_chart_of_each_tasks_report_is_a_figure(runs, task, tmp_path):
     written = write_figures([run.path], tmp_path / "out", fmt, str(style) if style else None)
     names = [path.name for path in written]
     assert len(written) == len(charts) + sum(any(k in n for n in names) for k in ("confusion", "per-class",
-                                                                                  "importance"))
+                                                                                  "importance", "mistakes"))
     for kind in EXPECTED[task]:
         assert any(kind in name for name in names), (kind, names)
     assert any("loss-by-epoch" in name for name in names)
+    mistaken = json.loads((run.path / "charts.json").read_text())["mistakes"]  # (an image run with mistakes)
+    assert any("mistakes-and-saliency" in name for name in names) == bool(mistaken)
     for path in written:
         if fmt == "svg":  # a whole SVG with something drawn in it
             root = ElementTree.parse(path).getroot()
@@ -136,3 +138,21 @@ def test_a_run_that_does_not_ask_for_matplotlib_never_imports_it(tmp_path):
     done = subprocess.run([sys.executable, "-c", code, str(tmp_path / "tiny.yaml"), str(tmp_path / "out")],
                           capture_output=True, text=True, timeout=120)
     assert done.stdout.split() == ["completed", "False"], done.stderr[-500:]
+
+
+def test_the_mistakes_are_drawn_beside_their_saliency(tmp_path):
+    """An image run's most confident mistakes (kept in charts.json as the report's PNG tiles), drawn as a grid."""
+    import base64
+
+    from dlpipe.report import mpl
+    from dlpipe.report.classes import png
+
+    rng = np.random.default_rng(0)
+    encoded = lambda: base64.b64encode(png(rng.integers(0, 255, (28, 28), dtype=np.uint8))).decode()  # noqa: E731
+    found = [{"png": encoded(), "saliency": encoded(), "true": "3", "predicted": "8", "confidence": "97%"}
+             for _ in range(5)]
+    fig = mpl.tiles(found, "Confident mistakes, and saliency")
+    images = [ax for ax in fig.axes if ax.images]
+    assert len(images) == 10 and fig.axes[0].get_title() == "3 as 8 97%"  # each image and its map, captioned
+    fig.savefig(tmp_path / "t.png")
+    assert (tmp_path / "t.png").stat().st_size > 5000

@@ -28,12 +28,12 @@ class FiguresError(ValueError):
 
 def charts_of(run_dir: Path) -> list[Chart]:
     """The charts a run's report drew: from charts.json, else its learning curves from history.csv."""
-    path = run_dir / CHARTS_FILE
-    if path.exists():
+    kept = _kept(run_dir)
+    if kept is not None:
         try:
-            return [Chart.from_json(chart) for chart in json.loads(read_regular(path))["charts"]]
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise FiguresError(f"{path}: not what dlpipe writes ({exc})") from None
+            return [Chart.from_json(chart) for chart in kept["charts"]]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise FiguresError(f"{run_dir / CHARTS_FILE}: not what dlpipe writes ({exc})") from None
     history = RunRecord.read(run_dir).history
     kept: list[Chart] = []
     with drawing(by=lambda chart: "", keep=kept):  # (the charts as data: nothing is drawn here)
@@ -41,6 +41,20 @@ def charts_of(run_dir: Path) -> list[Chart]:
         curves.lr_chart(history)
         curves.metric_charts(history)
     return kept
+
+
+def _kept(run_dir: Path) -> dict | None:
+    """The run's charts.json, or None for a run from before it."""
+    path = run_dir / CHARTS_FILE
+    if not path.exists():
+        return None
+    try:
+        found = json.loads(read_regular(path))
+    except (OSError, ValueError) as exc:
+        raise FiguresError(f"{path}: not what dlpipe writes ({exc})") from None
+    if not isinstance(found, dict) or not isinstance(found.get("charts"), list):
+        raise FiguresError(f"{path}: not what dlpipe writes (no list of charts)")
+    return found
 
 
 def figures(run_dirs: list[Path]) -> list[tuple[str, object]]:
@@ -65,6 +79,9 @@ def figures(run_dirs: list[Path]) -> list[tuple[str, object]]:
                                                     "Which columns the model relies on (test)",
                                                     f"drop in {record.importance.get('metric', 'the score')} when "
                                                     "the column is shuffled")))
+    mistakes = (_kept(run_dirs[0]) or {}).get("mistakes") or []
+    if mistakes:
+        made.append(("mistakes-and-saliency", lambda: mpl.tiles(mistakes[:12], "Confident mistakes, and saliency")))
     if record.per_class:
         rows = [row for row in record.per_class if row.get("name") is not None]
         made.append(("per-class", lambda: mpl.bars([str(r["name"]) for r in rows], {

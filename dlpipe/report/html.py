@@ -114,7 +114,9 @@ def write_report(record: RunRecord, insights: Insights) -> Path:
     with drawing(by, kept):
         page = render(record, insights, resolved)
     write_atomic(path, page)
-    write_json(record.path / CHARTS_FILE, {"drawn_by": insights.charts, "charts": [chart.to_json() for chart in kept]})
+    tiles = classes.mistakes(insights.classes) if insights.classes else None  # (images and saliency, as PNGs)
+    write_json(record.path / CHARTS_FILE, {"drawn_by": insights.charts, "charts": [chart.to_json() for chart in kept],
+                                           "mistakes": tiles or []})
     return path
 
 

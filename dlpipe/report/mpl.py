@@ -120,6 +120,32 @@ def barh(names: list[str], values: list[float], title: str, x_label: str, size: 
     return fig
 
 
+def tiles(found: list[dict], title: str, size: tuple[float, float] = COLUMN):
+    """The most confidently wrong test images, each beside its saliency map (where the network looked), captioned
+    true / predicted / confidence: the report's tiles, from their PNGs."""
+    import base64
+
+    plt = pyplot()
+    pairs = 2 if any(t.get("saliency") for t in found) else 1
+    columns = max(1, min(len(found), 4 // pairs))
+    rows = -(-len(found) // columns)
+    fig, axes = plt.subplots(rows, columns * pairs, figsize=(size[0], size[0] / (columns * pairs) * rows * 1.25),
+                             layout="constrained", squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for i, tile in enumerate(found):
+        row, col = divmod(i, columns)
+        for k, key in enumerate(("png", "saliency")[:pairs]):
+            if tile.get(key):
+                image = plt.imread(io.BytesIO(base64.b64decode(tile[key])), format="png")
+                axes[row][col * pairs + k].imshow(image, cmap="gray" if image.ndim == 2 else None,
+                                                  interpolation="nearest")
+        axes[row][col * pairs].set_title(f"{tile['true']} as {tile['predicted']} {tile['confidence']}",
+                                          fontsize="x-small")
+    fig.suptitle(title, fontsize="medium")
+    return fig
+
+
 def svg(chart: Chart) -> str:
     """The chart drawn by matplotlib as inline SVG text for an HTML page (scales to its box, as the built-in's)."""
     plt = pyplot()
