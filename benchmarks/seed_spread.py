@@ -23,6 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = 5
 PIPELINES = ["sine", "cubic", "linear", "init_demo", "iris", "breast_cancer", "diabetes", "houses", "default",
+             "mnist_cnn_fast",
              "elnino", "mnist_fast", "mnist", "spam", "spam_sequence"]
 
 
@@ -44,11 +45,12 @@ def main() -> None:
         for k in keys:
             print(f"{name:<15} {k:<18} {statistics.mean(t[k] for t in tests):>9.4f} {spread[name][k]:>9.4f}")
         print(f"{'':<15} ({time.perf_counter() - start:.0f} s)", flush=True)
-    if args.write:
+    if args.write:  # (--pipelines A B: theirs measured again, the others' kept)
         path = ROOT / "dlpipe" / "report" / "seed_spread.json"
+        kept = json.loads(path.read_text())["spread"] if path.exists() else {}
         path.write_text(json.dumps({"seeds": SEEDS, "measured": date.today().isoformat(),
                                     "command": "DLPIPE_DATA=../shared/data python benchmarks/seed_spread.py --write",
-                                    "spread": spread}, indent=1) + "\n")
+                                    "spread": {**kept, **spread}}, indent=1) + "\n")
         print(f"wrote {path}")
 
 

@@ -17,7 +17,8 @@ from dlpipe.archive.guard import writable
 from dlpipe.archive.record import RunRecord, read_regular
 from dlpipe.report import charts as curves
 from dlpipe.report.overlay import overlay_curves
-from dlpipe.report.svg import CHARTS_FILE, Chart, drawing
+from dlpipe.report.drawing import drawing
+from dlpipe.report.svg import CHARTS_FILE, Chart
 
 FORMATS = ("pdf", "png", "svg")
 

@@ -13,7 +13,8 @@ from dlpipe.report import calibration, charts, classes, fits, forecast, importan
 from dlpipe.report.advice import Settings, command
 from dlpipe.report.network import network_charts
 from dlpipe.report.pages import render_page
-from dlpipe.report.svg import CHARTS_FILE, drawing
+from dlpipe.report.drawing import drawing
+from dlpipe.report.svg import CHARTS_FILE
 from dlpipe.report.words import Words
 
 

@@ -9,11 +9,11 @@ phone (FONT px at full size is still 11 px when the chart is 381 px wide).
 from __future__ import annotations
 
 import math
-import threading
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from html import escape
-from typing import Callable
+
+from dlpipe.report.drawing import DRAWING
+from dlpipe.report.ticks import log_ticks, nice_ticks, tick_text, y_labels
 
 CHARTS_FILE = "charts.json"  # beside a run's report: the charts it drew, as data (dlpipe figures draws them again)
 WIDTH, HEIGHT = 540, 300
@@ -108,18 +108,6 @@ class Chart:
         return x0, x1, y0, y1
 
 
-def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
-    """Round tick values (1, 2 or 5 times a power of ten) covering [low, high]."""
-    if not high > low:
-        return [low]
-    raw = (high - low) / max(count - 1, 1)
-    power = 10 ** math.floor(math.log10(raw))
-    step = next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
-    first = math.ceil(low / step - 1e-9)
-    count = math.floor(high / step + 1e-9) - first + 1
-    return [round((first + i) * step, 12) for i in range(count)]
-
-
 def _drawable(y, log: bool) -> bool:
     return isinstance(y, (int, float)) and math.isfinite(y) and (y > 0 or not log)
 
@@ -184,27 +172,6 @@ def _range(values: list[float], fallback: tuple[float, float]) -> tuple[float, f
     return low, high
 
 
-class _Drawing(threading.local):
-    """What Chart.svg() does in this thread: draw by `by` (None: the built-in SVG), keep each chart in `kept`."""
-
-    by: Callable[[Chart], str] | None = None
-    kept: list[Chart] | None = None
-
-
-DRAWING = _Drawing()
-
-
-@contextmanager
-def drawing(by: Callable[[Chart], str] | None = None, keep: list | None = None):
-    """Within the block, charts are drawn by `by` (matplotlib: report/mpl.py) and appended to `keep`."""
-    before = (DRAWING.by, DRAWING.kept)
-    DRAWING.by, DRAWING.kept = by, keep
-    try:
-        yield keep
-    finally:
-        DRAWING.by, DRAWING.kept = before
-
-
 def render(chart: Chart) -> str:
     """The chart's SVG: title, legend rows, framed plot with grid and ticks, the lines, the rules."""
     log = chart.log
@@ -216,7 +183,7 @@ def render(chart: Chart) -> str:
             f'<text x="{WIDTH / 2}" y="20" text-anchor="middle" font-weight="600"{_fit(chart.title, FONT)}>'
             f'{escape(chart.title)}</text>')
     x0, x1, y0, y1 = chart.ranges()
-    ticks = _y_labels(y0, y1, log)
+    ticks = y_labels(y0, y1, log)
     # the plot starts right of its widest tick label, and that right of the rotated axis label: never overlapping
     left = max(LEFT, (34 if chart.y_label else 8) + max((_width(label, FONT) for _, label in ticks), default=0) + 8)
     plot_w, plot_h = WIDTH - left - RIGHT, height - top - BOTTOM
@@ -252,13 +219,6 @@ def render(chart: Chart) -> str:
     return "".join(parts)
 
 
-def _y_labels(y0: float, y1: float, log: bool) -> list[tuple[float, str]]:
-    """The y axis's ticks (log10 positions on a log axis) and their labels."""
-    ticks = _log_ticks(y0, y1) if log else nice_ticks(y0, y1)
-    step = (ticks[1] - ticks[0]) if len(ticks) > 1 else 0.0
-    return [(value, f"{10 ** value:.2g}" if log else tick_text(value, step)) for value in ticks]
-
-
 def _y_ticks(ticks: list[tuple[float, str]], sy, left: float) -> list[str]:
     parts = []
     for value, label in ticks:
@@ -268,19 +228,8 @@ def _y_ticks(ticks: list[tuple[float, str]], sy, left: float) -> list[str]:
     return parts
 
 
-def _log_ticks(y0: float, y1: float) -> list[float]:
-    """log10 positions of round values: powers of ten, or 1-2-5 steps when the range spans under two decades."""
-    decades = [float(v) for v in range(math.ceil(y0 - 1e-9), math.floor(y1 + 1e-9) + 1)]
-    if len(decades) >= 3:
-        every = math.ceil(len(decades) / 6)  # at most ~6 labels, whatever the span
-        return decades[::every]
-    steps = [math.log10(m) + k for k in range(math.floor(y0) - 1, math.ceil(y1) + 1) for m in (1, 2, 5)]
-    inside = [v for v in steps if y0 - 1e-9 <= v <= y1 + 1e-9]
-    return inside if len(inside) >= 2 else [y0 + (y1 - y0) * i / 4 for i in range(5)]
-
-
 def _x_ticks(x0: float, x1: float, integer: bool, sx, bottom: float, log: bool = False) -> list[str]:
-    ticks = _log_ticks(x0, x1) if log else nice_ticks(x0, x1, 6)
+    ticks = log_ticks(x0, x1) if log else nice_ticks(x0, x1, 6)
     if integer:
         ticks = sorted({int(round(t)) for t in ticks if abs(t - round(t)) < 1e-9} or {int(round(x0))})
     parts, step = [], (ticks[1] - ticks[0]) if len(ticks) > 1 else 0.0
@@ -293,18 +242,6 @@ def _x_ticks(x0: float, x1: float, integer: bool, sx, bottom: float, log: bool =
         parts.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{bottom}" y2="{bottom + 5}" stroke="#999"/>'
                      f'<text x="{x:.1f}" y="{bottom + 20}" text-anchor="{anchor}">{label}</text>')
     return parts
-
-
-def tick_text(value: float, step: float) -> str:
-    """A tick's label, as short as its step allows: 0.0005 -> 5e-4 style only beyond 5 characters."""
-    if value == 0:
-        return "0"
-    if step > 0 and 1.0e-3 <= abs(value) < 1.0e5:
-        decimals = max(0, -math.floor(math.log10(step) + 1e-9))
-        text = f"{value:.{decimals}f}"
-        if len(text) <= 7:
-            return text
-    return f"{value:.2g}".replace("e-0", "e-").replace("e+0", "e").replace("e+", "e")
 
 
 def _draw(line: Line, log: bool, sx, sy) -> list[str]:
