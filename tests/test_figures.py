@@ -1,6 +1,6 @@
 """`dlpipe figures` and `report: {charts: matplotlib}`: every chart of real runs of each task drawn by matplotlib
 from the run's own files, PDFs that open and render with their fonts, overlays, files never replaced, and a run that
-does not ask for matplotlib never imports it."""
+does not ask for matplotlib never imports it (tests/test_layout.py runs one in a fresh process)."""
 
 from __future__ import annotations
 
@@ -129,15 +129,6 @@ def test_a_report_drawn_by_matplotlib_draws_the_report_s_own_charts_and_says_so(
     assert page.count('viewBox="0 0 388.8 216"') == len(kept["charts"]) >= 8  # matplotlib's 5.4 x 3 in, each
     for chart in map(Chart.from_json, kept["charts"]):
         assert f'aria-label="{chart.title}"' in page and f'aria-label="{chart.title}"' in render(chart)
-
-
-def test_a_run_that_does_not_ask_for_matplotlib_never_imports_it(tmp_path):
-    (tmp_path / "tiny.yaml").write_text(TINY_SINE)
-    code = ("import sys, dlpipe; run = dlpipe.run(sys.argv[1], out=sys.argv[2], quiet=True); "
-            "print(run.status, 'matplotlib' in sys.modules)")
-    done = subprocess.run([sys.executable, "-c", code, str(tmp_path / "tiny.yaml"), str(tmp_path / "out")],
-                          capture_output=True, text=True, timeout=120)
-    assert done.stdout.split() == ["completed", "False"], done.stderr[-500:]
 
 
 def test_the_mistakes_are_drawn_beside_their_saliency(tmp_path):

@@ -87,17 +87,23 @@ def test_jinja_is_set_up_in_one_place():
     assert setups == ["dlpipe.report.pages"]
 
 
-def test_no_page_imports_matplotlib():
+def test_no_page_imports_matplotlib(tmp_path):
     """Every page (run report, live page, compare, sweep, group, evaluation) is inline SVG: matplotlib is an optional
-    extra (`plots`: dlpipe figures and report.charts: matplotlib), and importing every report module (and drawing an
-    overlay) loads none of it."""
-    code = ("import sys, dlpipe.runner, dlpipe.report.live, dlpipe.trained.api, dlpipe.report.compare, "
+    extra (`plots`: dlpipe figures and report.charts: matplotlib), and importing every report module, drawing an
+    overlay and a whole run (its report and charts.json) load none of it."""
+    from conftest import TINY_SINE
+
+    (tmp_path / "tiny.yaml").write_text(TINY_SINE)
+    code = ("import sys, dlpipe, dlpipe.runner, dlpipe.report.live, dlpipe.trained.api, dlpipe.report.compare, "
             "dlpipe.report.sweep, dlpipe.report.group, dlpipe.trained.evaluation; "
             "from dlpipe.report.overlay import overlay_curves; "
             "assert overlay_curves([('a', {'epoch': [1, 2], 'time': [0.1, 0.2], 'train_loss': [1.0, 0.5], "
             "'val_loss': [1.1, 0.6]})])[0].startswith('<svg'); "
+            "run = dlpipe.run(sys.argv[1], out=sys.argv[2], quiet=True); "
+            "assert run.status == 'completed' and (run.path / 'charts.json').is_file(); "
             "assert 'matplotlib' not in sys.modules, sorted(m for m in sys.modules if 'matplotlib' in m)[:3]")
-    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+    subprocess.run([sys.executable, "-c", code, str(tmp_path / "tiny.yaml"), str(tmp_path / "out")], check=True,
+                   cwd=ROOT)
     setup = (ROOT / "setup.cfg").read_text()
     required = setup.split("install_requires =")[1].split("\n\n")[0]
     assert "matplotlib" not in required and "plots =\n    matplotlib" in setup  # an extra, never a dependency
