@@ -76,8 +76,8 @@ def _chromium(tmp_path: Path, *args: str, window: str = "1300,1000") -> str:
 @pytest.fixture(scope="module")
 def pages(tmp_path_factory, request):
     """Every kind of page: an MNIST-format report, a diverged sine report, an init_demo report, the index, a compare
-    page, a live page, a sweep page, an evaluation page, the group pages of --repeat and --folds, and a report whose
-    charts matplotlib drew."""
+    page, a live page, a sweep page, an evaluation page, the group pages of --repeat and --folds, a report whose
+    charts matplotlib drew, and an lr-find page."""
     from click.testing import CliRunner
     from dlpipe.cli import main
 
@@ -108,6 +108,8 @@ def pages(tmp_path_factory, request):
     folded = runner.invoke(main, ["run", str(tmp / "sine.yaml"), "--folds", "3", "--out", str(out), "-q"])
     folds = Path(folded.stdout.strip().splitlines()[-1].removeprefix("group: "))
     drawn = run(ROOT / "pipelines/iris.yaml", "training.epochs=8", "report.charts=matplotlib")
+    found = runner.invoke(main, ["lr-find", str(tmp / "sine.yaml"), "--out", str(out), "-q"])
+    lr_find = Path(found.stdout.strip().splitlines()[-1].removeprefix("page: "))
     evaluated = runner.invoke(main, ["evaluate", str(mnist)])
     evaluation = Path(evaluated.stdout.strip().splitlines()[-1].removeprefix("report: "))
     record = RunRecord.read(mnist)  # the live page of that run as it stood after two of its epochs
@@ -115,7 +117,7 @@ def pages(tmp_path_factory, request):
     live.write_text(render_live(record, {k: v[:2] for k, v in record.history.items()}, read_layers(mnist), 3, 0.2))
     return {"mnist": mnist / "report.html", "diverged": diverged / "report.html", "init_demo": demo / "report.html",
             "index": out / "index.html", "compare": compare, "live": live, "sweep": sweep, "evaluation": evaluation,
-            "group": group, "folds": folds, "matplotlib": drawn / "report.html"}
+            "group": group, "folds": folds, "matplotlib": drawn / "report.html", "lr_find": lr_find}
 
 
 def test_every_page_draws_in_svg_and_the_compare_legend_says_which_run_diverged(pages):
