@@ -159,7 +159,7 @@ def _jsonl_columns(path: Path, nrows: int | None) -> tuple[dict[str, list], int]
 def _record(path: Path, number: int, line: str) -> dict:
     """One line's object; InvalidValue naming the line for anything that is not a flat JSON object."""
     try:
-        record = json.loads(line.rstrip("\r\n"), parse_constant=_not_json)  # (a column on this line, not the next)
+        record = json.loads(line.rstrip("\r\n"), parse_constant=not_json)  # (a column on this line, not the next)
     except (json.JSONDecodeError, ValueError, RecursionError) as exc:
         why = f"{exc.msg} at column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else \
             "lists or objects nested too deep to read" if isinstance(exc, RecursionError) else str(exc)
@@ -175,7 +175,7 @@ def _record(path: Path, number: int, line: str) -> dict:
     return record
 
 
-def _not_json(constant: str):
+def not_json(constant: str):
     raise ValueError(f"{constant} is not JSON; write null for an empty cell")
 
 

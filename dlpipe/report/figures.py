@@ -27,9 +27,10 @@ class FiguresError(ValueError):
     """A run, style or output that figures cannot use: one line."""
 
 
-def charts_of(run_dir: Path) -> list[Chart]:
-    """The charts a run's report drew: from charts.json, else its learning curves from history.csv."""
-    kept = _kept(run_dir)
+def charts_of(run_dir: Path, kept: dict | None = None) -> list[Chart]:
+    """The charts a run's report drew: from charts.json (`kept`, when already read), else its learning curves from
+    history.csv."""
+    kept = kept if kept is not None else _kept(run_dir)
     if kept is not None:
         try:
             return [Chart.from_json(chart) for chart in kept["charts"]]
@@ -68,8 +69,8 @@ def figures(run_dirs: list[Path]) -> list[tuple[str, object]]:
         with drawing(by=lambda chart: "", keep=kept):
             overlay_curves([(record.ref, record.history) for record in records])
         return [(f"compare-{_slug(c.title)}", lambda c=c: mpl.figure(c)) for c in kept]
-    record, made = RunRecord.read(run_dirs[0], with_history=False), []
-    for number, chart in enumerate(charts_of(run_dirs[0]), 1):
+    record, made, kept = RunRecord.read(run_dirs[0], with_history=False), [], _kept(run_dirs[0])
+    for number, chart in enumerate(charts_of(run_dirs[0], kept), 1):
         made.append((f"{number:02d}-{_slug(chart.title)}", lambda chart=chart: mpl.figure(chart)))
     if record.confusion_matrix and record.classes:
         made.append(("confusion-matrix", lambda: mpl.heatmap(record.confusion_matrix, record.classes,
@@ -80,7 +81,7 @@ def figures(run_dirs: list[Path]) -> list[tuple[str, object]]:
                                                     "Which columns the model relies on (test)",
                                                     f"drop in {record.importance.get('metric', 'the score')} when "
                                                     "the column is shuffled")))
-    mistakes = (_kept(run_dirs[0]) or {}).get("mistakes") or []
+    mistakes = (kept or {}).get("mistakes") or []
     if mistakes:
         made.append(("mistakes-and-saliency", lambda: mpl.tiles(mistakes[:12], "Confident mistakes, and saliency")))
     if record.per_class:

@@ -195,7 +195,7 @@ def write(columns: Columns, array: np.ndarray, output: Path | None, force: bool 
         write_new(output, buffer.getvalue(), replace=force)
         return None
     if output is not None and output.suffix == ".json":
-        rows = [dict(zip(columns, map(_plain, values))) for values in zip(*columns.values())]
+        rows = [dict(zip(columns, map(plain, values))) for values in zip(*columns.values())]
         write_new(output, json.dumps(rows, indent=1) + "\n", replace=force)
         return None
     buffer = io.StringIO()
@@ -224,7 +224,7 @@ def table(columns: Columns) -> str:
     return "\n".join(lines)
 
 
-def _plain(value):
+def plain(value):
     """A cell as the Python value JSON takes: a numpy scalar as its value, an empty cell (None, NaN) as null."""
     value = value.item() if isinstance(value, np.generic) else value
     return None if schema.is_empty(value) else value

@@ -9,7 +9,6 @@ came in a file, a DataFrame or a request. Every problem is a RequestError: a sta
 from __future__ import annotations
 
 import json
-import math
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,10 +16,11 @@ from pathlib import Path
 import numpy as np
 
 from dlpipe.archive.record import RunRecord
+from dlpipe.data.formats import not_json
 from dlpipe.language.errors import InvalidValue
 from dlpipe.trained.errors import InputError
 from dlpipe.trained.model import TrainedModel
-from dlpipe.trained.predict import Inputs, predict_rows, read_inputs
+from dlpipe.trained.predict import Inputs, plain, predict_rows, read_inputs
 
 MAX_BYTES = 10 * 2**20  # of a request body, unless --max-bytes says
 MAX_ROWS = 10_000  # rows (or samples, or images) in one request, unless --max-rows says
@@ -162,20 +162,20 @@ class Service:
         origin = {"line": "row", "row": "row", "index": "row", "file": "file", "after": "after",
                   "steps_ahead": "steps_ahead"}
         kept = {origin[k]: v for k, v in columns.items() if k in origin}
-        items = [{key: _plain(values[i]) for key, values in kept.items()} for i in range(len(array))]
+        items = [{key: plain(values[i]) for key, values in kept.items()} for i in range(len(array))]
         for i, item in enumerate(items):
             if self.model.task == "classification":
-                item["prediction"] = _plain(columns["prediction"][i])
+                item["prediction"] = plain(columns["prediction"][i])
                 item["probabilities"] = {c: round(float(p), 6) for c, p in zip(self.model.classes, array[i])}
             else:
-                item["prediction"] = _plain(array[i]) if np.ndim(array[i]) == 0 else [_plain(v) for v in array[i]]
+                item["prediction"] = plain(array[i]) if np.ndim(array[i]) == 0 else [plain(v) for v in array[i]]
         return {"predictions": items, "notes": [_named(note, shown) for note in notes]}
 
 
 def _parse(body: bytes) -> dict:
     """The request's JSON object; RequestError(400) naming the line and column of a syntax error."""
     try:
-        request = json.loads(body.decode("utf-8"), parse_constant=_not_json)
+        request = json.loads(body.decode("utf-8"), parse_constant=not_json)
     except UnicodeDecodeError:
         raise RequestError(400, "the body is not UTF-8 text") from None
     except json.JSONDecodeError as exc:
@@ -205,10 +205,6 @@ def _line(row: dict, number: int) -> str:
                                 "number, a string, true/false or null") from None
 
 
-def _not_json(constant: str):
-    raise ValueError(f"{constant} is not JSON; write null for an empty cell")
-
-
 def _named(message: str, shown: str) -> str:
     """The temporary file's 'PATH:N' in a message as 'row N' (line N of it is the request's row N)."""
     return message.replace(shown, "row ") if shown else message
@@ -219,11 +215,6 @@ def _renamed(message: str, names: dict[str, str]) -> str:
         message = message.replace(path, repr(name))
     return message
 
-
-def _plain(value):
-    """A cell as JSON takes it: a numpy scalar as its value, NaN or None as null."""
-    value = value.item() if isinstance(value, np.generic) else value
-    return None if value is None or (isinstance(value, float) and math.isnan(value)) else value
 
 
 def page(service: Service) -> str:
